@@ -1,0 +1,1 @@
+"""Loading the tier/provider catalog from TOML."""

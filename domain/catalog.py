@@ -1,0 +1,398 @@
+"""The catalog: tiers, models, platform providers, BYOK providers and tool policies as data.
+
+Every price, cap, model id and provider detail lives here and nowhere else. The catalog is
+handed to the rules; no rule looks it up globally. ``build_catalog`` turns plain mappings
+(as read from the TOML file by an adapter) into validated values.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from domain.errors import CatalogError, ValidationError
+from domain.ids import ModelRef, ProviderId, TierId
+from domain.tool_policy import ToolPolicy, build_tool_policy
+
+STARTER = TierId("starter")
+PREMIUM = TierId("premium")
+BYOK = TierId("byok")
+
+
+class AuthStyle(enum.Enum):
+    """How a provider expects its API key on a request."""
+
+    BEARER = "bearer"
+    X_API_KEY = "x-api-key"
+    X_GOOG_API_KEY = "x-goog-api-key"
+
+
+@attrs.frozen
+class ModelRates:
+    """A model's list prices in USD per million tokens: check against the provider's page."""
+
+    usd_per_mtok_input: Decimal
+    usd_per_mtok_output: Decimal
+    usd_per_mtok_cache_read: Decimal
+
+
+@attrs.frozen
+class Model:
+    """A model the platform serves on its own keys."""
+
+    ref: ModelRef
+    name: str
+    rates: ModelRates
+    budget_weight: Decimal
+    context_window: int
+    max_tokens: int
+    reasoning: bool
+    input_modalities: tuple[str, ...]
+
+    @property
+    def provider(self) -> str:
+        return split_model_ref(self.ref)[0]
+
+    @property
+    def model_id(self) -> str:
+        return split_model_ref(self.ref)[1]
+
+
+@attrs.frozen
+class PlatformProvider:
+    """A provider the platform pays for; its key is only ever an env reference."""
+
+    id: str
+    name: str
+    api: str
+    base_url: str
+    env_var: str
+
+
+@attrs.frozen
+class Price:
+    amount_cents: int
+    currency: str
+    interval: str
+
+
+@attrs.frozen
+class Tier:
+    """What a tier sells. ``tokens_per_period`` None means no platform limit."""
+
+    id: TierId
+    name: str
+    price: Price
+    primary_model: ModelRef | None
+    fallback_models: tuple[ModelRef, ...]
+    selectable_models: tuple[ModelRef, ...]
+    messages_per_day: int
+    tokens_per_period: int | None
+    tool_policy: str
+    legacy_ids: tuple[str, ...]
+    platform_fallback_tier: TierId | None
+    """For ``byok``: the tier whose models and token budget serve platform fallback."""
+
+
+@attrs.frozen
+class ProviderModelOption:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class ByokProvider:
+    """A provider whose key a customer may bring, as OpenClaw and its test endpoint see it."""
+
+    id: ProviderId
+    name: str
+    openclaw_provider_id: str
+    api: str
+    base_url: str
+    env_var: str
+    """The tenant's variable in its secrets file; never a platform variable name."""
+    key_prefix: str
+    key_hint: str
+    test_path: str
+    auth_style: AuthStyle
+    extra_headers: tuple[tuple[str, str], ...]
+    models: tuple[ProviderModelOption, ...]
+    accepts_any_model: bool
+    context_window: int
+    max_tokens: int
+
+
+@attrs.frozen
+class Catalog:
+    tiers: tuple[Tier, ...]
+    models: tuple[Model, ...]
+    platform_providers: tuple[PlatformProvider, ...]
+    byok_providers: tuple[ByokProvider, ...]
+    tool_policies: tuple[ToolPolicy, ...]
+    reservation_tokens_default: int
+    reservation_ttl_seconds: int
+    past_due_grace_days: int
+
+    def tier(self, tier_id: str) -> Tier:
+        wanted = normalise_tier_id(self, tier_id)
+        return next(t for t in self.tiers if t.id == wanted)
+
+    def model(self, ref: str) -> Model:
+        for model in self.models:
+            if model.ref == ref:
+                return model
+        raise ValidationError(f"unknown model {ref!r}", field="model")
+
+    def find_model(self, ref: str) -> Model | None:
+        return next((m for m in self.models if m.ref == ref), None)
+
+    def platform_provider(self, provider_id: str) -> PlatformProvider:
+        return next(p for p in self.platform_providers if p.id == provider_id)
+
+    def byok_provider(self, provider_id: str) -> ByokProvider:
+        for provider in self.byok_providers:
+            if provider.id == provider_id:
+                return provider
+        known = ", ".join(p.id for p in self.byok_providers)
+        raise ValidationError(
+            f"unknown provider {provider_id!r}; expected one of {known}", field="provider"
+        )
+
+    def tool_policy(self, name: str) -> ToolPolicy:
+        return next(p for p in self.tool_policies if p.name == name)
+
+    def platform_env_vars(self) -> frozenset[str]:
+        return frozenset(p.env_var for p in self.platform_providers)
+
+
+def split_model_ref(ref: str) -> tuple[str, str]:
+    """OpenClaw splits a model ref on its first slash: provider, then the model id."""
+    provider, sep, model = ref.partition("/")
+    if not sep or not provider or not model:
+        raise ValidationError(f"model ref {ref!r} must be 'provider/model'", field="model")
+    return provider, model
+
+
+def normalise_tier_id(catalog: Catalog, tier_id: str) -> TierId:
+    """A tier id or a legacy alias (``basic``, ``plus``) names the current tier id."""
+    cleaned = tier_id.strip().lower()
+    for tier in catalog.tiers:
+        if cleaned == tier.id or cleaned in tier.legacy_ids:
+            return tier.id
+    known = ", ".join(t.id for t in catalog.tiers)
+    raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
+
+
+# --- building from plain data -------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
+
+
+def build_catalog(data: Mapping[str, Any]) -> Catalog:
+    """Validate plain catalog data (as parsed from TOML) and build the catalog."""
+    try:
+        policies = tuple(
+            build_tool_policy(name, spec) for name, spec in _table(data, "tool_policies").items()
+        )
+        models = tuple(_build_model(ref, spec) for ref, spec in _table(data, "models").items())
+        platform = tuple(
+            _build_platform_provider(pid, spec)
+            for pid, spec in _table(data, "platform_providers").items()
+        )
+        byok = tuple(
+            _build_byok_provider(pid, spec) for pid, spec in _table(data, "byok_providers").items()
+        )
+        tiers = tuple(_build_tier(tid, spec) for tid, spec in _table(data, "tiers").items())
+        metering = _table(data, "metering")
+        catalog = Catalog(
+            tiers=tiers,
+            models=models,
+            platform_providers=platform,
+            byok_providers=byok,
+            tool_policies=policies,
+            reservation_tokens_default=_positive_int(metering, "reservation_tokens_default"),
+            reservation_ttl_seconds=_positive_int(metering, "reservation_ttl_seconds"),
+            past_due_grace_days=_non_negative_int(metering, "past_due_grace_days"),
+        )
+    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+        if isinstance(exc, CatalogError):
+            raise
+        raise CatalogError(f"catalog is malformed: {exc!r}") from None
+    check_catalog(catalog)
+    return catalog
+
+
+def check_catalog(catalog: Catalog) -> None:
+    """Cross-references hold: known models and providers, unique ids, the three tiers exist."""
+    _unique(
+        "tier id", [t.id for t in catalog.tiers] + [a for t in catalog.tiers for a in t.legacy_ids]
+    )
+    _unique("model ref", [m.ref for m in catalog.models])
+    _unique("platform provider", [p.id for p in catalog.platform_providers])
+    _unique("BYOK provider", [p.id for p in catalog.byok_providers])
+    _unique("tool policy", [p.name for p in catalog.tool_policies])
+    for required in (STARTER, PREMIUM, BYOK):
+        if required not in {t.id for t in catalog.tiers}:
+            raise CatalogError(f"catalog has no {required!r} tier")
+    model_refs = {m.ref for m in catalog.models}
+    provider_ids = {p.id for p in catalog.platform_providers}
+    for model in catalog.models:
+        if model.provider not in provider_ids:
+            raise CatalogError(f"model {model.ref!r} names unknown platform provider")
+    for tier in catalog.tiers:
+        named = [*tier.fallback_models, *tier.selectable_models]
+        if tier.primary_model is not None:
+            named.append(tier.primary_model)
+        for ref in named:
+            if ref not in model_refs:
+                raise CatalogError(f"tier {tier.id!r} names unknown model {ref!r}")
+        if (
+            tier.primary_model is not None
+            and tier.selectable_models
+            and (tier.primary_model not in tier.selectable_models)
+        ):
+            raise CatalogError(f"tier {tier.id!r}: primary model must be selectable")
+        if tier.tool_policy not in {p.name for p in catalog.tool_policies}:
+            raise CatalogError(f"tier {tier.id!r} names unknown tool policy {tier.tool_policy!r}")
+        if tier.platform_fallback_tier is not None and tier.platform_fallback_tier not in {
+            t.id for t in catalog.tiers
+        }:
+            raise CatalogError(f"tier {tier.id!r} falls back to unknown tier")
+    byok = next(t for t in catalog.tiers if t.id == BYOK)
+    if byok.platform_fallback_tier is None:
+        raise CatalogError("the byok tier must name its platform_fallback_tier")
+    platform_env = catalog.platform_env_vars()
+    for provider in catalog.byok_providers:
+        if provider.env_var in platform_env or provider.openclaw_provider_id in provider_ids:
+            raise CatalogError(
+                f"BYOK provider {provider.id!r} reuses a platform name; its key would be billed"
+                " to the platform"
+            )
+
+
+def _unique(what: str, values: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise CatalogError(f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, Mapping):
+        raise CatalogError(f"catalog needs a [{key}] table")
+    return value
+
+
+def _positive_int(spec: Mapping[str, Any], key: str) -> int:
+    value = spec[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise CatalogError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _non_negative_int(spec: Mapping[str, Any], key: str) -> int:
+    value = spec[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise CatalogError(f"{key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _rate(spec: Mapping[str, Any], key: str, default: str | None = None) -> Decimal:
+    raw = spec.get(key, default)
+    if raw is None:
+        raise CatalogError(f"{key} is required")
+    value = Decimal(str(raw))
+    if value < 0:
+        raise CatalogError(f"{key} must not be negative, got {raw!r}")
+    return value
+
+
+def _build_model(ref: str, spec: Mapping[str, Any]) -> Model:
+    split_model_ref(ref)
+    weight = _rate(spec, "budget_weight", "1.0")
+    if weight <= 0:
+        raise CatalogError(f"model {ref!r}: budget_weight must be positive")
+    return Model(
+        ref=ModelRef(ref),
+        name=str(spec["name"]),
+        rates=ModelRates(
+            usd_per_mtok_input=_rate(spec, "usd_per_mtok_input"),
+            usd_per_mtok_output=_rate(spec, "usd_per_mtok_output"),
+            usd_per_mtok_cache_read=_rate(spec, "usd_per_mtok_cache_read"),
+        ),
+        budget_weight=weight,
+        context_window=_positive_int(spec, "context_window"),
+        max_tokens=_positive_int(spec, "max_tokens"),
+        reasoning=bool(spec.get("reasoning", False)),
+        input_modalities=tuple(spec.get("input", ("text",))),
+    )
+
+
+def _env_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise CatalogError(f"{where}: env_var {value!r} must be an upper-case variable name")
+    return value
+
+
+def _build_platform_provider(pid: str, spec: Mapping[str, Any]) -> PlatformProvider:
+    return PlatformProvider(
+        id=pid,
+        name=str(spec["name"]),
+        api=str(spec["api"]),
+        base_url=str(spec["base_url"]),
+        env_var=_env_name(spec["env_var"], f"platform provider {pid!r}"),
+    )
+
+
+def _build_byok_provider(pid: str, spec: Mapping[str, Any]) -> ByokProvider:
+    return ByokProvider(
+        id=ProviderId(pid),
+        name=str(spec["name"]),
+        openclaw_provider_id=str(spec["openclaw_provider_id"]),
+        api=str(spec["api"]),
+        base_url=str(spec["base_url"]),
+        env_var=_env_name(spec["env_var"], f"BYOK provider {pid!r}"),
+        key_prefix=str(spec["key_prefix"]),
+        key_hint=str(spec["key_hint"]),
+        test_path=str(spec["test_path"]),
+        auth_style=AuthStyle(spec["auth_style"]),
+        extra_headers=tuple(sorted((str(k), str(v)) for k, v in spec.get("headers", {}).items())),
+        models=tuple(
+            ProviderModelOption(id=str(m["id"]), name=str(m["name"])) for m in spec["models"]
+        ),
+        accepts_any_model=bool(spec.get("accepts_any_model", False)),
+        context_window=_positive_int(spec, "context_window"),
+        max_tokens=_positive_int(spec, "max_tokens"),
+    )
+
+
+def _build_tier(tid: str, spec: Mapping[str, Any]) -> Tier:
+    budget = spec.get("tokens_per_period")
+    if budget is not None:
+        budget = _non_negative_int(spec, "tokens_per_period")
+    primary = spec.get("primary_model")
+    fallback_tier = spec.get("platform_fallback_tier")
+    return Tier(
+        id=TierId(tid),
+        name=str(spec["name"]),
+        price=Price(
+            amount_cents=_non_negative_int(spec, "price_cents"),
+            currency=str(spec.get("currency", "usd")),
+            interval=str(spec.get("interval", "month")),
+        ),
+        primary_model=ModelRef(primary) if primary is not None else None,
+        fallback_models=tuple(ModelRef(m) for m in spec.get("fallback_models", ())),
+        selectable_models=tuple(ModelRef(m) for m in spec.get("selectable_models", ())),
+        messages_per_day=_non_negative_int(spec, "messages_per_day"),
+        tokens_per_period=budget,
+        tool_policy=str(spec["tool_policy"]),
+        legacy_ids=tuple(str(a) for a in spec.get("legacy_ids", ())),
+        platform_fallback_tier=TierId(fallback_tier) if fallback_tier else None,
+    )

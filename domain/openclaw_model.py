@@ -1,0 +1,157 @@
+"""A tenant's OpenClaw configuration as the domain sees it: which providers, which route,
+which tools, and which environment variable holds which credential.
+
+Rendering it to OpenClaw's JSON is the config writer's job; this model holds no format.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from domain.byok import StoredCredential
+from domain.catalog import ByokProvider, Catalog, Model
+from domain.ids import TenantId
+from domain.routing import Route, decide_route
+from domain.secrets import Secret
+from domain.tenants import Tenant
+from domain.tool_policy import ToolPolicy
+
+GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+
+
+@attrs.frozen
+class ModelEntry:
+    id: str
+    name: str
+    reasoning: bool
+    input_modalities: tuple[str, ...]
+    context_window: int
+    max_tokens: int
+    usd_per_mtok_input: Decimal | None
+    usd_per_mtok_output: Decimal | None
+    usd_per_mtok_cache_read: Decimal | None
+
+
+@attrs.frozen
+class ProviderEntry:
+    """One ``models.providers.<id>`` block. The key is only ever named by ``api_key_env``."""
+
+    id: str
+    base_url: str
+    api: str
+    api_key_env: str
+    models: tuple[ModelEntry, ...]
+    tenant_owned: bool
+
+
+@attrs.frozen
+class TenantSecret:
+    """A value for the tenant's secrets file (``.env``); only the tenant's own key."""
+
+    env_name: str
+    value: Secret
+
+
+@attrs.frozen
+class TenantConfig:
+    tenant_id: TenantId
+    providers: tuple[ProviderEntry, ...]
+    route: Route
+    selectable_models: tuple[str, ...]
+    tool_policy: ToolPolicy
+    gateway_token_env: str
+    secrets: tuple[TenantSecret, ...]
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        """Every variable the gateway needs at run time, platform and tenant alike."""
+        names = {p.api_key_env for p in self.providers} | {self.gateway_token_env}
+        return tuple(sorted(names))
+
+
+def _platform_model_entry(model: Model) -> ModelEntry:
+    return ModelEntry(
+        id=model.model_id,
+        name=model.name,
+        reasoning=model.reasoning,
+        input_modalities=model.input_modalities,
+        context_window=model.context_window,
+        max_tokens=model.max_tokens,
+        usd_per_mtok_input=model.rates.usd_per_mtok_input,
+        usd_per_mtok_output=model.rates.usd_per_mtok_output,
+        usd_per_mtok_cache_read=model.rates.usd_per_mtok_cache_read,
+    )
+
+
+def _byok_provider_entry(provider: ByokProvider, model_id: str) -> ProviderEntry:
+    listed = {m.id: m.name for m in provider.models}
+    entry = ModelEntry(
+        id=model_id,
+        name=listed.get(model_id, model_id),
+        reasoning=False,
+        input_modalities=("text",),
+        context_window=provider.context_window,
+        max_tokens=provider.max_tokens,
+        usd_per_mtok_input=None,
+        usd_per_mtok_output=None,
+        usd_per_mtok_cache_read=None,
+    )
+    return ProviderEntry(
+        id=provider.openclaw_provider_id,
+        base_url=provider.base_url,
+        api=provider.api,
+        api_key_env=provider.env_var,
+        models=(entry,),
+        tenant_owned=True,
+    )
+
+
+def build_tenant_config(
+    catalog: Catalog,
+    tenant: Tenant,
+    credential: StoredCredential | None,
+    api_key: Secret | None,
+) -> TenantConfig:
+    """The providers the tier's route needs, the route itself, the tool policy, and the
+    tenant's own key as a secret only when the route uses it."""
+    tier = catalog.tier(tenant.tier)
+    route = decide_route(catalog, tenant, credential)
+    platform_refs = [c.ref for c in route.choices if c.credential.value == "platform"]
+    platform_refs += [r for r in tier.selectable_models if r not in platform_refs]
+    providers: list[ProviderEntry] = []
+    for provider in catalog.platform_providers:
+        models = tuple(
+            _platform_model_entry(catalog.model(ref))
+            for ref in platform_refs
+            if catalog.model(ref).provider == provider.id
+        )
+        if models:
+            providers.append(
+                ProviderEntry(
+                    id=provider.id,
+                    base_url=provider.base_url,
+                    api=provider.api,
+                    api_key_env=provider.env_var,
+                    models=models,
+                    tenant_owned=False,
+                )
+            )
+    secrets: tuple[TenantSecret, ...] = ()
+    uses_own_key = route.primary is not None and route.primary.credential.value == "tenant"
+    if uses_own_key:
+        if credential is None or api_key is None:
+            raise ValueError("a route on the tenant's own key needs the decrypted key")
+        byok_provider = catalog.byok_provider(credential.provider)
+        providers.append(_byok_provider_entry(byok_provider, credential.model_preference))
+        secrets = (TenantSecret(byok_provider.env_var, api_key),)
+    return TenantConfig(
+        tenant_id=tenant.id,
+        providers=tuple(providers),
+        route=route,
+        selectable_models=tuple(tier.selectable_models),
+        tool_policy=catalog.tool_policy(tier.tool_policy),
+        gateway_token_env=GATEWAY_TOKEN_ENV,
+        secrets=secrets,
+    )

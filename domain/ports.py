@@ -1,0 +1,173 @@
+"""Ports: the capabilities the use cases need from the outside world.
+
+I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
+from domain.catalog import ByokProvider
+from domain.ids import MessageId, TenantId, UserId
+from domain.metering import (
+    AdmissionDecision,
+    AdmissionRequest,
+    Counters,
+    Credential,
+    Settled,
+    SettlementRequest,
+    Threshold,
+)
+from domain.openclaw_model import TenantConfig
+from domain.secrets import Secret
+from domain.tenants import Tenant, User
+from domain.windows import Window
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class TenantRepository(Protocol):
+    async def add(self, tenant: Tenant, user: User) -> None:
+        """Store a new tenant with its first user; a taken email raises ``Conflict``."""
+        ...
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None: ...
+
+    async def save(self, tenant: Tenant) -> None:
+        """Replace the stored tenant; an unknown id raises ``NotFound``."""
+        ...
+
+    async def user_by_email(self, email: str) -> User | None: ...
+
+    async def user(self, user_id: UserId) -> User | None: ...
+
+    async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None: ...
+
+    def iter_tenant_ids(self, batch_size: int = 500) -> AsyncIterator[TenantId]: ...
+
+    async def count(self) -> int: ...
+
+
+class CredentialRepository(Protocol):
+    async def get(self, tenant_id: TenantId) -> StoredCredential | None: ...
+
+    async def put(self, credential: StoredCredential) -> None:
+        """Insert or replace the tenant's one credential."""
+        ...
+
+    async def delete(self, tenant_id: TenantId) -> bool: ...
+
+    async def replace_ciphertext(
+        self, tenant_id: TenantId, expected: Ciphertext, new: Ciphertext
+    ) -> bool:
+        """Swap the ciphertext only if it is still ``expected`` (safe against a concurrent PUT)."""
+        ...
+
+    def iter_all(self, batch_size: int = 500) -> AsyncIterator[StoredCredential]: ...
+
+
+@attrs.frozen
+class UsageRecord:
+    """One settled message, as the usage report reads it back."""
+
+    tenant_id: TenantId
+    message_id: MessageId
+    model: str
+    credential: Credential
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    weighted_tokens: int
+    at: datetime
+
+
+class UsageLedger(Protocol):
+    """Counts live here and only here; admit and settle are atomic in its storage."""
+
+    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+        """Apply ``evaluate_admission`` atomically: count the message and hold the reservation,
+        or refuse. A repeated ``message_id`` returns the first admission and counts once."""
+        ...
+
+    async def settle(self, request: SettlementRequest) -> Settled:
+        """Replace the message's reservation by its weighted actual tokens, once per message."""
+        ...
+
+    async def counters(
+        self, tenant_id: TenantId, day: Window, period: Window, now: datetime
+    ) -> Counters:
+        """The standing in a day and a period; expired reservations do not count."""
+        ...
+
+    async def release_expired(self, now: datetime) -> int:
+        """Drop reservations past their expiry; returns how many."""
+        ...
+
+    async def usage_records(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Sequence[UsageRecord]: ...
+
+
+class KeyStore(Protocol):
+    """Encrypts keys before they leave the domain's hands; names itself in every ciphertext."""
+
+    name: str
+
+    async def encrypt(self, plaintext: Secret) -> Ciphertext: ...
+
+    async def decrypt(self, ciphertext: Ciphertext) -> Secret:
+        """Raises ``KeyStoreUnavailable`` when the store cannot answer or the token is bad."""
+        ...
+
+    async def is_current(self, ciphertext: Ciphertext) -> bool:
+        """Whether the ciphertext was made by this store's newest key."""
+        ...
+
+    async def check(self) -> None:
+        """Raises ``KeyStoreUnavailable`` unless the store answers now."""
+        ...
+
+
+class ProviderProbe(Protocol):
+    async def test_key(self, provider: ByokProvider, api_key: Secret) -> ProbeOutcome:
+        """Call the provider's cheapest authenticated endpoint with a short timeout."""
+        ...
+
+
+class ConfigWriter(Protocol):
+    async def write(self, config: TenantConfig) -> bool:
+        """Write atomically; False when the content on disk is already the same."""
+        ...
+
+    def render(self, config: TenantConfig) -> dict[str, object]:
+        """The OpenClaw JSON document, secrets excluded."""
+        ...
+
+
+class Notifier(Protocol):
+    async def threshold_crossed(self, threshold: Threshold) -> bool:
+        """Notify once per (tenant, kind, window, percent); False when already notified."""
+        ...
+
+    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None: ...
+
+
+@attrs.frozen
+class CheckoutSession:
+    session_id: str
+    url: str
+
+
+class BillingGateway(Protocol):
+    async def create_checkout(
+        self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
+    ) -> CheckoutSession: ...

@@ -1,0 +1,169 @@
+"""Put, get, delete and test a tenant's BYOK credential; react to provider key failures."""
+
+from __future__ import annotations
+
+import attrs
+
+from domain.byok import (
+    CredentialInput,
+    KeyStatus,
+    ProbeOutcome,
+    StoredCredential,
+    is_auth_failure,
+    mask_key,
+    status_after_probe,
+    validate_api_key,
+    validate_credential_input,
+    validate_model,
+)
+from domain.catalog import BYOK, Catalog
+from domain.errors import NotFound, ValidationError
+from domain.ids import TenantId, UserId
+from domain.ports import (
+    Clock,
+    CredentialRepository,
+    KeyStore,
+    Notifier,
+    ProviderProbe,
+    TenantRepository,
+)
+from domain.secrets import Secret
+from domain.use_cases.configs import Configs
+
+
+@attrs.frozen
+class Credentials:
+    catalog: Catalog
+    tenants: TenantRepository
+    credentials: CredentialRepository
+    key_store: KeyStore
+    probe: ProviderProbe
+    notifier: Notifier
+    configs: Configs
+    clock: Clock
+
+    async def get(self, tenant_id: TenantId) -> StoredCredential:
+        stored = await self.credentials.get(tenant_id)
+        if stored is None:
+            raise NotFound("no AI provider key is stored")
+        return stored
+
+    async def put(
+        self, tenant_id: TenantId, user_id: UserId, submitted: CredentialInput
+    ) -> StoredCredential:
+        """Validate, encrypt and store; a new key starts unverified. Changing only the model
+        keeps the stored key. Stored for every tier; the config changes only for BYOK."""
+        stored = await self.credentials.get(tenant_id)
+        valid = validate_credential_input(self.catalog, submitted, stored)
+        now = self.clock.now()
+        if valid.api_key is not None:
+            ciphertext = await self.key_store.encrypt(valid.api_key)
+            mask, status, verified_at, error = (
+                mask_key(valid.provider, valid.api_key),
+                (KeyStatus.UNVERIFIED),
+                None,
+                None,
+            )
+        else:
+            assert stored is not None
+            ciphertext, mask = stored.ciphertext, stored.key_mask
+            status, verified_at, error = stored.status, stored.last_verified_at, stored.last_error
+        allow = valid.allow_platform_fallback
+        if allow is None:
+            allow = stored.allow_platform_fallback if stored is not None else True
+        credential = StoredCredential(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            provider=valid.provider.id,
+            model_preference=valid.model_preference,
+            ciphertext=ciphertext,
+            key_mask=mask,
+            status=status,
+            allow_platform_fallback=allow,
+            created_at=stored.created_at if stored is not None else now,
+            updated_at=now,
+            last_verified_at=verified_at,
+            last_error=error,
+        )
+        await self.credentials.put(credential)
+        await self._refresh_config(tenant_id)
+        return credential
+
+    async def delete(self, tenant_id: TenantId) -> None:
+        if not await self.credentials.delete(tenant_id):
+            raise NotFound("no AI provider key is stored")
+        await self._refresh_config(tenant_id)
+
+    async def test(
+        self,
+        tenant_id: TenantId,
+        provider_id: str | None = None,
+        api_key: Secret | None = None,
+        model: str | None = None,
+    ) -> ProbeOutcome:
+        """Test a key before saving it, or the stored one; testing the stored key records
+        the result on it (valid or invalid; rate limits and outages change nothing)."""
+        if api_key is not None:
+            if provider_id is None:
+                raise ValidationError("provider is required to test a new key", field="provider")
+            provider = self.catalog.byok_provider(provider_id.strip().lower())
+            validate_api_key(provider, api_key)
+            if model is not None:
+                validate_model(provider, model)
+            return await self.probe.test_key(provider, api_key)
+        stored = await self.get(tenant_id)
+        if provider_id is not None and provider_id.strip().lower() != stored.provider:
+            raise ValidationError(
+                "api_key is required to test a provider other than the stored one",
+                field="api_key",
+            )
+        provider = self.catalog.byok_provider(stored.provider)
+        outcome = await self.probe.test_key(
+            provider, await self.key_store.decrypt(stored.ciphertext)
+        )
+        status = status_after_probe(stored.status, outcome.result)
+        now = self.clock.now()
+        updated = attrs.evolve(
+            stored,
+            status=status,
+            last_verified_at=now
+            if status is not stored.status or status is KeyStatus.VALID
+            else stored.last_verified_at,
+            last_error=None if status is KeyStatus.VALID else outcome.detail,
+            updated_at=now,
+        )
+        await self.credentials.put(updated)
+        if updated.status is not stored.status:
+            await self._refresh_config(tenant_id)
+        return outcome
+
+    async def report_key_failure(
+        self, tenant_id: TenantId, provider_id: str, status_code: int
+    ) -> KeyStatus | None:
+        """A gateway saw the provider reject the tenant's key: 401/403 mark it invalid,
+        regenerate the config (platform fallback takes over) and tell the user."""
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
+        stored = await self.credentials.get(tenant_id)
+        if stored is None or stored.provider != provider_id.strip().lower():
+            raise NotFound(f"tenant has no stored {provider_id!r} key")
+        if not is_auth_failure(status_code) or stored.status is KeyStatus.INVALID:
+            return stored.status
+        now = self.clock.now()
+        await self.credentials.put(
+            attrs.evolve(
+                stored,
+                status=KeyStatus.INVALID,
+                last_error=f"provider answered {status_code} to the gateway",
+                updated_at=now,
+            )
+        )
+        await self._refresh_config(tenant_id)
+        await self.notifier.key_invalidated(tenant_id, stored.provider)
+        return KeyStatus.INVALID
+
+    async def _refresh_config(self, tenant_id: TenantId) -> None:
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is not None and self.catalog.tier(tenant.tier).id == BYOK:
+            await self.configs.write(tenant_id)

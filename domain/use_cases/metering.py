@@ -1,0 +1,195 @@
+"""Admit a message, settle its usage, and show a tenant where it stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from domain.catalog import BYOK, Catalog
+from domain.errors import NotFound
+from domain.ids import MessageId, ModelRef, TenantId
+from domain.metering import (
+    AdmissionRequest,
+    Admitted,
+    Counters,
+    Credential,
+    LimitKind,
+    RefusalReason,
+    Refused,
+    SettlementRequest,
+    TokenUsage,
+    check_token_usage,
+    remaining,
+    reservation_expiry,
+    reservation_tokens,
+    thresholds_crossed,
+    weighted_tokens,
+)
+from domain.ports import Clock, CredentialRepository, Notifier, TenantRepository, UsageLedger
+from domain.routing import Route, decide_route, platform_token_budget
+from domain.tenants import Tenant, may_use_service
+from domain.windows import Window, day_window, parse_timezone, period_window
+
+
+@attrs.frozen
+class Admission:
+    """The answer to the gateway: admitted with a route and what remains, or refused."""
+
+    decision: Admitted | Refused
+    route: Route | None
+    messages_remaining: int | None
+    tokens_remaining: int | None
+
+
+@attrs.frozen
+class UsageView:
+    day: Window
+    period: Window
+    messages_used: int
+    message_cap: int
+    tokens_used: int
+    token_budget: int | None
+    fallback_tokens_used: int | None
+    fallback_token_budget: int | None
+
+
+def tenant_windows(tenant: Tenant, now: datetime) -> tuple[Window, Window]:
+    zone = parse_timezone(tenant.timezone)
+    return day_window(now, zone), period_window(now, zone, tenant.billing_anchor_day)
+
+
+@attrs.frozen
+class Metering:
+    catalog: Catalog
+    tenants: TenantRepository
+    credentials: CredentialRepository
+    ledger: UsageLedger
+    notifier: Notifier
+    clock: Clock
+
+    async def admit(
+        self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None
+    ) -> Admission:
+        """Refuse unknown tenants, inactive subscriptions and BYOK tenants with no usable
+        model; otherwise let the ledger admit atomically against cap and budget.
+
+        Tokens are reserved against the platform budget only when the primary model runs on
+        platform keys; a BYOK tenant's own-key traffic holds no platform reservation."""
+        reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
+        now = self.clock.now()
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
+        if not may_use_service(tenant, now, self.catalog.past_due_grace_days):
+            return Admission(Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None), None, None, None)
+        tier = self.catalog.tier(tenant.tier)
+        credential = await self.credentials.get(tenant_id) if tier.id == BYOK else None
+        route = decide_route(self.catalog, tenant, credential)
+        if route.primary is None:
+            return Admission(Refused(RefusalReason.BYOK_KEY_INVALID, None), route, None, None)
+        day, period = tenant_windows(tenant, now)
+        budget = platform_token_budget(self.catalog, tier)
+        request = AdmissionRequest(
+            tenant_id=tenant_id,
+            message_id=message_id,
+            day=day,
+            period=period,
+            message_cap=tier.messages_per_day,
+            token_budget=budget if route.primary_is_platform else None,
+            reserve_tokens=reserve if route.primary_is_platform else 0,
+            now=now,
+            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
+        )
+        decision = await self.ledger.admit(request)
+        if isinstance(decision, Refused):
+            return Admission(decision, route, None, None)
+        if not decision.replayed:
+            await self._notify(
+                tenant_id, LimitKind.MESSAGES, day,
+                decision.counters.messages_today - 1, decision.counters.messages_today,
+                tier.messages_per_day,
+            )  # fmt: skip
+        return Admission(
+            decision=decision,
+            route=route,
+            messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
+            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed),
+        )
+
+    async def settle(
+        self,
+        tenant_id: TenantId,
+        message_id: MessageId,
+        model: str,
+        usage: TokenUsage,
+        credential: Credential,
+    ) -> bool:
+        """Replace the reservation by the weighted actual count, once per message id.
+        Platform-served tokens count against the (fallback) budget; own-key tokens do not.
+        Returns False when the message was already settled."""
+        check_token_usage(usage)
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
+        now = self.clock.now()
+        tier = self.catalog.tier(tenant.tier)
+        catalog_model = self.catalog.find_model(model)
+        weight = catalog_model.budget_weight if catalog_model else 1
+        counts = credential is Credential.PLATFORM
+        day, period = tenant_windows(tenant, now)
+        settled = await self.ledger.settle(
+            SettlementRequest(
+                tenant_id=tenant_id,
+                message_id=message_id,
+                model=ModelRef(model),
+                credential=credential,
+                usage=usage,
+                weighted=weighted_tokens(usage, weight),  # type: ignore[arg-type]
+                counts_against_budget=counts,
+                period=period,
+                day=day,
+                at=now,
+            )
+        )
+        if not settled.replayed and counts:
+            await self._notify(
+                tenant_id, LimitKind.TOKENS, period,
+                settled.counters_before.platform_tokens_settled,
+                settled.counters_after.platform_tokens_settled,
+                platform_token_budget(self.catalog, tier),
+            )  # fmt: skip
+        return not settled.replayed
+
+    async def usage(self, tenant_id: TenantId) -> UsageView:
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} is unknown")
+        now = self.clock.now()
+        tier = self.catalog.tier(tenant.tier)
+        day, period = tenant_windows(tenant, now)
+        counters: Counters = await self.ledger.counters(tenant_id, day, period, now)
+        budget = platform_token_budget(self.catalog, tier)
+        is_byok = tier.id == BYOK
+        return UsageView(
+            day=day,
+            period=period,
+            messages_used=counters.messages_today,
+            message_cap=tier.messages_per_day,
+            tokens_used=counters.own_key_tokens if is_byok else counters.platform_tokens_settled,
+            token_budget=None if is_byok else budget,
+            fallback_tokens_used=counters.platform_tokens_settled if is_byok else None,
+            fallback_token_budget=budget if is_byok else None,
+        )
+
+    async def _notify(
+        self,
+        tenant_id: TenantId,
+        kind: LimitKind,
+        window: Window,
+        before: int,
+        after: int,
+        limit: int | None,
+    ) -> None:
+        for threshold in thresholds_crossed(tenant_id, kind, window, before, after, limit):
+            await self.notifier.threshold_crossed(threshold)

@@ -1,0 +1,77 @@
+"""Read and change a tenant: tier (operator or billing), status, time zone, model choice."""
+
+from __future__ import annotations
+
+import attrs
+
+from domain.catalog import BYOK, Catalog
+from domain.errors import NotFound
+from domain.ids import TenantId
+from domain.ports import Clock, CredentialRepository, TenantRepository
+from domain.routing import Route, decide_route
+from domain.tenants import SubscriptionStatus, Tenant, choose_model, with_status, with_tier
+from domain.use_cases.configs import Configs
+from domain.welcome import welcome_message
+from domain.windows import parse_timezone
+
+
+@attrs.frozen
+class TenantOverview:
+    tenant: Tenant
+    route: Route
+    welcome_message: str
+
+
+@attrs.frozen
+class Tenants:
+    catalog: Catalog
+    tenants: TenantRepository
+    credentials: CredentialRepository
+    configs: Configs
+    clock: Clock
+
+    async def get(self, tenant_id: TenantId) -> Tenant:
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} is unknown")
+        return tenant
+
+    async def overview(self, tenant_id: TenantId) -> TenantOverview:
+        tenant = await self.get(tenant_id)
+        credential = None
+        if self.catalog.tier(tenant.tier).id == BYOK:
+            credential = await self.credentials.get(tenant_id)
+        route = decide_route(self.catalog, tenant, credential)
+        return TenantOverview(tenant, route, welcome_message(self.catalog, tenant, route))
+
+    async def change_tier(
+        self, tenant_id: TenantId, tier_id: str, status: SubscriptionStatus | None = None
+    ) -> Tenant:
+        """Takes effect at once (legacy ids accepted) and rewrites the tenant's config."""
+        tenant = await self.get(tenant_id)
+        changed = with_tier(tenant, self.catalog.tier(tier_id))
+        if status is not None:
+            changed = with_status(changed, status, self.clock.now())
+        await self.tenants.save(changed)
+        await self.configs.write(tenant_id)
+        return changed
+
+    async def update(
+        self,
+        tenant_id: TenantId,
+        timezone: str | None = None,
+        model_preference: str | None = None,
+        clear_model_preference: bool = False,
+    ) -> Tenant:
+        tenant = await self.get(tenant_id)
+        changed = tenant
+        if timezone is not None:
+            parse_timezone(timezone)
+            changed = attrs.evolve(changed, timezone=timezone)
+        if model_preference is not None or clear_model_preference:
+            changed = choose_model(self.catalog, changed, model_preference)
+        if changed != tenant:
+            await self.tenants.save(changed)
+            if changed.model_preference != tenant.model_preference:
+                await self.configs.write(tenant_id)
+        return changed

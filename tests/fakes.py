@@ -1,0 +1,293 @@
+"""In-memory doubles of every port, for domain unit tests and as the contracts' reference."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
+from domain.catalog import ByokProvider
+from domain.errors import Conflict, KeyStoreUnavailable, NotFound
+from domain.ids import MessageId, ReservationId, TenantId, UserId
+from domain.metering import (
+    AdmissionDecision,
+    AdmissionRequest,
+    Admitted,
+    Counters,
+    Settled,
+    SettlementRequest,
+    Threshold,
+    admitted_counters,
+    evaluate_admission,
+)
+from domain.openclaw_model import TenantConfig
+from domain.ports import CheckoutSession, UsageRecord
+from domain.secrets import Secret
+from domain.tenants import Tenant, User
+from domain.windows import Window
+
+
+@attrs.define
+class FixedClock:
+    instant: datetime = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, **delta: float) -> None:
+        self.instant = self.instant + timedelta(**delta)
+
+
+@attrs.define
+class InMemoryTenantRepository:
+    tenants: dict[TenantId, Tenant] = attrs.Factory(dict)
+    users: dict[UserId, User] = attrs.Factory(dict)
+
+    async def add(self, tenant: Tenant, user: User) -> None:
+        if any(u.email == user.email for u in self.users.values()):
+            raise Conflict(f"email {user.email!r} is already signed up", code="conflict")
+        self.tenants[tenant.id] = tenant
+        self.users[user.id] = user
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None:
+        return self.tenants.get(tenant_id)
+
+    async def save(self, tenant: Tenant) -> None:
+        if tenant.id not in self.tenants:
+            raise NotFound(f"tenant {tenant.id!r} is unknown")
+        self.tenants[tenant.id] = tenant
+
+    async def user_by_email(self, email: str) -> User | None:
+        return next((u for u in self.users.values() if u.email == email), None)
+
+    async def user(self, user_id: UserId) -> User | None:
+        return self.users.get(user_id)
+
+    async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
+        return next((t for t in self.tenants.values() if t.stripe_customer_id == customer_id), None)
+
+    async def iter_tenant_ids(self, batch_size: int = 500) -> AsyncIterator[TenantId]:
+        for tenant_id in sorted(self.tenants):
+            yield tenant_id
+
+    async def count(self) -> int:
+        return len(self.tenants)
+
+
+@attrs.define
+class InMemoryCredentialRepository:
+    rows: dict[TenantId, StoredCredential] = attrs.Factory(dict)
+
+    async def get(self, tenant_id: TenantId) -> StoredCredential | None:
+        return self.rows.get(tenant_id)
+
+    async def put(self, credential: StoredCredential) -> None:
+        self.rows[credential.tenant_id] = credential
+
+    async def delete(self, tenant_id: TenantId) -> bool:
+        return self.rows.pop(tenant_id, None) is not None
+
+    async def replace_ciphertext(
+        self, tenant_id: TenantId, expected: Ciphertext, new: Ciphertext
+    ) -> bool:
+        row = self.rows.get(tenant_id)
+        if row is None or row.ciphertext != expected:
+            return False
+        self.rows[tenant_id] = attrs.evolve(row, ciphertext=new)
+        return True
+
+    async def iter_all(self, batch_size: int = 500) -> AsyncIterator[StoredCredential]:
+        for tenant_id in sorted(self.rows):
+            yield self.rows[tenant_id]
+
+
+@attrs.define
+class _Reservation:
+    tenant_id: TenantId
+    day: Window
+    period_key: str
+    tokens: int
+    expires_at: datetime
+    counters_at_admission: Counters
+    settled: bool = False
+
+
+@attrs.define
+class InMemoryUsageLedger:
+    """Applies the domain's admission rule under one lock: the reference the SQL ledger
+    must match."""
+
+    messages: dict[tuple[TenantId, str], int] = attrs.Factory(dict)
+    settled_tokens: dict[tuple[TenantId, str], int] = attrs.Factory(dict)
+    own_tokens: dict[tuple[TenantId, str], int] = attrs.Factory(dict)
+    reservations: dict[tuple[TenantId, MessageId], _Reservation] = attrs.Factory(dict)
+    settlements: set[tuple[TenantId, MessageId]] = attrs.Factory(set)
+    records: list[UsageRecord] = attrs.Factory(list)
+    _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
+    _lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
+
+    def _counters(self, tenant_id: TenantId, day: str, period: str, now: datetime) -> Counters:
+        reserved = sum(
+            r.tokens
+            for r in self.reservations.values()
+            if r.tenant_id == tenant_id and r.period_key == period and not r.settled
+            and r.expires_at > now
+        )  # fmt: skip
+        return Counters(
+            messages_today=self.messages.get((tenant_id, day), 0),
+            platform_tokens_settled=self.settled_tokens.get((tenant_id, period), 0),
+            platform_tokens_reserved=reserved,
+            own_key_tokens=self.own_tokens.get((tenant_id, period), 0),
+        )
+
+    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+        async with self._lock:
+            key = (request.tenant_id, request.message_id)
+            day, period = request.day.key.isoformat(), request.period.key.isoformat()
+            if key in self.reservations:
+                return Admitted(
+                    ReservationId(f"{request.tenant_id}:{request.message_id}"),
+                    self._counters(request.tenant_id, day, period, request.now),
+                    replayed=True,
+                )
+            counters = self._counters(request.tenant_id, day, period, request.now)
+            refusal = evaluate_admission(counters, request)
+            if refusal is not None:
+                return refusal
+            after = admitted_counters(counters, request)
+            self.messages[(request.tenant_id, day)] = after.messages_today
+            self.reservations[key] = _Reservation(
+                request.tenant_id, request.day, period, request.reserve_tokens,
+                request.reservation_expires_at, after,
+            )  # fmt: skip
+            next(self._ids)
+            return Admitted(ReservationId(f"{request.tenant_id}:{request.message_id}"), after)
+
+    async def settle(self, request: SettlementRequest) -> Settled:
+        async with self._lock:
+            key = (request.tenant_id, request.message_id)
+            reservation = self.reservations.get(key)
+            period = reservation.period_key if reservation else request.period.key.isoformat()
+            day = (reservation.day if reservation else request.day).key.isoformat()
+            before = self._counters(request.tenant_id, day, period, request.at)
+            if key in self.settlements:
+                return Settled(before, before, replayed=True)
+            self.settlements.add(key)
+            if reservation is not None:
+                reservation.settled = True
+            pool = self.settled_tokens if request.counts_against_budget else self.own_tokens
+            pool[(request.tenant_id, period)] = pool.get((request.tenant_id, period), 0) + (
+                request.weighted
+            )
+            self.records.append(
+                UsageRecord(
+                    request.tenant_id, request.message_id, request.model, request.credential,
+                    request.usage.input_tokens, request.usage.output_tokens,
+                    request.usage.cache_read_tokens, request.weighted, request.at,
+                )
+            )  # fmt: skip
+            return Settled(before, self._counters(request.tenant_id, day, period, request.at))
+
+    async def counters(
+        self, tenant_id: TenantId, day: Window, period: Window, now: datetime
+    ) -> Counters:
+        return self._counters(tenant_id, day.key.isoformat(), period.key.isoformat(), now)
+
+    async def release_expired(self, now: datetime) -> int:
+        expired = [k for k, r in self.reservations.items() if not r.settled and r.expires_at <= now]
+        for key in expired:
+            self.reservations[key].settled = True
+        return len(expired)
+
+    async def usage_records(self, starts_at: datetime, ends_at: datetime) -> Sequence[UsageRecord]:
+        return [r for r in self.records if starts_at <= r.at < ends_at]
+
+
+@attrs.define
+class FakeKeyStore:
+    """Reversible, not secure: base64 with a version tag. ``available`` simulates outages."""
+
+    name: str = "fake"
+    version: int = 1
+    available: bool = True
+
+    async def encrypt(self, plaintext: Secret) -> Ciphertext:
+        self._ensure()
+        token = base64.urlsafe_b64encode(plaintext.reveal()[::-1].encode()).decode()
+        return Ciphertext(self.name, self.version, token)
+
+    async def decrypt(self, ciphertext: Ciphertext) -> Secret:
+        self._ensure()
+        if ciphertext.store != self.name:
+            raise KeyStoreUnavailable(f"ciphertext was made by {ciphertext.store!r}")
+        return Secret(base64.urlsafe_b64decode(ciphertext.token).decode()[::-1])
+
+    async def is_current(self, ciphertext: Ciphertext) -> bool:
+        return ciphertext.store == self.name and ciphertext.key_version == self.version
+
+    async def check(self) -> None:
+        self._ensure()
+
+    def _ensure(self) -> None:
+        if not self.available:
+            raise KeyStoreUnavailable("the fake key store is down")
+
+
+@attrs.define
+class FixedProviderProbe:
+    outcome: ProbeOutcome = attrs.Factory(lambda: ProbeOutcome(ProbeResult.VALID, "ok", 12))
+    calls: list[tuple[str, str]] = attrs.Factory(list)
+
+    async def test_key(self, provider: ByokProvider, api_key: Secret) -> ProbeOutcome:
+        self.calls.append((provider.id, api_key.reveal()))
+        return self.outcome
+
+
+@attrs.define
+class InMemoryConfigWriter:
+    written: dict[TenantId, TenantConfig] = attrs.Factory(dict)
+    writes: int = 0
+
+    async def write(self, config: TenantConfig) -> bool:
+        if self.written.get(config.tenant_id) == config:
+            return False
+        self.written[config.tenant_id] = config
+        self.writes += 1
+        return True
+
+    def render(self, config: TenantConfig) -> dict[str, object]:
+        primary, fallbacks = config.route.refs()
+        return {"primary": primary, "fallbacks": list(fallbacks)}
+
+
+@attrs.define
+class InMemoryNotifier:
+    thresholds: list[Threshold] = attrs.Factory(list)
+    invalidated: list[tuple[TenantId, str]] = attrs.Factory(list)
+
+    async def threshold_crossed(self, threshold: Threshold) -> bool:
+        key = (threshold.tenant_id, threshold.kind, threshold.window_key, threshold.percent)
+        if any((t.tenant_id, t.kind, t.window_key, t.percent) == key for t in self.thresholds):
+            return False
+        self.thresholds.append(threshold)
+        return True
+
+    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
+        self.invalidated.append((tenant_id, provider))
+
+
+@attrs.define
+class FakeBillingGateway:
+    sessions: list[dict[str, str]] = attrs.Factory(list)
+
+    async def create_checkout(
+        self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
+    ) -> CheckoutSession:
+        session_id = f"cs_test_{len(self.sessions) + 1}"
+        self.sessions.append({"tenant": tenant.id, "price": price_id, "tier": tier})
+        return CheckoutSession(session_id, f"https://checkout.example/{session_id}")
