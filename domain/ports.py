@@ -171,3 +171,33 @@ class BillingGateway(Protocol):
     async def create_checkout(
         self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
     ) -> CheckoutSession: ...
+
+
+@attrs.frozen
+class AuthToken:
+    """A bearer token as stored: only its hash. ``kind`` is ``customer`` or ``service``;
+    ``subject`` the user id or the service name."""
+
+    token_hash: str
+    kind: str
+    subject: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AuthTokenRepository(Protocol):
+    async def add(self, token: AuthToken) -> None: ...
+
+    async def find(self, token_hash: str) -> AuthToken | None:
+        """The token if it exists and is not revoked."""
+        ...
+
+    async def revoke(self, token_hash: str, at: datetime) -> bool: ...
+
+
+class ProcessedEventRepository(Protocol):
+    async def remember(self, event_id: str, event_type: str, outcome: str, at: datetime) -> bool:
+        """Record a provider event id once; False when it was already recorded."""
+        ...
+
+    async def outcome(self, event_id: str) -> str | None: ...
