@@ -132,6 +132,11 @@ class KeyStore(Protocol):
         """Whether the ciphertext was made by this store's newest key."""
         ...
 
+    async def rewrap(self, ciphertext: Ciphertext) -> Ciphertext:
+        """The same key re-encrypted under this store's newest key (Vault transit rewrap,
+        MultiFernet rotate); a ciphertext of another store raises ``KeyStoreUnavailable``."""
+        ...
+
     async def check(self) -> None:
         """Raises ``KeyStoreUnavailable`` unless the store answers now."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -208,6 +209,10 @@ class InMemoryUsageLedger:
         return [r for r in self.records if starts_at <= r.at < ends_at]
 
 
+def _fake_tag(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:8]
+
+
 @attrs.define
 class FakeKeyStore:
     """Reversible, not secure: base64 with a version tag. ``available`` simulates outages."""
@@ -218,17 +223,23 @@ class FakeKeyStore:
 
     async def encrypt(self, plaintext: Secret) -> Ciphertext:
         self._ensure()
-        token = base64.urlsafe_b64encode(plaintext.reveal()[::-1].encode()).decode()
-        return Ciphertext(self.name, self.version, token)
+        body = base64.urlsafe_b64encode(plaintext.reveal()[::-1].encode()).decode()
+        return Ciphertext(self.name, self.version, f"{body}.{_fake_tag(body)}")
 
     async def decrypt(self, ciphertext: Ciphertext) -> Secret:
         self._ensure()
         if ciphertext.store != self.name:
             raise KeyStoreUnavailable(f"ciphertext was made by {ciphertext.store!r}")
-        return Secret(base64.urlsafe_b64decode(ciphertext.token).decode()[::-1])
+        body, _, tag = ciphertext.token.rpartition(".")
+        if not body or tag != _fake_tag(body):
+            raise KeyStoreUnavailable("the fake ciphertext was tampered with")
+        return Secret(base64.urlsafe_b64decode(body).decode()[::-1])
 
     async def is_current(self, ciphertext: Ciphertext) -> bool:
         return ciphertext.store == self.name and ciphertext.key_version == self.version
+
+    async def rewrap(self, ciphertext: Ciphertext) -> Ciphertext:
+        return await self.encrypt(await self.decrypt(ciphertext))
 
     async def check(self) -> None:
         self._ensure()

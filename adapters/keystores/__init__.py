@@ -1,0 +1,1 @@
+"""Key store adapters: Fernet (platform secrets) and Vault transit (hvac)."""

@@ -1,0 +1,5 @@
+"""Fixtures shared by every test layer; each lives in ``tests/support`` and is re-exported here."""
+
+from tests.support.openbao import openbao
+
+__all__ = ["openbao"]
