@@ -200,6 +200,14 @@ class AuthTokenRepository(Protocol):
     async def revoke(self, token_hash: str, at: datetime) -> bool: ...
 
 
+class PasswordHasher(Protocol):
+    """A slow, salted password hash; verification is constant-time in the adapter."""
+
+    async def hash(self, password: Secret) -> str: ...
+
+    async def verify(self, password_hash: str, password: Secret) -> bool: ...
+
+
 class ProcessedEventRepository(Protocol):
     async def remember(self, event_id: str, event_type: str, outcome: str, at: datetime) -> bool:
         """Record a provider event id once; False when it was already recorded."""

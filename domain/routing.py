@@ -81,7 +81,7 @@ def decide_route(catalog: Catalog, tenant: Tenant, credential: StoredCredential 
         if tenant.model_preference in tier.selectable_models:
             primary = tenant.model_preference
         assert primary is not None
-        rest = tuple(m for m in tier_models(tier) if m != primary)
+        rest = tuple(m for m in tier.fallback_models if m != primary)
         return Route(ModelChoice(primary, Credential.PLATFORM), _platform(rest))
     starter_models = _platform(tier_models(platform_fallback_tier(catalog, tier)))
     allow_fallback = credential is None or credential.allow_platform_fallback

@@ -13,8 +13,16 @@ def format_price(amount_cents: int, currency: str) -> str:
 
 
 def model_name(catalog: Catalog, ref: str) -> str:
+    """A model's display name: the catalog's, or for a BYOK ref its provider's listing."""
     model = catalog.find_model(ref)
-    return model.name if model else ref.partition("/")[2]
+    if model is not None:
+        return model.name
+    provider_id, _, model_id = ref.partition("/")
+    for provider in catalog.byok_providers:
+        if provider.openclaw_provider_id == provider_id:
+            listed = {m.id: m.name for m in provider.models}
+            return f"{listed.get(model_id, model_id)} on your {provider.name} key"
+    return model_id
 
 
 def welcome_message(catalog: Catalog, tenant: Tenant, route: Route) -> str:

@@ -46,15 +46,10 @@ def is_known_timezone(name: str) -> bool:
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant of ``day`` in ``zone``, in UTC. Where midnight falls in a DST gap,
-    the day starts at the first local time that exists."""
-    naive = datetime.combine(day, time(0))
-    candidate = naive.replace(tzinfo=zone)
-    round_trip = candidate.astimezone(UTC).astimezone(zone)
-    if round_trip.replace(tzinfo=None) != naive:
-        # midnight does not exist here: the gap's end is the same UTC instant as fold=1
-        candidate = naive.replace(tzinfo=zone, fold=1)
-    return candidate.astimezone(UTC)
+    """The first instant of ``day`` in ``zone``, in UTC. Where midnight falls in a DST gap
+    the day starts when the clocks resume (zoneinfo's fold=0 reads a missing time with the
+    offset before the gap); where midnight repeats, at its first occurrence."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def day_window(instant: datetime, zone: ZoneInfo) -> Window:

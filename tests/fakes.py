@@ -27,7 +27,7 @@ from domain.metering import (
     evaluate_admission,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import CheckoutSession, UsageRecord
+from domain.ports import AuthToken, CheckoutSession, UsageRecord
 from domain.secrets import Secret
 from domain.tenants import Tenant, User
 from domain.windows import Window
@@ -302,3 +302,50 @@ class FakeBillingGateway:
         session_id = f"cs_test_{len(self.sessions) + 1}"
         self.sessions.append({"tenant": tenant.id, "price": price_id, "tier": tier})
         return CheckoutSession(session_id, f"https://checkout.example/{session_id}")
+
+
+@attrs.define
+class InMemoryAuthTokenRepository:
+    tokens: dict[str, AuthToken] = attrs.Factory(dict)
+
+    async def add(self, token: AuthToken) -> None:
+        self.tokens[token.token_hash] = token
+
+    async def find(self, token_hash: str) -> AuthToken | None:
+        token = self.tokens.get(token_hash)
+        return token if token is not None and token.revoked_at is None else None
+
+    async def revoke(self, token_hash: str, at: datetime) -> bool:
+        token = self.tokens.get(token_hash)
+        if token is None or token.revoked_at is not None:
+            return False
+        self.tokens[token_hash] = attrs.evolve(token, revoked_at=at)
+        return True
+
+
+@attrs.define
+class FakePasswordHasher:
+    """Not slow and not secure: a tagged reversal, so unit tests stay in milliseconds."""
+
+    async def hash(self, password: Secret) -> str:
+        return "fake$" + password.reveal()[::-1]
+
+    async def verify(self, password_hash: str, password: Secret) -> bool:
+        return password_hash == "fake$" + password.reveal()[::-1]
+
+
+@attrs.define
+class InMemoryProcessedEventRepository:
+    """Provider event ids seen, with their type, outcome and when they were recorded."""
+
+    events: dict[str, tuple[str, str, datetime]] = attrs.Factory(dict)
+
+    async def remember(self, event_id: str, event_type: str, outcome: str, at: datetime) -> bool:
+        if event_id in self.events:
+            return False
+        self.events[event_id] = (event_type, outcome, at)
+        return True
+
+    async def outcome(self, event_id: str) -> str | None:
+        entry = self.events.get(event_id)
+        return entry[1] if entry is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -135,7 +136,7 @@ class Metering:
         now = self.clock.now()
         tier = self.catalog.tier(tenant.tier)
         catalog_model = self.catalog.find_model(model)
-        weight = catalog_model.budget_weight if catalog_model else 1
+        weight = catalog_model.budget_weight if catalog_model else Decimal(1)
         counts = credential is Credential.PLATFORM
         day, period = tenant_windows(tenant, now)
         settled = await self.ledger.settle(
@@ -145,7 +146,7 @@ class Metering:
                 model=ModelRef(model),
                 credential=credential,
                 usage=usage,
-                weighted=weighted_tokens(usage, weight),  # type: ignore[arg-type]
+                weighted=weighted_tokens(usage, weight),
                 counts_against_budget=counts,
                 period=period,
                 day=day,

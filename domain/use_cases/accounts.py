@@ -1,0 +1,214 @@
+"""Sign customers up, log them in and out, and issue the bearer tokens services use.
+
+A signup creates the tenant and its first user together: the tenant starts on the starter
+tier with status ``incomplete`` (the subscription becomes ``active`` only when its checkout
+completes, so an unpaid tenant is never admitted) and billing anchor day 1 (billing moves it
+to the day the subscription starts). Tokens are random, shown once, and stored only as their
+SHA-256 hash; a token is either a customer's (subject: user id) or a service's (subject: the
+service name), never both.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import uuid
+
+import attrs
+
+from domain.catalog import STARTER, Catalog
+from domain.errors import Forbidden, Unauthorized, ValidationError
+from domain.ids import TenantId, UserId
+from domain.ports import AuthToken, AuthTokenRepository, Clock, PasswordHasher, TenantRepository
+from domain.secrets import Secret
+from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.use_cases.configs import Configs
+from domain.windows import parse_timezone
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
+MAX_SERVICE_NAME_LENGTH = 64
+TOKEN_BYTES = 32
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_ANCHOR_DAY = 1
+
+
+class TokenKind(enum.Enum):
+    CUSTOMER = "customer"
+    SERVICE = "service"
+
+
+TOKEN_PREFIXES = {TokenKind.CUSTOMER: "tkc_", TokenKind.SERVICE: "tks_"}
+
+
+@attrs.frozen
+class Principal:
+    """Who a presented token belongs to. ``user`` is set for customers only."""
+
+    kind: TokenKind
+    subject: str
+    token_hash: str
+    user: User | None = None
+
+    @property
+    def tenant_id(self) -> TenantId | None:
+        return self.user.tenant_id if self.user is not None else None
+
+
+@attrs.frozen
+class SignedUp:
+    user: User
+    tenant: Tenant
+    token: Secret
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry 256 random bits, so one fast hash is enough to make the stored value
+    useless to a reader of the database."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token(kind: TokenKind) -> Secret:
+    return Secret(TOKEN_PREFIXES[kind] + secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased; one ``@`` with a local part and a dotted domain, no spaces."""
+    cleaned = email.strip().lower()
+    local, at, domain = cleaned.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or len(cleaned) > MAX_EMAIL_LENGTH
+        or any(ch.isspace() or not ch.isprintable() for ch in cleaned)
+        or "@" in local
+    ):
+        raise ValidationError("email is not a valid email address", field="email")
+    return cleaned
+
+
+def check_password(password: Secret) -> None:
+    """At least 10 characters (and a bound, so hashing stays cheap to refuse)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
+
+
+def check_service_name(name: str) -> str:
+    cleaned = name.strip()
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+    if not cleaned or len(cleaned) > MAX_SERVICE_NAME_LENGTH or not set(cleaned) <= allowed:
+        raise ValidationError(
+            "service name must be 1-64 letters, digits, '-', '_' or '.'", field="service"
+        )
+    return cleaned
+
+
+@attrs.frozen
+class Accounts:
+    catalog: Catalog
+    tenants: TenantRepository
+    auth_tokens: AuthTokenRepository
+    hasher: PasswordHasher
+    configs: Configs
+    clock: Clock
+
+    async def signup(self, email: str, password: Secret, timezone: str | None = None) -> SignedUp:
+        """A new tenant on the starter tier, ``incomplete`` until paid, with its first user
+        and a customer token; a taken email is a ``Conflict`` raised by the repository."""
+        address = normalise_email(email)
+        check_password(password)
+        zone = DEFAULT_TIMEZONE if timezone is None else timezone
+        parse_timezone(zone)
+        now = self.clock.now()
+        tenant = Tenant(
+            id=TenantId(f"t_{uuid.uuid4().hex}"),
+            tier=self.catalog.tier(STARTER).id,
+            status=SubscriptionStatus.INCOMPLETE,
+            timezone=zone,
+            billing_anchor_day=DEFAULT_ANCHOR_DAY,
+            created_at=now,
+        )
+        user = User(
+            id=UserId(f"u_{uuid.uuid4().hex}"),
+            email=address,
+            password_hash=await self.hasher.hash(password),
+            tenant_id=tenant.id,
+            created_at=now,
+        )
+        await self.tenants.add(tenant, user)
+        await self.configs.write(tenant.id)
+        token = await self._issue(TokenKind.CUSTOMER, user.id)
+        return SignedUp(user, tenant, token)
+
+    async def login(self, email: str, password: Secret) -> tuple[User, Secret]:
+        """A fresh customer token for the right email and password; the same refusal for a
+        wrong password and an unknown email (which still pays for one hash)."""
+        refusal = Unauthorized("email or password is wrong")
+        try:
+            address = normalise_email(email)
+        except ValidationError:
+            raise refusal from None
+        user = await self.tenants.user_by_email(address)
+        if user is None:
+            await self.hasher.hash(password)
+            raise refusal
+        if not await self.hasher.verify(user.password_hash, password):
+            raise refusal
+        return user, await self._issue(TokenKind.CUSTOMER, user.id)
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a presented token stands for; unknown or revoked tokens are
+        ``Unauthorized``."""
+        if not token:
+            raise Unauthorized("a bearer token or session is required")
+        stored = await self.auth_tokens.find(hash_token(token))
+        if stored is None or stored.revoked_at is not None:
+            raise Unauthorized("the token is unknown or revoked")
+        kind = TokenKind(stored.kind)
+        if kind is TokenKind.SERVICE:
+            return Principal(kind, stored.subject, stored.token_hash)
+        user = await self.tenants.user(UserId(stored.subject))
+        if user is None:
+            raise Unauthorized("the token's user no longer exists")
+        return Principal(kind, stored.subject, stored.token_hash, user)
+
+    async def customer(self, token: str) -> Principal:
+        """Customer endpoints refuse service tokens."""
+        principal = await self.authenticate(token)
+        if principal.kind is not TokenKind.CUSTOMER:
+            raise Forbidden("a service token cannot act as a customer")
+        return principal
+
+    async def service(self, token: str) -> Principal:
+        """Gateway endpoints refuse customer tokens."""
+        principal = await self.authenticate(token)
+        if principal.kind is not TokenKind.SERVICE:
+            raise Forbidden("this endpoint takes a service token")
+        return principal
+
+    async def logout(self, principal: Principal) -> None:
+        await self.auth_tokens.revoke(principal.token_hash, self.clock.now())
+
+    async def create_service_token(self, name: str) -> Secret:
+        return await self._issue(TokenKind.SERVICE, check_service_name(name))
+
+    async def _issue(self, kind: TokenKind, subject: str) -> Secret:
+        token = new_token(kind)
+        await self.auth_tokens.add(
+            AuthToken(
+                token_hash=hash_token(token.reveal()),
+                kind=kind.value,
+                subject=subject,
+                created_at=self.clock.now(),
+            )
+        )
+        return token

@@ -1,0 +1,138 @@
+"""Unit fixtures: the shipped catalog and a world of in-memory ports with the use cases."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from typing import Any
+
+import attrs
+import pytest
+
+from adapters.catalog.toml_loader import default_catalog_text
+from domain.byok import CredentialInput
+from domain.catalog import Catalog, build_catalog
+from domain.ids import TenantId, TierId, UserId
+from domain.secrets import Secret
+from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.use_cases.configs import Configs
+from domain.use_cases.credentials import Credentials
+from domain.use_cases.metering import Metering
+from domain.use_cases.tenants import Tenants
+from tests.fakes import (
+    FakeKeyStore,
+    FixedClock,
+    FixedProviderProbe,
+    InMemoryConfigWriter,
+    InMemoryCredentialRepository,
+    InMemoryNotifier,
+    InMemoryTenantRepository,
+    InMemoryUsageLedger,
+)
+
+pytestmark = pytest.mark.unit
+
+OPENAI_KEY = "sk-proj-abcdefghijklmnop1234"
+ANTHROPIC_KEY = "sk-ant-api03-secretsecretx9Qa"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/unit" in str(item.fspath):
+            item.add_marker(pytest.mark.unit)
+
+
+def catalog_data() -> dict[str, Any]:
+    return tomllib.loads(default_catalog_text())
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return build_catalog(catalog_data())
+
+
+def make_tenant(
+    tenant_id: str = "t-1",
+    tier: str = "starter",
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+    timezone: str = "UTC",
+    anchor: int = 1,
+    created_at: datetime | None = None,
+    **changes: Any,
+) -> Tenant:
+    tenant = Tenant(
+        id=TenantId(tenant_id),
+        tier=TierId(tier),
+        status=status,
+        timezone=timezone,
+        billing_anchor_day=anchor,
+        created_at=created_at or FixedClock().now(),
+    )
+    return attrs.evolve(tenant, **changes)
+
+
+@attrs.define
+class World:
+    """Every port as an in-memory double, with the use cases assembled over them."""
+
+    catalog: Catalog
+    clock: FixedClock = attrs.Factory(FixedClock)
+    tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
+    credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
+    ledger: InMemoryUsageLedger = attrs.Factory(InMemoryUsageLedger)
+    notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
+    key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
+    probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
+    writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
+
+    @property
+    def configs(self) -> Configs:
+        return Configs(
+            self.catalog, self.tenant_repo, self.credential_repo, self.key_store, self.writer
+        )
+
+    @property
+    def metering(self) -> Metering:
+        return Metering(
+            self.catalog, self.tenant_repo, self.credential_repo, self.ledger, self.notifier,
+            self.clock,
+        )  # fmt: skip
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(
+            self.catalog, self.tenant_repo, self.credential_repo, self.key_store, self.probe,
+            self.notifier, self.configs, self.clock,
+        )  # fmt: skip
+
+    @property
+    def tenants(self) -> Tenants:
+        return Tenants(
+            self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock
+        )
+
+    async def add_tenant(self, tenant_id: str = "t-1", **kwargs: Any) -> Tenant:
+        tenant = make_tenant(tenant_id, created_at=self.clock.now(), **kwargs)
+        user = User(UserId(f"u-{tenant_id}"), f"{tenant_id}@example.com", "hash", tenant.id,
+                    self.clock.now())  # fmt: skip
+        await self.tenant_repo.add(tenant, user)
+        return tenant
+
+    async def add_key(
+        self,
+        tenant_id: str = "t-1",
+        provider: str = "openai",
+        key: str = OPENAI_KEY,
+        model: str = "gpt-4.1",
+        allow_platform_fallback: bool | None = None,
+    ) -> None:
+        await self.credentials.put(
+            TenantId(tenant_id),
+            UserId(f"u-{tenant_id}"),
+            CredentialInput(provider, model, Secret(key), allow_platform_fallback),
+        )
+
+
+@pytest.fixture
+def world(catalog: Catalog) -> World:
+    return World(catalog)

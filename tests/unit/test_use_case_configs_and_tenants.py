@@ -1,0 +1,77 @@
+"""Config regeneration and tenant changes through the use cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import NotFound, ValidationError
+from domain.ids import TenantId
+from domain.tenants import SubscriptionStatus
+from tests.unit.conftest import World
+
+
+async def test_regenerate_counts_written_unchanged_and_failed(world: World) -> None:
+    for n in range(3):
+        await world.add_tenant(f"t-{n}", tier="starter")
+    first = await world.configs.regenerate()
+    assert (first.written, first.unchanged, first.failed) == (3, 0, ())
+    seen: list[tuple[str, str]] = []
+    again = await world.configs.regenerate(progress=lambda t, outcome: seen.append((t, outcome)))
+    assert (again.written, again.unchanged, again.ok) == (0, 3, True)
+    assert seen == [("t-0", "unchanged"), ("t-1", "unchanged"), ("t-2", "unchanged")]
+
+
+async def test_one_failing_tenant_does_not_stop_the_others(world: World) -> None:
+    await world.add_tenant("t-0", tier="byok")
+    await world.add_key("t-0")
+    await world.add_tenant("t-1", tier="starter")
+    world.key_store.available = False
+    world.writer.written.clear()
+    summary = await world.configs.regenerate([TenantId("t-0"), TenantId("t-1"), TenantId("t-9")])
+    assert summary.written == 1 and not summary.ok
+    assert [t for t, _ in summary.failed] == ["t-0", "t-9"]
+    assert "down" in summary.failed[0][1]
+
+
+async def test_an_invalid_byok_key_is_not_decrypted_for_the_config(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.credentials.report_key_failure(TenantId("t-1"), "openai", 401)
+    world.key_store.available = False
+    config = await world.configs.build(TenantId("t-1"))
+    assert config.secrets == ()
+
+
+async def test_change_tier_accepts_legacy_ids_and_rewrites_the_config(world: World) -> None:
+    await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
+    changed = await world.tenants.change_tier(TenantId("t-1"), "plus", SubscriptionStatus.ACTIVE)
+    assert (changed.tier, changed.status) == ("premium", SubscriptionStatus.ACTIVE)
+    assert world.writer.written[TenantId("t-1")].route.refs()[0] == "anthropic/claude-sonnet-4-6"
+
+
+async def test_change_tier_of_an_unknown_tenant_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        await world.tenants.change_tier(TenantId("ghost"), "starter")
+
+
+async def test_update_validates_the_time_zone_and_the_model(world: World) -> None:
+    await world.add_tenant(tier="premium")
+    tenant = await world.tenants.update(TenantId("t-1"), timezone="Asia/Tokyo")
+    assert tenant.timezone == "Asia/Tokyo" and world.writer.writes == 0
+    with pytest.raises(ValidationError) as raised:
+        await world.tenants.update(TenantId("t-1"), timezone="Mars/Base")
+    assert raised.value.field == "timezone"
+    chosen = await world.tenants.update(
+        TenantId("t-1"), model_preference="anthropic/claude-opus-4-6"
+    )
+    assert world.writer.written[TenantId("t-1")].route.refs()[0] == "anthropic/claude-opus-4-6"
+    cleared = await world.tenants.update(TenantId("t-1"), clear_model_preference=True)
+    assert chosen.model_preference and cleared.model_preference is None
+
+
+async def test_the_overview_carries_the_route_and_welcome(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    overview = await world.tenants.overview(TenantId("t-1"))
+    assert overview.route.refs()[0] == "byok-openai/gpt-4.1"
+    assert "GPT-4.1 on your OpenAI key" in overview.welcome_message

@@ -1,0 +1,128 @@
+"""The metering day is the tenant's local day; the period is its clamped billing month."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain.errors import ValidationError
+from domain.windows import (
+    anchor_date,
+    day_window,
+    is_known_timezone,
+    local_midnight,
+    parse_timezone,
+    period_window,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_the_day_resets_at_local_midnight() -> None:
+    window = day_window(utc(2026, 6, 1, 22, 30), BERLIN)  # 00:30 on June 2 in Berlin
+    assert window.key == date(2026, 6, 2)
+    assert window.starts_at == utc(2026, 6, 1, 22)
+    assert window.resets_at == utc(2026, 6, 2, 22)
+
+
+def test_a_day_window_is_half_open() -> None:
+    window = day_window(utc(2026, 6, 2, 12), ZoneInfo("UTC"))
+    assert window.contains(utc(2026, 6, 2, 0))
+    assert not window.contains(utc(2026, 6, 3, 0))
+    assert not window.contains(utc(2026, 6, 1, 23, 59))
+
+
+def test_the_spring_forward_day_is_23_hours_long() -> None:
+    window = day_window(utc(2026, 3, 29, 12), BERLIN)
+    assert window.resets_at - window.starts_at == timedelta(hours=23)
+
+
+def test_the_fall_back_day_is_25_hours_long() -> None:
+    window = day_window(utc(2026, 10, 25, 12), BERLIN)
+    assert window.resets_at - window.starts_at == timedelta(hours=25)
+
+
+@pytest.mark.parametrize(("zone", "day"), [("America/Santiago", 6), ("America/Havana", 8)])
+def test_where_midnight_is_skipped_the_day_starts_when_clocks_resume(zone: str, day: int) -> None:
+    tz = ZoneInfo(zone)
+    month = 9 if zone == "America/Santiago" else 3
+    start = local_midnight(date(2026, month, day), tz)
+    local = start.astimezone(tz)
+    assert (local.day, local.hour, local.minute) == (day, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("anchor", "year", "month", "expected_day"),
+    [(31, 2026, 2, 28), (31, 2028, 2, 29), (30, 2026, 2, 28), (31, 2026, 4, 30), (15, 2026, 2, 15),
+     (1, 2026, 2, 1), (31, 2026, 1, 31)],
+)  # fmt: skip
+def test_the_anchor_day_is_clamped_to_the_months_end(
+    anchor: int, year: int, month: int, expected_day: int
+) -> None:
+    assert anchor_date(year, month, anchor) == date(year, month, expected_day)
+
+
+def test_a_period_anchored_on_the_31st_runs_through_february() -> None:
+    utc_zone = ZoneInfo("UTC")
+    feb = period_window(utc(2026, 3, 10), utc_zone, 31)
+    assert (feb.key, feb.resets_at) == (date(2026, 2, 28), utc(2026, 3, 31))
+    jan = period_window(utc(2026, 2, 27, 23, 59), utc_zone, 31)
+    assert (jan.key, jan.resets_at) == (date(2026, 1, 31), utc(2026, 2, 28))
+    mar = period_window(utc(2026, 3, 31), utc_zone, 31)
+    assert (mar.key, mar.resets_at) == (date(2026, 3, 31), utc(2026, 4, 30))
+
+
+def test_a_period_starts_on_the_anchor_day_at_local_midnight() -> None:
+    window = period_window(utc(2026, 7, 20, 8), BERLIN, 15)
+    assert window.key == date(2026, 7, 15)
+    assert window.starts_at == utc(2026, 7, 14, 22)
+    assert window.resets_at == utc(2026, 8, 14, 22)
+
+
+def test_before_the_anchor_the_period_began_last_month_across_new_year() -> None:
+    window = period_window(utc(2026, 1, 3), ZoneInfo("UTC"), 10)
+    assert window.key == date(2025, 12, 10)
+    assert window.resets_at == utc(2026, 1, 10)
+
+
+def test_the_anchor_day_itself_opens_a_new_period() -> None:
+    window = period_window(utc(2026, 5, 10), ZoneInfo("UTC"), 10)
+    assert window.key == date(2026, 5, 10)
+
+
+def test_a_period_spanning_a_dst_change_keeps_local_midnights() -> None:
+    window = period_window(utc(2026, 3, 20), BERLIN, 15)
+    assert window.starts_at.astimezone(BERLIN).hour == 0
+    assert window.resets_at.astimezone(BERLIN).hour == 0
+    assert window.resets_at - window.starts_at == timedelta(days=31, hours=-1)
+
+
+@pytest.mark.parametrize("anchor", [0, 32, -1])
+def test_an_anchor_outside_1_to_31_is_a_field_error(anchor: int) -> None:
+    with pytest.raises(ValidationError) as raised:
+        period_window(utc(2026, 1, 1), ZoneInfo("UTC"), anchor)
+    assert raised.value.field == "billing_anchor_day"
+
+
+@pytest.mark.parametrize("anchor", [1, 31])
+def test_anchor_days_1_and_31_are_accepted(anchor: int) -> None:
+    assert period_window(utc(2026, 1, 1), ZoneInfo("UTC"), anchor).key.day in (1, 31)
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "", " Europe/Berlin", "../etc/passwd", "/UTC"])
+def test_an_unknown_time_zone_is_a_field_error(name: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        parse_timezone(name)
+    assert raised.value.field == "timezone"
+
+
+def test_known_time_zones() -> None:
+    assert parse_timezone("Asia/Tokyo") == ZoneInfo("Asia/Tokyo")
+    assert is_known_timezone("Europe/Berlin")
+    assert not is_known_timezone("Mars/Olympus")
