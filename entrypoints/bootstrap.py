@@ -96,3 +96,10 @@ def assemble(
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,
     )
+
+
+def build_config_writer(settings: Settings) -> ConfigWriter:
+    """Tenants' OpenClaw files, one directory each under ``TIERKEEPER_CONFIG_ROOT``."""
+    from adapters.openclaw.writer import FileConfigWriter
+
+    return FileConfigWriter(settings.config_root)
