@@ -6,12 +6,14 @@ import time. ``Services`` holds the ports and the use cases built over them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
 from domain.catalog import Catalog
+from domain.errors import ValidationError
+from domain.key_store_set import KeyStoreSet
 from domain.ports import (
     AuthTokenRepository,
     BillingGateway,
@@ -103,3 +105,41 @@ def build_config_writer(settings: Settings) -> ConfigWriter:
     from adapters.openclaw.writer import FileConfigWriter
 
     return FileConfigWriter(settings.config_root)
+
+
+def build_key_store(settings: Settings, kind: str) -> KeyStore:
+    """The Fernet (platform secrets) or Vault transit (token or AppRole) key store."""
+    if kind == "fernet":
+        from adapters.keystores.fernet import FernetKeyStore
+
+        return FernetKeyStore(settings.fernet_secrets())
+    if kind == "vault":
+        from adapters.keystores.vault import VaultTransitKeyStore
+
+        if not settings.vault_addr:
+            raise ValidationError(
+                "TIERKEEPER_VAULT_ADDR is required for the vault key store",
+                field="TIERKEEPER_VAULT_ADDR",
+            )
+        return VaultTransitKeyStore(
+            settings.vault_addr,
+            token=settings.vault_token,
+            role_id=settings.vault_role_id,
+            secret_id=settings.vault_secret_id,
+            transit_key=settings.vault_transit_key,
+        )
+    raise ValidationError(f"unknown key store {kind!r}", field="TIERKEEPER_KEY_STORE")
+
+
+def build_key_stores(settings: Settings, also: Sequence[str] = ()) -> KeyStoreSet:
+    """The ``TIERKEEPER_KEY_STORE`` store encrypts; every other configured store (Vault when
+    its address is set, Fernet when a platform secret is set or was generated) and those named
+    in ``also`` still decrypt their own keys, so a move between stores needs no downtime."""
+    names = [settings.key_store, *also]
+    if settings.vault_addr:
+        names.append("vault")
+    if settings.secret_keys or (settings.var_dir / "secret_key").exists():
+        names.append("fernet")
+    unique = list(dict.fromkeys(names))
+    active, *others = (build_key_store(settings, name) for name in unique)
+    return KeyStoreSet(active, tuple(others))
