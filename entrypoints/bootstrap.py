@@ -22,11 +22,13 @@ from domain.ports import (
     CredentialRepository,
     KeyStore,
     Notifier,
+    PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
     TenantRepository,
     UsageLedger,
 )
+from domain.use_cases.accounts import Accounts
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
@@ -49,6 +51,7 @@ class Ports:
     probe: ProviderProbe
     config_writer: ConfigWriter
     billing: BillingGateway | None
+    password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
 
 
 @attrs.frozen
@@ -60,7 +63,14 @@ class Services:
     credentials: Credentials
     metering: Metering
     tenants: Tenants
+    accounts: Accounts
     close: Callable[[], Awaitable[None]]
+
+
+def _default_password_hasher() -> PasswordHasher:
+    from adapters.security.passwords import Argon2PasswordHasher
+
+    return Argon2PasswordHasher()
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -97,6 +107,9 @@ def assemble(
         ),
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,
+        accounts=Accounts(
+            catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
+        ),
     )
 
 

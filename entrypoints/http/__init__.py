@@ -1,0 +1,1 @@
+"""The Litestar HTTP entrypoint: JSON API (and, when present, the web pages)."""

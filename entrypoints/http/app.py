@@ -1,0 +1,109 @@
+"""The Litestar application factory.
+
+``create_app(services=None, settings=None)``: given services (tests, an embedding process),
+the app uses them and leaves closing them to the caller; otherwise its lifespan builds them
+with ``bootstrap.build_services(settings)`` (settings from the environment by default) and
+closes them on shutdown. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+from entrypoints.bootstrap import Services
+from entrypoints.http.auth import SESSION_COOKIE, provide_services
+from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.billing import BillingController
+from entrypoints.http.controllers.byok import LlmConfigController
+from entrypoints.http.controllers.catalog import CatalogController
+from entrypoints.http.controllers.gateway import GatewayController
+from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.tenant import TenantController
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.request_log import request_log_middleware
+from entrypoints.settings import Settings
+
+API_VERSION = "1.0.0"
+PAGES_MODULE = "entrypoints.http.pages"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="tierkeeper",
+        version=API_VERSION,
+        description="Control plane for per-tenant OpenClaw gateways: tiers, metering, BYOK "
+        "keys, billing, configs.",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A customer token (signup/login) or a service token (CLI "
+                    "`tierkeeper tokens create`).",
+                ),
+                "session": SecurityScheme(
+                    type="apiKey",
+                    name=SESSION_COOKIE,
+                    security_scheme_in="cookie",
+                    description="The web pages' HTTP-only session cookie; unsafe requests also "
+                    "need the X-CSRF-Token header.",
+                ),
+            }
+        ),
+    )
+
+
+def _pages() -> list[ControllerRouterHandler]:
+    """The web pages' router, when that package is installed alongside the API."""
+    if importlib.util.find_spec(PAGES_MODULE) is None:
+        return []
+    module = importlib.import_module(PAGES_MODULE)
+    router: Router | None = getattr(module, "pages_router", None)
+    return [router] if router is not None else []
+
+
+def create_app(services: Services | None = None, settings: Settings | None = None) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        from entrypoints.bootstrap import build_services
+
+        built = await build_services(settings or Settings.from_environ())
+        app.state.services = built
+        try:
+            yield
+        finally:
+            await built.close()
+
+    handlers: list[Any] = [
+        HealthController,
+        AuthController,
+        CatalogController,
+        TenantController,
+        LlmConfigController,
+        BillingController,
+        GatewayController,
+        *_pages(),
+    ]
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[request_log_middleware],
+        openapi_config=openapi_config(),
+        debug=False,
+    )

@@ -1,0 +1,148 @@
+"""The gateway's service endpoints: admit, settle, key failure, tenant config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+
+from domain.errors import NotFound
+from domain.ids import MessageId, TenantId
+from domain.metering import Credential, RefusalReason, Refused, TokenUsage
+from domain.use_cases.accounts import Principal
+from entrypoints.bootstrap import Services
+from entrypoints.http.auth import SERVICE_SECURITY, provide_service
+from entrypoints.http.errors import AdmissionRefused
+from entrypoints.http.openapi import errors
+from entrypoints.http.schemas import (
+    AdmitIn,
+    AdmitOut,
+    ConfigOut,
+    KeyFailureIn,
+    KeyFailureOut,
+    KeyStatusOut,
+    ModelRouteOut,
+    RemainingOut,
+    SettleIn,
+    SettleOut,
+)
+
+GATEWAY_ERRORS = (401, 403, 404)
+
+_REFUSAL_DETAILS = {
+    RefusalReason.MESSAGE_CAP_REACHED: "the tenant's daily message cap is reached",
+    RefusalReason.TOKEN_BUDGET_EXHAUSTED: "the tenant's token budget for the period is spent",
+    RefusalReason.SUBSCRIPTION_INACTIVE: "the tenant's subscription is not active",
+    RefusalReason.TENANT_UNKNOWN: "the tenant is unknown",
+    RefusalReason.BYOK_KEY_INVALID: (
+        "the tenant's own key is invalid and platform fallback is disabled"
+    ),
+}
+
+
+def refusal_error(refused: Refused) -> AdmissionRefused:
+    return AdmissionRefused(
+        detail=_REFUSAL_DETAILS[refused.reason],
+        code=refused.reason.value,
+        resets_at=refused.resets_at,
+    )
+
+
+def config_digest(document: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON: equal configs, equal digests."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class GatewayController(Controller):
+    path = "/api/v1/gateway"
+    tags = ("gateway",)
+    dependencies = {"service": Provide(provide_service)}  # noqa: RUF012
+    security = SERVICE_SECURITY
+
+    @post("/admit", status_code=200, responses=errors(*GATEWAY_ERRORS, 402, 429))
+    async def admit(
+        self, request: Request[Any, Any, Any], data: AdmitIn, service: Principal, services: Services
+    ) -> AdmitOut:
+        """Admit one message against the cap and budget, or refuse with why and when it
+        resets. Repeating a message_id returns the first answer and counts once."""
+        request.state.tenant_id = data.tenant_id
+        admission = await services.metering.admit(
+            TenantId(data.tenant_id), MessageId(data.message_id), data.max_tokens
+        )
+        decision = admission.decision
+        if isinstance(decision, Refused):
+            raise refusal_error(decision)
+        assert admission.route is not None
+        primary, fallbacks = admission.route.refs()
+        return AdmitOut(
+            admitted=True,
+            reservation_id=decision.reservation_id,
+            model=ModelRouteOut(primary=primary, fallbacks=list(fallbacks)),
+            remaining=RemainingOut(
+                messages_today=admission.messages_remaining,
+                tokens_in_period=admission.tokens_remaining,
+            ),
+        )
+
+    @post("/settle", status_code=200, responses=errors(*GATEWAY_ERRORS))
+    async def settle(
+        self,
+        request: Request[Any, Any, Any],
+        data: SettleIn,
+        service: Principal,
+        services: Services,
+    ) -> SettleOut:
+        """Replace the reservation by the weighted actual tokens; idempotent on message_id;
+        an unknown message_id settles without a reservation."""
+        request.state.tenant_id = data.tenant_id
+        await services.metering.settle(
+            TenantId(data.tenant_id),
+            MessageId(data.message_id),
+            data.model,
+            TokenUsage(data.input_tokens, data.output_tokens, data.cache_read_tokens),
+            Credential(data.credential.value),
+        )
+        return SettleOut(settled=True)
+
+    @post("/key-failure", status_code=200, responses=errors(*GATEWAY_ERRORS, 503))
+    async def key_failure(
+        self,
+        request: Request[Any, Any, Any],
+        data: KeyFailureIn,
+        service: Principal,
+        services: Services,
+    ) -> KeyFailureOut:
+        """A provider rejected the tenant's key: 401/403 mark it invalid and regenerate the
+        tenant's config (platform fallback takes over); answers the key's status."""
+        request.state.tenant_id = data.tenant_id
+        status = await services.credentials.report_key_failure(
+            TenantId(data.tenant_id), data.provider, data.status_code
+        )
+        assert status is not None
+        return KeyFailureOut(status=KeyStatusOut(status.value))
+
+    @get("/tenants/{tenant_id:str}/config", responses=errors(*GATEWAY_ERRORS, 503))
+    async def tenant_config(
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: str,
+        service: Principal,
+        services: Services,
+    ) -> ConfigOut:
+        """The tenant's OpenClaw document and the variable names it needs; secret values are
+        never included."""
+        request.state.tenant_id = tenant_id
+        if await services.ports.tenants.get(TenantId(tenant_id)) is None:
+            raise NotFound("the tenant is unknown", code="tenant_unknown")
+        config = await services.configs.build(TenantId(tenant_id))
+        document = services.ports.config_writer.render(config)
+        return ConfigOut(
+            openclaw=document,
+            env_names=list(config.env_names),
+            generated_at=services.ports.clock.now(),
+            digest=config_digest(document),
+        )

@@ -1,0 +1,200 @@
+"""The one place that turns failures into HTTP answers: ``{code, detail, field}``.
+
+Domain errors map by their stable ``code`` (then by class); Litestar's own errors (bad JSON,
+failed validation, unknown route, wrong method) are rewritten into the same body. Nothing
+else leaves the process: an unexpected exception is logged here and answered with a bare
+``internal_error``, never a stack trace or a value from the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidSignature,
+    KeyStoreUnavailable,
+    NotFound,
+    PaymentProviderError,
+    Unauthorized,
+    ValidationError,
+)
+from entrypoints.http.schemas import ErrorBody
+
+log = logging.getLogger("tierkeeper.http")
+
+STATUS_BY_CODE: dict[str, int] = {
+    "validation_error": 422,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "tenant_unknown": 404,
+    "conflict": 409,
+    "message_cap_reached": 429,
+    "token_budget_exhausted": 429,
+    "byok_key_invalid": 429,
+    "subscription_inactive": 402,
+    "key_store_unavailable": 503,
+    "payment_provider_error": 502,
+    "invalid_signature": 400,
+    "billing_not_configured": 503,
+}
+
+STATUS_BY_CLASS: tuple[tuple[type[DomainError], int], ...] = (
+    (ValidationError, 422),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (KeyStoreUnavailable, 503),
+    (PaymentProviderError, 502),
+    (InvalidSignature, 400),
+)
+
+DEFAULT_DOMAIN_STATUS = 400
+
+_LITESTAR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+@attrs.define(eq=False)
+class AdmissionRefused(DomainError):
+    """The gateway's admission was refused; the code names why, ``resets_at`` says when."""
+
+    resets_at: datetime | None = None
+
+
+def status_for(error: DomainError) -> int:
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    for cls, status in STATUS_BY_CLASS:
+        if isinstance(error, cls):
+            return status
+    return DEFAULT_DOMAIN_STATUS
+
+
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    detail: str,
+    field: str | None = None,
+    resets_at: datetime | None = None,
+) -> Response[ErrorBody]:
+    request.state.error_code = code
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="tierkeeper"'
+    if resets_at is not None and status == 429:
+        seconds = max(0, int((resets_at - datetime.now(UTC)).total_seconds()))
+        headers["Retry-After"] = str(seconds)
+    return Response(
+        ErrorBody(code=code, detail=detail, field=field or None, resets_at=resets_at),
+        status_code=status,
+        headers=headers,
+    )
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    assert isinstance(exc, DomainError)
+    status = status_for(exc)
+    field = getattr(exc, "field", None)
+    resets_at = exc.resets_at if isinstance(exc, AdmissionRefused) else None
+    return error_response(request, status, exc.code, exc.detail, field, resets_at)
+
+
+_MSGSPEC_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
+
+
+def _field_of(extra: Any) -> str | None:
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                key = item.get("key")
+                if key:
+                    return str(key)
+                match = _MSGSPEC_PATH.search(str(item.get("message", "")))
+                if match:
+                    return match.group(1)
+    return None
+
+
+def _describe_validation(exc: ValidationException, field: str | None) -> str:
+    if isinstance(exc.extra, list) and exc.extra and isinstance(exc.extra[0], dict):
+        message = str(exc.extra[0].get("message", ""))
+        message = message.split(" - at `", 1)[0]
+        if message:
+            return f"{field}: {message}" if field else message
+    return "the request body is not valid JSON of the expected shape"
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """Litestar's own validation failures (bad JSON, wrong types, bounds) are 422s too."""
+    assert isinstance(exc, ValidationException)
+    field = _field_of(exc.extra) or "body"
+    return error_response(
+        request, 422, "validation_error", _describe_validation(exc, field), field=field
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    if status == 400:
+        # a body that is not JSON at all: still the client's input at fault
+        return error_response(
+            request, 422, "validation_error", "the request body is not valid JSON", field="body"
+        )
+    code = _LITESTAR_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+    detail = {
+        404: "no such resource",
+        405: "method not allowed on this resource",
+    }.get(status, exc.detail if isinstance(exc.detail, str) else code.replace("_", " "))
+    response = error_response(request, status, code, detail)
+    if exc.headers:
+        response.headers.update({k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    return response
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    # the frames, not the message: an adapter's message may quote request values
+    log.error(
+        "unhandled %s on %s %s\n%s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    return error_response(
+        request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred"
+    )
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: handle_domain_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
