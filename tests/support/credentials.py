@@ -1,0 +1,44 @@
+"""Stored BYOK credentials in bulk, for the key store jobs' tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from domain.byok import Ciphertext, KeyStatus, StoredCredential
+from domain.ids import ProviderId, TenantId, UserId
+from domain.ports import CredentialRepository, KeyStore
+from domain.secrets import Secret
+
+CREATED_AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def api_key_for(n: int) -> Secret:
+    """A distinct, well-shaped Anthropic key per tenant number."""
+    return Secret(f"sk-ant-api03-tenant{n:06d}-{n * 7919:012d}Qa")
+
+
+def tenant_id_for(n: int) -> TenantId:
+    return TenantId(f"t-{n:06d}")
+
+
+def stored_credential(n: int, ciphertext: Ciphertext) -> StoredCredential:
+    return StoredCredential(
+        tenant_id=tenant_id_for(n),
+        user_id=UserId(f"u-{n:06d}"),
+        provider=ProviderId("anthropic"),
+        model_preference="claude-sonnet-4-5",
+        ciphertext=ciphertext,
+        key_mask=f"sk-ant-…{api_key_for(n).reveal()[-4:]}",
+        status=KeyStatus.VALID,
+        allow_platform_fallback=True,
+        created_at=CREATED_AT,
+        updated_at=CREATED_AT,
+    )
+
+
+async def store_credentials(
+    repository: CredentialRepository, store: KeyStore, numbers: range
+) -> None:
+    """Encrypt each tenant's key with ``store`` and put it in the repository."""
+    for n in numbers:
+        await repository.put(stored_credential(n, await store.encrypt(api_key_for(n))))
