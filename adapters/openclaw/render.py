@@ -29,6 +29,17 @@ OPENCLAW_VERSION = "2026.9.6"
 """The OpenClaw release whose schema this renderer targets and whose validator gates it."""
 
 SECRET_PROVIDER = "default"
+
+OPENCLAW_PROVIDER_ENV = frozenset(
+    {
+        "OPENAI_API_KEY", "OPENAI_API_KEYS", "ANTHROPIC_API_KEY", "ANTHROPIC_API_KEYS",
+        "ANTHROPIC_OAUTH_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY",
+        "OPENROUTER_API_KEY", "MOONSHOT_API_KEY", "MINIMAX_API_KEY", "MINIMAX_OAUTH_TOKEN",
+        "KIMI_API_KEY",
+    }
+)  # fmt: skip
+"""Variables OpenClaw 2026.9.6's built-in providers read on their own (plugin manifests).
+A tenant's key under one of these names could be shadowed by, or bill, the platform."""
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
 

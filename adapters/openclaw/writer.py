@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from adapters.openclaw.render import OPENCLAW_PROVIDER_ENV, render_json
 from adapters.openclaw.render import digest as config_digest
 from adapters.openclaw.render import render as render_document
-from adapters.openclaw.render import render_json
 from domain.errors import ValidationError
 from domain.ids import TenantId
 from domain.openclaw_model import TenantConfig, TenantSecret
@@ -51,6 +51,26 @@ def tenant_dir_name(tenant_id: str) -> str:
             f"tenant id {tenant_id!r} cannot name a config directory", field="tenant_id"
         )
     return tenant_id
+
+
+def reserved_env_names(config: TenantConfig) -> frozenset[str]:
+    """Names a tenant's key must never use: the platform's own variables in this config,
+    the gateway token, OpenClaw's built-in provider variables and its ``OPENCLAW_*``."""
+    platform = {p.api_key_env for p in config.providers if not p.tenant_owned}
+    return frozenset(platform | {config.gateway_token_env}) | OPENCLAW_PROVIDER_ENV
+
+
+def check_secret_names(config: TenantConfig) -> None:
+    """OpenClaw never lets a ``.env`` value override the process environment, so a tenant
+    key under a platform name would silently run (and bill) on the platform's key."""
+    reserved = reserved_env_names(config)
+    for secret in config.secrets:
+        if secret.env_name in reserved or secret.env_name.startswith("OPENCLAW_"):
+            raise ValidationError(
+                f"the tenant's key cannot be named {secret.env_name}: the platform or OpenClaw"
+                " itself uses that variable",
+                field="env_name",
+            )
 
 
 def env_file_content(secrets: tuple[TenantSecret, ...]) -> bytes:
@@ -100,6 +120,7 @@ class FileConfigWriter:
 
     def write_sync(self, config: TenantConfig) -> bool:
         directory = self.tenant_dir(config.tenant_id)
+        check_secret_names(config)
         config_bytes = render_json(config)
         env_bytes = env_file_content(config.secrets) if config.secrets else None
         self._ensure_dir(directory)

@@ -17,6 +17,7 @@ from domain.openclaw_model import TenantConfig, build_tenant_config
 from domain.routing import decide_route
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant
+from tests.fakes import FakeKeyStore, InMemoryCredentialRepository, InMemoryTenantRepository
 
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)
 KEY_STATUSES = ("valid", "unverified", "invalid", "missing")
@@ -96,3 +97,19 @@ def all_variants(catalog: Catalog) -> list[Variant]:
                 key = fake_key(provider, name) if stored is not None else None
                 variants.append(Variant(name, tenant(name, BYOK), stored, key))
     return variants
+
+
+async def store_variants(
+    variants: list[Variant],
+    tenants: InMemoryTenantRepository,
+    credentials: InMemoryCredentialRepository,
+    key_store: FakeKeyStore,
+) -> None:
+    """Put the variants' tenants and credentials (keys encrypted) into in-memory repos."""
+    for variant in variants:
+        tenants.tenants[variant.tenant.id] = variant.tenant
+        if variant.credential is not None:
+            stored = variant.credential
+            if variant.api_key is not None:
+                stored = attrs.evolve(stored, ciphertext=await key_store.encrypt(variant.api_key))
+            await credentials.put(stored)
