@@ -1,0 +1,173 @@
+"""Open a database by URL and hand out its repositories; run Alembic programmatically.
+
+``open_database(url)`` is what the composition root calls; ``upgrade(url)`` is what
+``tierkeeper db upgrade`` calls. Alembic's configuration is built here in code, so the
+migrations run from an installed package without an ``alembic.ini``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import attrs
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.repositories import (
+    SqlAuthTokenRepository,
+    SqlCredentialRepository,
+    SqlNotifier,
+    SqlProcessedEventRepository,
+    SqlTenantRepository,
+)
+from adapters.sql.urls import (
+    POSTGRESQL,
+    async_url,
+    asyncpg_dsn,
+    backend,
+    sqlite_path,
+    sync_url,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration, built in code from the package's own migrations folder."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    rendered = sync_url(url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def _sync_engine(url: str) -> sa.Engine:
+    if backend(url) != POSTGRESQL:
+        sqlite_path(url)
+    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
+    if engine.dialect.name == "sqlite":
+        _sqlite_pragmas(engine)
+    return engine
+
+
+def _run_alembic(url: str, action: Any, revision: str) -> None:
+    engine = _sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            action(config, revision)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: the newest), data migrations included."""
+    _run_alembic(url, command.upgrade, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema back to ``revision``; see each revision for what it refuses."""
+    _run_alembic(url, command.downgrade, revision)
+
+
+def current_revision(url: str) -> str | None:
+    engine = _sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite:///unused")).get_current_head()
+    assert head is not None
+    return head
+
+
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    """WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction:
+    pysqlite's deferred BEGIN lets two writers deadlock on the lock upgrade."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@attrs.define
+class SqlDatabase:
+    """One database and the repositories on it. ``close()`` releases every connection."""
+
+    url: str
+    engine: AsyncEngine
+    tenants: SqlTenantRepository
+    credentials: SqlCredentialRepository
+    ledger: PostgresUsageLedger | SqliteUsageLedger
+    auth_tokens: SqlAuthTokenRepository
+    processed_events: SqlProcessedEventRepository
+    notifier: SqlNotifier
+    _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        if isinstance(self.ledger, SqliteUsageLedger):
+            await self.ledger.close()
+        if self._pool is not None:
+            await self._pool.close()
+        await self.engine.dispose()
+
+
+async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False) -> SqlDatabase:
+    """Connect to ``url`` (``sqlite:///file`` or ``postgresql://…``). The schema must be at
+    the newest revision; ``migrate=True`` runs ``upgrade`` first (handy for the embedded
+    SQLite default). ``pool_size`` bounds each of the two PostgreSQL pools."""
+    if migrate:
+        import asyncio
+
+        await asyncio.to_thread(upgrade, url)
+    if backend(url) == POSTGRESQL:
+        engine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=True)
+        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=pool_size)
+        assert pool is not None
+        ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
+    else:
+        path = sqlite_path(url)
+        engine = create_async_engine(async_url(url), poolclass=sa.NullPool)
+        _sqlite_pragmas(engine.sync_engine)
+        ledger = SqliteUsageLedger(path)
+        pool = None
+    return SqlDatabase(
+        url=url,
+        engine=engine,
+        tenants=SqlTenantRepository(engine),
+        credentials=SqlCredentialRepository(engine),
+        ledger=ledger,
+        auth_tokens=SqlAuthTokenRepository(engine),
+        processed_events=SqlProcessedEventRepository(engine),
+        notifier=SqlNotifier(engine),
+        pool=pool,
+    )

@@ -1,0 +1,169 @@
+"""The schema as SQLAlchemy Core sees it at the newest revision.
+
+Alembic revisions in ``migrations/versions`` create it; these ``Table`` objects only build
+statements. Nothing here is ORM-mapped: repositories translate rows to domain objects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC instants in and out, on SQLite (which stores naive text) as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tier", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("billing_anchor_day", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("model_preference", sa.String(200)),
+    sa.Column("past_due_since", UtcDateTime),
+    sa.Column("stripe_customer_id", sa.String(255)),
+    sa.Column("stripe_subscription_id", sa.String(255)),
+    sa.Column("subscription_updated_at", UtcDateTime),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model_preference", sa.String(200), nullable=False),
+    sa.Column("ciphertext_store", sa.String(64), nullable=False),
+    sa.Column("ciphertext_key_version", sa.Integer, nullable=False),
+    sa.Column("ciphertext_token", sa.Text, nullable=False),
+    sa.Column("key_mask", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("allow_platform_fallback", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("last_verified_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+)
+
+auth_tokens = sa.Table(
+    "auth_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+processed_events = sa.Table(
+    "processed_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("outcome", sa.String(255), nullable=False),
+    sa.Column("processed_at", UtcDateTime, nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("window_key", sa.String(32)),
+    sa.Column("percent", sa.Integer),
+    sa.Column("used", sa.BigInteger),
+    sa.Column("limit_value", sa.BigInteger),
+    sa.Column("provider", sa.String(64)),
+    sa.Column(
+        "created_at", UtcDateTime, nullable=False, server_default=sa.func.current_timestamp()
+    ),
+    sa.UniqueConstraint("tenant_id", "kind", "window_key", "percent", name="uq_notifications_once"),
+)
+
+usage_days = sa.Table(
+    "usage_days",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("day_key", sa.Date, primary_key=True),
+    sa.Column("messages", sa.Integer, nullable=False, server_default="0"),
+)
+
+usage_periods = sa.Table(
+    "usage_periods",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("period_key", sa.Date, primary_key=True),
+    sa.Column("tokens_settled", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tokens_reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("own_key_tokens", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("day_key", sa.Date, nullable=False),
+    sa.Column("period_key", sa.Date, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("admitted_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
+
+settlements = sa.Table(
+    "settlements",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("credential", sa.String(16), nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_read_tokens", sa.BigInteger, nullable=False),
+    sa.Column("weighted_tokens", sa.BigInteger, nullable=False),
+    sa.Column("counts_against_budget", sa.Boolean, nullable=False),
+    sa.Column("day_key", sa.Date, nullable=False),
+    sa.Column("period_key", sa.Date, nullable=False),
+    sa.Column("settled_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "message_id", name="uq_settlements_message"),
+)

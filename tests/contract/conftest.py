@@ -1,0 +1,98 @@
+"""Storage backends for the repository and ledger contracts: the in-memory fakes, SQLite in
+a temporary file, and PostgreSQL (embedded, or ``TIERKEEPER_TEST_DATABASE_URL``).
+
+PostgreSQL starts only when a PostgreSQL case runs; each test module gets its own database,
+emptied before every test; each SQLite test copies a freshly migrated file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from adapters.sql.database import open_database, upgrade
+from tests.fakes import (
+    InMemoryAuthTokenRepository,
+    InMemoryCredentialRepository,
+    InMemoryNotifier,
+    InMemoryProcessedEventRepository,
+    InMemoryTenantRepository,
+    InMemoryUsageLedger,
+)
+from tests.support import postgres
+
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+@attrs.frozen
+class Storage:
+    """Every storage port of one backend."""
+
+    backend: str
+    tenants: Any
+    credentials: Any
+    ledger: Any
+    auth_tokens: Any
+    processed_events: Any
+    notifier: Any
+
+    async def key_invalidations(self, tenant_id: str) -> list[str]:
+        """The providers whose key invalidation was recorded for ``tenant_id``."""
+        if isinstance(self.notifier, InMemoryNotifier):
+            return [p for t, p in self.notifier.invalidated if t == tenant_id]
+        rows = await self.notifier.recorded(tenant_id)
+        return [str(value) for kind, value, _ in rows if kind == "key_invalidated"]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    with postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1]) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "memory":
+        yield Storage(
+            "memory",
+            InMemoryTenantRepository(),
+            InMemoryCredentialRepository(),
+            InMemoryUsageLedger(),
+            InMemoryAuthTokenRepository(),
+            InMemoryProcessedEventRepository(),
+            InMemoryNotifier(),
+        )
+        return
+    if request.param == "sqlite":
+        path = tmp_path / "tierkeeper.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        postgres.truncate_all(url)
+    db = await open_database(url, pool_size=4)
+    try:
+        yield Storage(
+            request.param,
+            db.tenants,
+            db.credentials,
+            db.ledger,
+            db.auth_tokens,
+            db.processed_events,
+            db.notifier,
+        )
+    finally:
+        await db.close()
