@@ -1,0 +1,1 @@
+"""Billing adapters: Stripe Checkout and Stripe webhooks."""
