@@ -7,10 +7,12 @@ import time. ``Services`` holds the ports and the use cases built over them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
+from domain.billing import SubscriptionEvent, build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.key_store_set import KeyStoreSet
@@ -29,6 +31,7 @@ from domain.ports import (
     UsageLedger,
 )
 from domain.use_cases.accounts import Accounts
+from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
@@ -65,6 +68,18 @@ class Services:
     tenants: Tenants
     accounts: Accounts
     close: Callable[[], Awaitable[None]]
+    billing: Billing | None = None
+    """Checkout and subscription events; None when no payment provider is configured."""
+    webhooks: WebhookParser | None = None
+    """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+
+
+class WebhookParser(Protocol):
+    def parse(
+        self, payload: bytes | str, signature_header: str | None
+    ) -> SubscriptionEvent | None:
+        """The verified event (None: not one we handle); ``InvalidSignature`` otherwise."""
+        ...
 
 
 def _default_password_hasher() -> PasswordHasher:
@@ -82,6 +97,7 @@ def assemble(
     catalog: Catalog,
     ports: Ports,
     close: Callable[[], Awaitable[None]],
+    webhooks: WebhookParser | None = None,
 ) -> Services:
     """Build the use cases over a set of ports; the same for production and tests."""
     configs = Configs(
@@ -110,6 +126,19 @@ def assemble(
         accounts=Accounts(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),
+        billing=None
+        if ports.billing is None
+        else Billing(
+            catalog,
+            build_price_book(catalog, settings.stripe_prices),
+            ports.tenants,
+            ports.processed_events,
+            ports.billing,
+            configs,
+            ports.clock,
+            settings.public_url,
+        ),
+        webhooks=webhooks,
     )
 
 
@@ -156,3 +185,52 @@ def build_key_stores(settings: Settings, also: Sequence[str] = ()) -> KeyStoreSe
     unique = list(dict.fromkeys(names))
     active, *others = (build_key_store(settings, name) for name in unique)
     return KeyStoreSet(active, tuple(others))
+
+
+async def build_services(
+    settings: Settings, *, probe_timeout_s: float = 5.0, migrate: bool = False
+) -> Services:
+    """The real adapters chosen by settings: the SQL database (SQLite or PostgreSQL), the key
+    stores, the OpenClaw file writer, the httpx provider probe, Stripe when its API key is
+    set, the system clock. ``migrate`` brings the schema to the newest revision first.
+    ``close()`` releases the database's connections."""
+    from adapters.probe.httpx_probe import HttpxProviderProbe
+    from adapters.sql.database import open_database
+    from adapters.system_clock import SystemClock
+
+    catalog = build_catalog(settings)
+    key_stores = build_key_stores(settings)
+    database = await open_database(settings.database_url, migrate=migrate)
+    ports = Ports(
+        clock=SystemClock(),
+        tenants=database.tenants,
+        credentials=database.credentials,
+        ledger=database.ledger,
+        auth_tokens=database.auth_tokens,
+        processed_events=database.processed_events,
+        notifier=database.notifier,
+        key_store=key_stores,
+        probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
+        config_writer=build_config_writer(settings),
+        billing=build_billing_gateway(settings),
+    )
+    return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
+
+
+def build_billing_gateway(settings: Settings) -> BillingGateway | None:
+    """Stripe when ``TIERKEEPER_STRIPE_API_KEY`` is set; otherwise no checkout is offered."""
+    if settings.stripe_api_key is None:
+        return None
+    from adapters.billing.stripe_gateway import StripeBillingGateway, build_stripe_client
+
+    client = build_stripe_client(settings.stripe_api_key, settings.stripe_api_base)
+    return StripeBillingGateway(client)
+
+
+def build_webhook_parser(settings: Settings) -> WebhookParser | None:
+    """Stripe's signed webhooks when ``TIERKEEPER_STRIPE_WEBHOOK_SECRET`` is set."""
+    if settings.stripe_webhook_secret is None:
+        return None
+    from adapters.billing.webhooks import StripeWebhookParser
+
+    return StripeWebhookParser(settings.stripe_webhook_secret)

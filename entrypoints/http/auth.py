@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.openapi.spec import SecurityRequirement
 
 from domain.errors import Forbidden, Unauthorized
@@ -35,6 +36,13 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FORM_FIELD = "csrf_token"
 SESSION_MAX_AGE_S = 14 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+ServicesDep: TypeAlias = NamedDependency[Services]
+"""The bootstrapped services, injected by name."""
+CustomerDep: TypeAlias = NamedDependency[Principal]
+"""The calling customer (``provide_customer``), injected as ``customer``."""
+ServiceDep: TypeAlias = NamedDependency[Principal]
+"""The calling service (``provide_service``), injected as ``service``."""
 
 CUSTOMER_SECURITY: list[SecurityRequirement] = [{"bearer": []}, {"session": []}]
 SERVICE_SECURITY: list[SecurityRequirement] = [{"bearer": []}]
@@ -88,7 +96,7 @@ async def verify_csrf(request: Request[Any, Any, Any], token: str) -> None:
         raise Forbidden("the CSRF token is missing or wrong")
 
 
-async def _customer(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def _customer(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
     token = bearer_token(request)
     via_cookie = token is None
     if token is None:
@@ -102,14 +110,14 @@ async def _customer(request: Request[Any, Any, Any], services: Services) -> Prin
     return principal
 
 
-async def provide_customer(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def provide_customer(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
     """The calling customer; 401 without valid credentials, 403 for a service token or a
     cookie-authenticated unsafe request without its CSRF token."""
     return await _customer(request, services)
 
 
 async def provide_optional_customer(
-    request: Request[Any, Any, Any], services: Services
+    request: Request[Any, Any, Any], services: ServicesDep
 ) -> Principal | None:
     """For pages that render for visitors too: None instead of 401/403."""
     try:
@@ -118,7 +126,7 @@ async def provide_optional_customer(
         return None
 
 
-async def provide_service(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def provide_service(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
     """The calling service (the gateway); a customer token is 403."""
     token = bearer_token(request)
     if token is None:
@@ -135,11 +143,11 @@ def tenant_of(principal: Principal) -> TenantId:
     return principal.tenant_id
 
 
-def _secure(services: Services) -> bool:
+def _secure(services: ServicesDep) -> bool:
     return services.settings.public_url.startswith("https://")
 
 
-def set_session(response: Response[Any], token: Secret, services: Services) -> None:
+def set_session(response: Response[Any], token: Secret, services: ServicesDep) -> None:
     """The session cookie (HTTP-only) and its readable CSRF companion."""
     raw = token.reveal()
     secure = _secure(services)

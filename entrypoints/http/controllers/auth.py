@@ -6,12 +6,13 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.di import Provide
+from litestar.params import JSONBody
 
 from domain.secrets import Secret
-from domain.use_cases.accounts import Principal
-from entrypoints.bootstrap import Services
 from entrypoints.http.auth import (
     CUSTOMER_SECURITY,
+    CustomerDep,
+    ServicesDep,
     clear_session,
     provide_customer,
     set_session,
@@ -26,7 +27,7 @@ class AuthController(Controller):
 
     @post("/signup", status_code=201, responses=errors(409, 422), security=[])
     async def signup(
-        self, request: Request[Any, Any, Any], data: SignupIn, services: Services
+        self, request: Request[Any, Any, Any], data: JSONBody[SignupIn], services: ServicesDep
     ) -> Response[SignupOut]:
         """Create a tenant (starter tier, status incomplete until paid) and its first user;
         answers a customer token and sets the session cookie."""
@@ -45,7 +46,7 @@ class AuthController(Controller):
 
     @post("/login", status_code=200, responses=errors(401, 422), security=[])
     async def login(
-        self, request: Request[Any, Any, Any], data: LoginIn, services: Services
+        self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], services: ServicesDep
     ) -> Response[TokenOut]:
         """A fresh customer token for the right email and password; sets the session cookie."""
         user, token = await services.accounts.login(data.email, Secret(data.password))
@@ -61,7 +62,7 @@ class AuthController(Controller):
         responses=errors(401, 403),
         security=CUSTOMER_SECURITY,
     )
-    async def logout(self, customer: Principal, services: Services) -> Response[None]:
+    async def logout(self, customer: CustomerDep, services: ServicesDep) -> Response[None]:
         """Revokes the token or session used, and clears the session cookie."""
         await services.accounts.logout(customer)
         response: Response[None] = Response(None, status_code=204)

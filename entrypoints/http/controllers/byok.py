@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import Provide
+from litestar.params import JSONBody
 
 from domain.byok import CredentialInput, StoredCredential
 from domain.secrets import Secret
-from domain.use_cases.accounts import Principal
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import CUSTOMER_SECURITY, provide_customer, tenant_of
+from entrypoints.http.auth import (
+    CUSTOMER_SECURITY,
+    CustomerDep,
+    ServicesDep,
+    provide_customer,
+    tenant_of,
+)
 from entrypoints.http.openapi import CUSTOMER_ERRORS, errors
 from entrypoints.http.schemas import (
     KeyStatusOut,
@@ -43,13 +48,13 @@ class LlmConfigController(Controller):
     security = CUSTOMER_SECURITY
 
     @get("/", responses=errors(*CUSTOMER_ERRORS, 503))
-    async def get_config(self, customer: Principal, services: Services) -> LlmConfigOut:
+    async def get_config(self, customer: CustomerDep, services: ServicesDep) -> LlmConfigOut:
         """The stored credential with its key masked; 404 when none is stored."""
         return llm_config_out(await services.credentials.get(tenant_of(customer)))
 
     @put("/", responses=errors(*CUSTOMER_ERRORS, 503))
     async def put_config(
-        self, data: LlmConfigIn, customer: Principal, services: Services
+        self, data: JSONBody[LlmConfigIn], customer: CustomerDep, services: ServicesDep
     ) -> LlmConfigOut:
         """Store (or replace) the credential; without ``api_key`` the stored key of the same
         provider is kept. Stored on every tier; used while the tier is byok."""
@@ -67,14 +72,14 @@ class LlmConfigController(Controller):
         return llm_config_out(stored)
 
     @delete("/", status_code=204, responses=errors(*CUSTOMER_ERRORS, 503))
-    async def delete_config(self, customer: Principal, services: Services) -> Response[None]:
+    async def delete_config(self, customer: CustomerDep, services: ServicesDep) -> Response[None]:
         """Forget the credential; the tenant falls back to platform models."""
         await services.credentials.delete(tenant_of(customer))
         return Response(None, status_code=204)
 
     @post("/test", status_code=200, responses=errors(*CUSTOMER_ERRORS, 503))
     async def test_connection(
-        self, data: LlmTestIn, customer: Principal, services: Services
+        self, data: JSONBody[LlmTestIn], customer: CustomerDep, services: ServicesDep
     ) -> LlmTestOut:
         """Call the provider's models endpoint with the given key (not stored), or with the
         stored key, whose status the result then updates."""

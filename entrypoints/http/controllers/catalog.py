@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get
 
-from entrypoints.bootstrap import Services
+from entrypoints.http.auth import ServicesDep
 from entrypoints.http.schemas import PriceOut, ProviderModelOut, ProviderOut, TierOut
 
 
@@ -13,7 +13,7 @@ class CatalogController(Controller):
     tags = ("catalog",)
 
     @get("/tiers", security=[])
-    async def tiers(self, services: Services) -> list[TierOut]:
+    async def tiers(self, services: ServicesDep) -> list[TierOut]:
         """Every tier with its price, models, limits and tool profile (no auth)."""
         catalog = services.catalog
         return [
@@ -36,7 +36,7 @@ class CatalogController(Controller):
         ]
 
     @get("/providers", security=[])
-    async def providers(self, services: Services) -> list[ProviderOut]:
+    async def providers(self, services: ServicesDep) -> list[ProviderOut]:
         """The providers whose key a customer may bring, with their models (no auth)."""
         return [
             ProviderOut(

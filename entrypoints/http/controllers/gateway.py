@@ -8,13 +8,17 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
 
 from domain.errors import NotFound
 from domain.ids import MessageId, TenantId
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage
-from domain.use_cases.accounts import Principal
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import SERVICE_SECURITY, provide_service
+from entrypoints.http.auth import (
+    SERVICE_SECURITY,
+    ServiceDep,
+    ServicesDep,
+    provide_service,
+)
 from entrypoints.http.errors import AdmissionRefused
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import (
@@ -65,7 +69,11 @@ class GatewayController(Controller):
 
     @post("/admit", status_code=200, responses=errors(*GATEWAY_ERRORS, 402, 429))
     async def admit(
-        self, request: Request[Any, Any, Any], data: AdmitIn, service: Principal, services: Services
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AdmitIn],
+        service: ServiceDep,
+        services: ServicesDep,
     ) -> AdmitOut:
         """Admit one message against the cap and budget, or refuse with why and when it
         resets. Repeating a message_id returns the first answer and counts once."""
@@ -92,9 +100,9 @@ class GatewayController(Controller):
     async def settle(
         self,
         request: Request[Any, Any, Any],
-        data: SettleIn,
-        service: Principal,
-        services: Services,
+        data: JSONBody[SettleIn],
+        service: ServiceDep,
+        services: ServicesDep,
     ) -> SettleOut:
         """Replace the reservation by the weighted actual tokens; idempotent on message_id;
         an unknown message_id settles without a reservation."""
@@ -112,9 +120,9 @@ class GatewayController(Controller):
     async def key_failure(
         self,
         request: Request[Any, Any, Any],
-        data: KeyFailureIn,
-        service: Principal,
-        services: Services,
+        data: JSONBody[KeyFailureIn],
+        service: ServiceDep,
+        services: ServicesDep,
     ) -> KeyFailureOut:
         """A provider rejected the tenant's key: 401/403 mark it invalid and regenerate the
         tenant's config (platform fallback takes over); answers the key's status."""
@@ -129,9 +137,9 @@ class GatewayController(Controller):
     async def tenant_config(
         self,
         request: Request[Any, Any, Any],
-        tenant_id: str,
-        service: Principal,
-        services: Services,
+        tenant_id: FromPath[str],
+        service: ServiceDep,
+        services: ServicesDep,
     ) -> ConfigOut:
         """The tenant's OpenClaw document and the variable names it needs; secret values are
         never included."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
-from entrypoints.bootstrap import Services
+from entrypoints.http.auth import ServicesDep
 from entrypoints.http.errors import error_response
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import ErrorBody, HealthOut, ReadyOut
@@ -24,7 +24,7 @@ class HealthController(Controller):
 
     @get("/readyz", security=[], responses=errors(503))
     async def readyz(
-        self, request: Request[Any, Any, Any], services: Services
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[ReadyOut] | Response[ErrorBody]:
         """200 when the database and the key store answer; 503 naming the one that does not."""
         try:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from litestar import Controller, get, patch
 from litestar.di import Provide
+from litestar.params import JSONBody
 
-from domain.use_cases.accounts import Principal
 from domain.use_cases.tenants import TenantOverview
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import CUSTOMER_SECURITY, provide_customer, tenant_of
+from entrypoints.http.auth import (
+    CUSTOMER_SECURITY,
+    CustomerDep,
+    ServicesDep,
+    provide_customer,
+    tenant_of,
+)
 from entrypoints.http.openapi import CUSTOMER_ERRORS, errors
 from entrypoints.http.schemas import (
     DayUsageOut,
@@ -42,13 +47,13 @@ class TenantController(Controller):
     security = CUSTOMER_SECURITY
 
     @get("/tenant", responses=errors(*CUSTOMER_ERRORS))
-    async def get_tenant(self, customer: Principal, services: Services) -> TenantOut:
+    async def get_tenant(self, customer: CustomerDep, services: ServicesDep) -> TenantOut:
         """The caller's tenant: tier, status, time zone, anchor day, route and welcome."""
         return tenant_out(await services.tenants.overview(tenant_of(customer)))
 
     @patch("/tenant", responses=errors(*CUSTOMER_ERRORS))
     async def patch_tenant(
-        self, data: TenantPatch, customer: Principal, services: Services
+        self, data: JSONBody[TenantPatch], customer: CustomerDep, services: ServicesDep
     ) -> TenantOut:
         """Change the time zone, or the model among the tier's selectable models
         (``model_preference: null`` restores the default)."""
@@ -63,7 +68,7 @@ class TenantController(Controller):
         return tenant_out(await services.tenants.overview(tenant_id))
 
     @get("/usage", responses=errors(*CUSTOMER_ERRORS))
-    async def usage(self, customer: Principal, services: Services) -> UsageOut:
+    async def usage(self, customer: CustomerDep, services: ServicesDep) -> UsageOut:
         """Messages today against the cap; tokens this period against the budget (for BYOK:
         own-key tokens, and platform fallback tokens against the starter budget)."""
         view = await services.metering.usage(tenant_of(customer))
