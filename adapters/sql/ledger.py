@@ -315,11 +315,11 @@ class SqliteUsageLedger:
         if inserted != 1:
             return Settled(before, before, replayed=True)
         held = conn.execute(
-            "SELECT tokens FROM reservations WHERE tenant_id = ? AND message_id = ?"
-            " AND state = 'held'",
+            "SELECT state, tokens FROM reservations WHERE tenant_id = ? AND message_id = ?"
+            " AND state IN ('held', 'lapsed')",
             (tenant, message),
         ).fetchone()
-        released = int(held[0]) if held else 0
+        released = int(held[1]) if held and held[0] == "held" else 0
         if held:
             conn.execute(
                 "UPDATE reservations SET state = 'settled' WHERE tenant_id = ? AND message_id = ?",
@@ -357,14 +357,19 @@ class SqliteUsageLedger:
 
     async def release_expired(self, now: datetime) -> int:
         def release(conn: sqlite3.Connection) -> int:
+            cutoff = _ts(now)
             periods = conn.execute(
                 "SELECT DISTINCT tenant_id, period_key FROM reservations"
-                " WHERE state = 'held' AND expires_at <= ?",
-                (_ts(now),),
+                " WHERE state IN ('held', 'lapsed') AND expires_at <= ?",
+                (cutoff,),
             ).fetchall()
-            return sum(
-                _release_period(conn, tenant, period, _ts(now)) for tenant, period in periods
-            )
+            for tenant, period in periods:
+                _release_period(conn, tenant, period, cutoff)
+            return conn.execute(
+                "UPDATE reservations SET state = 'expired'"
+                " WHERE state = 'lapsed' AND expires_at <= ?",
+                (cutoff,),
+            ).rowcount
 
         return await self._run(release)
 
@@ -382,7 +387,8 @@ class SqliteUsageLedger:
 
 
 def _release_period(conn: sqlite3.Connection, tenant_id: str, period: str, now: str) -> int:
-    """Mark the period's expired reservations released and take them off its counter."""
+    """Held reservations of the period past their expiry lapse: they leave its counter at once;
+    ``release_expired`` sweeps them later (and counts them then, as the reference does)."""
     count, tokens = conn.execute(
         "SELECT count(*), coalesce(sum(tokens), 0) FROM reservations WHERE tenant_id = ?"
         " AND period_key = ? AND state = 'held' AND expires_at <= ?",
@@ -390,7 +396,7 @@ def _release_period(conn: sqlite3.Connection, tenant_id: str, period: str, now: 
     ).fetchone()
     if count:
         conn.execute(
-            "UPDATE reservations SET state = 'expired' WHERE tenant_id = ? AND period_key = ?"
+            "UPDATE reservations SET state = 'lapsed' WHERE tenant_id = ? AND period_key = ?"
             " AND state = 'held' AND expires_at <= ?",
             (tenant_id, period, now),
         )

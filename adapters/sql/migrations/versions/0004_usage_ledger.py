@@ -21,22 +21,24 @@ depends_on = None
 
 TS = sa.DateTime(timezone=True)
 HELD = sa.text("state = 'held'")
+UNSWEPT = sa.text("state IN ('held', 'lapsed')")
 
 FUNCTIONS = r"""
 CREATE FUNCTION tk_release_period(p_tenant text, p_period date, p_now timestamptz)
 RETURNS bigint LANGUAGE plpgsql AS $$
--- caller holds the usage_periods row lock of (p_tenant, p_period)
+-- caller holds the usage_periods row lock of (p_tenant, p_period): held reservations past
+-- their expiry lapse (leave the counter); release_expired later sweeps them
 DECLARE
     v_count bigint;
     v_tokens bigint;
 BEGIN
-    WITH expired AS (
-        UPDATE reservations r SET state = 'expired'
+    WITH lapsed AS (
+        UPDATE reservations r SET state = 'lapsed'
         WHERE r.tenant_id = p_tenant AND r.period_key = p_period
           AND r.state = 'held' AND r.expires_at <= p_now
         RETURNING r.tokens
     )
-    SELECT count(*), coalesce(sum(e.tokens), 0) INTO v_count, v_tokens FROM expired e;
+    SELECT count(*), coalesce(sum(e.tokens), 0) INTO v_count, v_tokens FROM lapsed e;
     IF v_tokens > 0 THEN
         UPDATE usage_periods p SET tokens_reserved = p.tokens_reserved - v_tokens
         WHERE p.tenant_id = p_tenant AND p.period_key = p_period;
@@ -155,9 +157,13 @@ BEGIN
         RETURN;
     END IF;
     o_replayed := false;
+    SELECT CASE WHEN r.state = 'held' THEN r.tokens ELSE 0 END INTO v_tokens
+    FROM reservations r
+    WHERE r.tenant_id = p_tenant AND r.message_id = p_message
+      AND r.state IN ('held', 'lapsed');
     UPDATE reservations r SET state = 'settled'
-    WHERE r.tenant_id = p_tenant AND r.message_id = p_message AND r.state = 'held'
-    RETURNING r.tokens INTO v_tokens;
+    WHERE r.tenant_id = p_tenant AND r.message_id = p_message
+      AND r.state IN ('held', 'lapsed');
     UPDATE usage_periods p SET
         tokens_reserved = p.tokens_reserved - coalesce(v_tokens, 0),
         tokens_settled = p.tokens_settled + CASE WHEN p_counts THEN p_weighted ELSE 0 END,
@@ -174,14 +180,20 @@ RETURNS bigint LANGUAGE plpgsql AS $$
 -- period rows are locked in key order, so this never deadlocks with admissions
 DECLARE
     r record;
+    v_count bigint;
     v_total bigint := 0;
 BEGIN
     FOR r IN SELECT DISTINCT x.tenant_id, x.period_key FROM reservations x
-             WHERE x.state = 'held' AND x.expires_at <= p_now
+             WHERE x.state IN ('held', 'lapsed') AND x.expires_at <= p_now
              ORDER BY x.tenant_id, x.period_key LOOP
         PERFORM 1 FROM usage_periods p
         WHERE p.tenant_id = r.tenant_id AND p.period_key = r.period_key FOR UPDATE;
-        v_total := v_total + tk_release_period(r.tenant_id, r.period_key, p_now);
+        PERFORM tk_release_period(r.tenant_id, r.period_key, p_now);
+        UPDATE reservations x SET state = 'expired'
+        WHERE x.tenant_id = r.tenant_id AND x.period_key = r.period_key
+          AND x.state = 'lapsed' AND x.expires_at <= p_now;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+        v_total := v_total + v_count;
     END LOOP;
     RETURN v_total;
 END $$;
@@ -224,7 +236,7 @@ def upgrade() -> None:
         sa.Column("admitted_at", TS, nullable=False),
         sa.Column("expires_at", TS, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
-        sa.CheckConstraint("state IN ('held', 'settled', 'expired')", name="ck_reservations_state"),
+        sa.CheckConstraint("state IN ('held', 'lapsed', 'settled', 'expired')", name="ck_reservations_state"),
     )
     op.create_index(
         "ix_reservations_held_period",
@@ -234,11 +246,11 @@ def upgrade() -> None:
         sqlite_where=HELD,
     )
     op.create_index(
-        "ix_reservations_held_expiry",
+        "ix_reservations_unswept_expiry",
         "reservations",
         ["expires_at"],
-        postgresql_where=HELD,
-        sqlite_where=HELD,
+        postgresql_where=UNSWEPT,
+        sqlite_where=UNSWEPT,
     )
     op.create_table(
         "settlements",
