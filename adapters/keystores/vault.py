@@ -192,11 +192,7 @@ class VaultTransitKeyStore:
     def _prepare(self) -> None:
         with self._lock:
             if self._needs_login:
-                self._client.auth.approle.login(
-                    role_id=self._role_id,
-                    secret_id=self._secret_id.reveal() if self._secret_id else None,
-                    mount_point=self._approle_mount_point,
-                )
+                self._login()
                 self._needs_login = False
             if not self._key_ready:
                 try:
@@ -207,6 +203,19 @@ class VaultTransitKeyStore:
                     )
                     self._read_latest_version()
                 self._key_ready = True
+
+    def _login(self) -> None:
+        try:
+            self._client.auth.approle.login(
+                role_id=self._role_id,
+                secret_id=self._secret_id.reveal() if self._secret_id else None,
+                mount_point=self._approle_mount_point,
+            )
+        except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
+            raise KeyStoreUnavailable(
+                f"Vault at {self.addr} refused the AppRole login at "
+                f"auth/{self._approle_mount_point}/: check the role id and secret id"
+            ) from None
 
     def _describe(self, operation: str, error: Exception, ciphertext: Ciphertext | None) -> str:
         where = f"Vault at {self.addr}"

@@ -2,8 +2,9 @@
 
 The rules that make them safe to run on a live service and to interrupt at any point:
 
-- The job first takes a snapshot of each tenant's ciphertext, then handles the tenants one
-  by one. Nothing is written for a tenant until its new ciphertext exists; the swap is
+- The job first takes a snapshot of each tenant's ciphertext, then handles the tenants in
+  snapshot order, ``concurrency`` at a time. Nothing is written for a tenant until its new
+  ciphertext exists and (migrate) reads back in the target store; the swap is
   ``replace_ciphertext(expected, new)``, so a customer's concurrent PUT wins and the job
   counts that tenant as skipped.
 - Each tenant is swapped on its own: a job stopped halfway leaves every key readable, some
@@ -15,8 +16,9 @@ The rules that make them safe to run on a live service and to interrupt at any p
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -24,7 +26,7 @@ from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
 from domain.ids import TenantId
 from domain.key_store_set import KeyStoreSet
-from domain.ports import CredentialRepository, KeyStore
+from domain.ports import CredentialRepository
 
 
 class Action(enum.Enum):
@@ -37,6 +39,7 @@ class Outcome(enum.Enum):
     CHANGED = "changed"
     SKIPPED = "skipped"
     VERIFIED = "verified"
+    STALE = "stale"  # verify: readable, but not under the active store's newest key
     FAILED = "failed"
 
 
@@ -59,6 +62,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+Row = tuple[TenantId, Ciphertext]
 
 
 def _ignore(progress: Progress) -> None:
@@ -67,9 +71,9 @@ def _ignore(progress: Progress) -> None:
 
 @attrs.frozen
 class Summary:
-    """What a run did. Verify reports ``verified`` (read fine) and ``stale`` (read fine but
-    not under the active store's newest key); rotate and migrate report ``changed`` and
-    ``skipped`` (already current, already moved, or changed concurrently)."""
+    """What a run did. Rotate and migrate report ``changed`` and ``skipped`` (already
+    current, already moved, or changed concurrently); verify reports ``verified`` (readable)
+    of which ``stale`` are not under the active store's newest key."""
 
     action: Action
     processed: int
@@ -92,16 +96,13 @@ class _Tally:
     on_progress: ProgressCallback
     counts: dict[Outcome, int] = attrs.Factory(lambda: dict.fromkeys(Outcome, 0))
     failures: list[Failure] = attrs.Factory(list)
-    stale: int = 0
 
-    def record(self, tenant_id: TenantId, outcome: Outcome) -> None:
-        self.counts[outcome] += 1
-        done = sum(self.counts.values())
-        self.on_progress(Progress(done, self.total, tenant_id, outcome))
-
-    def fail(self, tenant_id: TenantId, error: KeyStoreUnavailable) -> None:
-        self.failures.append(Failure(tenant_id, error.detail))
-        self.record(tenant_id, Outcome.FAILED)
+    def record(self, tenant_id: TenantId, result: Outcome | KeyStoreUnavailable) -> None:
+        if isinstance(result, KeyStoreUnavailable):
+            self.failures.append(Failure(tenant_id, result.detail))
+            result = Outcome.FAILED
+        self.counts[result] += 1
+        self.on_progress(Progress(sum(self.counts.values()), self.total, tenant_id, result))
 
     def summary(self) -> Summary:
         return Summary(
@@ -110,21 +111,34 @@ class _Tally:
             changed=self.counts[Outcome.CHANGED],
             skipped=self.counts[Outcome.SKIPPED],
             failed=self.counts[Outcome.FAILED],
-            verified=self.counts[Outcome.VERIFIED],
-            stale=self.stale,
+            verified=self.counts[Outcome.VERIFIED] + self.counts[Outcome.STALE],
+            stale=self.counts[Outcome.STALE],
             failures=tuple(self.failures),
         )
 
 
+Handler = Callable[[TenantId, Ciphertext], Awaitable[Outcome]]
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+
+
 @attrs.frozen
 class KeyMaintenance:
-    """The three jobs over the credential repository and the configured key stores."""
+    """The three jobs over the credential repository and the configured key stores.
+
+    ``concurrency`` keys are handled at a time (each still swapped on its own); progress is
+    reported in snapshot order once a group is done, so a job stopped by its progress
+    callback has handled exactly the keys reported."""
 
     credentials: CredentialRepository
     stores: KeyStoreSet
-    batch_size: int = 500
+    batch_size: int = attrs.field(default=500, validator=_positive)
+    concurrency: int = attrs.field(default=1, validator=_positive)
 
-    async def snapshot(self) -> list[tuple[TenantId, Ciphertext]]:
+    async def snapshot(self) -> list[Row]:
         """Every tenant's ciphertext as it is now; the jobs then work from this list, so no
         read cursor stays open while they write."""
         return [
@@ -138,19 +152,14 @@ class KeyMaintenance:
         store that holds them; moving them is ``migrate``."""
         rows = await self.snapshot()
         await self._check_stores_of(rows)
-        tally = _Tally(Action.ROTATE, len(rows), on_progress)
-        for tenant_id, ciphertext in rows:
-            try:
-                store = self.stores.store_named(ciphertext.store)
-                if await store.is_current(ciphertext):
-                    tally.record(tenant_id, Outcome.SKIPPED)
-                    continue
-                new = await store.rewrap(ciphertext)
-            except KeyStoreUnavailable as error:
-                tally.fail(tenant_id, error)
-                continue
-            tally.record(tenant_id, await self._swap(tenant_id, ciphertext, new))
-        return tally.summary()
+
+        async def rotate_one(tenant_id: TenantId, ciphertext: Ciphertext) -> Outcome:
+            store = self.stores.store_named(ciphertext.store)
+            if await store.is_current(ciphertext):
+                return Outcome.SKIPPED
+            return await self._swap(tenant_id, ciphertext, await store.rewrap(ciphertext))
+
+        return await self._run(Action.ROTATE, rows, rotate_one, on_progress)
 
     async def migrate(self, target: str, on_progress: ProgressCallback = _ignore) -> Summary:
         """Move every key into the store named ``target``: decrypted by the store that made
@@ -159,49 +168,58 @@ class KeyMaintenance:
         target_store = self.stores.store_named(target)
         rows = await self.snapshot()
         await self._check_stores_of(rows, target)
-        tally = _Tally(Action.MIGRATE, len(rows), on_progress)
-        for tenant_id, ciphertext in rows:
+
+        async def move_one(tenant_id: TenantId, ciphertext: Ciphertext) -> Outcome:
             if ciphertext.store == target:
-                tally.record(tenant_id, Outcome.SKIPPED)
-                continue
-            try:
-                new = await self._move(ciphertext, target_store)
-            except KeyStoreUnavailable as error:
-                tally.fail(tenant_id, error)
-                continue
-            tally.record(tenant_id, await self._swap(tenant_id, ciphertext, new))
-        return tally.summary()
+                return Outcome.SKIPPED
+            plaintext = await self.stores.decrypt(ciphertext)
+            new = await target_store.encrypt(plaintext)
+            if (await target_store.decrypt(new)).reveal() != plaintext.reveal():
+                raise KeyStoreUnavailable(
+                    f"the {target} key store did not read back the key it encrypted"
+                )
+            return await self._swap(tenant_id, ciphertext, new)
+
+        return await self._run(Action.MIGRATE, rows, move_one, on_progress)
 
     async def verify(self, on_progress: ProgressCallback = _ignore) -> Summary:
         """Decrypt every key and report the unreadable ones; writes nothing. Readable keys
         not under the active store's newest key are counted as stale."""
         rows = await self.snapshot()
-        tally = _Tally(Action.VERIFY, len(rows), on_progress)
-        for tenant_id, ciphertext in rows:
+
+        async def verify_one(tenant_id: TenantId, ciphertext: Ciphertext) -> Outcome:
+            await self.stores.decrypt(ciphertext)
+            current = await self.stores.is_current(ciphertext)
+            return Outcome.VERIFIED if current else Outcome.STALE
+
+        return await self._run(Action.VERIFY, rows, verify_one, on_progress)
+
+    async def _run(
+        self, action: Action, rows: list[Row], handle: Handler, on_progress: ProgressCallback
+    ) -> Summary:
+        tally = _Tally(action, len(rows), on_progress)
+
+        async def guarded(row: Row) -> Outcome | KeyStoreUnavailable:
             try:
-                await self.stores.decrypt(ciphertext)
-                current = await self.stores.is_current(ciphertext)
+                return await handle(*row)
             except KeyStoreUnavailable as error:
-                tally.fail(tenant_id, error)
-                continue
-            tally.stale += 0 if current else 1
-            tally.record(tenant_id, Outcome.VERIFIED)
+                return error
+
+        for start in range(0, len(rows), self.concurrency):
+            group = rows[start : start + self.concurrency]
+            async with asyncio.TaskGroup() as tasks:
+                running = [tasks.create_task(guarded(row)) for row in group]
+            for (tenant_id, _), task in zip(group, running, strict=True):
+                tally.record(tenant_id, task.result())
         return tally.summary()
 
-    async def _check_stores_of(self, rows: list[tuple[TenantId, Ciphertext]], *extra: str) -> None:
+    async def _check_stores_of(self, rows: list[Row], *extra: str) -> None:
         """A store that is down stops the job before it writes anything; a store no row
         names is not asked, and a name no store has fails only its own rows."""
         names = {ciphertext.store for _, ciphertext in rows} | set(extra)
         for store in self.stores.stores:
             if store.name in names:
                 await store.check()
-
-    async def _move(self, ciphertext: Ciphertext, target: KeyStore) -> Ciphertext:
-        plaintext = await self.stores.decrypt(ciphertext)
-        new = await target.encrypt(plaintext)
-        if (await target.decrypt(new)).reveal() != plaintext.reveal():
-            raise KeyStoreUnavailable(f"the {target.name} key store did not read back its own key")
-        return new
 
     async def _swap(self, tenant_id: TenantId, expected: Ciphertext, new: Ciphertext) -> Outcome:
         """A tenant whose row changed since the snapshot (a PUT, a delete) is left alone."""

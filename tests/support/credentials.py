@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
@@ -37,8 +38,13 @@ def stored_credential(n: int, ciphertext: Ciphertext) -> StoredCredential:
 
 
 async def store_credentials(
-    repository: CredentialRepository, store: KeyStore, numbers: range
+    repository: CredentialRepository, store: KeyStore, numbers: range, concurrency: int = 8
 ) -> None:
-    """Encrypt each tenant's key with ``store`` and put it in the repository."""
-    for n in numbers:
+    """Encrypt each tenant's key with ``store`` (a few at a time) and put it in the
+    repository."""
+
+    async def put(n: int) -> None:
         await repository.put(stored_credential(n, await store.encrypt(api_key_for(n))))
+
+    for start in range(0, len(numbers), concurrency):
+        await asyncio.gather(*(put(n) for n in numbers[start : start + concurrency]))

@@ -317,3 +317,33 @@ class TestKeyStoreSet:
 
         with pytest.raises(KeyStoreUnavailable):
             await KeyStoreSet(down).check()
+
+
+async def test_keys_handled_several_at_a_time_give_the_same_result_in_snapshot_order(
+    world: World,
+):
+    events: list[Progress] = []
+    jobs = KeyMaintenance(world.repository, KeyStoreSet(world.old, (world.new,)), concurrency=4)
+
+    summary = await jobs.migrate("new", events.append)
+
+    assert (summary.changed, summary.failed) == (10, 0)
+    assert [event.tenant_id for event in events] == [tenant_id_for(n) for n in range(10)]
+    assert await world.plaintexts() == expected_plaintexts(range(10))
+
+
+async def test_a_job_stopped_by_its_progress_callback_has_handled_exactly_the_keys_reported(
+    world: World,
+):
+    jobs = KeyMaintenance(world.repository, KeyStoreSet(world.old, (world.new,)), concurrency=4)
+
+    with pytest.raises(Interrupted):
+        await jobs.migrate("new", stop_after(8))
+
+    moved = sorted(t for t, row in world.repository.rows.items() if row.ciphertext.store == "new")
+    assert moved == [tenant_id_for(n) for n in range(8)]
+
+
+def test_a_concurrency_below_one_is_refused():
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        KeyMaintenance(InMemoryCredentialRepository(), KeyStoreSet(FakeKeyStore()), concurrency=0)
