@@ -146,6 +146,7 @@ class Outcome(enum.Enum):
     UNKNOWN_PRICE = "unknown_price"
     """The subscription's price sells no tier here: refused, nothing changed."""
     UNKNOWN_TENANT = "unknown_tenant"
+    """No tenant has the event's tenant id or customer (yet): nothing changed."""
     OTHER_SUBSCRIPTION = "other_subscription"
     """About a subscription the tenant has since replaced: ignored."""
 

@@ -77,19 +77,22 @@ class Billing:
 
     async def handle_event(self, event: SubscriptionEvent) -> EventResult:
         """Apply a verified event once. A repeated event id changes nothing and reports the
-        first outcome. Events the rules refuse (unknown price, unknown tenant) are recorded
-        with that outcome and logged as errors, so the provider does not resend them forever
-        and an operator sees them. A tier change rewrites the tenant's config."""
+        first outcome. An event whose price sells no tier is recorded as refused and logged
+        as an error for the operator. An event that names no tenant known yet (an invoice
+        that arrives before the subscription or checkout that links its customer) is logged
+        and not recorded: later events carry the same state, and a redelivery can still
+        apply it. A tier change rewrites the tenant's config."""
         stored = await self.processed_events.outcome(event.event_id)
         if stored is not None:
             return EventResult(stored, replayed=True, tenant_id=event.tenant_id)
         tenant = await self._find_tenant(event)
         if tenant is None:
-            log.error(
-                "billing event %s (%s) names no known tenant (tenant %r, customer %r)",
+            log.warning(
+                "billing event %s (%s) names no known tenant yet (tenant %r, customer %r); "
+                "not recorded, so a redelivery can still apply it",
                 event.event_id, event.event_type, event.tenant_id, event.customer_id,
             )  # fmt: skip
-            return await self._remember(event, Outcome.UNKNOWN_TENANT.value, None, None)
+            return EventResult(Outcome.UNKNOWN_TENANT.value, replayed=False)
         decision = apply_event(self.catalog, self.prices, tenant, event)
         if decision.outcome is Outcome.UNKNOWN_PRICE:
             log.error(
@@ -122,11 +125,7 @@ class Billing:
                       decision.tenant.id, exc)  # fmt: skip
 
     async def _remember(
-        self,
-        event: SubscriptionEvent,
-        outcome: str,
-        tenant_id: TenantId | None,
-        tenant: Tenant | None,
+        self, event: SubscriptionEvent, outcome: str, tenant_id: TenantId, tenant: Tenant
     ) -> EventResult:
         first = await self.processed_events.remember(
             event.event_id, event.event_type, outcome, self.clock.now()

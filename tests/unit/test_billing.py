@@ -602,12 +602,18 @@ async def test_an_unknown_price_is_stored_as_refused_and_logged(
     assert "price_typo" in caplog.text
 
 
-async def test_an_event_for_nobody_is_stored_as_unknown_tenant(bw: BillingWorld) -> None:
-    result = await bw.billing.handle_event(
-        event(tenant_id=TenantId("ghost"), customer_id="cus_ghost")
-    )
-    assert result.outcome == "unknown_tenant"
-    assert bw.events.events["evt_1"][1] == "unknown_tenant"
+async def test_an_event_for_no_known_tenant_is_not_recorded_so_a_redelivery_can_apply_it(
+    bw: BillingWorld,
+) -> None:
+    early = event(EventKind.INVOICE_PAID, tenant_id=None, customer_id="cus_9")
+    result = await bw.billing.handle_event(early)
+    assert (result.outcome, result.replayed, result.tenant_id) == ("unknown_tenant", False, None)
+    assert bw.events.events == {}
+    await bw.billing.handle_event(event(EventKind.CHECKOUT_COMPLETED, event_id="evt_co",
+                                        customer_id="cus_9"))  # fmt: skip
+    again = await bw.billing.handle_event(early)
+    assert (again.outcome, again.tenant_id) == ("applied", "t-1")
+    assert (await bw.tenant()).status is SubscriptionStatus.ACTIVE
 
 
 async def test_events_without_a_tenant_id_find_the_tenant_by_customer(bw: BillingWorld) -> None:
