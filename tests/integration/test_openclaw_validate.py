@@ -1,0 +1,91 @@
+"""Every config the writer can produce passes the real ``openclaw config validate --json``
+of the pinned OpenClaw (2026.9.6 on Node 24, installed from npm into ``.cache/`` on first
+use), and a broken one is rejected by it: the validator is really consulted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.catalog.toml_loader import load_catalog
+from adapters.openclaw.writer import CONFIG_FILE, FileConfigWriter
+from domain.catalog import Catalog
+from tests.support.openclaw import OPENCLAW_VERSION, OpenClawValidator, ensure_installed
+from tests.support.openclaw_variants import all_variants
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def validator() -> OpenClawValidator:
+    return ensure_installed()
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Catalog:
+    return load_catalog()
+
+
+def test_the_pinned_openclaw_is_the_one_installed(validator: OpenClawValidator) -> None:
+    assert validator.version().startswith(f"OpenClaw {OPENCLAW_VERSION} ")
+
+
+async def test_every_generated_config_passes_openclaw_config_validate(
+    validator: OpenClawValidator, shipped: Catalog, tmp_path: Path
+) -> None:
+    """43 variants: starter, premium (default, Opus), BYOK 5 providers x 4 key states x
+    fallback on/off. Each file the writer wrote is validated; files with identical bytes
+    (e.g. a valid and an unverified key) are validated once and share the verdict."""
+    writer = FileConfigWriter(tmp_path / "configs")
+    variants = all_variants(shipped)
+    assert len(variants) == 43
+    verdicts: dict[str, tuple[int, bool, tuple[object, ...], tuple[object, ...]]] = {}
+    checked: dict[str, str] = {}
+    for variant in variants:
+        assert await writer.write(variant.config(shipped)) is True
+        path = writer.tenant_dir(variant.tenant.id) / CONFIG_FILE
+        content_digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if content_digest not in verdicts:
+            report = validator.validate(path)
+            verdicts[content_digest] = (
+                report.exit_code, report.valid, report.issues, report.warnings
+            )  # fmt: skip
+        checked[variant.name] = content_digest
+    assert len(checked) == 43
+    failures = {
+        name: verdicts[d] for name, d in checked.items() if verdicts[d] != (0, True, (), ())
+    }
+    assert failures == {}
+    # distinct documents: starter, 2 premium, per provider (own key + fallback, own key only),
+    # and the two provider-independent ones (starter route; no usable model)
+    assert len(verdicts) == 1 + 2 + 5 * 2 + 2
+
+
+async def test_a_broken_config_is_rejected_with_its_issues(
+    validator: OpenClawValidator, shipped: Catalog, tmp_path: Path
+) -> None:
+    writer = FileConfigWriter(tmp_path / "configs")
+    variant = next(v for v in all_variants(shipped) if v.name == "premium-default")
+    await writer.write(variant.config(shipped))
+    path = writer.tenant_dir(variant.tenant.id) / CONFIG_FILE
+    assert validator.validate(path).valid is True
+
+    document = json.loads(path.read_text())
+    document["models"]["providers"]["anthropic"]["api"] = "openai-chat"
+    document["models"]["providers"]["moonshot"]["models"][0]["temperature"] = 0.2
+    document["tools"]["profile"] = "pro"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(document))
+
+    report = validator.validate(broken)
+    assert report.exit_code == 1
+    assert report.valid is False
+    paths = {issue["path"] for issue in report.issues}
+    assert {
+        "models.providers.anthropic.api",
+        "models.providers.moonshot.models.0",
+        "tools.profile",
+    } <= paths, report.issues
