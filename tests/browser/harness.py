@@ -292,3 +292,70 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     return path
+
+
+ACCESSIBILITY_PROBLEMS_JS = """
+() => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(',').map((s) => parseFloat(s));
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const luminance = ({ r, g, b }) => {
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c && c.a > 0.9) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const visible = (el) => {
+    const cs = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    return cs.visibility !== 'hidden' && box.width > 0 && box.height > 0 && box.right > 0;
+  };
+  const problems = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    const el = walker.currentNode.parentElement;
+    if (!text || !visible(el) || el.closest('button:disabled')) continue;
+    const cs = getComputedStyle(el);
+    const fg = parse(cs.color);
+    const l1 = luminance(fg), l2 = luminance(background(el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (parseInt(cs.fontWeight, 10) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(`contrast ${ratio.toFixed(2)} for "${text.slice(0, 40)}"`);
+    }
+  }
+  document.querySelectorAll('input:not([type=hidden]), select, textarea').forEach((el) => {
+    if (visible(el) && !(el.labels && el.labels.length) && !el.getAttribute('aria-label')) {
+      problems.push(`no label for #${el.id}`);
+    }
+  });
+  document.querySelectorAll('button, a[href]').forEach((el) => {
+    if (visible(el) && !el.textContent.trim() && !el.getAttribute('aria-label')) {
+      problems.push(`no accessible name: ${el.outerHTML.slice(0, 60)}`);
+    }
+  });
+  if (!document.documentElement.lang) problems.push('no lang on <html>');
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  return problems;
+}
+"""
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """Text below WCAG AA contrast, form controls without a label, buttons and links without
+    a name, a missing ``lang`` or ``h1``: what a page must not have."""
+    problems: list[str] = page.evaluate(ACCESSIBILITY_PROBLEMS_JS)
+    return problems

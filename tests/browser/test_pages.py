@@ -19,6 +19,7 @@ from tests.browser.harness import (
     PHONE,
     CheckoutServer,
     LiveApp,
+    accessibility_problems,
     new_context,
     screenshot,
     start_app,
@@ -68,6 +69,12 @@ def byok_page(desktop: Page, live_app: LiveApp) -> Iterator[Page]:
     yield desktop
 
 
+def capture(page: Page, name: str) -> None:
+    """Check the page's accessibility basics, then keep its screenshot."""
+    assert accessibility_problems(page) == [], page.url
+    screenshot(page, name)
+
+
 def llm_config(page: Page, app: LiveApp) -> dict[str, object] | None:
     response = page.request.get(app.url("/api/v1/settings/llm-config/"))
     if response.status == 404:
@@ -88,7 +95,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     reload shows the mask, change the model only (key kept), remove."""
     page = desktop
     page.goto(live_app.url("/signup"))
-    screenshot(page, "signup-desktop")
+    capture(page, "signup-desktop")
     tenant_id = sign_up(page, live_app)
 
     # Onboarding: one card per catalog tier, prices from the catalog, current tier marked.
@@ -102,7 +109,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     signup_tier = page.request.get(live_app.url("/api/v1/tenant")).json()["tier"]
     expect(page.locator("li.card.current")).to_have_attribute("data-tier", signup_tier)
     expect(page.get_by_test_id("current-badge")).to_have_count(1)
-    screenshot(page, "onboarding-desktop")
+    capture(page, "onboarding-desktop")
 
     # Choosing BYOK creates a Checkout Session for this tenant and goes to its URL.
     sessions_before = len(checkout_stub.sessions)
@@ -129,7 +136,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     fallback_budget = catalog.tier(byok.platform_fallback_tier or "starter").tokens_per_period
     expect(page.get_by_test_id("meter-fallback")).to_contain_text(f"of {fallback_budget:,} tokens")
     expect(page.get_by_test_id("meter-messages")).to_contain_text("resets")
-    screenshot(page, "settings-plan-desktop")
+    capture(page, "settings-plan-desktop")
 
     # AI Provider tab.
     tabs = page.get_by_role("navigation", name="Settings sections")
@@ -137,7 +144,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     tabs.get_by_role("link", name="AI Provider").click()
     page.wait_for_url(live_app.url("/settings/ai-provider"))
     expect(page.get_by_test_id("key-mask")).to_have_count(0)
-    screenshot(page, "settings-ai-provider-empty-desktop")
+    capture(page, "settings-ai-provider-empty-desktop")
 
     page.get_by_label("Provider", exact=True).select_option("openai")
     openai = catalog.byok_provider("openai")
@@ -162,7 +169,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     expect(page.get_by_label("API key", exact=True)).to_be_hidden()
     assert OPENAI_KEY not in page.content()
     expect(page.get_by_label("Model", exact=True)).to_have_value(openai.models[0].id)
-    screenshot(page, "settings-ai-provider-saved-desktop")
+    capture(page, "settings-ai-provider-saved-desktop")
 
     # Change only the model: the stored key stays, and still tests as valid.
     page.get_by_label("Model", exact=True).select_option(openai.models[1].id)
@@ -204,7 +211,7 @@ def test_a_key_of_the_wrong_shape_shows_the_error_next_to_the_key_field(
     expect(error).to_contain_text(anthropic.key_hint)
     expect(page.get_by_label("API key", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("API key", exact=True)).to_be_focused()
-    screenshot(page, "settings-ai-provider-field-error-desktop")
+    capture(page, "settings-ai-provider-field-error-desktop")
     assert llm_config(page, live_app) is None
 
 
@@ -264,7 +271,7 @@ def test_the_forms_work_from_the_keyboard_and_logout_ends_the_session(
     page.get_by_label("Password", exact=True).fill("wrong password, surely")
     page.get_by_label("Password", exact=True).press("Enter")
     expect(page.locator("#form-error")).to_be_visible()
-    screenshot(page, "login-desktop")
+    capture(page, "login-desktop")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password", exact=True).press("Enter")
     page.wait_for_url(live_app.url("/settings"))
@@ -279,10 +286,10 @@ def test_every_page_fits_a_phone_screen(
     try:
         page.goto(live_app.url("/signup"))
         _assert_fits(page)
-        screenshot(page, "signup-phone")
+        capture(page, "signup-phone")
         tenant_id = sign_up(page, live_app)
         _assert_fits(page)
-        screenshot(page, "onboarding-phone")
+        capture(page, "onboarding-phone")
         make_active(live_app, tenant_id, "byok")
         for path, name in (
             ("/settings", "settings-plan-phone"),
@@ -291,7 +298,7 @@ def test_every_page_fits_a_phone_screen(
         ):
             page.goto(live_app.url(path))
             _assert_fits(page)
-            screenshot(page, name)
+            capture(page, name)
         expect(page.get_by_test_id("terms-price").first).to_have_text(
             price_text(catalog, catalog.tiers[0].id)
         )
@@ -318,7 +325,7 @@ def test_terms_show_the_prices_of_the_catalog_in_force(
     for tier in catalog.tiers:
         row = page.locator(f'tr[data-tier="{tier.id}"]')
         expect(row.get_by_test_id("terms-price")).to_have_text(price_text(catalog, tier.id))
-    screenshot(page, "terms-desktop")
+    capture(page, "terms-desktop")
 
     data = tomllib.loads(default_catalog_text())
     changed = {tid: spec["price_cents"] + 1234 for tid, spec in data["tiers"].items()}
@@ -339,3 +346,20 @@ def test_terms_show_the_prices_of_the_catalog_in_force(
             expect(row.get_by_test_id("terms-price")).to_contain_text(format_price(cents, currency))
         for tier in catalog.tiers:
             assert price_text(catalog, tier.id) not in page.content()
+
+
+def test_templates_name_no_price_cap_or_model_of_their_own() -> None:
+    """Every amount, limit and model on the pages comes from the catalog, never a template."""
+    templates = Path(__file__).resolve().parents[2] / "entrypoints" / "http" / "templates"
+    catalog = load_catalog()
+    forbidden = {m.name for m in catalog.models} | {m.ref for m in catalog.models}
+    for tier in catalog.tiers:
+        forbidden.add(format_price(tier.price.amount_cents, tier.price.currency))
+        forbidden.add(f"{tier.messages_per_day} messages")
+        if tier.tokens_per_period:
+            forbidden |= {f"{tier.tokens_per_period:,}", str(tier.tokens_per_period)}
+    for path in sorted(templates.rglob("*.html")):
+        text = path.read_text()
+        assert re.search(r"[$€£]\s?\d", text) is None, path
+        found = [word for word in forbidden if word in text]
+        assert found == [], f"{path.name} hard-codes {found}"

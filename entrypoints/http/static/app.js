@@ -188,6 +188,11 @@
     unreachable: "Could not reach the provider",
   };
 
+  var STORED_STATUS = {
+    valid: ["valid", "Working"],
+    invalid_key: ["invalid", "Rejected by the provider"],
+  };
+
   function initProvider() {
     var form = document.getElementById("provider-form");
     if (!form) return;
@@ -309,7 +314,17 @@
       resultBox.textContent = text;
       resultBox.setAttribute("data-result", data.result);
       resultBox.className = "test-result " + (data.result === "valid" ? "result-valid" : "result-bad");
+      if (!body.api_key) showStoredStatus(data.result);
     });
+
+    /* Testing the stored key updates its status on the server: show the new one. */
+    function showStoredStatus(result) {
+      var status = form.querySelector('[data-testid="key-status"] .status');
+      var label = STORED_STATUS[result];
+      if (!status || !label) return;
+      status.textContent = label[1];
+      status.className = "status status-" + label[0];
+    }
 
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
