@@ -26,6 +26,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NOT_WIRED = 2
 MAX_FAILURES_SHOWN = 20
+DEFAULT_CONCURRENCY = 8
 
 ServicesBuilder = Callable[[Settings], Awaitable[Services]]
 
@@ -44,6 +45,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     migrate.set_defaults(handler=keys_command, action=Action.MIGRATE)
     verify = commands.add_parser("verify", help="decrypt every key; report the unreadable ones")
     verify.set_defaults(handler=keys_command, action=Action.VERIFY, target=None)
+    for command in (rotate, migrate, verify):
+        command.add_argument(
+            "--concurrency",
+            type=_at_least_one,
+            default=DEFAULT_CONCURRENCY,
+            metavar="N",
+            help=f"keys handled at a time (default {DEFAULT_CONCURRENCY})",
+        )
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def keys_command(args: argparse.Namespace) -> int:
@@ -53,16 +69,21 @@ def keys_command(args: argparse.Namespace) -> int:
             "error: this build has no services wired (entrypoints.bootstrap.build_services)"
         )
         return EXIT_NOT_WIRED
-    return asyncio.run(_run(builder, Settings.from_environ(), args.action, args.target))
+    settings = Settings.from_environ()
+    return asyncio.run(_run(builder, settings, args.action, args.target, args.concurrency))
 
 
 async def _run(
-    builder: ServicesBuilder, settings: Settings, action: Action, target: str | None
+    builder: ServicesBuilder,
+    settings: Settings,
+    action: Action,
+    target: str | None,
+    concurrency: int,
 ) -> int:
     services = await builder(settings)
     try:
         stores = bootstrap.build_key_stores(settings, also=(target,) if target else ())
-        maintenance = KeyMaintenance(services.ports.credentials, stores)
+        maintenance = KeyMaintenance(services.ports.credentials, stores, concurrency=concurrency)
         summary = await run_job(maintenance, action, target, Console())
     finally:
         await services.close()

@@ -1,0 +1,154 @@
+"""``tierkeeper keys migrate|rotate|verify`` from the command line, over stored keys, the
+real Fernet store and a real OpenBao; settings come from the environment as in production."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import attrs
+import pytest
+
+from adapters.keystores.fernet import FernetKeyStore
+from domain.secrets import Secret
+from entrypoints import bootstrap
+from entrypoints.cli import main
+from entrypoints.settings import Settings
+from tests.fakes import InMemoryCredentialRepository
+from tests.support.credentials import api_key_for, store_credentials, tenant_id_for
+from tests.support.openbao import OpenBaoServer
+
+pytestmark = pytest.mark.integration
+
+KEYS = 30
+
+
+@attrs.define
+class Cli:
+    repository: InMemoryCredentialRepository
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+
+    def run(self, *argv: str) -> tuple[int, str]:
+        code = main(list(argv))
+        captured = self.capsys.readouterr()
+        return code, captured.out + captured.err
+
+    def use_store(self, name: str) -> None:
+        self.monkeypatch.setenv("TIERKEEPER_KEY_STORE", name)
+
+    def stores(self) -> set[str]:
+        return {row.ciphertext.store for row in self.repository.rows.values()}
+
+
+def services_over(
+    repository: InMemoryCredentialRepository,
+) -> Callable[[Settings], Awaitable[SimpleNamespace]]:
+    """What the CLI needs from the composition root: the credential repository and close."""
+
+    async def build_services(settings: Settings) -> SimpleNamespace:
+        async def close() -> None:
+            return None
+
+        return SimpleNamespace(ports=SimpleNamespace(credentials=repository), close=close)
+
+    return build_services
+
+
+@pytest.fixture
+def cli(
+    openbao: OpenBaoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    secret = secrets.token_urlsafe(32)
+    env = {
+        "TIERKEEPER_VAR_DIR": str(tmp_path),
+        "TIERKEEPER_KEY_STORE": "fernet",
+        "TIERKEEPER_SECRET_KEY": secret,
+        "TIERKEEPER_VAULT_ADDR": openbao.addr,
+        "TIERKEEPER_VAULT_TOKEN": openbao.root_token,
+        "TIERKEEPER_VAULT_TRANSIT_KEY": f"cli-{secrets.token_hex(4)}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("TIERKEEPER_VAULT_ROLE_ID", "TIERKEEPER_VAULT_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    repository = InMemoryCredentialRepository()
+    asyncio.run(store_credentials(repository, FernetKeyStore([Secret(secret)]), range(KEYS)))
+    monkeypatch.setattr(bootstrap, "build_services", services_over(repository), raising=False)
+    return Cli(repository, capsys, monkeypatch)
+
+
+def test_keys_migrate_moves_every_key_and_prints_the_counts(cli: Cli):
+    code, output = cli.run("keys", "migrate", "--to", "vault")
+
+    assert code == 0
+    assert "keys migrate --to vault" in output
+    assert f"│        {KEYS} │      {KEYS} │       0 │      0 │" in output
+    assert cli.stores() == {"vault"}
+    assert api_key_for(1).reveal() not in output
+
+
+def test_keys_verify_reports_stale_keys_until_the_store_is_switched(cli: Cli):
+    cli.run("keys", "migrate", "--to", "vault")
+
+    code_before, before = cli.run("keys", "verify")
+    cli.use_store("vault")
+    code_after, after = cli.run("keys", "verify")
+
+    assert (code_before, code_after) == (0, 0)
+    assert f"│        {KEYS} │       {KEYS} │    {KEYS} │      0 │" in before
+    assert f"│        {KEYS} │       {KEYS} │     0 │      0 │" in after
+
+
+def test_keys_rotate_rewraps_after_the_vault_key_was_rotated(
+    cli: Cli, openbao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+):
+    cli.use_store("vault")
+    cli.run("keys", "migrate", "--to", "vault")
+    transit_key = Settings.from_environ().vault_transit_key
+    openbao.client().secrets.transit.rotate_key(transit_key)
+
+    code, output = cli.run("keys", "rotate")
+
+    assert code == 0
+    assert f"│        {KEYS} │      {KEYS} │       0 │      0 │" in output
+    assert {row.ciphertext.key_version for row in cli.repository.rows.values()} == {2}
+
+
+def test_keys_verify_exits_1_and_names_the_tenant_whose_key_is_unreadable(cli: Cli):
+    row = cli.repository.rows[tenant_id_for(3)]
+    broken = attrs.evolve(row.ciphertext, token=row.ciphertext.token[:-10] + "A" * 10)
+    cli.repository.rows[row.tenant_id] = attrs.evolve(row, ciphertext=broken)
+
+    code, output = cli.run("keys", "verify")
+
+    assert code == 1
+    assert "failed t-000003: the Fernet token" in output
+    assert api_key_for(3).reveal() not in output
+
+
+def test_keys_migrate_to_an_unconfigured_vault_is_an_error(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("TIERKEEPER_VAULT_ADDR")
+
+    code, output = cli.run("keys", "migrate", "--to", "vault")
+
+    assert code == 2
+    assert "TIERKEEPER_VAULT_ADDR is required" in output
+    assert cli.stores() == {"fernet"}
+
+
+def test_keys_without_wired_services_exits_2(cli: Cli, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delattr(bootstrap, "build_services")
+
+    code, output = cli.run("keys", "verify")
+
+    assert code == 2
+    assert "no services wired" in output
