@@ -116,6 +116,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     byok = catalog.tier("byok")
     page.get_by_role("button", name=f"Choose {byok.name}").click()
     page.wait_for_url(re.compile(r"/pay/cs_test_\d+$"))
+    sent_session = page.url.rsplit("/", 1)[1]
     expect(page.get_by_role("heading", level=1)).to_have_text("Stripe Checkout stand-in")
     assert len(checkout_stub.sessions) == sessions_before + 1
     sent = checkout_stub.sessions[-1]
@@ -124,7 +125,9 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
 
     # Stripe cannot complete offline: the operator override makes the tenant BYOK and active.
     make_active(live_app, tenant_id, "byok")
-    page.goto(live_app.url("/settings"))
+    page.goto(live_app.url(f"/plan?checkout=success&session_id={sent_session}"))
+    page.wait_for_url(live_app.url("/settings?checkout=success"))
+    expect(page.get_by_role("status").filter(has_text="payment went through")).to_be_visible()
     expect(page.get_by_test_id("plan-name")).to_contain_text(byok.name)
     expect(page.get_by_test_id("plan-status")).to_have_text("Active")
     messages = page.get_by_test_id("meter-messages")

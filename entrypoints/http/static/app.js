@@ -115,7 +115,8 @@
   }
 
   function safeNext(value, fallback) {
-    return value && value.charAt(0) === "/" && value.charAt(1) !== "/" ? value : fallback;
+    /* Only a path of this site: "//host" and "/\\host" would leave it. */
+    return value && /^\/(?![\/\\])/.test(value) ? value : fallback;
   }
 
   /* ---- sign up / log in ---------------------------------------------------------------- */
