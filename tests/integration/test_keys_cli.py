@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from adapters.keystores.fernet import FernetKeyStore
+from domain.errors import ValidationError
 from domain.secrets import Secret
 from entrypoints import bootstrap
 from entrypoints.cli import main
@@ -152,3 +153,49 @@ def test_keys_without_wired_services_exits_2(cli: Cli, monkeypatch: pytest.Monke
 
     assert code == 2
     assert "no services wired" in output
+
+
+def settings_for(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_environ({"TIERKEEPER_VAR_DIR": str(tmp_path), **env})
+
+
+def test_the_configured_store_is_active_and_every_other_configured_store_still_decrypts(
+    tmp_path: Path,
+):
+    settings = settings_for(
+        tmp_path,
+        TIERKEEPER_SECRET_KEY="s1",
+        TIERKEEPER_VAULT_ADDR="http://127.0.0.1:1",
+        TIERKEEPER_VAULT_TOKEN="t",
+    )
+
+    stores = bootstrap.build_key_stores(settings)
+
+    assert [store.name for store in stores.stores] == ["fernet", "vault"]
+
+
+def test_a_vault_only_setup_generates_no_fernet_secret_unless_a_move_needs_one(tmp_path: Path):
+    settings = settings_for(
+        tmp_path,
+        TIERKEEPER_KEY_STORE="vault",
+        TIERKEEPER_VAULT_ADDR="http://127.0.0.1:1",
+        TIERKEEPER_VAULT_ROLE_ID="role",
+        TIERKEEPER_VAULT_SECRET_ID="secret-id",
+    )
+
+    alone = bootstrap.build_key_stores(settings)
+    assert [store.name for store in alone.stores] == ["vault"]
+    assert not (tmp_path / "secret_key").exists()
+
+    with_fernet = bootstrap.build_key_stores(settings, also=("fernet",))
+    assert [store.name for store in with_fernet.stores] == ["vault", "fernet"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_vault_store_needs_its_address(tmp_path: Path):
+    settings = settings_for(tmp_path, TIERKEEPER_KEY_STORE="vault", TIERKEEPER_VAULT_TOKEN="t")
+
+    with pytest.raises(ValidationError) as caught:
+        bootstrap.build_key_store(settings, "vault")
+
+    assert caught.value.field == "TIERKEEPER_VAULT_ADDR"
