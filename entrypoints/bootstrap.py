@@ -188,12 +188,17 @@ def build_key_stores(settings: Settings, also: Sequence[str] = ()) -> KeyStoreSe
 
 
 async def build_services(
-    settings: Settings, *, probe_timeout_s: float = 5.0, migrate: bool = False
+    settings: Settings,
+    *,
+    probe_timeout_s: float = 5.0,
+    migrate: bool = False,
+    password_hasher: PasswordHasher | None = None,
 ) -> Services:
     """The real adapters chosen by settings: the SQL database (SQLite or PostgreSQL), the key
     stores, the OpenClaw file writer, the httpx provider probe, Stripe when its API key is
-    set, the system clock. ``migrate`` brings the schema to the newest revision first.
-    ``close()`` releases the database's connections."""
+    set, argon2 password hashing, the system clock. ``migrate`` brings the schema to the
+    newest revision first; a test may pass a cheaper ``password_hasher``. ``close()``
+    releases the database's connections."""
     from adapters.probe.httpx_probe import HttpxProviderProbe
     from adapters.sql.database import open_database
     from adapters.system_clock import SystemClock
@@ -213,6 +218,7 @@ async def build_services(
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
+        password_hasher=password_hasher or _default_password_hasher(),
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

@@ -16,13 +16,16 @@ class Argon2PasswordHasher:
     """argon2-cffi's defaults (RFC 9106 low-memory profile) unless told otherwise."""
 
     def __init__(
-        self, time_cost: int | None = None, memory_cost: int | None = None, parallelism: int = 1
+        self,
+        time_cost: int | None = None,
+        memory_cost: int | None = None,
+        parallelism: int | None = None,
     ) -> None:
         defaults = _Argon2()
         self._hasher = _Argon2(
             time_cost=time_cost or defaults.time_cost,
             memory_cost=memory_cost or defaults.memory_cost,
-            parallelism=parallelism,
+            parallelism=parallelism or defaults.parallelism,
         )
 
     def __repr__(self) -> str:

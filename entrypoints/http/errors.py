@@ -124,18 +124,23 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 
 _MSGSPEC_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
+_MISSING_FIELD = re.compile(r"missing required field `([A-Za-z0-9_]+)`")
 
 
 def _field_of(extra: Any) -> str | None:
+    """The input field at fault: Litestar's ``key``, unless it names the whole body, then
+    the field a msgspec message names."""
     if isinstance(extra, list):
         for item in extra:
             if isinstance(item, dict):
+                message = str(item.get("message", ""))
+                for pattern in (_MISSING_FIELD, _MSGSPEC_PATH):
+                    match = pattern.search(message)
+                    if match:
+                        return match.group(1)
                 key = item.get("key")
-                if key:
+                if key and key != "data":
                     return str(key)
-                match = _MSGSPEC_PATH.search(str(item.get("message", "")))
-                if match:
-                    return match.group(1)
     return None
 
 

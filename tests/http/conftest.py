@@ -20,6 +20,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from adapters.catalog.toml_loader import load_catalog
+from adapters.security.passwords import Argon2PasswordHasher
 from adapters.sql.database import upgrade
 from domain.catalog import Catalog
 from domain.ids import TenantId
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.http
 
 WEBHOOK_SECRET = "whsec_test_tierkeeper"
 PROBE_TIMEOUT_S = 0.5
+TEST_PASSWORD_HASHER = Argon2PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+"""The real argon2 adapter at a test-sized cost; production keeps argon2-cffi's profile."""
 PASSWORD = "correct horse battery"
 KEYS = {
     "openai": "sk-test0123456789abcdef",
@@ -93,7 +96,11 @@ def environ(tmp_path: Path, sqlite_template: Path, provider_stub: ProviderStub) 
 
 @pytest.fixture
 async def services(environ: Mapping[str, str]) -> AsyncIterator[Services]:
-    built = await build_services(Settings.from_environ(environ), probe_timeout_s=PROBE_TIMEOUT_S)
+    built = await build_services(
+        Settings.from_environ(environ),
+        probe_timeout_s=PROBE_TIMEOUT_S,
+        password_hasher=TEST_PASSWORD_HASHER,
+    )
     try:
         yield built
     finally:

@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get
 from litestar.enums import MediaType
 from litestar.response import Redirect
 
+from domain.byok import StoredCredential
 from domain.catalog import BYOK
 from domain.errors import NotFound
 from domain.routing import platform_fallback_tier, tier_models
@@ -200,7 +201,10 @@ class PagesController(Controller):
             return _login_redirect(request)
         catalog = services.catalog
         tenant = viewer.tenant
-        stored = await services.ports.credentials.get(tenant.id)
+        try:
+            stored: StoredCredential | None = await services.credentials.get(tenant.id)
+        except NotFound:
+            stored = None
         credential = views.credential_view(catalog, stored, tenant.timezone)
         provider = (
             catalog.byok_provider(credential.provider) if credential else catalog.byok_providers[0]
