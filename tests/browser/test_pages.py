@@ -141,6 +141,13 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     expect(page.get_by_test_id("meter-messages")).to_contain_text("resets")
     capture(page, "settings-plan-desktop")
 
+    # The plans now mark BYOK as the current, paid-for plan.
+    page.get_by_role("link", name="Plans").click()
+    current = page.locator("li.card.current")
+    expect(current).to_have_attribute("data-tier", "byok")
+    expect(current.get_by_role("button", name="Current plan")).to_be_disabled()
+    page.get_by_role("link", name="Settings", exact=True).click()
+
     # AI Provider tab.
     tabs = page.get_by_role("navigation", name="Settings sections")
     expect(tabs.get_by_role("link", name="Plan & usage")).to_have_attribute("aria-current", "page")
