@@ -1,0 +1,505 @@
+"""Admission at scale: the gateway's admit and settle, and the public tier catalog, against
+the cheapest Litestar endpoints doing the same I/O, on PostgreSQL, all on 127.0.0.1.
+
+    .venv/bin/python bench/bench_admission.py [--tenants 1000] [--connections 64]
+        [--duration 10] [--hot-duration 15] [--profile DIR] [--json OUT]
+
+PostgreSQL is the embedded wheel (a fresh server in a temporary directory) unless
+``TIERKEEPER_BENCH_DATABASE_URL`` names one; a fresh database is created on it either way.
+The run seeds N active tenants of mixed tiers and time zones through the repositories, one
+service token through the accounts use case, and a counters table for the baseline. Each
+server (the product app, then the baseline app) runs in its own uvicorn process with the
+same flags; the load comes from ``bench/loadgen.py`` in another process. After the load the
+database itself is checked: no tenant's day has more admitted messages than its tier's cap,
+the hot tenant (every request on one tenant) has exactly its cap, and every admit the clients
+were told about is a reservation in the database and vice versa.
+
+With ``--profile DIR`` one more admit run is recorded by py-spy (not part of the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repository's tests/ importable
+    sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from bench.baseline_app import ENV_URL as BASELINE_ENV_URL  # noqa: E402
+from bench.baseline_app import prepare_table  # noqa: E402
+
+ENV_DATABASE_URL = "TIERKEEPER_BENCH_DATABASE_URL"
+LOOPBACK = "127.0.0.1"
+TIER_MIX = (("starter", 50), ("premium", 35), ("byok", 15))
+TIMEZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney")
+HOT_TENANT = "t-hot"
+WARM_TENANTS = 20
+WARM_FRACTION = 0.2
+ADMIT_MAX_TOKENS = 1000
+"""Small reservations, so caps (not the token budget) decide the hot tenant's admissions."""
+BASELINE_CAP = 1_000_000_000
+READY_TIMEOUT_S = 60.0
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def libpq(url: str) -> str:
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[str]:
+    """A fresh database on the configured server or on an embedded one; dropped afterwards."""
+    from tests.support import postgres
+
+    configured = os.environ.get(ENV_DATABASE_URL)
+    if configured:
+        os.environ[postgres.ENV_URL] = configured
+    with postgres.fresh_database("bench") as url:
+        yield url
+
+
+def bench_environ(url: str, work: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "TIERKEEPER_DATABASE_URL": url,
+        "TIERKEEPER_VAR_DIR": str(work / "var"),
+        "TIERKEEPER_CONFIG_ROOT": str(work / "openclaw"),
+        "TIERKEEPER_SECRET_KEY": "bench-platform-secret-0123456789abcdef",
+        BASELINE_ENV_URL: libpq(url),
+    }
+
+
+def tenant_ids(count: int) -> list[str]:
+    return [f"t-{i:05d}" for i in range(count)]
+
+
+async def seed(env: Mapping[str, str], count: int) -> tuple[str, dict[str, int]]:
+    """N active tenants of mixed tiers and time zones plus the hot one, through the tenant
+    repository; a service token through the accounts use case. Returns the token and each
+    tenant's daily message cap (from the catalog)."""
+    from domain.ids import TenantId, TierId, UserId
+    from domain.tenants import SubscriptionStatus, Tenant, User
+    from entrypoints.bootstrap import build_services
+    from entrypoints.settings import Settings
+
+    services = await build_services(Settings.from_environ(env))
+    try:
+        now = datetime.now(UTC)
+        tiers = [tier for tier, weight in TIER_MIX for _ in range(weight)]
+        caps: dict[str, int] = {}
+        plan = [(tid, tiers[i % len(tiers)], TIMEZONES[i % len(TIMEZONES)])
+                for i, tid in enumerate(tenant_ids(count))]  # fmt: skip
+        plan.append((HOT_TENANT, "premium", "UTC"))
+        for tid, tier, zone in plan:
+            tenant = Tenant(
+                id=TenantId(tid),
+                tier=TierId(tier),
+                status=SubscriptionStatus.ACTIVE,
+                timezone=zone,
+                billing_anchor_day=1 + len(caps) % 28,
+                created_at=now,
+            )
+            user = User(
+                id=UserId(f"u-{tid}"),
+                email=f"{tid}@bench.invalid",
+                password_hash="bench-no-login",  # noqa: S106
+                tenant_id=TenantId(tid),
+                created_at=now,
+            )
+            await services.ports.tenants.add(tenant, user)
+            caps[tid] = services.catalog.tier(tier).messages_per_day
+        token = await services.accounts.create_service_token("bench-gateway")
+        return token.reveal(), caps
+    finally:
+        await services.close()
+
+
+class Server:
+    """One uvicorn process on 127.0.0.1 serving ``target`` (``module:factory``)."""
+
+    def __init__(self, target: str, env: Mapping[str, str], work: Path, name: str,
+                 app_dir: Path, workers: int) -> None:  # fmt: skip
+        self.port = free_port()
+        self.log = work / f"{name}.log"
+        command = [
+            PYTHON, "-m", "uvicorn", target, "--factory",
+            "--host", LOOPBACK, "--port", str(self.port),
+            "--app-dir", str(app_dir),
+            "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning",
+            "--workers", str(workers),
+        ]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, env=dict(env), cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()}")
+            url = f"http://{LOOPBACK}:{self.port}{path}"
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"server not ready:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+
+def load(work: Path, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the load generator in its own process; bounded by the spec's durations."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    path = work / f"{slug}.spec.json"
+    path.write_text(json.dumps({"host": LOOPBACK, "seed": zlib.crc32(name.encode()), **spec}))
+    budget = float(spec.get("warmup_s", 0)) + float(spec.get("duration_s", 0)) + 60
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "loadgen.py"), str(path)],
+        capture_output=True, text=True, timeout=budget, check=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["name"] = name
+    return result
+
+
+def profile(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]:
+    py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+         "--format", "raw", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def summarise_profile(raw: Path, top: int = 25) -> list[tuple[str, float, float]]:
+    """(frame, inclusive %, self %) of the most expensive frames in py-spy's collapsed
+    stacks, idle event-loop waits included (they show where the process waits, not works)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    ranked = sorted(inclusive, key=lambda f: -inclusive[f])[:top]
+    return [(f, 100 * inclusive[f] / total, 100 * own.get(f, 0) / total) for f in ranked]
+
+
+def check_database(url: str, caps: Mapping[str, int], admitted: set[tuple[str, str]]
+                   ) -> dict[str, Any]:  # fmt: skip
+    """Exactness from the database: per tenant and day, admitted messages against the cap,
+    and the database's reservations against what clients were told."""
+    with psycopg.connect(libpq(url)) as conn:
+        days = conn.execute("SELECT tenant_id, day_key, messages FROM usage_days").fetchall()
+        rows = conn.execute("SELECT tenant_id, message_id FROM reservations").fetchall()
+        per_day = conn.execute(
+            "SELECT tenant_id, day_key, count(*) FROM reservations GROUP BY 1, 2"
+        ).fetchall()
+        settled = conn.execute("SELECT count(*) FROM settlements").fetchone()
+    overshoot = sum(max(0, messages - caps[tenant]) for tenant, _, messages in days)
+    at_cap = sum(1 for tenant, _, messages in days if messages == caps[tenant])
+    hot = sum(messages for tenant, _, messages in days if tenant == HOT_TENANT)
+    counted = {(t, d): m for t, d, m in days}
+    mismatched = sum(1 for t, d, n in per_day if counted.get((t, d)) != n)
+    in_db = {(t, m) for t, m in rows}
+    return {
+        "overshoot": overshoot,
+        "tenant_days": len(days),
+        "tenant_days_at_cap": at_cap,
+        "hot_admitted": hot,
+        "hot_cap": caps[HOT_TENANT],
+        "reservations": len(in_db),
+        "client_admitted": len(admitted),
+        "acknowledged_not_in_db": len(admitted - in_db),
+        "in_db_not_acknowledged": len(in_db - admitted),
+        "day_counter_mismatches": mismatched,
+        "settlements": int(settled[0]) if settled else 0,
+    }
+
+
+def read_admitted(*paths: Path) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in paths:
+        if path.exists():
+            found |= {tuple(json.loads(line)) for line in path.read_text().splitlines()}
+    return found
+
+
+def machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()[0].split()
+    return {
+        "cpus": str(os.cpu_count()),
+        "memory_gib": f"{int(meminfo[1]) / 1024 / 1024:.1f}",
+        "python": platform.python_version(),
+        "load_avg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def row(label: str, result: dict[str, Any], base: dict[str, Any] | None, target: float | None,
+        p99_limit: float | None) -> dict[str, Any]:  # fmt: skip
+    ratio = result["rps"] / base["rps"] if base else None
+    ok = True
+    if ratio is not None and target is not None:
+        ok = ratio >= target
+    if p99_limit is not None:
+        ok = ok and result["p99_ms"] < p99_limit
+    return {
+        "scenario": label,
+        "rps": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "baseline": base["name"] if base else "",
+        "ratio": ratio,
+        "target": "" if target is None else f">= {target}x" + (
+            f", p99 < {p99_limit:.0f} ms" if p99_limit else ""),
+        "meets": ok if (target is not None or p99_limit is not None) else None,
+        "statuses": result["measured_statuses"],
+        "errors": result["errors"],
+    }  # fmt: skip
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = f"| {'scenario':<26} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | " \
+             f"{'baseline':<12} | {'ratio':>5} | {'target':<24} | {'met':<3} |"  # fmt: skip
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else ""
+        met = {True: "yes", False: "NO", None: ""}[r["meets"]]
+        print(f"| {r['scenario']:<26} | {r['rps']:>7.0f} | {r['p50_ms']:>7.1f} | "
+              f"{r['p99_ms']:>7.1f} | {r['baseline']:<12} | {ratio:>5} | {r['target']:<24} | "
+              f"{met:<3} |")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--hot-duration",
+        type=float,
+        default=15.0,
+        help="at most; stops after 2 x cap + connections requests",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument("--profile", type=Path, help="also record the admit run with py-spy")
+    parser.add_argument("--json", type=Path, help="write every result as JSON here")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="tierkeeper-bench-"))
+    conns, warm, dur = args.connections, args.warmup, args.duration
+    results: dict[str, dict[str, Any]] = {}
+    info = machine()
+    print(f"machine: {info}", flush=True)
+    with bench_database() as url:
+        from adapters.sql.database import upgrade
+
+        upgrade(url)
+        env = bench_environ(url, work)
+        token, caps = asyncio.run(seed(env, args.tenants))
+        tenants = tenant_ids(args.tenants)
+        prepare_table(libpq(url), tenants, BASELINE_CAP)
+        print(f"seeded {len(caps)} tenants on {sa.make_url(url).render_as_string()}", flush=True)
+        common = {"connections": conns, "warmup_s": warm, "duration_s": dur}
+        admit_body = {"tenants": tenants, "token": token, "max_tokens": ADMIT_MAX_TOKENS,
+                      "hot": tenants[:WARM_TENANTS], "hot_fraction": WARM_FRACTION}  # fmt: skip
+
+        server = Server("baseline_app:create_app", env, work, "baseline", ROOT / "bench",
+                        args.workers)  # fmt: skip
+        try:
+            server.wait_ready("/bare")
+            port = server.port
+            results["bare GET"] = load(work, "bare GET", {"port": port, "kind": "get",
+                                       "path": "/bare", **common})  # fmt: skip
+            results["bare POST"] = load(work, "bare POST", {"port": port, "kind": "post_admit",
+                                        "path": "/bare", **admit_body, **common})  # fmt: skip
+            results["one-UPDATE POST"] = load(
+                work,
+                "one-UPDATE POST",
+                {"port": port, "kind": "post_admit", "path": "/update", **admit_body, **common},
+            )
+        finally:
+            server.stop()
+
+        server = Server("entrypoints.http.app:create_app", env, work, "tierkeeper", ROOT,
+                        args.workers)  # fmt: skip
+        admitted_spread = work / "admitted-spread.jsonl"
+        admitted_hot = work / "admitted-hot.jsonl"
+        try:
+            server.wait_ready("/healthz")
+            port = server.port
+            results["GET /api/v1/tiers"] = load(
+                work,
+                "GET /api/v1/tiers",
+                {"port": port, "kind": "get", "path": "/api/v1/tiers", **common},
+            )
+            results["admit"] = load(
+                work,
+                "admit",
+                {
+                    "port": port,
+                    "kind": "post_admit",
+                    "path": "/api/v1/gateway/admit",
+                    "run_id": "spread",
+                    "admitted_out": str(admitted_spread),
+                    **admit_body,
+                    **common,
+                },
+            )
+            results["settle"] = load(
+                work,
+                "settle",
+                {
+                    "port": port,
+                    "kind": "post_settle",
+                    "path": "/api/v1/gateway/settle",
+                    "run_id": "settle",
+                    "settle_from": str(admitted_spread),
+                    "tenants": tenants,
+                    "token": token,
+                    **common,
+                },
+            )
+            results["admit, one hot tenant"] = load(
+                work,
+                "admit, one hot tenant",
+                {
+                    "port": port,
+                    "kind": "post_admit",
+                    "path": "/api/v1/gateway/admit",
+                    "run_id": "hot",
+                    "tenants": [HOT_TENANT],
+                    "token": token,
+                    "max_tokens": ADMIT_MAX_TOKENS,
+                    "admitted_out": str(admitted_hot),
+                    "connections": conns,
+                    "warmup_s": 0,
+                    "duration_s": args.hot_duration,
+                    "max_requests": 2 * caps[HOT_TENANT] + conns,
+                },
+            )
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                raw = args.profile / "admit.pyspy.txt"
+                spy = profile(server.process.pid, raw, int(dur))
+                time.sleep(1)
+                results["admit (profiled)"] = load(
+                    work,
+                    "admit (profiled)",
+                    {
+                        "port": port,
+                        "kind": "post_admit",
+                        "path": "/api/v1/gateway/admit",
+                        "run_id": "profiled",
+                        "admitted_out": str(work / "admitted-prof.jsonl"),
+                        **admit_body,
+                        "connections": conns,
+                        "warmup_s": 0,
+                        "duration_s": dur - 1,
+                    },
+                )
+                spy.wait(timeout=dur + 60)
+        finally:
+            server.stop()
+
+        admitted = read_admitted(admitted_spread, admitted_hot, work / "admitted-prof.jsonl")
+        exact = check_database(url, caps, admitted)
+
+    rows = [
+        row("POST /gateway/admit", results["admit"], results["one-UPDATE POST"], 0.7, 50),
+        row("POST /gateway/settle", results["settle"], results["one-UPDATE POST"], 0.7, 50),
+        row("GET /api/v1/tiers", results["GET /api/v1/tiers"], results["bare GET"], 0.8, None),
+        row("admit, one hot tenant", results["admit, one hot tenant"], None, None, None),
+        row("baseline: one-UPDATE POST", results["one-UPDATE POST"], None, None, None),
+        row("baseline: bare POST", results["bare POST"], None, None, None),
+        row("baseline: bare GET", results["bare GET"], None, None, None),
+    ]
+    print()
+    print(
+        f"{len(caps)} tenants, {conns} connections, {dur:.0f} s measured after {warm:.0f} s "
+        f"warm-up, {args.workers} uvicorn worker(s); load average at start {info['load_avg']}"
+    )
+    print()
+    print_table(rows)
+    print()
+    for r in rows:
+        print(f"{r['scenario']}: statuses {r['statuses']} errors {r['errors']}")
+    print()
+    print(f"overshoot: {exact['overshoot']}")
+    print(
+        f"hot tenant admitted {exact['hot_admitted']} of cap {exact['hot_cap']}; "
+        f"{exact['tenant_days_at_cap']} of {exact['tenant_days']} tenant-days at their cap"
+    )
+    print(
+        f"admits acknowledged to clients {exact['client_admitted']}, reservations in the "
+        f"database {exact['reservations']}; acknowledged but missing "
+        f"{exact['acknowledged_not_in_db']}, in the database but never acknowledged "
+        f"{exact['in_db_not_acknowledged']}; day counters disagreeing with reservations "
+        f"{exact['day_counter_mismatches']}; settlements {exact['settlements']}"
+    )
+    if args.profile:
+        print()
+        print("py-spy, admit run (inclusive %, self %):")
+        for frame, inc, own in summarise_profile(args.profile / "admit.pyspy.txt"):
+            print(f"  {inc:5.1f} {own:5.1f}  {frame}")
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"machine": info, "results": results, "rows": rows, "exactness": exact}, indent=2,
+            default=str))  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+    exact_ok = (
+        exact["overshoot"] == 0
+        and exact["hot_admitted"] == exact["hot_cap"]
+        and exact["acknowledged_not_in_db"] == 0
+        and exact["in_db_not_acknowledged"] == 0
+    )
+    return 0 if exact_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
