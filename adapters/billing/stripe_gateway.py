@@ -64,9 +64,10 @@ class StripeBillingGateway:
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(_describe(exc)) from exc
-        if not session.url:
+        url = getattr(session, "url", None)
+        if not url:
             raise PaymentProviderError(f"Stripe returned checkout session {session.id} without URL")
-        return CheckoutSession(session_id=session.id, url=session.url)
+        return CheckoutSession(session_id=session.id, url=url)
 
 
 def _describe(exc: stripe.StripeError) -> str:

@@ -598,3 +598,20 @@ async def test_an_unreachable_stripe_is_a_payment_provider_error(world: World) -
                                                        max_network_retries=0))  # fmt: skip
     with pytest.raises(PaymentProviderError):
         await gateway.create_checkout(tenant, "price_x", "starter", "http://s", "http://c")
+
+
+def test_a_signed_payload_that_is_not_an_event_is_refused() -> None:
+    body = "{not json"
+    with pytest.raises(InvalidSignature, match="not a JSON event"):
+        parse_stripe_event(body, sign(body), Secret(WEBHOOK_SECRET))
+
+
+async def test_a_session_without_a_url_is_a_payment_provider_error(
+    stripe_api: Recorder, world: World
+) -> None:
+    stripe_api.response = lambda request: {"id": "cs_test_nourl", "object": "checkout.session"}
+    tenant = await world.add_tenant("t-42")
+    with pytest.raises(PaymentProviderError, match="without URL"):
+        await _gateway(stripe_api).create_checkout(
+            tenant, "price_x", "starter", "http://s", "http://c"
+        )

@@ -264,6 +264,39 @@ def test_a_new_subscription_replaces_a_canceled_one(catalog: Catalog, book: Pric
     assert decided.tenant.tier == "premium"
 
 
+def test_a_new_subscription_in_the_second_of_the_cancellation_applies(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    canceled = subscribed(status=SubscriptionStatus.CANCELED)
+    decided = apply_event(
+        catalog, book, canceled, event(EventKind.SUBSCRIPTION_CREATED, subscription_id="sub_2")
+    )
+    assert decided.outcome is Outcome.APPLIED
+    assert decided.tenant.status is SubscriptionStatus.ACTIVE
+
+
+def test_a_subscription_event_without_a_price_keeps_the_tier(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    decided = apply_event(
+        catalog, book, subscribed("premium"),
+        event(price_id=None, provider_status="past_due", at=T0 + timedelta(hours=1)),
+    )  # fmt: skip
+    assert (decided.tenant.tier, decided.tier_changed) == ("premium", False)
+    assert decided.tenant.status is SubscriptionStatus.PAST_DUE
+
+
+def test_an_invoice_that_names_no_subscription_applies_to_the_current_one(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    decided = apply_event(
+        catalog, book, subscribed(),
+        event(EventKind.INVOICE_PAYMENT_FAILED, subscription_id=None, at=T0 + timedelta(days=1)),
+    )  # fmt: skip
+    assert decided.tenant.status is SubscriptionStatus.PAST_DUE
+    assert decided.tenant.stripe_subscription_id == "sub_1"
+
+
 def test_deleting_a_replaced_subscription_leaves_the_current_one(
     catalog: Catalog, book: PriceBook
 ) -> None:
@@ -623,6 +656,22 @@ async def test_events_without_a_tenant_id_find_the_tenant_by_customer(bw: Billin
     )
     assert result.tenant_id == "t-1"
     assert (await bw.tenant()).status is SubscriptionStatus.ACTIVE
+
+
+async def test_an_event_naming_neither_tenant_nor_customer_applies_to_nobody(
+    bw: BillingWorld,
+) -> None:
+    result = await bw.billing.handle_event(event(tenant_id=None, customer_id=None))
+    assert result.outcome == "unknown_tenant"
+    assert (await bw.tenant()).status is SubscriptionStatus.INCOMPLETE
+
+
+async def test_a_stale_tenant_id_falls_back_to_the_customer(bw: BillingWorld) -> None:
+    await bw.billing.handle_event(event(EventKind.CHECKOUT_COMPLETED, customer_id="cus_9"))
+    result = await bw.billing.handle_event(
+        event(event_id="evt_2", tenant_id=TenantId("deleted-tenant"), customer_id="cus_9")
+    )
+    assert result.tenant_id == "t-1"
 
 
 async def test_a_config_that_cannot_be_written_does_not_lose_the_event(

@@ -59,6 +59,7 @@ async def test_usage_is_summed_by_model_and_credential(world: World, catalog: Ca
     ]
     (row,) = (await report(world).for_period("2026-03")).tenants
     assert row.messages == 3
+    assert row.tokens == 40_000 + 1_500
     own, platform = sorted(row.by_model, key=lambda u: u.credential.value, reverse=True)
     assert (own.model, own.credential, own.messages) == ("openai/gpt-4.1", Credential.TENANT, 2)
     assert (own.input_tokens, own.output_tokens, own.tokens) == (30_000, 10_000, 40_000)
