@@ -144,12 +144,8 @@ async def test_moving_a_thousand_keys_from_fernet_to_vault_survives_an_interrupt
     elapsed = time.perf_counter() - started
 
     assert counts(resumed) == (KEYS, KEYS - STOP_AFTER, STOP_AFTER, 0)
-    assert {store for store, _ in await stores_and_versions(credential_repository)} == {"vault"}
+    assert await stores_and_versions(credential_repository) == {("vault", 1)}
     assert await all_keys_read_back(credential_repository, vault)
-    after = await KeyMaintenance(
-        credential_repository, KeyStoreSet(vault, (fernet,)), concurrency=CONCURRENCY
-    ).verify()
-    assert (after.verified, after.stale, after.failed) == (KEYS, 0, 0)
     print(f"fernet -> vault: moved {KEYS - STOP_AFTER} keys in {elapsed:.2f} s")
 
 

@@ -8,9 +8,11 @@ server reports healthy (about 2 s). The dev server is in memory: stopping it for
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import tempfile
@@ -26,6 +28,7 @@ import requests
 
 START_TIMEOUT_SECONDS = 30.0
 TRANSIT_MOUNT = "transit"
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -77,6 +80,12 @@ class OpenBaoServer:
         self.home.cleanup()
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the test process dies, even killed (no strays)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_openbao() -> OpenBaoServer:
     """Start a dev server with transit enabled; raises with the server's log if it fails."""
     port = free_port()
@@ -99,6 +108,7 @@ def start_openbao() -> OpenBaoServer:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=home.name,
+            preexec_fn=_die_with_parent,
         )
     server = OpenBaoServer(addr, root_token, process, log_path, home)
     try:
