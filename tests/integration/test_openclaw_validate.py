@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def validator() -> OpenClawValidator:
-    return ensure_installed()
+def validator(tmp_path_factory: pytest.TempPathFactory) -> OpenClawValidator:
+    return ensure_installed(scratch=tmp_path_factory.mktemp("openclaw-scratch"))
 
 
 @pytest.fixture(scope="module")

