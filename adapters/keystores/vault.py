@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import hvac
 import hvac.exceptions
@@ -96,24 +96,25 @@ class VaultTransitKeyStore:
     async def encrypt(self, plaintext: Secret) -> Ciphertext:
         encoded = base64.b64encode(plaintext.reveal().encode()).decode("ascii")
 
-        def call() -> Any:
-            return self._client.secrets.transit.encrypt_data(
+        def call() -> str:
+            response = self._client.secrets.transit.encrypt_data(
                 self.transit_key, plaintext=encoded, mount_point=self.mount_point
             )
+            return str(response["data"]["ciphertext"])
 
-        token = (await self._run("encrypt", call))["data"]["ciphertext"]
+        token = await self._run("encrypt", call)
         return Ciphertext(self.name, vault_key_version(token), token)
 
     async def decrypt(self, ciphertext: Ciphertext) -> Secret:
         self._ensure_ours(ciphertext)
 
-        def call() -> Any:
-            return self._client.secrets.transit.decrypt_data(
+        def call() -> Secret:
+            response = self._client.secrets.transit.decrypt_data(
                 self.transit_key, ciphertext=ciphertext.token, mount_point=self.mount_point
             )
+            return Secret(base64.b64decode(response["data"]["plaintext"]).decode())
 
-        encoded = (await self._run("decrypt", call, ciphertext))["data"]["plaintext"]
-        return Secret(base64.b64decode(encoded).decode())
+        return await self._run("decrypt", call, ciphertext)
 
     async def is_current(self, ciphertext: Ciphertext) -> bool:
         """Compared with the key's latest version, read from Vault at most once per
@@ -125,12 +126,13 @@ class VaultTransitKeyStore:
     async def rewrap(self, ciphertext: Ciphertext) -> Ciphertext:
         self._ensure_ours(ciphertext)
 
-        def call() -> Any:
-            return self._client.secrets.transit.rewrap_data(
+        def call() -> str:
+            response = self._client.secrets.transit.rewrap_data(
                 self.transit_key, ciphertext=ciphertext.token, mount_point=self.mount_point
             )
+            return str(response["data"]["ciphertext"])
 
-        token = (await self._run("rewrap", call, ciphertext))["data"]["ciphertext"]
+        token = await self._run("rewrap", call, ciphertext)
         return Ciphertext(self.name, vault_key_version(token), token)
 
     async def check(self) -> None:
