@@ -1,0 +1,145 @@
+"""The public catalogs, the caller's tenant and its usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from domain.catalog import Catalog
+from entrypoints.bootstrap import Services
+from tests.http.conftest import Customer, make_active
+
+pytestmark = pytest.mark.http
+
+
+async def test_tiers_are_the_catalogs_tiers(client: AsyncTestClient[Any], catalog: Catalog) -> None:
+    response = await client.get("/api/v1/tiers")
+    assert response.status_code == 200
+    tiers = response.json()
+    assert [t["id"] for t in tiers] == [t.id for t in catalog.tiers]
+    for wire, tier in zip(tiers, catalog.tiers, strict=True):
+        assert wire["price"] == {
+            "amount_cents": tier.price.amount_cents,
+            "currency": tier.price.currency,
+            "interval": tier.price.interval,
+        }
+        assert wire["primary_model"] == tier.primary_model
+        assert wire["message_cap_per_day"] == tier.messages_per_day
+        assert wire["token_budget_per_period"] == tier.tokens_per_period
+        assert wire["tool_profile"] == catalog.tool_policy(tier.tool_policy).profile.value
+    byok = next(t for t in tiers if t["id"] == "byok")
+    assert byok["token_budget_per_period"] is None
+
+
+async def test_providers_are_the_catalogs_byok_providers_without_internals(
+    client: AsyncTestClient[Any], catalog: Catalog
+) -> None:
+    response = await client.get("/api/v1/providers/")
+    assert response.status_code == 200
+    providers = response.json()
+    assert [p["id"] for p in providers] == [p.id for p in catalog.byok_providers]
+    assert set(providers[0]) == {"id", "name", "key_hint", "models", "accepts_any_model"}
+    openrouter = next(p for p in providers if p["id"] == "openrouter")
+    assert openrouter["accepts_any_model"] is True
+
+
+async def test_the_tenant_shows_tier_route_and_welcome(
+    client: AsyncTestClient[Any], customer: Customer, catalog: Catalog
+) -> None:
+    response = await client.get("/api/v1/tenant", headers=customer.headers)
+    assert response.status_code == 200
+    body = response.json()
+    starter = catalog.tier("starter")
+    assert body == {
+        "id": customer.tenant_id,
+        "tier": "starter",
+        "status": "incomplete",
+        "timezone": "UTC",
+        "billing_anchor_day": 1,
+        "model": {
+            "primary": starter.primary_model,
+            "fallbacks": list(starter.fallback_models),
+        },
+        "welcome_message": body["welcome_message"],
+    }
+    assert starter.name in body["welcome_message"]
+
+
+async def test_patch_changes_the_time_zone_and_the_usage_day_follows(
+    client: AsyncTestClient[Any], customer: Customer
+) -> None:
+    response = await client.patch(
+        "/api/v1/tenant", json={"timezone": "America/New_York"}, headers=customer.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["timezone"] == "America/New_York"
+    usage = (await client.get("/api/v1/usage", headers=customer.headers)).json()
+    assert usage["day"]["resets_at"].endswith(("04:00:00Z", "05:00:00Z"))
+
+
+async def test_a_premium_tenant_may_choose_a_selectable_model_and_restore_the_default(
+    client: AsyncTestClient[Any], customer: Customer, services: Services, catalog: Catalog
+) -> None:
+    await make_active(services, customer.tenant_id, "premium")
+    premium = catalog.tier("premium")
+    choice = next(m for m in premium.selectable_models if m != premium.primary_model)
+    chosen = await client.patch(
+        "/api/v1/tenant", json={"model_preference": choice}, headers=customer.headers
+    )
+    assert chosen.status_code == 200
+    assert chosen.json()["model"]["primary"] == choice
+    restored = await client.patch(
+        "/api/v1/tenant", json={"model_preference": None}, headers=customer.headers
+    )
+    assert restored.json()["model"]["primary"] == premium.primary_model
+
+
+async def test_a_starter_tenant_cannot_choose_a_premium_model(
+    client: AsyncTestClient[Any], customer: Customer, catalog: Catalog
+) -> None:
+    premium = catalog.tier("premium")
+    response = await client.patch(
+        "/api/v1/tenant",
+        json={"model_preference": premium.selectable_models[-1]},
+        headers=customer.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "model_preference"
+
+
+async def test_usage_starts_empty_with_the_tiers_limits(
+    client: AsyncTestClient[Any], customer: Customer, catalog: Catalog
+) -> None:
+    response = await client.get("/api/v1/usage", headers=customer.headers)
+    assert response.status_code == 200
+    body = response.json()
+    starter = catalog.tier("starter")
+    assert body["day"]["messages_used"] == 0
+    assert body["day"]["message_cap"] == starter.messages_per_day
+    assert body["period"]["tokens_used"] == 0
+    assert body["period"]["token_budget"] == starter.tokens_per_period
+    assert body["period"]["starts_at"] < body["period"]["resets_at"]
+    assert body["platform_fallback"] is None
+
+
+async def test_a_customer_never_sees_another_tenants_usage(
+    client: AsyncTestClient[Any],
+    customer: Customer,
+    services: Services,
+    service_headers: dict[str, str],
+) -> None:
+    from tests.http.conftest import sign_up
+
+    other = await sign_up(client)
+    await make_active(services, other.tenant_id)
+    await client.post(
+        "/api/v1/gateway/admit",
+        json={"tenant_id": other.tenant_id, "message_id": "theirs"},
+        headers=service_headers,
+    )
+    mine = (await client.get("/api/v1/usage", headers=customer.headers)).json()
+    theirs = (await client.get("/api/v1/usage", headers=other.headers)).json()
+    assert mine["day"]["messages_used"] == 0
+    assert theirs["day"]["messages_used"] == 1
