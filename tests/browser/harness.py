@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from cryptography.fernet import Fernet
@@ -61,6 +61,7 @@ PRICE_IDS = {
     "byok": "price_byok_test",
 }
 STARTUP_TIMEOUT_S = 40.0
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -167,27 +168,48 @@ class LiveApp:
 
         with_services(self.env, change)
 
+    def service_token(self) -> str:
+        """A gateway token, as ``tierkeeper tokens create --service`` issues one."""
+
+        async def create(services: Services) -> str:
+            token = await services.accounts.create_service_token("browser-tests")
+            return token.reveal()
+
+        return with_services(self.env, create)
+
+    def gateway(self, path: str, body: Mapping[str, object], token: str) -> dict[str, Any]:
+        """What the OpenClaw gateway would send: admit a message, settle its tokens."""
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.url("/api/v1/gateway/" + path),
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def with_services(
     env: Mapping[str, str],
-    work: Callable[[Services], Awaitable[None]],
+    work: Callable[[Services], Awaitable[T]],
     migrate: bool = False,
-) -> None:
+) -> T:
     """Build the app's services from ``env`` (as the server does), run ``work``, close them;
     on a thread of its own, away from Playwright's event loop."""
 
-    async def run() -> None:
+    async def run() -> T:
         services = await build_services(Settings.from_environ(env), migrate=migrate)
         try:
-            await work(services)
+            return await work(services)
         finally:
             await services.close()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, run()).result(timeout=60)
+        return pool.submit(asyncio.run, run()).result(timeout=60)
 
 
 def app_environment(

@@ -125,6 +125,25 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
 
     # Stripe cannot complete offline: the operator override makes the tenant BYOK and active.
     make_active(live_app, tenant_id, "byok")
+
+    # The gateway admits one message, served on platform fallback (no key stored yet).
+    fallback_tier = catalog.tier(byok.platform_fallback_tier or "starter")
+    fallback_budget = fallback_tier.tokens_per_period or 0
+    fallback_model = fallback_tier.primary_model or ""
+    spent = fallback_budget * 85 // 100  # past the 80 % warning, under the budget
+    weight = catalog.model(fallback_model).budget_weight
+    token = live_app.service_token()
+    message = {"tenant_id": tenant_id, "message_id": "browser-msg-1"}
+    assert live_app.gateway("admit", message, token)["admitted"] is True
+    settle = {
+        **message,
+        "model": fallback_model,
+        "input_tokens": int(spent / weight),
+        "output_tokens": 0,
+        "credential": "platform",
+    }
+    assert live_app.gateway("settle", settle, token)["settled"] is True
+
     page.goto(live_app.url(f"/plan?checkout=success&session_id={sent_session}"))
     page.wait_for_url(live_app.url("/settings?checkout=success"))
     expect(page.get_by_role("status").filter(has_text="payment went through")).to_be_visible()
@@ -134,10 +153,11 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     expect(messages.get_by_role("meter")).to_have_attribute(
         "aria-valuemax", str(byok.messages_per_day)
     )
-    expect(messages).to_contain_text(f"0 of {byok.messages_per_day:,} messages")
+    expect(messages).to_contain_text(f"1 of {byok.messages_per_day:,} messages")
     expect(page.get_by_test_id("meter-tokens")).to_contain_text("no platform limit")
-    fallback_budget = catalog.tier(byok.platform_fallback_tier or "starter").tokens_per_period
-    expect(page.get_by_test_id("meter-fallback")).to_contain_text(f"of {fallback_budget:,} tokens")
+    fallback_meter = page.get_by_test_id("meter-fallback")
+    expect(fallback_meter).to_contain_text(f"{spent:,} of {fallback_budget:,} tokens (85%)")
+    expect(fallback_meter).to_have_class(re.compile(r"\blevel-warn\b"))
     expect(page.get_by_test_id("meter-messages")).to_contain_text("resets")
     capture(page, "settings-plan-desktop")
 
@@ -373,3 +393,32 @@ def test_templates_name_no_price_cap_or_model_of_their_own() -> None:
         assert re.search(r"[$€£]\s?\d", text) is None, path
         found = [word for word in forbidden if word in text]
         assert found == [], f"{path.name} hard-codes {found}"
+
+
+def test_a_premium_customer_chooses_among_the_tiers_selectable_models(
+    desktop: Page, live_app: LiveApp, catalog: Catalog
+) -> None:
+    page = desktop
+    tenant_id = sign_up(page, live_app)
+    make_active(live_app, tenant_id, "premium")
+    premium = catalog.tier("premium")
+    other = next(ref for ref in premium.selectable_models if ref != premium.primary_model)
+    page.goto(live_app.url("/settings"))
+    tabs = page.get_by_role("navigation", name="Settings sections")
+    expect(tabs.get_by_role("link")).to_have_count(1)
+    expect(page.get_by_test_id("plan-model")).to_have_text(
+        catalog.model(premium.primary_model or "").name
+    )
+    page.get_by_label("Model your agent answers with").select_option(other)
+    page.get_by_role("button", name="Use this model").click()
+    page.wait_for_load_state("load")
+    expect(page.get_by_test_id("plan-model")).to_have_text(catalog.model(other).name)
+    expect(page.locator("#flash")).to_contain_text(catalog.model(other).name)
+    assert page.request.get(live_app.url("/api/v1/tenant")).json()["model"]["primary"] == other
+    capture(page, "settings-plan-premium-desktop")
+
+    page.goto(live_app.url("/settings/ai-provider"))
+    byok = catalog.tier("byok")
+    expect(page.locator("#main")).to_contain_text(
+        f"{byok.name} plan ({price_text(catalog, 'byok')})"
+    )

@@ -67,6 +67,11 @@ class Meter:
         return min(100, round(100 * self.used / self.limit))
 
     @property
+    def percent_label(self) -> str:
+        """Some use never reads as nothing: under one percent shows as "<1%"."""
+        return "<1%" if self.used and self.percent == 0 else f"{self.percent}%"
+
+    @property
     def level(self) -> str:
         """``ok`` below 80 %, ``warn`` from 80 %, ``full`` at the limit (the notification
         thresholds of the metering rules)."""
@@ -89,6 +94,9 @@ class PlanView:
     fallbacks: tuple[str, ...]
     meters: tuple[Meter, ...]
     timezone: str
+    model_choices: tuple[tuple[str, str], ...]
+    """(model ref, name) the tier lets the tenant choose among; empty when there is no choice."""
+    model_choice: str
 
 
 def price_label(price: Price) -> str:
@@ -215,6 +223,8 @@ def plan_view(catalog: Catalog, tenant: Tenant, usage: UsageView, route: Route) 
         fallbacks=tuple(_route_model_name(catalog, ref, tier.id == BYOK) for ref in fallbacks),
         meters=tuple(meters),
         timezone=tz,
+        model_choices=tuple((ref, model_name(catalog, ref)) for ref in tier.selectable_models),
+        model_choice=tenant.model_preference or tier.primary_model or "",
     )
 
 

@@ -181,6 +181,24 @@
     });
   }
 
+  /* ---- settings: Plan & usage (a tier with a model choice) --------------------------- */
+  function initModelChoice() {
+    var form = document.getElementById("model-form");
+    if (!form) return;
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      clearErrors(form);
+      var select = form.querySelector("#model_preference");
+      var button = form.querySelector('button[type="submit"]');
+      var result = await busy(button, function () {
+        return api("PATCH", "/api/v1/tenant", { model_preference: select.value });
+      });
+      if (!result.ok) { handleError(result, form, form.querySelector(".form-error")); return; }
+      flash("Your agent now answers with " + select.options[select.selectedIndex].text + ".");
+      window.location.reload();
+    });
+  }
+
   /* ---- settings: AI Provider ----------------------------------------------------------- */
   var RESULT_TEXT = {
     valid: "Connection works",
@@ -371,6 +389,7 @@
     initAuth();
     initLogout();
     initOnboarding();
+    initModelChoice();
     initProvider();
   });
 })();
