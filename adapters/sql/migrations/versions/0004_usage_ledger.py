@@ -48,19 +48,21 @@ END $$;
 
 CREATE FUNCTION tk_lock_period(p_tenant text, p_period date, p_now timestamptz)
 RETURNS usage_periods LANGUAGE plpgsql AS $$
--- lock (creating if needed) the period row, drop its expired reservations, return it
+-- lock (creating if needed) the period row, lapse its expired reservations, return it
 DECLARE
     v usage_periods;
 BEGIN
     SELECT * INTO v FROM usage_periods p
     WHERE p.tenant_id = p_tenant AND p.period_key = p_period FOR UPDATE;
     IF NOT FOUND THEN
-        INSERT INTO usage_periods (tenant_id, period_key) VALUES (p_tenant, p_period)
-        ON CONFLICT DO NOTHING;
-        SELECT * INTO v FROM usage_periods p
-        WHERE p.tenant_id = p_tenant AND p.period_key = p_period FOR UPDATE;
+        INSERT INTO usage_periods AS p (tenant_id, period_key) VALUES (p_tenant, p_period)
+        ON CONFLICT (tenant_id, period_key) DO UPDATE SET tenant_id = p.tenant_id
+        RETURNING * INTO v;
     END IF;
-    IF tk_release_period(p_tenant, p_period, p_now) > 0 THEN
+    IF EXISTS (SELECT 1 FROM reservations r
+               WHERE r.tenant_id = p_tenant AND r.period_key = p_period
+                 AND r.state = 'held' AND r.expires_at <= p_now) THEN
+        PERFORM tk_release_period(p_tenant, p_period, p_now);
         SELECT * INTO v FROM usage_periods p
         WHERE p.tenant_id = p_tenant AND p.period_key = p_period;
     END IF;
@@ -73,21 +75,38 @@ CREATE FUNCTION tk_admit(
     OUT o_outcome text, OUT o_messages integer, OUT o_settled bigint,
     OUT o_reserved bigint, OUT o_own bigint
 ) LANGUAGE plpgsql AS $$
+-- domain.metering.evaluate_admission, atomically: the period row lock serialises a
+-- tenant's admissions in a period; the day counter's conditional upsert is the cap itself
 DECLARE
     v usage_periods;
 BEGIN
-    v := tk_lock_period(p_tenant, p_period, p_now);
-    SELECT d.messages INTO o_messages FROM usage_days d
-    WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
-    o_messages := coalesce(o_messages, 0);
+    SELECT * INTO v FROM usage_periods p
+    WHERE p.tenant_id = p_tenant AND p.period_key = p_period FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO usage_periods AS p (tenant_id, period_key) VALUES (p_tenant, p_period)
+        ON CONFLICT (tenant_id, period_key) DO UPDATE SET tenant_id = p.tenant_id
+        RETURNING * INTO v;
+    END IF;
+    IF EXISTS (SELECT 1 FROM reservations r
+               WHERE r.tenant_id = p_tenant AND r.period_key = p_period
+                 AND r.state = 'held' AND r.expires_at <= p_now) THEN
+        PERFORM tk_release_period(p_tenant, p_period, p_now);
+        SELECT * INTO v FROM usage_periods p
+        WHERE p.tenant_id = p_tenant AND p.period_key = p_period;
+    END IF;
     IF EXISTS (SELECT 1 FROM reservations r
                WHERE r.tenant_id = p_tenant AND r.message_id = p_message) THEN
         o_outcome := 'replayed';
-    ELSIF o_messages >= p_cap THEN
+        SELECT coalesce(max(d.messages), 0) INTO o_messages FROM usage_days d
+        WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
+    ELSIF p_cap <= 0 THEN
         o_outcome := 'message_cap_reached';
     ELSIF p_budget IS NOT NULL
           AND v.tokens_settled + v.tokens_reserved + p_reserve > p_budget THEN
-        o_outcome := 'token_budget_exhausted';
+        SELECT coalesce(max(d.messages), 0) INTO o_messages FROM usage_days d
+        WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
+        o_outcome := CASE WHEN o_messages >= p_cap THEN 'message_cap_reached'
+                          ELSE 'token_budget_exhausted' END;
     ELSE
         INSERT INTO usage_days AS d (tenant_id, day_key, messages)
         VALUES (p_tenant, p_day, 1)
@@ -96,8 +115,6 @@ BEGIN
         RETURNING d.messages INTO o_messages;
         IF NOT FOUND THEN
             o_outcome := 'message_cap_reached';
-            SELECT d.messages INTO o_messages FROM usage_days d
-            WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
         ELSE
             UPDATE usage_periods p SET tokens_reserved = p.tokens_reserved + p_reserve
             WHERE p.tenant_id = p_tenant AND p.period_key = p_period

@@ -1,0 +1,219 @@
+"""Caps stay exact under concurrency: several OS processes, each with many concurrent tasks,
+admit against one tenant in one shared database (spec §2 guarantees, ADR 0003)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.sql.database import open_database, upgrade
+from domain.ids import MessageId, ModelRef, TenantId
+from domain.metering import (
+    AdmissionRequest,
+    Admitted,
+    Credential,
+    SettlementRequest,
+    TokenUsage,
+)
+from domain.windows import day_window, period_window
+from tests.support import postgres
+
+pytestmark = pytest.mark.integration
+
+PROCESSES = 4
+TASKS = 32
+T0 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+TENANT = TenantId("tenant-hot")
+DAY = day_window(T0, UTC)
+PERIOD = period_window(T0, UTC, 1)
+
+
+def _admission(message: str, cap: int, budget: int | None, reserve: int) -> AdmissionRequest:
+    return AdmissionRequest(
+        tenant_id=TENANT,
+        message_id=MessageId(message),
+        day=DAY,
+        period=PERIOD,
+        message_cap=cap,
+        token_budget=budget,
+        reserve_tokens=reserve,
+        now=T0,
+        reservation_expires_at=T0 + timedelta(minutes=15),
+    )
+
+
+def _settlement(message: str, weighted: int) -> SettlementRequest:
+    return SettlementRequest(
+        tenant_id=TENANT,
+        message_id=MessageId(message),
+        model=ModelRef("moonshot/kimi-k2.5"),
+        credential=Credential.PLATFORM,
+        usage=TokenUsage(weighted, 0, 0),
+        weighted=weighted,
+        counts_against_budget=True,
+        period=PERIOD,
+        day=DAY,
+        at=T0,
+    )
+
+
+async def _work(
+    url: str, messages: list[str], plan: dict[str, Any], barrier: Any
+) -> dict[str, Any]:
+    db = await open_database(url, pool_size=plan["pool_size"])
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for message in messages:
+        queue.put_nowait(message)
+    outcomes: Counter[str] = Counter()
+    worst_committed = 0
+    latencies: list[float] = []
+
+    async def task() -> None:
+        nonlocal worst_committed
+        while not queue.empty():
+            message = queue.get_nowait()
+            started = time.perf_counter()
+            decision = await db.ledger.admit(
+                _admission(message, plan["cap"], plan["budget"], plan["reserve"])
+            )
+            latencies.append(time.perf_counter() - started)
+            if isinstance(decision, Admitted):
+                outcomes["replayed" if decision.replayed else "admitted"] += 1
+                worst_committed = max(worst_committed, decision.counters.platform_tokens_committed)
+                if plan["settle"] is not None and not decision.replayed:
+                    await db.ledger.settle(_settlement(message, plan["settle"]))
+            else:
+                outcomes[decision.reason.value] += 1
+
+    try:
+        await asyncio.to_thread(barrier.wait)
+        started = time.perf_counter()
+        await asyncio.gather(*(task() for _ in range(plan["tasks"])))
+        elapsed = time.perf_counter() - started
+    finally:
+        await db.close()
+    latencies.sort()
+    return {
+        "outcomes": dict(outcomes),
+        "worst_committed": worst_committed,
+        "elapsed": elapsed,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else 0.0,
+    }
+
+
+def _worker(url: str, messages: list[str], plan: dict[str, Any], barrier: Any) -> dict[str, Any]:
+    return asyncio.run(_work(url, messages, plan, barrier))
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[tuple[ProcessPoolExecutor, Any]]:
+    """Warm worker processes (spawned, so nothing is inherited but the arguments) and a
+    barrier that starts them together; shared by the module's tests."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(PROCESSES, mp_context=ctx) as pool:
+        yield pool, manager.Barrier(PROCESSES)
+
+
+def run_processes(
+    workers: tuple[ProcessPoolExecutor, Any], url: str, per_process: list[list[str]], **plan: Any
+) -> dict[str, Any]:
+    """Run one worker process per message list, all starting together; merge their tallies."""
+    pool, barrier = workers
+    assert len(per_process) == PROCESSES
+    plan = {"tasks": TASKS, "pool_size": 16, "settle": None, **plan}
+    futures = [pool.submit(_worker, url, messages, plan, barrier) for messages in per_process]
+    tallies = [future.result(timeout=300) for future in futures]
+    total: Counter[str] = Counter()
+    for tally in tallies:
+        total.update(tally["outcomes"])
+    return {
+        "outcomes": dict(total),
+        "worst_committed": max(t["worst_committed"] for t in tallies),
+        "ops_per_s": round(sum(total.values()) / max(t["elapsed"] for t in tallies)),
+        "p99_ms": round(max(t["p99_ms"] for t in tallies), 1),
+    }
+
+
+def split(messages: list[str], parts: int) -> list[list[str]]:
+    return [messages[i::parts] for i in range(parts)]
+
+
+async def final_counters(url: str) -> Any:
+    db = await open_database(url, pool_size=1)
+    try:
+        return await db.ledger.counters(TENANT, DAY, PERIOD, T0)
+    finally:
+        await db.close()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database shared by every worker process."""
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_database"))
+        upgrade(url)
+        postgres.truncate_all(url)
+    else:
+        url = str(request.getfixturevalue("sqlite_url"))
+        upgrade(url)
+    return url
+
+
+async def test_two_thousand_attempts_against_a_cap_of_500_admit_exactly_500(
+    database_url: str, workers: Any
+) -> None:
+    messages = [f"msg-{n}" for n in range(2_000)]
+    result = run_processes(
+        workers, database_url, split(messages, PROCESSES), cap=500, budget=None, reserve=0
+    )
+    print(f"\ncap: {result}")
+    assert result["outcomes"] == {"admitted": 500, "message_cap_reached": 1_500}
+    assert (await final_counters(database_url)).messages_today == 500
+
+
+async def test_admissions_never_exceed_the_token_budget_with_reservations(
+    database_url: str, workers: Any
+) -> None:
+    """Each admission reserves 16,000 tokens and is settled for 9,000: the committed total
+    (settled plus held) never passes the budget at any admission, nor at the end."""
+    budget = 1_000_000
+    messages = [f"msg-{n}" for n in range(1_200)]
+    result = run_processes(
+        workers,
+        database_url,
+        split(messages, PROCESSES),
+        cap=10_000,
+        budget=budget,
+        reserve=16_000,
+        settle=9_000,
+    )
+    print(f"\nbudget: {result}")
+    outcomes = result["outcomes"]
+    assert outcomes["admitted"] + outcomes["token_budget_exhausted"] == 1_200
+    assert result["worst_committed"] <= budget
+    counters = await final_counters(database_url)
+    assert counters.platform_tokens_committed <= budget
+    assert counters.platform_tokens_settled == 9_000 * outcomes["admitted"]
+    assert counters.platform_tokens_reserved == 0
+    # 1,000,000 // 9,000 = 111 settled at most; the last reservation needs 16,000 free
+    assert outcomes["admitted"] == (budget - 16_000) // 9_000 + 1
+
+
+async def test_replayed_message_ids_count_once_across_processes(
+    database_url: str, workers: Any
+) -> None:
+    messages = [f"msg-{n}" for n in range(600)]
+    per_process = [random.Random(seed).sample(messages, len(messages)) for seed in range(4)]
+    result = run_processes(workers, database_url, per_process, cap=5_000, budget=None, reserve=0)
+    print(f"\nreplay: {result}")
+    assert result["outcomes"] == {"admitted": 600, "replayed": 1_800}
+    assert (await final_counters(database_url)).messages_today == 600
