@@ -8,9 +8,25 @@ import sys
 from collections.abc import Sequence
 
 from domain.errors import DomainError
-from entrypoints.cli import catalog_commands, configs_commands, keys_commands, usage_commands
+from entrypoints.cli import (
+    catalog_commands,
+    configs_commands,
+    keys_commands,
+    serve_commands,
+    tenants_commands,
+    tokens_commands,
+    usage_commands,
+)
 
-COMMAND_MODULES = (catalog_commands, configs_commands, keys_commands, usage_commands)
+COMMAND_MODULES = (
+    catalog_commands,
+    configs_commands,
+    keys_commands,
+    usage_commands,
+    serve_commands,
+    tokens_commands,
+    tenants_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

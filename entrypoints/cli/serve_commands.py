@@ -1,0 +1,60 @@
+"""``tierkeeper serve [--host H] [--port P] [--workers N]``: the HTTP API (and pages) under
+uvicorn. On the embedded default (SQLite) the schema is brought to the newest revision
+first, so a fresh machine needs no other step."""
+
+from __future__ import annotations
+
+import argparse
+
+from entrypoints.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+APP_FACTORY = "entrypoints.http.app:create_app"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="serve the HTTP API and the web pages")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address ({DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (1)"
+    )
+    parser.set_defaults(handler=serve)
+
+
+def migrate_embedded(settings: Settings) -> bool:
+    """Upgrade the schema when the database is the embedded SQLite file; PostgreSQL is
+    upgraded by the operator (``tierkeeper db upgrade``) before a rollout."""
+    from adapters.sql.database import upgrade
+    from adapters.sql.urls import backend
+
+    if backend(settings.database_url) != "sqlite":
+        return False
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    return True
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers < 1:
+        raise SystemExit("error: --workers must be at least 1")
+    settings = Settings.from_environ()
+    if migrate_embedded(settings):
+        print("database schema is up to date (embedded SQLite)")
+    if settings.key_store == "fernet":
+        settings.fernet_secrets()  # generate the embedded secret once, before workers race
+    print(f"tierkeeper serving on http://{args.host}:{args.port} ({args.workers} worker(s))")
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
