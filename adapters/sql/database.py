@@ -55,7 +55,9 @@ def _sync_engine(url: str) -> sa.Engine:
         sqlite_path(url)
     engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
     if engine.dialect.name == "sqlite":
-        _sqlite_pragmas(engine)
+        # batch migrations copy and rename tables; SQLite's foreign key enforcement would
+        # cascade or refuse those steps, so migrations run with it off
+        _sqlite_pragmas(engine, foreign_keys=False)
     return engine
 
 
@@ -96,7 +98,7 @@ def head_revision() -> str:
     return head
 
 
-def _sqlite_pragmas(engine: sa.Engine) -> None:
+def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
     """WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction:
     pysqlite's deferred BEGIN lets two writers deadlock on the lock upgrade."""
 
@@ -107,7 +109,7 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

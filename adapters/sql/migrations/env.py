@@ -23,8 +23,10 @@ def _run(connection: sa.Connection) -> None:
     context.configure(
         connection=connection,
         render_as_batch=connection.dialect.name == "sqlite",
-        transaction_per_migration=True,
+        transaction_per_migration=False,
+        transactional_ddl=True,  # SQLite's DDL is transactional too (Alembic assumes not)
     )
+    # one transaction for the whole run: a refused downgrade leaves the schema untouched
     with context.begin_transaction():
         context.run_migrations()
 
