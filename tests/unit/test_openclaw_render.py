@@ -226,3 +226,19 @@ def test_openclaw_builtin_provider_variables_are_listed() -> None:
         "GROQ_API_KEY", "OPENROUTER_API_KEY", "MOONSHOT_API_KEY", "MINIMAX_API_KEY",
         "KIMI_API_KEY",
     } <= OPENCLAW_PROVIDER_ENV  # fmt: skip
+
+
+def test_the_config_and_its_secrets_never_show_the_key_in_a_repr(
+    shipped: Catalog, variants: dict[str, Variant]
+) -> None:
+    config = config_of(shipped, variants, "byok-google-valid-fallback")
+    key = config.secrets[0].value.reveal()
+    assert key not in repr(config)
+    assert key not in str(config.secrets)
+
+
+def test_the_converter_refuses_to_render_a_secret() -> None:
+    from adapters.openclaw import render as module
+
+    with pytest.raises(TypeError, match="never rendered"):
+        module._CONVERTER.unstructure(Secret("sk-x"), Secret)
