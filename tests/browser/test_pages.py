@@ -69,6 +69,12 @@ def byok_page(desktop: Page, live_app: LiveApp) -> Iterator[Page]:
     yield desktop
 
 
+def save(page: Page) -> None:
+    """Save the AI Provider form and wait for the page the script reloads once it is saved."""
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_contain_text("Saved")
+
+
 def capture(page: Page, name: str) -> None:
     """Check the page's accessibility basics, then keep its screenshot."""
     assert accessibility_problems(page) == [], page.url
@@ -190,9 +196,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     assert provider_stub.requests[tested_before:] == [("openai", "/models")]
     assert llm_config(page, live_app) is None, "testing a key must not store it"
 
-    page.get_by_role("button", name="Save").click()
-    page.wait_for_load_state("load")
-    expect(page.locator("#flash")).to_contain_text("Saved")
+    save(page)
     page.reload()
     mask = page.get_by_test_id("key-mask")
     expect(mask).to_have_text(re.compile(r"^sk-…" + OPENAI_KEY[-4:] + "$"))
@@ -203,8 +207,7 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
 
     # Change only the model: the stored key stays, and still tests as valid.
     page.get_by_label("Model", exact=True).select_option(openai.models[1].id)
-    page.get_by_role("button", name="Save").click()
-    page.wait_for_load_state("load")
+    save(page)
     page.reload()
     expect(page.get_by_label("Model", exact=True)).to_have_value(openai.models[1].id)
     expect(page.get_by_test_id("key-mask")).to_have_text(mask.inner_text())
@@ -215,10 +218,18 @@ def test_customer_signs_up_chooses_byok_and_manages_their_own_key(
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#test-result")).to_have_attribute("data-result", "valid")
 
+    # Replace the key: the mask follows the new one.
+    page.get_by_role("button", name="Replace key").click()
+    new_key = OPENAI_KEY[:-4] + "Q9rs"
+    expect(page.get_by_label("API key", exact=True)).to_be_focused()
+    page.get_by_label("API key", exact=True).fill(new_key)
+    save(page)
+    page.reload()
+    expect(page.get_by_test_id("key-mask")).to_have_text("sk-…Q9rs")
+
     # Remove.
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove").click()
-    page.wait_for_load_state("load")
     expect(page.locator("#flash")).to_contain_text("removed")
     page.reload()
     expect(page.get_by_test_id("key-mask")).to_have_count(0)
@@ -265,8 +276,7 @@ def test_openrouter_takes_any_vendor_model_as_free_text(byok_page: Page, live_ap
     model.fill("mistralai/mistral-large-2411")
     page.get_by_label("API key", exact=True).fill("sk-or-v1-browsertest0002Abcd")
     page.get_by_role("switch", name="Use our models when your key fails").uncheck()
-    page.get_by_role("button", name="Save").click()
-    page.wait_for_load_state("load")
+    save(page)
     page.reload()
     expect(page.get_by_label("Model", exact=True)).to_have_value("mistralai/mistral-large-2411")
     expect(page.get_by_role("switch")).not_to_be_checked()
@@ -411,7 +421,6 @@ def test_a_premium_customer_chooses_among_the_tiers_selectable_models(
     )
     page.get_by_label("Model your agent answers with").select_option(other)
     page.get_by_role("button", name="Use this model").click()
-    page.wait_for_load_state("load")
     expect(page.get_by_test_id("plan-model")).to_have_text(catalog.model(other).name)
     expect(page.locator("#flash")).to_contain_text(catalog.model(other).name)
     assert page.request.get(live_app.url("/api/v1/tenant")).json()["model"]["primary"] == other
