@@ -11,6 +11,7 @@ from domain.errors import DomainError
 from entrypoints.cli import (
     catalog_commands,
     configs_commands,
+    db_commands,
     keys_commands,
     serve_commands,
     tenants_commands,
@@ -20,6 +21,7 @@ from entrypoints.cli import (
 
 COMMAND_MODULES = (
     catalog_commands,
+    db_commands,
     configs_commands,
     keys_commands,
     usage_commands,

@@ -51,7 +51,7 @@ class Storage:
 
 @pytest.fixture(scope="module")
 def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1]) as url:
+    with postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1], durable=False) as url:
         upgrade(url)
         yield url
 

@@ -14,7 +14,7 @@ from tests.support import postgres
 @pytest.fixture(scope="module")
 def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database of its own for the module, dropped afterwards."""
-    with postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1]) as url:
+    with postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1], durable=False) as url:
         yield url
 
 

@@ -134,3 +134,19 @@ async def test_the_whole_chain_downgrades_to_an_empty_database_and_back(empty_ur
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     assert current_revision(empty_url) == head_revision()
+
+
+def test_the_db_upgrade_command_migrates_the_configured_database(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from entrypoints.cli import main
+
+    monkeypatch.setenv("TIERKEEPER_DATABASE_URL", sqlite_url)
+    assert main(["db", "upgrade"]) == 0
+    assert current_revision(sqlite_url) == head_revision()
+    assert f"is at revision {head_revision()}" in capsys.readouterr().out
+    upgrade(sqlite_url)
+    add_tenant(sqlite_url, "t-byok", "byok")
+    assert main(["db", "downgrade", LEGACY]) == 1
+    assert "byok" in capsys.readouterr().out
+    assert current_revision(sqlite_url) == head_revision()

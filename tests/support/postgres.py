@@ -47,15 +47,17 @@ def _libpq(url: str) -> str:
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_database(prefix: str) -> str:
-    """A new, empty database on the test server; returns its URL."""
+def create_database(prefix: str, *, durable: bool = True) -> str:
+    """A new, empty database on the test server; returns its URL. ``durable=False`` turns
+    off the WAL flush at commit for that database only: it changes no lock, no isolation
+    and no result (durability is not under test), and makes hot-row tests several times
+    faster. Benchmarks keep the default."""
     name = f"tk_{re.sub(r'[^a-z0-9_]', '_', prefix.lower())[-30:]}_{uuid.uuid4().hex[:8]}"
     admin = admin_url()
     with psycopg.connect(_libpq(admin), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-        # durability is not under test: skipping the WAL flush at commit changes no lock,
-        # no isolation and no result, and makes hot-row tests several times faster
-        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        if not durable:
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     return sa.make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
@@ -66,8 +68,8 @@ def drop_database(url: str) -> None:
 
 
 @contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
-    url = create_database(prefix)
+def fresh_database(prefix: str, *, durable: bool = True) -> Iterator[str]:
+    url = create_database(prefix, durable=durable)
     try:
         yield url
     finally:
