@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
-from domain.ids import ProviderId, TenantId, UserId
-from domain.ports import CredentialRepository, KeyStore
+from domain.ids import ProviderId, TenantId, TierId, UserId
+from domain.ports import CredentialRepository, KeyStore, TenantRepository
 from domain.secrets import Secret
+from domain.tenants import SubscriptionStatus, Tenant, User
 
 CREATED_AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -48,3 +49,24 @@ async def store_credentials(
 
     for start in range(0, len(numbers), concurrency):
         await asyncio.gather(*(put(n) for n in numbers[start : start + concurrency]))
+
+
+async def add_tenants(repository: TenantRepository, numbers: range) -> None:
+    """The tenants (and first users) the credentials belong to, for storages that check."""
+    for n in numbers:
+        tenant = Tenant(
+            id=tenant_id_for(n),
+            tier=TierId("byok"),
+            status=SubscriptionStatus.ACTIVE,
+            timezone="UTC",
+            billing_anchor_day=1,
+            created_at=CREATED_AT,
+        )
+        user = User(
+            id=UserId(f"u-{n:06d}"),
+            email=f"user{n:06d}@example.com",
+            password_hash="argon2$not-a-real-hash",
+            tenant_id=tenant.id,
+            created_at=CREATED_AT,
+        )
+        await repository.add(tenant, user)
