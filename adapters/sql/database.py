@@ -152,7 +152,7 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
 
         await asyncio.to_thread(upgrade, url)
     if backend(url) == POSTGRESQL:
-        engine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=True)
+        engine = create_async_engine(async_url(url), pool_size=pool_size)
         pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=pool_size)
         assert pool is not None
         ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
@@ -165,10 +165,10 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
     return SqlDatabase(
         url=url,
         engine=engine,
-        tenants=SqlTenantRepository(engine),
-        credentials=SqlCredentialRepository(engine),
+        tenants=SqlTenantRepository(engine, pool),
+        credentials=SqlCredentialRepository(engine, pool),
         ledger=ledger,
-        auth_tokens=SqlAuthTokenRepository(engine),
+        auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
         pool=pool,

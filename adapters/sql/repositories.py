@@ -7,10 +7,11 @@ path (that is ``SqlUsageLedger``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,18 @@ from domain.ports import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
 
 log = logging.getLogger("tierkeeper.notifications")
+
+
+async def _first(
+    engine: AsyncEngine, pool: asyncpg.Pool | None, fast_sql: str, query: Any, *args: Any
+) -> Mapping[str, Any] | None:
+    """One row by key. On PostgreSQL, per-request reads (tenant, credential, token) run as
+    one prepared statement on the bare asyncpg pool, skipping SQLAlchemy's async layer
+    (ADR 0003); elsewhere the Core ``query`` runs on the engine."""
+    if pool is not None:
+        return await pool.fetchrow(fast_sql, *args)  # type: ignore[no-any-return]
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).mappings().first()
 
 
 def upsert(engine: AsyncEngine, table: sa.Table) -> Any:
@@ -50,35 +63,46 @@ def _tenant_row(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def _tenant(row: sa.Row[Any]) -> Tenant:
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _tenant(row: Mapping[str, Any]) -> Tenant:
     return Tenant(
-        id=TenantId(row.id),
-        tier=TierId(row.tier),
-        status=SubscriptionStatus(row.status),
-        timezone=row.timezone,
-        billing_anchor_day=row.billing_anchor_day,
-        created_at=row.created_at,
-        model_preference=ModelRef(row.model_preference) if row.model_preference else None,
-        past_due_since=row.past_due_since,
-        stripe_customer_id=row.stripe_customer_id,
-        stripe_subscription_id=row.stripe_subscription_id,
-        subscription_updated_at=row.subscription_updated_at,
+        id=TenantId(row["id"]),
+        tier=TierId(row["tier"]),
+        status=SubscriptionStatus(row["status"]),
+        timezone=row["timezone"],
+        billing_anchor_day=row["billing_anchor_day"],
+        created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
+        model_preference=ModelRef(row["model_preference"]) if row["model_preference"] else None,
+        past_due_since=_utc(row["past_due_since"]),
+        stripe_customer_id=row["stripe_customer_id"],
+        stripe_subscription_id=row["stripe_subscription_id"],
+        subscription_updated_at=_utc(row["subscription_updated_at"]),
     )
 
 
-def _user(row: sa.Row[Any]) -> User:
+def _user(row: Mapping[str, Any]) -> User:
     return User(
-        id=UserId(row.id),
-        email=row.email,
-        password_hash=row.password_hash,
-        tenant_id=TenantId(row.tenant_id),
-        created_at=row.created_at,
+        id=UserId(row["id"]),
+        email=row["email"],
+        password_hash=row["password_hash"],
+        tenant_id=TenantId(row["tenant_id"]),
+        created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
     )
+
+
+TENANT_BY_ID = "SELECT * FROM tenants WHERE id = $1"
+CREDENTIAL_BY_TENANT = "SELECT * FROM credentials WHERE tenant_id = $1"
+LIVE_TOKEN_BY_HASH = "SELECT * FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
 
 
 @attrs.frozen
 class SqlTenantRepository:
     engine: AsyncEngine
+    pool: asyncpg.Pool | None = None
+    """PostgreSQL only: the asyncpg pool that serves ``get`` on the request path."""
 
     async def add(self, tenant: Tenant, user: User) -> None:
         """Tenant and first user in one transaction; a taken email raises ``Conflict``."""
@@ -105,10 +129,8 @@ class SqlTenantRepository:
             ) from None
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(t.tenants.select().where(t.tenants.c.id == tenant_id))
-            ).first()
+        query = t.tenants.select().where(t.tenants.c.id == tenant_id)
+        row = await _first(self.engine, self.pool, TENANT_BY_ID, query, tenant_id)
         return _tenant(row) if row else None
 
     async def save(self, tenant: Tenant) -> None:
@@ -121,12 +143,14 @@ class SqlTenantRepository:
 
     async def user_by_email(self, email: str) -> User | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(t.users.select().where(t.users.c.email == email))).first()
+            query = t.users.select().where(t.users.c.email == email)
+            row = (await conn.execute(query)).mappings().first()
         return _user(row) if row else None
 
     async def user(self, user_id: UserId) -> User | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(t.users.select().where(t.users.c.id == user_id))).first()
+            query = t.users.select().where(t.users.c.id == user_id)
+            row = (await conn.execute(query)).mappings().first()
         return _user(row) if row else None
 
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
@@ -137,7 +161,7 @@ class SqlTenantRepository:
             .limit(1)
         )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query)).mappings().first()
         return _tenant(row) if row else None
 
     async def iter_tenant_ids(self, batch_size: int = 500) -> AsyncIterator[TenantId]:
@@ -179,22 +203,22 @@ def _credential_row(credential: StoredCredential) -> dict[str, Any]:
     }
 
 
-def _credential(row: sa.Row[Any]) -> StoredCredential:
+def _credential(row: Mapping[str, Any]) -> StoredCredential:
     return StoredCredential(
-        tenant_id=TenantId(row.tenant_id),
-        user_id=UserId(row.user_id),
-        provider=ProviderId(row.provider),
-        model_preference=row.model_preference,
+        tenant_id=TenantId(row["tenant_id"]),
+        user_id=UserId(row["user_id"]),
+        provider=ProviderId(row["provider"]),
+        model_preference=row["model_preference"],
         ciphertext=Ciphertext(
-            row.ciphertext_store, row.ciphertext_key_version, row.ciphertext_token
+            row["ciphertext_store"], row["ciphertext_key_version"], row["ciphertext_token"]
         ),
-        key_mask=row.key_mask,
-        status=KeyStatus(row.status),
-        allow_platform_fallback=bool(row.allow_platform_fallback),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_verified_at=row.last_verified_at,
-        last_error=row.last_error,
+        key_mask=row["key_mask"],
+        status=KeyStatus(row["status"]),
+        allow_platform_fallback=bool(row["allow_platform_fallback"]),
+        created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_utc(row["updated_at"]),  # type: ignore[arg-type]
+        last_verified_at=_utc(row["last_verified_at"]),
+        last_error=row["last_error"],
     )
 
 
@@ -203,11 +227,12 @@ class SqlCredentialRepository:
     """One credential per tenant; ciphertext and its store/version are three columns."""
 
     engine: AsyncEngine
+    pool: asyncpg.Pool | None = None
+    """PostgreSQL only: the asyncpg pool that serves ``get`` on the request path."""
 
     async def get(self, tenant_id: TenantId) -> StoredCredential | None:
         query = t.credentials.select().where(t.credentials.c.tenant_id == tenant_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await _first(self.engine, self.pool, CREDENTIAL_BY_TENANT, query, tenant_id)
         return _credential(row) if row else None
 
     async def put(self, credential: StoredCredential) -> None:
@@ -257,12 +282,12 @@ class SqlCredentialRepository:
             if after is not None:
                 query = query.where(t.credentials.c.tenant_id > after)
             async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+                rows = (await conn.execute(query)).mappings().all()
             for row in rows:
                 yield _credential(row)
             if len(rows) < batch_size:
                 return
-            after = rows[-1].tenant_id
+            after = rows[-1]["tenant_id"]
 
 
 @attrs.frozen
@@ -270,6 +295,8 @@ class SqlAuthTokenRepository:
     """Bearer tokens by hash; the plaintext token is never stored."""
 
     engine: AsyncEngine
+    pool: asyncpg.Pool | None = None
+    """PostgreSQL only: the asyncpg pool that serves ``find`` on the request path."""
 
     async def add(self, token: AuthToken) -> None:
         try:
@@ -290,11 +317,16 @@ class SqlAuthTokenRepository:
         query = t.auth_tokens.select().where(
             t.auth_tokens.c.token_hash == token_hash, t.auth_tokens.c.revoked_at.is_(None)
         )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await _first(self.engine, self.pool, LIVE_TOKEN_BY_HASH, query, token_hash)
         if row is None:
             return None
-        return AuthToken(row.token_hash, row.kind, row.subject, row.created_at, row.revoked_at)
+        return AuthToken(
+            row["token_hash"],
+            row["kind"],
+            row["subject"],
+            _utc(row["created_at"]),  # type: ignore[arg-type]
+            _utc(row["revoked_at"]),
+        )
 
     async def revoke(self, token_hash: str, at: datetime) -> bool:
         """Revoke once: False when the token is unknown or already revoked."""
