@@ -9,7 +9,7 @@ closes them on shutdown. Nothing is built at import time.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,7 +72,18 @@ def _pages() -> list[ControllerRouterHandler]:
     return [router] if router is not None else []
 
 
-def create_app(services: Services | None = None, settings: Settings | None = None) -> Litestar:
+ServicesBuilder = Callable[[Settings], Awaitable[Services]]
+
+
+def create_app(
+    services: Services | None = None,
+    settings: Settings | None = None,
+    *,
+    build: ServicesBuilder | None = None,
+) -> Litestar:
+    """``build`` replaces ``bootstrap.build_services`` in the lifespan (a test that must
+    build its services on the app's own event loop)."""
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if services is not None:
@@ -81,7 +92,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
             return
         from entrypoints.bootstrap import build_services
 
-        built = await build_services(settings or Settings.from_environ())
+        builder = build or build_services
+        built = await builder(settings or Settings.from_environ())
         app.state.services = built
         try:
             yield

@@ -175,6 +175,13 @@ def set_session(response: Response[Any], token: Secret, services: ServicesDep) -
     )
 
 
+CLEARED_SESSION_COOKIES = [
+    Cookie(key=SESSION_COOKIE, value="", max_age=0, expires=0, httponly=True, path="/"),
+    Cookie(key=CSRF_COOKIE, value="", max_age=0, expires=0, path="/"),
+]
+"""Set on a response to end the browser's session (logout)."""
+
+
 def clear_session(response: Response[Any]) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

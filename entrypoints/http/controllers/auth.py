@@ -10,10 +10,10 @@ from litestar.params import JSONBody
 
 from domain.secrets import Secret
 from entrypoints.http.auth import (
+    CLEARED_SESSION_COOKIES,
     CUSTOMER_SECURITY,
     CustomerDep,
     ServicesDep,
-    clear_session,
     provide_customer,
     set_session,
 )
@@ -61,10 +61,8 @@ class AuthController(Controller):
         dependencies={"customer": Provide(provide_customer)},
         responses=errors(401, 403),
         security=CUSTOMER_SECURITY,
+        response_cookies=CLEARED_SESSION_COOKIES,
     )
-    async def logout(self, customer: CustomerDep, services: ServicesDep) -> Response[None]:
+    async def logout(self, customer: CustomerDep, services: ServicesDep) -> None:
         """Revokes the token or session used, and clears the session cookie."""
         await services.accounts.logout(customer)
-        response: Response[None] = Response(None, status_code=204)
-        clear_session(response)
-        return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
 from litestar.params import JSONBody
 
@@ -72,10 +72,9 @@ class LlmConfigController(Controller):
         return llm_config_out(stored)
 
     @delete("/", status_code=204, responses=errors(*CUSTOMER_ERRORS, 503))
-    async def delete_config(self, customer: CustomerDep, services: ServicesDep) -> Response[None]:
+    async def delete_config(self, customer: CustomerDep, services: ServicesDep) -> None:
         """Forget the credential; the tenant falls back to platform models."""
         await services.credentials.delete(tenant_of(customer))
-        return Response(None, status_code=204)
 
     @post("/test", status_code=200, responses=errors(*CUSTOMER_ERRORS, 503))
     async def test_connection(
