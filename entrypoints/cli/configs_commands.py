@@ -16,11 +16,11 @@ from domain.ids import TenantId
 from domain.use_cases.configs import RegenerationSummary
 from entrypoints import bootstrap
 from entrypoints.bootstrap import Services
+from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_NOT_WIRED = 2
 MAX_FAILURES_SHOWN = 20
 
 ServicesBuilder = Callable[[Settings], Awaitable[Services]]
@@ -47,14 +47,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def regenerate_command(args: argparse.Namespace) -> int:
-    builder: ServicesBuilder | None = getattr(bootstrap, "build_services", None)
-    if builder is None:
-        Console(stderr=True).print(
-            "error: this build has no services wired (entrypoints.bootstrap.build_services)"
-        )
-        return EXIT_NOT_WIRED
+    settings = Settings.from_environ()
+    migrate_embedded(settings)
     tenant_ids = [TenantId(t) for t in args.tenant_ids] if args.tenant_ids else None
-    return asyncio.run(_run(builder, Settings.from_environ(), tenant_ids))
+    return asyncio.run(_run(bootstrap.build_services, settings, tenant_ids))
 
 
 async def _run(

@@ -4,17 +4,21 @@ the written / unchanged / failed counts, and exits non-zero when any tenant fail
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import attrs
 import pytest
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.openclaw.writer import CONFIG_FILE, SECRETS_FILE, FileConfigWriter
+from domain.ids import TenantId, UserId
+from domain.tenants import User
 from domain.use_cases.configs import Configs
 from entrypoints import bootstrap
-from entrypoints.cli import main
+from entrypoints.cli import configs_commands, main
 from entrypoints.settings import Settings
 from tests.fakes import FakeKeyStore, InMemoryCredentialRepository, InMemoryTenantRepository
 from tests.support.openclaw_variants import all_variants, store_variants
@@ -24,10 +28,20 @@ pytestmark = pytest.mark.contract
 CHOSEN = ("starter", "premium-default", "byok-openai-valid-fallback")
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings from a scratch var directory, whatever the caller's environment holds."""
+    for name in ("TIERKEEPER_DATABASE_URL", "TIERKEEPER_CONFIG_ROOT", "TIERKEEPER_CATALOG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TIERKEEPER_KEY_STORE", "fernet")
+    monkeypatch.setenv("TIERKEEPER_VAR_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
+
+
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """Services over in-memory repositories and a FileConfigWriter, handed to the CLI in
-    place of the composition root's ``build_services``."""
+    place of the composition root's ``build_services`` (no database to migrate)."""
     catalog = load_catalog()
     variants = [v for v in all_variants(catalog) if v.name in CHOSEN]
     tenants, credentials, key_store = (
@@ -51,7 +65,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     async def build_services(settings: Settings) -> SimpleNamespace:
         return services
 
-    monkeypatch.setattr(bootstrap, "build_services", build_services, raising=False)
+    monkeypatch.setattr(bootstrap, "build_services", build_services)
+    monkeypatch.setattr(configs_commands, "migrate_embedded", lambda settings: False)
     keys = [v.api_key.reveal() for v in variants if v.api_key is not None]
     return SimpleNamespace(writer=writer, closed=closed, keys=keys)
 
@@ -111,9 +126,32 @@ def test_tenant_and_all_are_mutually_exclusive(
     assert raised.value.code == 2
 
 
-def test_without_wired_services_the_command_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+async def _add_tenant_to_embedded_database(tenant_id: str) -> None:
+    services = await bootstrap.build_services(Settings.from_environ(), migrate=True)
+    try:
+        tenant = attrs.evolve(all_variants(services.catalog)[0].tenant, id=TenantId(tenant_id))
+        user = User(
+            id=UserId(f"user-{tenant_id}"),
+            email=f"{tenant_id}@example.com",
+            password_hash="not-a-real-hash",
+            tenant_id=tenant.id,
+            created_at=tenant.created_at,
+        )
+        await services.ports.tenants.add(tenant, user)
+    finally:
+        await services.close()
+
+
+def test_the_real_composition_root_regenerates_from_the_embedded_database(
+    isolated_environment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delattr(bootstrap, "build_services", raising=False)
-    assert main(["configs", "regenerate"]) == 2
-    assert "build_services" in capsys.readouterr().err
+    """No stand-ins: SQLite under the var directory, configs under ``var/openclaw``."""
+    asyncio.run(_add_tenant_to_embedded_database("e2e-starter"))
+    assert main(["configs", "regenerate"]) == 0
+    assert counts(capsys.readouterr().out) == (1, 0, 0)
+    written = isolated_environment / "openclaw" / "e2e-starter" / CONFIG_FILE
+    assert json.loads(written.read_text())["agents"]["defaults"]["model"]["primary"] == (
+        "moonshot/kimi-k2.5"
+    )
+    assert main(["configs", "regenerate", "--tenant", "e2e-starter"]) == 0
+    assert counts(capsys.readouterr().out) == (0, 1, 0)
