@@ -17,7 +17,7 @@ from domain.secrets import Secret
 from tests.fakes import FakeKeyStore
 from tests.support.openbao import OpenBaoServer
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.usefixtures("keys_never_logged")]
 
 ANTHROPIC_KEY = Secret("sk-ant-api03-contractKEY-0123456789abcdefXYZ9Qa")
 KEYS = [

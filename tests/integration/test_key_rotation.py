@@ -29,7 +29,7 @@ from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import add_tenants, api_key_for, store_credentials
 from tests.support.openbao import OpenBaoServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keys_never_logged")]
 
 KEYS = {"memory": 1_000, "sqlite": 100}
 CONCURRENCY = 8

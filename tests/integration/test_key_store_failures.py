@@ -22,7 +22,7 @@ from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import store_credentials
 from tests.support.openbao import TRANSIT_MOUNT, OpenBaoServer, free_port, running_openbao
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keys_never_logged")]
 
 KEY = Secret("sk-ant-api03-failureCanary-0123456789-Zz9Qa")
 

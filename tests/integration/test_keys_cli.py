@@ -22,7 +22,7 @@ from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import api_key_for, store_credentials, tenant_id_for
 from tests.support.openbao import OpenBaoServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keys_never_logged")]
 
 KEYS = 30
 

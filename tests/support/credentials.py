@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
+
+import pytest
 
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.ids import ProviderId, TenantId, TierId, UserId
@@ -70,3 +75,21 @@ async def add_tenants(repository: TenantRepository, numbers: range) -> None:
             created_at=CREATED_AT,
         )
         await repository.add(tenant, user)
+
+
+KEY_PATTERNS = ("sk-ant-api03-", base64.b64encode(b"sk-ant-api03-").decode()[:16])
+
+
+@pytest.fixture
+def keys_never_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Captures every log record of the test (DEBUG and up, hvac and urllib3 included) and
+    fails it if any shows a key, plain or base64 (as Vault's transit API receives it)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    formatter = logging.Formatter()
+    logged = "\n".join(
+        formatter.format(record)
+        for phase in ("setup", "call")
+        for record in caplog.get_records(phase)  # type: ignore[arg-type]
+    )
+    assert [pattern for pattern in KEY_PATTERNS if pattern in logged] == []

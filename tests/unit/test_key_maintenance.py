@@ -24,7 +24,7 @@ from tests.support.credentials import (
     tenant_id_for,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("keys_never_logged")]
 
 
 class Interrupted(Exception):
