@@ -20,11 +20,11 @@ from domain.use_cases.key_maintenance import Action, KeyMaintenance, Summary
 from domain.use_cases.key_maintenance import Progress as JobProgress
 from entrypoints import bootstrap
 from entrypoints.bootstrap import Services
+from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import KEY_STORES, Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_NOT_WIRED = 2
 MAX_FAILURES_SHOWN = 20
 DEFAULT_CONCURRENCY = 8
 
@@ -63,14 +63,11 @@ def _at_least_one(text: str) -> int:
 
 
 def keys_command(args: argparse.Namespace) -> int:
-    builder: ServicesBuilder | None = getattr(bootstrap, "build_services", None)
-    if builder is None:
-        Console(stderr=True).print(
-            "error: this build has no services wired (entrypoints.bootstrap.build_services)"
-        )
-        return EXIT_NOT_WIRED
     settings = Settings.from_environ()
-    return asyncio.run(_run(builder, settings, args.action, args.target, args.concurrency))
+    migrate_embedded(settings)
+    return asyncio.run(
+        _run(bootstrap.build_services, settings, args.action, args.target, args.concurrency)
+    )
 
 
 async def _run(

@@ -4,6 +4,7 @@ real Fernet store and a real OpenBao; settings come from the environment as in p
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,10 +17,15 @@ from adapters.keystores.fernet import FernetKeyStore
 from domain.errors import ValidationError
 from domain.secrets import Secret
 from entrypoints import bootstrap
-from entrypoints.cli import main
+from entrypoints.cli import keys_commands, main
 from entrypoints.settings import Settings
 from tests.fakes import InMemoryCredentialRepository
-from tests.support.credentials import api_key_for, store_credentials, tenant_id_for
+from tests.support.credentials import (
+    add_tenants,
+    api_key_for,
+    store_credentials,
+    tenant_id_for,
+)
 from tests.support.openbao import OpenBaoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keys_never_logged")]
@@ -81,7 +87,8 @@ def cli(
         monkeypatch.delenv(name, raising=False)
     repository = InMemoryCredentialRepository()
     asyncio.run(store_credentials(repository, FernetKeyStore([Secret(secret)]), range(KEYS)))
-    monkeypatch.setattr(bootstrap, "build_services", services_over(repository), raising=False)
+    monkeypatch.setattr(bootstrap, "build_services", services_over(repository))
+    monkeypatch.setattr(keys_commands, "migrate_embedded", lambda settings: False)
     return Cli(repository, capsys, monkeypatch)
 
 
@@ -146,15 +153,6 @@ def test_keys_migrate_to_an_unconfigured_vault_is_an_error(
     assert cli.stores() == {"fernet"}
 
 
-def test_keys_without_wired_services_exits_2(cli: Cli, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delattr(bootstrap, "build_services")
-
-    code, output = cli.run("keys", "verify")
-
-    assert code == 2
-    assert "no services wired" in output
-
-
 def settings_for(tmp_path: Path, **env: str) -> Settings:
     return Settings.from_environ({"TIERKEEPER_VAR_DIR": str(tmp_path), **env})
 
@@ -199,3 +197,42 @@ def test_the_vault_store_needs_its_address(tmp_path: Path):
         bootstrap.build_key_store(settings, "vault")
 
     assert caught.value.field == "TIERKEEPER_VAULT_ADDR"
+
+
+def test_keys_commands_run_end_to_end_on_the_embedded_database(
+    openbao: OpenBaoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    """Through the real composition root: SQLite migrated on first use, keys put with the
+    Fernet store, moved into Vault, verified with Vault active."""
+    env = {
+        "TIERKEEPER_VAR_DIR": str(tmp_path),
+        "TIERKEEPER_SECRET_KEY": secrets.token_urlsafe(32),
+        "TIERKEEPER_VAULT_ADDR": openbao.addr,
+        "TIERKEEPER_VAULT_TOKEN": openbao.root_token,
+        "TIERKEEPER_VAULT_TRANSIT_KEY": f"cli-e2e-{secrets.token_hex(4)}",
+    }
+    for name in [n for n in os.environ if n.startswith("TIERKEEPER_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["keys", "verify"]) == 0
+    assert "│         0 │" in capsys.readouterr().out
+
+    async def put_keys() -> None:
+        services = await bootstrap.build_services(Settings.from_environ())
+        try:
+            await add_tenants(services.ports.tenants, range(12))
+            await store_credentials(services.ports.credentials, services.ports.key_store, range(12))
+        finally:
+            await services.close()
+
+    asyncio.run(put_keys())
+
+    assert main(["keys", "migrate", "--to", "vault"]) == 0
+    assert "│        12 │      12 │       0 │      0 │" in capsys.readouterr().out
+    monkeypatch.setenv("TIERKEEPER_KEY_STORE", "vault")
+    assert main(["keys", "verify"]) == 0
+    assert "│        12 │       12 │     0 │      0 │" in capsys.readouterr().out
