@@ -215,7 +215,7 @@ def _apply_subscription(
         if tier_id is None:
             return EventDecision(Outcome.UNKNOWN_PRICE, tenant)
         tier_changed = tier_id != tenant.tier
-        changed = with_tier(changed, catalog.tier(tier_id)) if tier_changed else changed
+        changed = with_tier(changed, catalog.tier(tier_id))
     if event.kind is EventKind.SUBSCRIPTION_DELETED:
         status: SubscriptionStatus | None = SubscriptionStatus.CANCELED
     else:

@@ -3,6 +3,7 @@ applied once and in order, checkout through the gateway port, and model cost."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -112,6 +113,8 @@ def test_one_price_for_two_tiers_is_refused(catalog: Catalog) -> None:
     with pytest.raises(ValidationError) as raised:
         build_price_book(catalog, [("price_x", "starter"), ("price_x", "premium")])
     assert raised.value.field == "price"
+    assert "'price_x'" in raised.value.detail
+    assert "'starter'" in raised.value.detail and "'premium'" in raised.value.detail
 
 
 def test_a_price_for_an_unknown_tier_is_refused(catalog: Catalog) -> None:
@@ -121,8 +124,11 @@ def test_a_price_for_an_unknown_tier_is_refused(catalog: Catalog) -> None:
 
 
 def test_an_empty_price_id_is_refused(catalog: Catalog) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as raised:
         build_price_book(catalog, [("  ", "starter")])
+    assert raised.value.field == "price"
+    assert "empty price id" in raised.value.detail
+    assert "starter" in raised.value.detail
 
 
 # --- statuses --------------------------------------------------------------------------------
@@ -309,6 +315,23 @@ def test_deleting_a_replaced_subscription_leaves_the_current_one(
     assert decided.tenant.status is SubscriptionStatus.ACTIVE
 
 
+def test_a_past_due_subscription_starts_the_grace_clock_at_the_event(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    at = T0 + timedelta(days=30)
+    decided = apply_event(catalog, book, subscribed(), event(provider_status="unpaid", at=at))
+    assert decided.tenant.status is SubscriptionStatus.PAST_DUE
+    assert decided.tenant.past_due_since == at
+
+
+def test_at_the_same_instant_a_move_between_equal_ranks_applies(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    decided = apply_event(catalog, book, subscribed(), event(EventKind.INVOICE_PAYMENT_FAILED))
+    assert decided.outcome is Outcome.APPLIED
+    assert decided.tenant.status is SubscriptionStatus.PAST_DUE
+
+
 def test_an_unknown_provider_status_leaves_the_status(catalog: Catalog, book: PriceBook) -> None:
     decided = apply_event(
         catalog, book, subscribed(), event(provider_status="mystery", at=T0 + timedelta(hours=1))
@@ -385,7 +408,18 @@ def test_a_paid_first_invoice_activates_an_incomplete_subscription(
     tenant = make_tenant(status=SubscriptionStatus.INCOMPLETE)
     decided = apply_event(catalog, book, tenant, event(EventKind.INVOICE_PAID))
     assert decided.tenant.status is SubscriptionStatus.ACTIVE
+    assert decided.tenant.stripe_customer_id == "cus_1"
     assert decided.tenant.stripe_subscription_id == "sub_1"
+    assert decided.tenant.subscription_updated_at == T0
+
+
+def test_an_invoice_keeps_the_customer_already_linked(catalog: Catalog, book: PriceBook) -> None:
+    decided = apply_event(
+        catalog, book, subscribed(),
+        event(EventKind.INVOICE_PAID, customer_id="cus_other", at=T0 + timedelta(hours=1)),
+    )  # fmt: skip
+    assert decided.tenant.stripe_customer_id == "cus_1"
+    assert decided.tenant.subscription_updated_at == T0 + timedelta(hours=1)
 
 
 def test_a_failed_first_payment_grants_no_grace(catalog: Catalog, book: PriceBook) -> None:
@@ -457,6 +491,7 @@ def test_an_unpaid_checkout_only_links_the_customer(catalog: Catalog, book: Pric
     assert decided.tenant.stripe_customer_id == "cus_1"
     assert decided.tenant.tier == "starter"
     assert decided.tenant.status is SubscriptionStatus.INCOMPLETE
+    assert decided.tier_changed is False
 
 
 def test_a_checkout_after_subscription_events_defers_to_them(
@@ -473,6 +508,7 @@ def test_a_checkout_after_subscription_events_defers_to_them(
     assert decided.tenant.stripe_subscription_id == "sub_1"
     assert decided.tenant.tier == "premium"
     assert decided.tenant.status is SubscriptionStatus.PAST_DUE
+    assert decided.tier_changed is False
 
 
 # --- money ----------------------------------------------------------------------------------
@@ -584,19 +620,21 @@ async def test_checkout_for_an_unpriced_tier_is_refused(world: World, catalog: C
     with pytest.raises(ValidationError) as raised:
         await bw.billing.checkout(TenantId("t-1"), "byok")
     assert raised.value.field == "tier"
+    assert "'byok' is not for sale" in raised.value.detail
     assert bw.gateway.sessions == []
 
 
 async def test_checkout_for_an_unknown_tenant_is_not_found(bw: BillingWorld) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="'nobody'"):
         await bw.billing.checkout(TenantId("nobody"), "starter")
 
 
 async def test_an_event_is_applied_saved_and_remembered(bw: BillingWorld) -> None:
     result = await bw.billing.handle_event(event(EventKind.SUBSCRIPTION_CREATED))
-    assert (result.outcome, result.replayed) == ("applied", False)
+    assert (result.outcome, result.replayed, result.tenant_id) == ("applied", False, "t-1")
     tenant = await bw.tenant()
     assert tenant.status is SubscriptionStatus.ACTIVE
+    assert result.tenant == tenant
     assert bw.events.events["evt_1"] == (
         "stripe.subscription_created", "applied", bw.world.clock.now(),
     )  # fmt: skip
@@ -610,7 +648,7 @@ async def test_a_replayed_event_changes_nothing(bw: BillingWorld) -> None:
                                         at=T0 + timedelta(2)))  # fmt: skip
     before = await bw.tenant()
     again = await bw.billing.handle_event(attrs.evolve(failed, occurred_at=T0 + timedelta(3)))
-    assert (again.outcome, again.replayed) == ("applied", True)
+    assert (again.outcome, again.replayed, again.tenant_id) == ("applied", True, "t-1")
     assert await bw.tenant() == before
 
 
@@ -632,14 +670,22 @@ async def test_an_unknown_price_is_stored_as_refused_and_logged(
     assert result.outcome == "unknown_price"
     assert bw.events.events["evt_1"][1] == "unknown_price"
     assert (await bw.tenant()).status is SubscriptionStatus.INCOMPLETE
-    assert "price_typo" in caplog.text
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    message = logged.getMessage()
+    for text in ("price_typo", "evt_1", "stripe.subscription_updated", "t-1",
+                 "TIERKEEPER_STRIPE_PRICE_*"):  # fmt: skip
+        assert text in message
 
 
 async def test_an_event_for_no_known_tenant_is_not_recorded_so_a_redelivery_can_apply_it(
-    bw: BillingWorld,
+    bw: BillingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     early = event(EventKind.INVOICE_PAID, tenant_id=None, customer_id="cus_9")
-    result = await bw.billing.handle_event(early)
+    with caplog.at_level(logging.WARNING):
+        result = await bw.billing.handle_event(early)
+    message = caplog.records[-1].getMessage()
+    for text in ("evt_1", "stripe.invoice_paid", "cus_9", "not recorded"):
+        assert text in message
     assert (result.outcome, result.replayed, result.tenant_id) == ("unknown_tenant", False, None)
     assert bw.events.events == {}
     await bw.billing.handle_event(event(EventKind.CHECKOUT_COMPLETED, event_id="evt_co",
@@ -685,7 +731,10 @@ async def test_a_config_that_cannot_be_written_does_not_lose_the_event(
     result = await bw.billing.handle_event(event(price_id="price_premium"))
     assert result.outcome == "applied"
     assert (await bw.tenant()).tier == "premium"
-    assert "not rewritten" in caplog.text
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    message = logged.getMessage()
+    assert "config for tenant t-1 not rewritten" in message
+    assert "No space left on device" in message
 
 
 async def test_a_concurrent_duplicate_reports_the_first_outcome(bw: BillingWorld) -> None:
@@ -700,7 +749,7 @@ async def test_a_concurrent_duplicate_reports_the_first_outcome(bw: BillingWorld
             return None if self.looked_up == 1 else await super().outcome(event_id)
 
     racing = Racing()
-    await racing.remember("evt_1", "stripe.subscription_created", "applied", T0)
+    await racing.remember("evt_1", "stripe.subscription_created", "stale", T0)
     bw.events = racing
     result = await bw.billing.handle_event(event(EventKind.SUBSCRIPTION_CREATED))
-    assert (result.outcome, result.replayed) == ("applied", True)
+    assert (result.outcome, result.replayed, result.tenant_id) == ("stale", True, "t-1")

@@ -39,6 +39,10 @@ def test_a_period_is_a_calendar_month_in_utc() -> None:
     assert period.starts_at == datetime(2026, 12, 1, tzinfo=UTC)
     assert period.ends_at == datetime(2027, 1, 1, tzinfo=UTC)
     assert report_period(" 2026-02 ").ends_at == datetime(2026, 3, 1, tzinfo=UTC)
+    january = report_period("2026-01")
+    assert (january.starts_at, january.ends_at) == (
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", ["2026-13", "2026-00", "2026-3", "March", "", "2026-03-01"])
@@ -46,6 +50,7 @@ def test_a_period_must_be_a_month(bad: str) -> None:
     with pytest.raises(ValidationError) as raised:
         report_period(bad)
     assert raised.value.field == "period"
+    assert "YYYY-MM" in raised.value.detail
 
 
 async def test_usage_is_summed_by_model_and_credential(world: World, catalog: Catalog) -> None:
@@ -67,6 +72,22 @@ async def test_usage_is_summed_by_model_and_credential(world: World, catalog: Ca
     rates = catalog.model(starter_model).rates
     assert platform.cost_usd == model_cost_usd(rates, 1_000, 400, 100)
     assert row.model_cost_usd == platform.cost_usd
+    assert row.status is SubscriptionStatus.ACTIVE
+
+
+async def test_one_model_on_both_credentials_is_two_rows_platform_last(
+    world: World, catalog: Catalog
+) -> None:
+    await world.add_tenant("t-1", tier="byok")
+    model = catalog.models[0].ref
+    world.ledger.records += [
+        record("t-1", model, Credential.PLATFORM, n=1),
+        record("t-1", model, Credential.TENANT, n=2),
+    ]
+    (row,) = (await report(world).for_period("2026-03")).tenants
+    assert [(u.model, u.credential) for u in row.by_model] == [
+        (model, Credential.PLATFORM), (model, Credential.TENANT),
+    ]  # fmt: skip
 
 
 async def test_margin_is_the_tier_price_less_platform_model_cost(
@@ -92,6 +113,7 @@ async def test_a_tenant_without_usage_shows_its_revenue(world: World, catalog: C
     assert (row.messages, row.model_cost_cents, row.revenue_cents, row.margin_cents) == (
         0, 0, price, price,
     )  # fmt: skip
+    assert isinstance(row.model_cost_usd, Decimal)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +163,7 @@ async def test_a_model_without_catalog_rates_is_flagged_not_priced(world: World)
     assert row.unpriced_messages == 1
     assert row.by_model[0].cost_usd is None
     assert row.model_cost_usd == Decimal(0)
+    assert isinstance(row.model_cost_usd, Decimal)
 
 
 async def test_totals_add_up_over_tenants(world: World, catalog: Catalog) -> None:
