@@ -158,7 +158,7 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
     else:
         path = sqlite_path(url)
-        engine = create_async_engine(async_url(url), poolclass=sa.NullPool)
+        engine = create_async_engine(async_url(url), pool_size=pool_size)
         _sqlite_pragmas(engine.sync_engine)
         ledger = SqliteUsageLedger(path)
         pool = None
