@@ -30,7 +30,7 @@ log = logging.getLogger("tierkeeper.notifications")
 
 async def _first(
     engine: AsyncEngine, pool: asyncpg.Pool | None, fast_sql: str, query: Any, *args: Any
-) -> Mapping[str, Any] | None:
+) -> Mapping[Any, Any] | None:
     """One row by key. On PostgreSQL, per-request reads (tenant, credential, token) run as
     one prepared statement on the bare asyncpg pool, skipping SQLAlchemy's async layer
     (ADR 0003); elsewhere the Core ``query`` runs on the engine."""
@@ -67,7 +67,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
-def _tenant(row: Mapping[str, Any]) -> Tenant:
+def _tenant(row: Mapping[Any, Any]) -> Tenant:
     return Tenant(
         id=TenantId(row["id"]),
         tier=TierId(row["tier"]),
@@ -83,7 +83,7 @@ def _tenant(row: Mapping[str, Any]) -> Tenant:
     )
 
 
-def _user(row: Mapping[str, Any]) -> User:
+def _user(row: Mapping[Any, Any]) -> User:
     return User(
         id=UserId(row["id"]),
         email=row["email"],
@@ -203,7 +203,7 @@ def _credential_row(credential: StoredCredential) -> dict[str, Any]:
     }
 
 
-def _credential(row: Mapping[str, Any]) -> StoredCredential:
+def _credential(row: Mapping[Any, Any]) -> StoredCredential:
     return StoredCredential(
         tenant_id=TenantId(row["tenant_id"]),
         user_id=UserId(row["user_id"]),
