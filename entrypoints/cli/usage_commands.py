@@ -20,10 +20,10 @@ from domain.billing import TenantUsage, report_period
 from domain.use_cases.reports import PeriodReport, UsageReport
 from entrypoints import bootstrap
 from entrypoints.bootstrap import Services
+from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import Settings
 
 EXIT_OK = 0
-EXIT_NOT_WIRED = 2
 MODEL_COST_PLACES = Decimal("0.000001")
 
 ServicesBuilder = Callable[[Settings], Awaitable[Services]]
@@ -66,13 +66,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     report_period(args.period)  # a bad period is refused before the database is opened
-    builder: ServicesBuilder | None = getattr(bootstrap, "build_services", None)
-    if builder is None:
-        Console(stderr=True).print(
-            "error: this build has no services wired (entrypoints.bootstrap.build_services)"
-        )
-        return EXIT_NOT_WIRED
-    return asyncio.run(_run(builder, Settings.from_environ(), args.period, args.as_csv))
+    settings = Settings.from_environ()
+    migrate_embedded(settings)
+    return asyncio.run(_run(bootstrap.build_services, settings, args.period, args.as_csv))
 
 
 async def _run(builder: ServicesBuilder, settings: Settings, period: str, as_csv: bool) -> int:

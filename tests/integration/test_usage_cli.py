@@ -18,6 +18,7 @@ from domain.metering import Credential, TokenUsage
 from domain.tenants import SubscriptionStatus, Tenant, User
 from entrypoints.bootstrap import build_services
 from entrypoints.cli import main
+from entrypoints.cli.usage_commands import CSV_COLUMNS
 from entrypoints.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -135,3 +136,11 @@ def test_a_bad_period_is_refused_before_the_database_is_opened(
     assert main(["usage", "report", "--period", "26-1"]) == 2
     assert "YYYY-MM" in capsys.readouterr().err
     assert not Path(settings.database_url.removeprefix("sqlite:///")).exists()
+
+
+def test_on_a_fresh_embedded_database_the_report_is_empty(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The embedded SQLite file is created and migrated first, like the other commands do."""
+    assert main(["usage", "report", "--period", "2026-01", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == [",".join(CSV_COLUMNS)]
