@@ -89,8 +89,9 @@ async def _work(
             if isinstance(decision, Admitted):
                 outcomes["replayed" if decision.replayed else "admitted"] += 1
                 worst_committed = max(worst_committed, decision.counters.platform_tokens_committed)
-                if plan["settle"] is not None and not decision.replayed:
-                    await db.ledger.settle(_settlement(message, plan["settle"]))
+                if plan["settle"] is not None and (plan["settle_replays"] or not decision.replayed):
+                    settled = await db.ledger.settle(_settlement(message, plan["settle"]))
+                    outcomes["settle_replayed" if settled.replayed else "settled"] += 1
             else:
                 outcomes[decision.reason.value] += 1
 
@@ -129,7 +130,7 @@ def run_processes(
     """Run one worker process per message list, all starting together; merge their tallies."""
     pool, barrier = workers
     assert len(per_process) == PROCESSES
-    plan = {"tasks": TASKS, "pool_size": 16, "settle": None, **plan}
+    plan = {"tasks": TASKS, "pool_size": 16, "settle": None, "settle_replays": False, **plan}
     futures = [pool.submit(_worker, url, messages, plan, barrier) for messages in per_process]
     tallies = [future.result(timeout=300) for future in futures]
     total: Counter[str] = Counter()
@@ -208,12 +209,31 @@ async def test_admissions_never_exceed_the_token_budget_with_reservations(
     assert outcomes["admitted"] == (budget - 16_000) // 9_000 + 1
 
 
-async def test_replayed_message_ids_count_once_across_processes(
+async def test_replayed_message_ids_are_admitted_and_settled_once_across_processes(
     database_url: str, workers: Any
 ) -> None:
+    """Four processes admit and then settle the same 600 message ids, each in its own order:
+    every id is admitted once and settled once."""
     messages = [f"msg-{n}" for n in range(600)]
     per_process = [random.Random(seed).sample(messages, len(messages)) for seed in range(4)]
-    result = run_processes(workers, database_url, per_process, cap=5_000, budget=None, reserve=0)
+    result = run_processes(
+        workers,
+        database_url,
+        per_process,
+        cap=5_000,
+        budget=None,
+        reserve=16_000,
+        settle=100,
+        settle_replays=True,
+    )
     print(f"\nreplay: {result}")
-    assert result["outcomes"] == {"admitted": 600, "replayed": 1_800}
-    assert (await final_counters(database_url)).messages_today == 600
+    assert result["outcomes"] == {
+        "admitted": 600,
+        "replayed": 1_800,
+        "settled": 600,
+        "settle_replayed": 1_800,
+    }
+    counters = await final_counters(database_url)
+    assert counters.messages_today == 600
+    assert counters.platform_tokens_settled == 600 * 100
+    assert counters.platform_tokens_reserved == 0
