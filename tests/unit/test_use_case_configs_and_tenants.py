@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import attrs
 import pytest
 
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
+from domain.openclaw_model import TenantConfig
 from domain.tenants import SubscriptionStatus
+from tests.fakes import InMemoryConfigWriter
 from tests.unit.conftest import World
 
 
@@ -75,3 +80,28 @@ async def test_the_overview_carries_the_route_and_welcome(world: World) -> None:
     overview = await world.tenants.overview(TenantId("t-1"))
     assert overview.route.refs()[0] == "byok-openai/gpt-4.1"
     assert "GPT-4.1 on your OpenAI key" in overview.welcome_message
+
+
+@attrs.define
+class SlowWriter(InMemoryConfigWriter):
+    """Counts how many writes are in flight at once."""
+
+    in_flight: int = 0
+    peak: int = 0
+
+    async def write(self, config: TenantConfig) -> bool:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.001)
+        self.in_flight -= 1
+        return await super().write(config)
+
+
+async def test_regenerate_writes_several_tenants_at_once_but_no_more_than_asked(
+    world: World,
+) -> None:
+    for n in range(10):
+        await world.add_tenant(f"t-{n}", tier="starter")
+    world.writer = SlowWriter()
+    summary = await world.configs.regenerate(concurrency=3)
+    assert (summary.written, world.writer.peak) == (10, 3)
