@@ -110,12 +110,15 @@ def create_app(
         GatewayController,
         *_pages(),
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_log_middleware],
         openapi_config=openapi_config(),
         debug=False,
     )
+    # outermost, so unknown paths and wrong methods are logged too (route middleware would
+    # only see requests that matched a route)
+    app.asgi_handler = request_log_middleware(app.asgi_handler)
+    return app

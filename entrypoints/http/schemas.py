@@ -15,7 +15,9 @@ import msgspec
 Email = Annotated[str, msgspec.Meta(max_length=320, examples=["ada@example.com"])]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 TimeZone = Annotated[str, msgspec.Meta(max_length=64, examples=["Europe/Berlin"])]
-Identifier = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,200}$")]
+IDENTIFIER_PATTERN = r"^[\x21-\x7e]{1,200}$"
+"""Printable ASCII without spaces: ids and model refs (no byte a database would refuse)."""
+Identifier = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 ApiKey = Annotated[str, msgspec.Meta(max_length=4096)]
 TokenCount = Annotated[int, msgspec.Meta(ge=0, le=20_000_000)]
@@ -251,7 +253,7 @@ class CredentialIn(StrEnum):
 class SettleIn(Wire):
     tenant_id: Identifier
     message_id: Identifier
-    model: ShortText
+    model: Identifier
     input_tokens: TokenCount
     output_tokens: TokenCount
     credential: CredentialIn

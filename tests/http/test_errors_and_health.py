@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,25 @@ async def test_the_openapi_document_describes_every_contract_path(
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearer"]["scheme"] == "bearer"
     assert "ErrorBody" in document["components"]["schemas"]
+
+
+async def test_every_request_logs_one_structured_line_with_tenant_and_outcome_never_a_key(
+    client: AsyncTestClient[Any], customer: Customer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tierkeeper.http.access")
+    key = key_for("openai")
+    await client.put(
+        "/api/v1/settings/llm-config/",
+        json={"provider": "openai", "api_key": key, "model_preference": "gpt-4o"},
+        headers=customer.headers,
+    )
+    await client.get("/api/v1/no-such-thing")
+    lines = [
+        json.loads(r.getMessage()) for r in caplog.records if r.name == "tierkeeper.http.access"
+    ]
+    assert [(line["method"], line["status"]) for line in lines] == [("PUT", 200), ("GET", 404)]
+    assert lines[0]["tenant_id"] == customer.tenant_id
+    assert lines[0]["outcome"] == "ok"
+    assert lines[1]["outcome"] == "not_found"
+    assert key not in caplog.text
+    assert customer.token not in caplog.text

@@ -363,3 +363,11 @@ async def test_the_config_names_its_variables_and_digests_its_document(
         f"/api/v1/gateway/tenants/{other.tenant_id}/config", headers=service_headers
     )
     assert third.json()["digest"] != body["digest"]
+
+
+async def test_a_tenant_id_with_unprintable_bytes_is_a_validation_error(
+    client: AsyncTestClient[Any], service_headers: dict[str, str]
+) -> None:
+    response = await client.get("/api/v1/gateway/tenants/t%00x/config", headers=service_headers)
+    assert response.status_code == 422
+    assert response.json()["field"] == "tenant_id"

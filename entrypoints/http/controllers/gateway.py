@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody, Parameter
 
 from domain.errors import NotFound
 from domain.ids import MessageId, TenantId
@@ -22,6 +22,7 @@ from entrypoints.http.auth import (
 from entrypoints.http.errors import AdmissionRefused
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import (
+    IDENTIFIER_PATTERN,
     AdmitIn,
     AdmitOut,
     ConfigOut,
@@ -137,7 +138,7 @@ class GatewayController(Controller):
     async def tenant_config(
         self,
         request: Request[Any, Any, Any],
-        tenant_id: FromPath[str],
+        tenant_id: Annotated[str, Parameter(pattern=IDENTIFIER_PATTERN)],
         service: ServiceDep,
         services: ServicesDep,
     ) -> ConfigOut:
