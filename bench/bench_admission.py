@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.baseline_app import ENV_URL as BASELINE_ENV_URL  # noqa: E402
 from bench.baseline_app import prepare_table  # noqa: E402
+from bench.variant_app import ENV_VARIANT as VARIANT_ENV  # noqa: E402
 
 ENV_DATABASE_URL = "TIERKEEPER_BENCH_DATABASE_URL"
 LOOPBACK = "127.0.0.1"
@@ -67,6 +69,48 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: str) -> tuple[str, int, float] | None:
+    """(command, parent pid, user+system CPU seconds) of a process, None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    command = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    return command, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_seconds(server_pid: int, postmaster_pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by the server process (and its workers) and by the benchmark's
+    PostgreSQL server (postmaster and backends; 0 when it is not on this machine)."""
+    app = postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(entry.name)
+        if stat is None:
+            continue
+        _, parent, used = stat
+        pid = int(entry.name)
+        if server_pid in (pid, parent):
+            app += used
+        elif postmaster_pid is not None and postmaster_pid in (pid, parent):
+            postgres += used
+    return {"app": app, "postgres": postgres}
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server's process id, when its data directory is readable here."""
+    with psycopg.connect(libpq(url)) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        return int((Path(str(row[0])) / "postmaster.pid").read_text().splitlines()[0])
+    return None
 
 
 def libpq(url: str) -> str:
@@ -183,18 +227,38 @@ class Server:
                 self.process.wait(timeout=15)
 
 
-def load(work: Path, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the load generator in its own process; bounded by the spec's durations."""
+def load(
+    work: Path,
+    name: str,
+    spec: dict[str, Any],
+    server: Server | None = None,
+    database_pid: int | None = None,
+) -> dict[str, Any]:
+    """Run the load generator in its own process; bounded by the spec's durations. With the
+    server given, the result also says how much of a core each party used meanwhile."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     path = work / f"{slug}.spec.json"
     path.write_text(json.dumps({"host": LOOPBACK, "seed": zlib.crc32(name.encode()), **spec}))
     budget = float(spec.get("warmup_s", 0)) + float(spec.get("duration_s", 0)) + 60
+    before = cpu_seconds(server.process.pid, database_pid) if server else None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     done = subprocess.run(
         [PYTHON, str(ROOT / "bench" / "loadgen.py"), str(path)],
         capture_output=True, text=True, timeout=budget, check=True,
     )  # fmt: skip
+    wall = time.perf_counter() - started
     result: dict[str, Any] = json.loads(done.stdout)
     result["name"] = name
+    if before is not None and server is not None:
+        after = cpu_seconds(server.process.pid, database_pid)
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        loadgen = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
+        result["cpu_pct"] = {
+            "app": round(100 * (after["app"] - before["app"]) / wall),
+            "postgres": round(100 * (after["postgres"] - before["postgres"]) / wall),
+            "loadgen": round(100 * loadgen / wall),
+        }
     return result
 
 
@@ -298,6 +362,7 @@ def row(label: str, result: dict[str, Any], base: dict[str, Any] | None, target:
         "meets": ok if (target is not None or p99_limit is not None) else None,
         "statuses": result["measured_statuses"],
         "errors": result["errors"],
+        "cpu_pct": result.get("cpu_pct", {}),
     }  # fmt: skip
 
 
@@ -329,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
     parser.add_argument("--profile", type=Path, help="also record the admit run with py-spy")
     parser.add_argument("--json", type=Path, help="write every result as JSON here")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="also measure admit/settle with a proposal applied (bench/variant_app.py), e.g. "
+        "token-cache, quiet-access-log, or both comma-separated; repeatable",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="tierkeeper-bench-"))
@@ -345,110 +417,72 @@ def main(argv: list[str] | None = None) -> int:
         tenants = tenant_ids(args.tenants)
         prepare_table(libpq(url), tenants, BASELINE_CAP)
         print(f"seeded {len(caps)} tenants on {sa.make_url(url).render_as_string()}", flush=True)
+        database_pid = postmaster_pid(url)
         common = {"connections": conns, "warmup_s": warm, "duration_s": dur}
         admit_body = {"tenants": tenants, "token": token, "max_tokens": ADMIT_MAX_TOKENS,
                       "hot": tenants[:WARM_TENANTS], "hot_fraction": WARM_FRACTION}  # fmt: skip
+
+        def run(name: str, spec: dict[str, Any]) -> None:
+            results[name] = load(work, name, {"port": server.port, **spec}, server, database_pid)
+
+        def admit_spec(run_id: str, out: Path) -> dict[str, Any]:
+            return {"kind": "post_admit", "path": "/api/v1/gateway/admit", "run_id": run_id,
+                    "admitted_out": str(out), **admit_body, **common}  # fmt: skip
+
+        def settle_spec(run_id: str, admitted_from: Path) -> dict[str, Any]:
+            return {"kind": "post_settle", "path": "/api/v1/gateway/settle", "run_id": run_id,
+                    "settle_from": str(admitted_from), "tenants": tenants, "token": token,
+                    **common}  # fmt: skip
 
         server = Server("baseline_app:create_app", env, work, "baseline", ROOT / "bench",
                         args.workers)  # fmt: skip
         try:
             server.wait_ready("/bare")
-            port = server.port
-            results["bare GET"] = load(work, "bare GET", {"port": port, "kind": "get",
-                                       "path": "/bare", **common})  # fmt: skip
-            results["bare POST"] = load(work, "bare POST", {"port": port, "kind": "post_admit",
-                                        "path": "/bare", **admit_body, **common})  # fmt: skip
-            results["one-UPDATE POST"] = load(
-                work,
-                "one-UPDATE POST",
-                {"port": port, "kind": "post_admit", "path": "/update", **admit_body, **common},
-            )
+            run("bare GET", {"kind": "get", "path": "/bare", **common})
+            run("bare POST", {"kind": "post_admit", "path": "/bare", **admit_body, **common})
+            run("one-UPDATE POST", {"kind": "post_admit", "path": "/update", **admit_body,
+                                    **common})  # fmt: skip
         finally:
             server.stop()
 
         server = Server("entrypoints.http.app:create_app", env, work, "tierkeeper", ROOT,
                         args.workers)  # fmt: skip
-        admitted_spread = work / "admitted-spread.jsonl"
-        admitted_hot = work / "admitted-hot.jsonl"
+        admitted_files = [work / "admitted-spread.jsonl", work / "admitted-hot.jsonl"]
         try:
             server.wait_ready("/healthz")
-            port = server.port
-            results["GET /api/v1/tiers"] = load(
-                work,
-                "GET /api/v1/tiers",
-                {"port": port, "kind": "get", "path": "/api/v1/tiers", **common},
-            )
-            results["admit"] = load(
-                work,
-                "admit",
-                {
-                    "port": port,
-                    "kind": "post_admit",
-                    "path": "/api/v1/gateway/admit",
-                    "run_id": "spread",
-                    "admitted_out": str(admitted_spread),
-                    **admit_body,
-                    **common,
-                },
-            )
-            results["settle"] = load(
-                work,
-                "settle",
-                {
-                    "port": port,
-                    "kind": "post_settle",
-                    "path": "/api/v1/gateway/settle",
-                    "run_id": "settle",
-                    "settle_from": str(admitted_spread),
-                    "tenants": tenants,
-                    "token": token,
-                    **common,
-                },
-            )
-            results["admit, one hot tenant"] = load(
-                work,
-                "admit, one hot tenant",
-                {
-                    "port": port,
-                    "kind": "post_admit",
-                    "path": "/api/v1/gateway/admit",
-                    "run_id": "hot",
-                    "tenants": [HOT_TENANT],
-                    "token": token,
-                    "max_tokens": ADMIT_MAX_TOKENS,
-                    "admitted_out": str(admitted_hot),
-                    "connections": conns,
-                    "warmup_s": 0,
-                    "duration_s": args.hot_duration,
-                    "max_requests": 2 * caps[HOT_TENANT] + conns,
-                },
-            )
+            run("GET /api/v1/tiers", {"kind": "get", "path": "/api/v1/tiers", **common})
+            run("admit", admit_spec("spread", admitted_files[0]))
+            run("settle", settle_spec("settle", admitted_files[0]))
+            run("admit, one hot tenant", {
+                "kind": "post_admit", "path": "/api/v1/gateway/admit", "run_id": "hot",
+                "tenants": [HOT_TENANT], "token": token, "max_tokens": ADMIT_MAX_TOKENS,
+                "admitted_out": str(admitted_files[1]), "connections": conns, "warmup_s": 0,
+                "duration_s": args.hot_duration, "max_requests": 2 * caps[HOT_TENANT] + conns,
+            })  # fmt: skip
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
-                raw = args.profile / "admit.pyspy.txt"
-                spy = profile(server.process.pid, raw, int(dur))
+                spy = profile(server.process.pid, args.profile / "admit.pyspy.txt", int(dur))
                 time.sleep(1)
-                results["admit (profiled)"] = load(
-                    work,
-                    "admit (profiled)",
-                    {
-                        "port": port,
-                        "kind": "post_admit",
-                        "path": "/api/v1/gateway/admit",
-                        "run_id": "profiled",
-                        "admitted_out": str(work / "admitted-prof.jsonl"),
-                        **admit_body,
-                        "connections": conns,
-                        "warmup_s": 0,
-                        "duration_s": dur - 1,
-                    },
-                )
+                admitted_files.append(work / "admitted-prof.jsonl")
+                run("admit (profiled)", {**admit_spec("profiled", admitted_files[-1]),
+                                         "warmup_s": 0, "duration_s": dur - 1})  # fmt: skip
                 spy.wait(timeout=dur + 60)
         finally:
             server.stop()
 
-        admitted = read_admitted(admitted_spread, admitted_hot, work / "admitted-prof.jsonl")
-        exact = check_database(url, caps, admitted)
+        for variant in args.variant:
+            variant_env = {**env, VARIANT_ENV: variant}
+            server = Server("variant_app:create_app", variant_env, work, f"variant-{variant}",
+                            ROOT / "bench", args.workers)  # fmt: skip
+            try:
+                server.wait_ready("/healthz")
+                admitted_files.append(work / f"admitted-{variant}.jsonl")
+                run(f"admit [{variant}]", admit_spec(f"v-{variant}", admitted_files[-1]))
+                run(f"settle [{variant}]", settle_spec(f"vs-{variant}", admitted_files[-1]))
+            finally:
+                server.stop()
+
+        exact = check_database(url, caps, read_admitted(*admitted_files))
 
     rows = [
         row("POST /gateway/admit", results["admit"], results["one-UPDATE POST"], 0.7, 50),
@@ -459,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         row("baseline: bare POST", results["bare POST"], None, None, None),
         row("baseline: bare GET", results["bare GET"], None, None, None),
     ]
+    update = results["one-UPDATE POST"]
+    for variant in args.variant:
+        rows.insert(-3, row(f"admit [{variant}]", results[f"admit [{variant}]"], update, 0.7, 50))
+        rows.insert(-3, row(f"settle [{variant}]", results[f"settle [{variant}]"], update, 0.7, 50))
     print()
     print(
         f"{len(caps)} tenants, {conns} connections, {dur:.0f} s measured after {warm:.0f} s "
@@ -468,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     print()
     for r in rows:
-        print(f"{r['scenario']}: statuses {r['statuses']} errors {r['errors']}")
+        print(f"{r['scenario']}: statuses {r['statuses']} errors {r['errors']} "
+              f"CPU % of one core {r['cpu_pct']}")  # fmt: skip
     print()
     print(f"overshoot: {exact['overshoot']}")
     print(
