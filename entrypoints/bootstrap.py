@@ -75,9 +75,7 @@ class Services:
 
 
 class WebhookParser(Protocol):
-    def parse(
-        self, payload: bytes | str, signature_header: str | None
-    ) -> SubscriptionEvent | None:
+    def parse(self, payload: bytes | str, signature_header: str | None) -> SubscriptionEvent | None:
         """The verified event (None: not one we handle); ``InvalidSignature`` otherwise."""
         ...
 
@@ -117,7 +115,7 @@ def assemble(
             ports.notifier,
             configs,
             ports.clock,
-        ),  # fmt: skip
+        ),
         metering=Metering(
             catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
         ),
