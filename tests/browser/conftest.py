@@ -58,8 +58,10 @@ def live_app(
         yield app
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an event loop running on this thread until
+    it stops, so it must stop before the async tests of other modules run."""
     if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install-chromium.sh", pytrace=False)
     with sync_playwright() as playwright:
