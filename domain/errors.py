@@ -53,6 +53,14 @@ class KeyStoreUnavailable(DomainError):
 
 
 @attrs.define(eq=False)
+class DatabaseUnavailable(DomainError):
+    """The database cannot be reached now (restarting, failing over, out of connections);
+    nothing was acknowledged, so the caller may retry."""
+
+    code: str = "database_unavailable"
+
+
+@attrs.define(eq=False)
 class PaymentProviderError(DomainError):
     """The payment provider refused or failed a request."""
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 import attrs
 
+from adapters.sql.unavailable import reports_unavailable
 from domain.ids import MessageId, ModelRef, ReservationId, TenantId
 from domain.metering import (
     AdmissionDecision,
@@ -90,6 +91,7 @@ def _record(row: Any, at: datetime) -> UsageRecord:
     )
 
 
+@reports_unavailable
 @attrs.frozen
 class PostgresUsageLedger:
     """The ledger on PostgreSQL: each call is one statement on a pooled asyncpg connection."""
@@ -166,6 +168,7 @@ def _key(day: date) -> str:
     return day.isoformat()
 
 
+@reports_unavailable
 class SqliteUsageLedger:
     """The ledger on SQLite: every call is one ``BEGIN IMMEDIATE`` transaction, so the
     read-check-write of admission holds the database's single write lock; processes sharing

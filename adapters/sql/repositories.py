@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
+from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
@@ -98,6 +99,7 @@ CREDENTIAL_BY_TENANT = "SELECT * FROM credentials WHERE tenant_id = $1"
 LIVE_TOKEN_BY_HASH = "SELECT * FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
 
 
+@reports_unavailable
 @attrs.frozen
 class SqlTenantRepository:
     engine: AsyncEngine
@@ -222,6 +224,7 @@ def _credential(row: Mapping[Any, Any]) -> StoredCredential:
     )
 
 
+@reports_unavailable
 @attrs.frozen
 class SqlCredentialRepository:
     """One credential per tenant; ciphertext and its store/version are three columns."""
@@ -290,6 +293,7 @@ class SqlCredentialRepository:
             after = rows[-1]["tenant_id"]
 
 
+@reports_unavailable
 @attrs.frozen
 class SqlAuthTokenRepository:
     """Bearer tokens by hash; the plaintext token is never stored."""
@@ -340,6 +344,7 @@ class SqlAuthTokenRepository:
         return result.rowcount == 1
 
 
+@reports_unavailable
 @attrs.frozen
 class SqlProcessedEventRepository:
     """Provider event ids, each recorded once by the primary key."""
@@ -368,6 +373,7 @@ class SqlProcessedEventRepository:
 KEY_INVALIDATED = "key_invalidated"
 
 
+@reports_unavailable
 @attrs.frozen
 class SqlNotifier:
     """Logs each notification and records it; a threshold's unique key (tenant, kind, window,

@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from domain.errors import (
     Conflict,
+    DatabaseUnavailable,
     DomainError,
     Forbidden,
     InvalidSignature,
@@ -46,6 +47,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "byok_key_invalid": 429,
     "subscription_inactive": 402,
     "key_store_unavailable": 503,
+    "database_unavailable": 503,
     "payment_provider_error": 502,
     "invalid_signature": 400,
     "billing_not_configured": 503,
@@ -58,11 +60,13 @@ STATUS_BY_CLASS: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (KeyStoreUnavailable, 503),
+    (DatabaseUnavailable, 503),
     (PaymentProviderError, 502),
     (InvalidSignature, 400),
 )
 
 DEFAULT_DOMAIN_STATUS = 400
+UNAVAILABLE_RETRY_AFTER_S = 1
 
 _LITESTAR_CODES = {
     400: "bad_request",
@@ -108,6 +112,8 @@ def error_response(
     if resets_at is not None and status == 429:
         seconds = max(0, int((resets_at - datetime.now(UTC)).total_seconds()))
         headers["Retry-After"] = str(seconds)
+    if status == 503:
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
     return Response(
         ErrorBody(code=code, detail=detail, field=field or None, resets_at=resets_at),
         status_code=status,
