@@ -98,6 +98,13 @@ def head_revision() -> str:
     return head
 
 
+async def keep_session_state(_connection: asyncpg.Connection) -> None:
+    """The asyncpg pool's release hook. The adapters never change session state (no SET,
+    LISTEN, cursors or session-level advisory locks), so the default reset query, one more
+    round trip on every release, is skipped; asyncpg itself still rolls back a transaction
+    left open."""
+
+
 def _sqlite_pragmas(engine: sa.Engine, *, foreign_keys: bool = True) -> None:
     """WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction:
     pysqlite's deferred BEGIN lets two writers deadlock on the lock upgrade."""
@@ -153,7 +160,9 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         await asyncio.to_thread(upgrade, url)
     if backend(url) == POSTGRESQL:
         engine = create_async_engine(async_url(url), pool_size=pool_size)
-        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=pool_size)
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(url), min_size=1, max_size=pool_size, reset=keep_session_state
+        )
         assert pool is not None
         ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
     else:
