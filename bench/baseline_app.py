@@ -22,9 +22,11 @@ import msgspec
 from litestar import Litestar, get, post
 from litestar.datastructures import State
 
+from adapters.sql.database import keep_session_state
+
 ENV_URL = "BENCH_BASELINE_DATABASE_URL"
 POOL_SIZE = 10
-"""The same bound as each of the product's PostgreSQL pools (``open_database``)."""
+"""The same bound and release hook as the product's asyncpg pool (``open_database``)."""
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS bench_counters (
@@ -91,7 +93,9 @@ def create_app() -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = os.environ.get(ENV_URL)
         app.state.pool = (
-            await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE) if url else None
+            await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE, reset=keep_session_state)
+            if url
+            else None
         )
         try:
             yield

@@ -186,21 +186,39 @@ async def seed(env: Mapping[str, str], count: int) -> tuple[str, dict[str, int]]
         await services.close()
 
 
+def server_command(kind: str, target: str, port: int, app_dir: Path, workers: int) -> list[str]:
+    """The command line of one ASGI server process (``uvicorn`` or ``granian``) serving the
+    factory ``target`` on loopback, with the same loop, worker count and quiet server logs."""
+    if kind == "granian":
+        return [
+            PYTHON, "-m", "granian", "--interface", "asgi", "--factory",
+            "--host", LOOPBACK, "--port", str(port),
+            "--working-dir", str(app_dir),
+            "--loop", "uvloop", "--no-ws",
+            "--no-access-log", "--log-level", "warning",
+            "--workers", str(workers), target,
+        ]  # fmt: skip
+    return [
+        PYTHON, "-m", "uvicorn", target, "--factory",
+        "--host", LOOPBACK, "--port", str(port),
+        "--app-dir", str(app_dir),
+        "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+        "--workers", str(workers),
+    ]  # fmt: skip
+
+
 class Server:
-    """One uvicorn process on 127.0.0.1 serving ``target`` (``module:factory``)."""
+    """One ASGI server process on 127.0.0.1 serving ``target`` (``module:factory``)."""
+
+    kind = "uvicorn"
+    """Set once from ``--server`` before any server starts."""
 
     def __init__(self, target: str, env: Mapping[str, str], work: Path, name: str,
                  app_dir: Path, workers: int) -> None:  # fmt: skip
         self.port = free_port()
         self.log = work / f"{name}.log"
-        command = [
-            PYTHON, "-m", "uvicorn", target, "--factory",
-            "--host", LOOPBACK, "--port", str(self.port),
-            "--app-dir", str(app_dir),
-            "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning",
-            "--workers", str(workers),
-        ]  # fmt: skip
+        command = server_command(self.kind, target, self.port, app_dir, workers)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, env=dict(env), cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT
@@ -391,7 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         default=15.0,
         help="at most; stops after 2 x cap + connections requests",
     )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument("--workers", type=int, default=1, help="server workers per server")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="the ASGI server for the product app and the baselines alike (granian: "
+        "pip install granian first; it is not a dependency)",
+    )
     parser.add_argument("--profile", type=Path, help="also record the admit run with py-spy")
     parser.add_argument("--json", type=Path, help="write every result as JSON here")
     parser.add_argument(
@@ -402,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "token-cache, quiet-access-log, or both comma-separated; repeatable",
     )
     args = parser.parse_args(argv)
+    Server.kind = args.server
 
     work = Path(tempfile.mkdtemp(prefix="tierkeeper-bench-"))
     conns, warm, dur = args.connections, args.warmup, args.duration
@@ -500,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{len(caps)} tenants, {conns} connections, {dur:.0f} s measured after {warm:.0f} s "
-        f"warm-up, {args.workers} uvicorn worker(s); load average at start {info['load_avg']}"
+        f"warm-up, {args.workers} {args.server} worker(s); load average at start "
+        f"{info['load_avg']}"
     )
     print()
     print_table(rows)

@@ -177,10 +177,12 @@ async def run(spec: Spec, to_settle: list[tuple[str, str]]) -> dict[str, Any]:
     await asyncio.gather(
         *(_worker(shared, c, start, measure_from, end) for c in range(spec.connections))
     )
+    # a run bounded by max_requests ends before its duration: rate over the time it took
+    measured_s = min(end, time.perf_counter()) - measure_from
     latencies = sorted(shared.latencies)
     return {
         "requests": len(latencies),
-        "rps": len(latencies) / spec.duration_s,
+        "rps": len(latencies) / measured_s if measured_s > 0 else float("nan"),
         "p50_ms": _percentile(latencies, 0.50) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "statuses": {str(k): v for k, v in sorted(shared.statuses.items())},
