@@ -14,6 +14,7 @@ import enum
 import hashlib
 import secrets
 import uuid
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -33,6 +34,8 @@ MAX_SERVICE_NAME_LENGTH = 64
 TOKEN_BYTES = 32
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_ANCHOR_DAY = 1
+SERVICE_TOKEN_TRUST_SECONDS = 5.0
+MAX_TRUSTED_SERVICE_TOKENS = 1024
 
 
 class TokenKind(enum.Enum):
@@ -120,6 +123,10 @@ class Accounts:
     hasher: PasswordHasher
     configs: Configs
     clock: Clock
+    service_trust_s: float = SERVICE_TOKEN_TRUST_SECONDS
+    _trusted_services: dict[str, tuple[datetime, Principal]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     async def signup(self, email: str, password: Secret, timezone: str | None = None) -> SignedUp:
         """A new tenant on the starter tier, ``incomplete`` until paid, with its first user
@@ -170,7 +177,10 @@ class Accounts:
         ``Unauthorized``."""
         if not token:
             raise Unauthorized("a bearer token or session is required")
-        stored = await self.auth_tokens.find(hash_token(token))
+        return await self._principal(hash_token(token))
+
+    async def _principal(self, digest: str) -> Principal:
+        stored = await self.auth_tokens.find(digest)
         if stored is None or stored.revoked_at is not None:
             raise Unauthorized("the token is unknown or revoked")
         kind = TokenKind(stored.kind)
@@ -189,11 +199,30 @@ class Accounts:
         return principal
 
     async def service(self, token: str) -> Principal:
-        """Gateway endpoints refuse customer tokens."""
-        principal = await self.authenticate(token)
+        """Gateway endpoints refuse customer tokens. A service token, checked on every
+        gateway request, is trusted for ``service_trust_s`` seconds after a successful check
+        without another lookup, so one removed from the database stops working within that
+        time; a failed check is never remembered."""
+        if not token:
+            raise Unauthorized("a bearer token or session is required")
+        digest = hash_token(token)
+        now = self.clock.now()
+        trusted = self._trusted_services.get(digest)
+        if trusted is not None and now < trusted[0]:
+            return trusted[1]
+        principal = await self._principal(digest)
         if principal.kind is not TokenKind.SERVICE:
             raise Forbidden("this endpoint takes a service token")
+        self._trust(digest, principal, now)
         return principal
+
+    def _trust(self, digest: str, principal: Principal, now: datetime) -> None:
+        """Remember a verified service token until ``now + service_trust_s``; the memory is
+        bounded (emptied when full: service tokens are few)."""
+        if len(self._trusted_services) >= MAX_TRUSTED_SERVICE_TOKENS:
+            self._trusted_services.clear()
+        until = now + timedelta(seconds=self.service_trust_s)
+        self._trusted_services[digest] = (until, principal)
 
     async def logout(self, principal: Principal) -> None:
         await self.auth_tokens.revoke(principal.token_hash, self.clock.now())
