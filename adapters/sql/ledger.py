@@ -241,7 +241,29 @@ class SqliteUsageLedger:
         return int(row[0]) if row else 0
 
     async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
-        return await self._run(lambda conn: self._admit(conn, request))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._admit_or_refuse, request)
+
+    def _admit_or_refuse(self, request: AdmissionRequest) -> AdmissionDecision:
+        """A full day refuses under a read snapshot, without taking the write lock (the
+        count only grows, so the answer is the one the locked path would give)."""
+        conn = self._connection()
+        tenant, day = request.tenant_id, _key(request.day.key)
+        conn.execute("BEGIN")
+        try:
+            full = self._messages(conn, tenant, day) >= request.message_cap
+            seen = (
+                full
+                and conn.execute(
+                    "SELECT 1 FROM reservations WHERE tenant_id = ? AND message_id = ?",
+                    (tenant, request.message_id),
+                ).fetchone()
+            )
+        finally:
+            conn.execute("COMMIT")
+        if full and not seen:
+            return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
+        return self._transaction(lambda c: self._admit(c, request))
 
     def _admit(self, conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionDecision:
         tenant, day, period = request.tenant_id, _key(request.day.key), _key(request.period.key)

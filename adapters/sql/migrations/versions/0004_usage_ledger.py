@@ -80,6 +80,17 @@ CREATE FUNCTION tk_admit(
 DECLARE
     v usage_periods;
 BEGIN
+    -- a full day refuses without a lock or a write: the day count only grows, and it is
+    -- read before the replay check, so an admission of this id that committed before the
+    -- count was read is seen as a replay (the same answer as in serial order)
+    SELECT d.messages INTO o_messages FROM usage_days d
+    WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
+    IF coalesce(o_messages, 0) >= p_cap
+       AND NOT EXISTS (SELECT 1 FROM reservations r
+                       WHERE r.tenant_id = p_tenant AND r.message_id = p_message) THEN
+        o_outcome := 'message_cap_reached';
+        RETURN;
+    END IF;
     SELECT * INTO v FROM usage_periods p
     WHERE p.tenant_id = p_tenant AND p.period_key = p_period FOR UPDATE;
     IF NOT FOUND THEN
