@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test check deps mutation bench clean
+.PHONY: setup run test check deps mutation bench clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 ## setup: virtual environment with the service and its tools
@@ -40,6 +40,15 @@ mutation: setup
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 || true
 	$(BIN)/python scripts/mutation_score.py
+
+## bench: the admission benchmark on embedded PostgreSQL (see docs/benchmarks.md)
+bench: setup
+	$(BIN)/python bench/bench_admission.py
+
+## constraints: pin every installed version again (after a change to pyproject.toml)
+constraints: setup
+	{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v '^granian=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) mutants .cache .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,8 @@ measure a proposal before its owner changes the product (never used by the produ
 
 - ``quiet-access-log``: the per-request access log line is not emitted (logger at WARNING),
   measuring what one log record per request through Litestar's queue-listener thread costs.
+- ``direct-access-log``: the access log line is written by a plain stream handler on the
+  event loop's thread instead of through Litestar's queue-listener thread.
 - ``token-cache``: a verified service token is remembered for ``BENCH_TOKEN_TTL_S`` seconds
   (default 5), removing one database round trip from every gateway request; a revoked token
   would then keep working for at most that long.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -58,6 +61,16 @@ def create_app() -> Litestar:
         assert kwdefaults is not None
         kwdefaults["pool_size"] = 20
     app = create_product_app()
+    if "direct-access-log" in variants:
+
+        def direct(_: Litestar) -> None:
+            access = logging.getLogger("tierkeeper.http.access")
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            access.addHandler(handler)
+            access.propagate = False
+
+        app.on_startup.append(direct)
     if "quiet-access-log" in variants:
 
         def quiet(_: Litestar) -> None:
