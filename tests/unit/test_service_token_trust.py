@@ -103,11 +103,8 @@ async def test_an_empty_token_is_unauthorized_without_a_lookup(
 
 
 async def test_the_trusted_tokens_are_bounded_and_forgotten_all_at_once_when_full(
-    world: World, tokens: CountingTokens
+    accounts: Accounts, tokens: CountingTokens
 ) -> None:
-    accounts = Accounts(
-        world.catalog, world.tenant_repo, tokens, FakePasswordHasher(), world.configs, world.clock
-    )
     issued = [
         (await accounts.create_service_token(f"gw-{i}")).reveal()
         for i in range(MAX_TRUSTED_SERVICE_TOKENS + 1)
@@ -122,17 +119,9 @@ async def test_the_trusted_tokens_are_bounded_and_forgotten_all_at_once_when_ful
 
 
 async def test_a_trust_window_of_zero_looks_every_token_up(
-    world: World, tokens: CountingTokens
+    accounts: Accounts, tokens: CountingTokens
 ) -> None:
-    accounts = Accounts(
-        world.catalog,
-        world.tenant_repo,
-        tokens,
-        FakePasswordHasher(),
-        world.configs,
-        world.clock,
-        service_trust_s=0,
-    )
+    accounts = attrs.evolve(accounts, service_trust_s=0)
     token = (await accounts.create_service_token("gateway")).reveal()
     await accounts.service(token)
     await accounts.service(token)
