@@ -312,6 +312,26 @@ class TestKeyStoreSet:
         with pytest.raises(ValidationError, match="distinct names"):
             KeyStoreSet(FakeKeyStore(name="a"), (FakeKeyStore(name="a"),))
 
+    def test_two_stores_of_the_same_name_are_a_field_error_on_the_stores(self):
+        with pytest.raises(ValidationError) as raised:
+            KeyStoreSet(FakeKeyStore(name="a"), (FakeKeyStore(name="b"), FakeKeyStore(name="a")))
+
+        assert (raised.value.field, raised.value.detail) == (
+            "stores",
+            "key stores must have distinct names, got ['a', 'b', 'a']",
+        )
+
+    async def test_rewrap_of_the_active_stores_own_key_moves_it_to_the_newest_version(self):
+        a, b = FakeKeyStore(name="a", version=1), FakeKeyStore(name="b")
+        stores = KeyStoreSet(a, (b,))
+        old = await a.encrypt(Secret("sk-kept"))
+        a.version = 2
+
+        rewrapped = await stores.rewrap(old)
+
+        assert (rewrapped.store, rewrapped.key_version) == ("a", 2)
+        assert (await stores.decrypt(rewrapped)).reveal() == "sk-kept"
+
     async def test_check_asks_the_active_store(self):
         down = FakeKeyStore(name="a", available=False)
 

@@ -138,3 +138,101 @@ def test_service_names_are_short_and_plain(name: str) -> None:
     with pytest.raises(ValidationError) as caught:
         check_service_name(name)
     assert caught.value.field == "service"
+
+
+async def test_signup_stamps_the_tenant_user_and_token_with_the_clocks_time(
+    accounts: Accounts, world: World, tokens: InMemoryAuthTokenRepository
+) -> None:
+    signed = await accounts.signup("a@example.com", PASSWORD)
+    now = world.clock.now()
+    assert (signed.tenant.created_at, signed.user.created_at) == (now, now)
+    stored = tokens.tokens[hash_token(signed.token.reveal())]
+    assert (stored.kind, stored.subject, stored.created_at) == ("customer", signed.user.id, now)
+
+
+async def test_each_signup_gets_its_own_tenant_and_user_ids(
+    accounts: Accounts, world: World
+) -> None:
+    first = await accounts.signup("a@example.com", PASSWORD)
+    second = await accounts.signup("b@example.com", PASSWORD)
+    assert first.tenant.id != second.tenant.id
+    assert first.user.id != second.user.id
+    assert world.tenant_repo.tenants[first.tenant.id] == first.tenant
+    assert world.tenant_repo.users[second.user.id] == second.user
+    assert (await accounts.customer(first.token.reveal())).tenant_id == first.tenant.id
+
+
+async def test_a_customer_token_stands_for_its_user(accounts: Accounts) -> None:
+    signed = await accounts.signup("a@example.com", PASSWORD)
+    raw = signed.token.reveal()
+    principal = await accounts.authenticate(raw)
+    assert (principal.kind, principal.subject, principal.token_hash, principal.user) == (
+        TokenKind.CUSTOMER, signed.user.id, hash_token(raw), signed.user,
+    )  # fmt: skip
+
+
+async def test_a_service_token_stands_for_its_trimmed_service_name(
+    accounts: Accounts, tokens: InMemoryAuthTokenRepository, world: World
+) -> None:
+    raw = (await accounts.create_service_token(" gateway ")).reveal()
+    principal = await accounts.service(raw)
+    assert (principal.kind, principal.subject, principal.token_hash, principal.user) == (
+        TokenKind.SERVICE, "gateway", hash_token(raw), None,
+    )  # fmt: skip
+    assert principal.tenant_id is None
+    assert tokens.tokens[hash_token(raw)].created_at == world.clock.now()
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [("", "a bearer token or session is required"),
+     ("tkc_unknown", "the token is unknown or revoked")],
+)  # fmt: skip
+async def test_an_unusable_token_is_refused_saying_why(
+    accounts: Accounts, token: str, detail: str
+) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        await accounts.authenticate(token)
+    assert (caught.value.code, caught.value.detail) == ("unauthorized", detail)
+
+
+async def test_a_revoked_token_is_refused_as_unknown_or_revoked(accounts: Accounts) -> None:
+    signed = await accounts.signup("a@example.com", PASSWORD)
+    await accounts.logout(await accounts.customer(signed.token.reveal()))
+    with pytest.raises(Unauthorized) as caught:
+        await accounts.authenticate(signed.token.reveal())
+    assert caught.value.detail == "the token is unknown or revoked"
+
+
+async def test_the_token_of_a_removed_user_is_refused(accounts: Accounts, world: World) -> None:
+    signed = await accounts.signup("a@example.com", PASSWORD)
+    del world.tenant_repo.users[signed.user.id]
+    with pytest.raises(Unauthorized) as caught:
+        await accounts.authenticate(signed.token.reveal())
+    assert caught.value.detail == "the token's user no longer exists"
+
+
+async def test_a_token_of_the_wrong_kind_is_forbidden_saying_which_kind_is_needed(
+    accounts: Accounts,
+) -> None:
+    signed = await accounts.signup("a@example.com", PASSWORD)
+    service = (await accounts.create_service_token("gateway")).reveal()
+    with pytest.raises(Forbidden) as as_customer:
+        await accounts.customer(service)
+    with pytest.raises(Forbidden) as as_service:
+        await accounts.service(signed.token.reveal())
+    assert (as_customer.value.code, as_customer.value.detail) == (
+        "forbidden", "a service token cannot act as a customer",
+    )  # fmt: skip
+    assert (as_service.value.code, as_service.value.detail) == (
+        "forbidden", "this endpoint takes a service token",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("endpoint", ["customer", "service"])
+async def test_no_token_at_all_is_unauthorized_on_every_kind_of_endpoint(
+    accounts: Accounts, endpoint: str
+) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        await getattr(accounts, endpoint)("")
+    assert caught.value.detail == "a bearer token or session is required"

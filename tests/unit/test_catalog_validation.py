@@ -1,0 +1,276 @@
+"""Building a catalog from plain data: each field lands where it belongs, omitted fields take
+their documented defaults, and bad numbers and names are refused to the letter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.catalog import (
+    AuthStyle,
+    ByokProvider,
+    Catalog,
+    Model,
+    ModelRates,
+    PlatformProvider,
+    Price,
+    ProviderModelOption,
+    Tier,
+    build_catalog,
+    normalise_tier_id,
+    split_model_ref,
+)
+from domain.errors import CatalogError, ValidationError
+from domain.ids import ModelRef, ProviderId, TierId
+from tests.unit.conftest import catalog_data
+
+
+def small_catalog_data() -> dict[str, Any]:
+    """The least a catalog may say: only required keys, so every default applies."""
+    return {
+        "metering": {
+            "reservation_tokens_default": 1000,
+            "reservation_ttl_seconds": 60,
+            "past_due_grace_days": 2,
+        },
+        "tiers": {
+            "starter": {"name": "S", "price_cents": 100, "primary_model": "acme/small",
+                        "messages_per_day": 5, "tool_policy": "p"},
+            "premium": {"name": "P", "price_cents": 200, "messages_per_day": 10,
+                        "tool_policy": "p"},
+            "byok": {"name": "B", "price_cents": 300, "messages_per_day": 20, "tool_policy": "p",
+                     "platform_fallback_tier": "starter"},
+        },
+        "tool_policies": {"p": {"profile": "minimal"}},
+        "platform_providers": {
+            "acme": {"name": "Acme", "api": "openai-completions", "base_url": "https://acme.test",
+                     "env_var": "ACME_API_KEY"},
+        },
+        "models": {
+            "acme/small": {"name": "Small", "usd_per_mtok_input": "0.5",
+                           "usd_per_mtok_output": "1.5", "usd_per_mtok_cache_read": "0.05",
+                           "context_window": 1000, "max_tokens": 100},
+        },
+        "byok_providers": {
+            "own": {"name": "Own AI", "openclaw_provider_id": "byok-own",
+                    "api": "openai-completions", "base_url": "https://own.test/v1",
+                    "env_var": "TIERKEEPER_BYOK_OWN_KEY", "key_prefix": "own-",
+                    "key_hint": "Starts with own-", "test_path": "/models", "auth_style": "bearer",
+                    "models": [], "context_window": 2000, "max_tokens": 200},
+        },
+    }  # fmt: skip
+
+
+def changed(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    data = small_catalog_data()
+    change(data)
+    return data
+
+
+def test_a_model_is_built_with_every_field_and_its_defaults() -> None:
+    """No ``budget_weight``, ``reasoning`` or ``input``: weight 1.0, no reasoning, text only."""
+    (model,) = build_catalog(small_catalog_data()).models
+    assert model == Model(
+        ref=ModelRef("acme/small"),
+        name="Small",
+        rates=ModelRates(Decimal("0.5"), Decimal("1.5"), Decimal("0.05")),
+        budget_weight=Decimal("1.0"),
+        context_window=1000,
+        max_tokens=100,
+        reasoning=False,
+        input_modalities=("text",),
+    )
+
+
+def test_a_model_keeps_its_given_weight_reasoning_and_inputs() -> None:
+    model = build_catalog(
+        changed(
+            lambda d: d["models"]["acme/small"].update(
+                budget_weight="2.5", reasoning=True, input=["text", "image"]
+            )
+        )
+    ).model("acme/small")
+    assert (model.budget_weight, model.reasoning, model.input_modalities) == (
+        Decimal("2.5"), True, ("text", "image"),
+    )  # fmt: skip
+
+
+def test_a_platform_provider_is_built_with_every_field() -> None:
+    catalog = build_catalog(small_catalog_data())
+    assert catalog.platform_providers == (
+        PlatformProvider("acme", "Acme", "openai-completions", "https://acme.test", "ACME_API_KEY"),
+    )
+    assert catalog.platform_provider("acme") is catalog.platform_providers[0]
+
+
+def test_the_platform_provider_asked_for_is_the_one_answered(catalog: Catalog) -> None:
+    assert [catalog.platform_provider(p).name for p in ("moonshot", "minimax", "anthropic")] == [
+        "Moonshot AI", "MiniMax", "Anthropic",
+    ]  # fmt: skip
+
+
+def test_a_byok_provider_without_optional_fields_gets_their_defaults() -> None:
+    (provider,) = build_catalog(small_catalog_data()).byok_providers
+    assert provider == ByokProvider(
+        id=ProviderId("own"),
+        name="Own AI",
+        openclaw_provider_id="byok-own",
+        api="openai-completions",
+        base_url="https://own.test/v1",
+        env_var="TIERKEEPER_BYOK_OWN_KEY",
+        key_prefix="own-",
+        key_hint="Starts with own-",
+        test_path="/models",
+        auth_style=AuthStyle.BEARER,
+        extra_headers=(),
+        models=(),
+        accepts_any_model=False,
+        context_window=2000,
+        max_tokens=200,
+    )
+
+
+def test_a_byok_provider_keeps_its_headers_sorted_its_models_and_any_model_flag() -> None:
+    def more(data: dict[str, Any]) -> None:
+        data["byok_providers"]["own"].update(
+            headers={"x-b": "2", "x-a": 1},
+            models=[{"id": "m-1", "name": "Model One"}, {"id": "m-2", "name": "Model Two"}],
+            accepts_any_model=True,
+            auth_style="x-goog-api-key",
+        )
+
+    (provider,) = build_catalog(changed(more)).byok_providers
+    assert provider.extra_headers == (("x-a", "1"), ("x-b", "2"))
+    assert provider.models == (
+        ProviderModelOption("m-1", "Model One"), ProviderModelOption("m-2", "Model Two"),
+    )  # fmt: skip
+    assert (provider.accepts_any_model, provider.auth_style) == (True, AuthStyle.X_GOOG_API_KEY)
+
+
+def test_a_tier_is_built_with_every_field_and_its_defaults() -> None:
+    """No currency, interval, budget or model lists: usd per month, no limit, none listed."""
+    catalog = build_catalog(small_catalog_data())
+    assert catalog.tier("starter") == Tier(
+        id=TierId("starter"),
+        name="S",
+        price=Price(amount_cents=100, currency="usd", interval="month"),
+        primary_model=ModelRef("acme/small"),
+        fallback_models=(),
+        selectable_models=(),
+        messages_per_day=5,
+        tokens_per_period=None,
+        tool_policy="p",
+        legacy_ids=(),
+        platform_fallback_tier=None,
+    )
+    assert catalog.tier("premium").primary_model is None
+    assert catalog.tier("byok").platform_fallback_tier == "starter"
+
+
+def test_a_tier_keeps_its_given_currency_interval_budget_and_model_lists() -> None:
+    def more(data: dict[str, Any]) -> None:
+        data["tiers"]["premium"].update(
+            currency="eur", interval="year", tokens_per_period=0, legacy_ids=["gold"],
+            primary_model="acme/small", fallback_models=["acme/small"],
+            selectable_models=["acme/small"],
+        )  # fmt: skip
+
+    premium = build_catalog(changed(more)).tier("gold")
+    assert (premium.id, premium.price, premium.tokens_per_period) == (
+        "premium", Price(200, "eur", "year"), 0,
+    )  # fmt: skip
+    assert (premium.fallback_models, premium.selectable_models) == (
+        ("acme/small",), ("acme/small",),
+    )  # fmt: skip
+
+
+def test_an_empty_platform_fallback_tier_counts_as_none_named() -> None:
+    data = changed(lambda d: d["tiers"]["byok"].update(platform_fallback_tier=""))
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(data)
+    assert raised.value.detail == "the byok tier must name its platform_fallback_tier"
+
+
+def test_metering_settings_are_read_from_the_metering_table() -> None:
+    catalog = build_catalog(small_catalog_data())
+    assert (
+        catalog.reservation_tokens_default,
+        catalog.reservation_ttl_seconds,
+        catalog.past_due_grace_days,
+    ) == (1000, 60, 2)
+
+
+def test_the_shipped_catalogs_metering_defaults_are_built_from_its_file() -> None:
+    catalog = build_catalog(catalog_data())
+    assert (catalog.reservation_ttl_seconds, catalog.past_due_grace_days) == (900, 3)
+
+
+def test_the_smallest_allowed_numbers_are_accepted() -> None:
+    """One for a positive setting, zero for a non-negative one."""
+
+    def smallest(data: dict[str, Any]) -> None:
+        data["metering"].update(reservation_ttl_seconds=1, past_due_grace_days=0)
+        data["models"]["acme/small"].update(context_window=1, max_tokens=1)
+        data["tiers"]["starter"].update(price_cents=0, messages_per_day=0)
+
+    catalog = build_catalog(changed(smallest))
+    assert (catalog.reservation_ttl_seconds, catalog.past_due_grace_days) == (1, 0)
+    assert (catalog.model("acme/small").context_window, catalog.model("acme/small").max_tokens) == (
+        1, 1,
+    )  # fmt: skip
+    starter = catalog.tier("starter")
+    assert (starter.price.amount_cents, starter.messages_per_day) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda d: d["metering"].update(reservation_ttl_seconds=True),
+         "reservation_ttl_seconds must be a positive integer, got True"),
+        (lambda d: d["metering"].update(reservation_ttl_seconds="60"),
+         "reservation_ttl_seconds must be a positive integer, got '60'"),
+        (lambda d: d["metering"].update(reservation_ttl_seconds=0),
+         "reservation_ttl_seconds must be a positive integer, got 0"),
+        (lambda d: d["models"]["acme/small"].update(max_tokens=1.5),
+         "max_tokens must be a positive integer, got 1.5"),
+        (lambda d: d["metering"].update(past_due_grace_days=False),
+         "past_due_grace_days must be a non-negative integer, got False"),
+        (lambda d: d["metering"].update(past_due_grace_days="3"),
+         "past_due_grace_days must be a non-negative integer, got '3'"),
+        (lambda d: d["tiers"]["starter"].update(price_cents=-1),
+         "price_cents must be a non-negative integer, got -1"),
+        (lambda d: d["models"]["acme/small"].pop("usd_per_mtok_input"),
+         "usd_per_mtok_input is required"),
+        (lambda d: d["models"]["acme/small"].update(budget_weight="-0.5"),
+         "budget_weight must not be negative, got '-0.5'"),
+        (lambda d: d["platform_providers"]["acme"].update(env_var="acme_key"),
+         "platform provider 'acme': env_var 'acme_key' must be an upper-case variable name"),
+        (lambda d: d["byok_providers"]["own"].update(env_var="TIERKEEPER-OWN"),
+         "BYOK provider 'own': env_var 'TIERKEEPER-OWN' must be an upper-case variable name"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_is_refused_naming_the_key_and_the_value(
+    change: Callable[[dict[str, Any]], object], detail: str
+) -> None:
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(changed(change))
+    assert (raised.value.code, raised.value.detail) == ("catalog_error", detail)
+
+
+@pytest.mark.parametrize("ref", ["kimi", "/kimi", "moonshot/"])
+def test_a_model_ref_without_provider_and_model_is_a_field_error_on_the_model(ref: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        split_model_ref(ref)
+    assert (raised.value.field, raised.value.detail) == (
+        "model",
+        f"model ref {ref!r} must be 'provider/model'",
+    )
+
+
+def test_an_unknown_tier_lists_every_known_tier_id(catalog: Catalog) -> None:
+    with pytest.raises(ValidationError) as raised:
+        normalise_tier_id(catalog, "Gold")
+    assert raised.value.detail == "unknown tier 'Gold'; expected one of starter, premium, byok"
