@@ -17,7 +17,7 @@ import attrs
 
 from domain.errors import CatalogError, ValidationError
 from domain.ids import ModelRef, ProviderId, TierId
-from domain.tool_policy import ToolPolicy, build_tool_policy
+from domain.tool_policy import ToolPolicy, build_tool_policy, catalog_flag
 
 STARTER = TierId("starter")
 PREMIUM = TierId("premium")
@@ -219,7 +219,7 @@ def build_catalog(data: Mapping[str, Any]) -> Catalog:
             reservation_ttl_seconds=_positive_int(metering, "reservation_ttl_seconds"),
             past_due_grace_days=_non_negative_int(metering, "past_due_grace_days"),
         )
-    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as exc:
         if isinstance(exc, CatalogError):
             raise
         raise CatalogError(f"catalog is malformed: {exc!r}") from None
@@ -309,6 +309,8 @@ def _rate(spec: Mapping[str, Any], key: str, default: str | None = None) -> Deci
     if raw is None:
         raise CatalogError(f"{key} is required")
     value = Decimal(str(raw))
+    if not value.is_finite():
+        raise CatalogError(f"{key} must be a finite number, got {raw!r}")
     if value < 0:
         raise CatalogError(f"{key} must not be negative, got {raw!r}")
     return value
@@ -330,7 +332,7 @@ def _build_model(ref: str, spec: Mapping[str, Any]) -> Model:
         budget_weight=weight,
         context_window=_positive_int(spec, "context_window"),
         max_tokens=_positive_int(spec, "max_tokens"),
-        reasoning=bool(spec.get("reasoning", False)),
+        reasoning=catalog_flag(spec, "reasoning", False, f"model {ref!r}"),
         input_modalities=tuple(spec.get("input", ("text",))),
     )
 
@@ -367,7 +369,7 @@ def _build_byok_provider(pid: str, spec: Mapping[str, Any]) -> ByokProvider:
         models=tuple(
             ProviderModelOption(id=str(m["id"]), name=str(m["name"])) for m in spec["models"]
         ),
-        accepts_any_model=bool(spec.get("accepts_any_model", False)),
+        accepts_any_model=catalog_flag(spec, "accepts_any_model", False, f"BYOK provider {pid!r}"),
         context_window=_positive_int(spec, "context_window"),
         max_tokens=_positive_int(spec, "max_tokens"),
     )

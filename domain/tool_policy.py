@@ -84,6 +84,15 @@ def check_tool_names(names: tuple[str, ...], where: str) -> None:
             raise CatalogError(f"{where}: unknown tool or group {name!r}")
 
 
+def catalog_flag(spec: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    """A catalog switch is a TOML boolean or absent; anything else (a quoted ``"false"``,
+    which ``bool()`` would read as true) is refused."""
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
+
+
 def build_tool_policy(name: str, spec: Mapping[str, Any]) -> ToolPolicy:
     """Build one named tool policy from plain data, checking every tool and group name."""
     allow = tuple(str(n) for n in spec.get("allow", ()))
@@ -91,6 +100,8 @@ def build_tool_policy(name: str, spec: Mapping[str, Any]) -> ToolPolicy:
     check_tool_names(allow, f"tool policy {name!r} allow")
     check_tool_names(deny, f"tool policy {name!r} deny")
     sandbox = spec.get("sandbox", {})
+    if not isinstance(sandbox, Mapping):
+        raise CatalogError(f"tool policy {name!r}: sandbox must be a table, got {sandbox!r}")
     scope = str(sandbox.get("scope", "agent"))
     if scope not in {"session", "agent", "shared"}:
         raise CatalogError(f"tool policy {name!r}: sandbox scope {scope!r} is not known")
@@ -100,8 +111,10 @@ def build_tool_policy(name: str, spec: Mapping[str, Any]) -> ToolPolicy:
             profile=ToolProfile(spec["profile"]),
             allow=allow,
             deny=deny,
-            elevated=bool(spec.get("elevated", False)),
-            fs_workspace_only=bool(spec.get("fs_workspace_only", True)),
+            elevated=catalog_flag(spec, "elevated", False, f"tool policy {name!r}"),
+            fs_workspace_only=catalog_flag(
+                spec, "fs_workspace_only", True, f"tool policy {name!r}"
+            ),
             sandbox=SandboxPolicy(
                 mode=SandboxMode(sandbox.get("mode", "off")),
                 scope=scope,

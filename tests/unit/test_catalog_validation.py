@@ -274,3 +274,53 @@ def test_an_unknown_tier_lists_every_known_tier_id(catalog: Catalog) -> None:
     with pytest.raises(ValidationError) as raised:
         normalise_tier_id(catalog, "Gold")
     assert raised.value.detail == "unknown tier 'Gold'; expected one of starter, premium, byok"
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (
+            lambda d: d["tool_policies"]["p"].update(elevated="false"),
+            "tool policy 'p': elevated must be true or false, got 'false'",
+        ),
+        (
+            lambda d: d["tool_policies"]["p"].update(fs_workspace_only=0),
+            "tool policy 'p': fs_workspace_only must be true or false, got 0",
+        ),
+        (
+            lambda d: d["models"]["acme/small"].update(reasoning="no"),
+            "model 'acme/small': reasoning must be true or false, got 'no'",
+        ),
+        (
+            lambda d: d["byok_providers"]["own"].update(accepts_any_model="true"),
+            "BYOK provider 'own': accepts_any_model must be true or false, got 'true'",
+        ),
+    ],
+)
+def test_a_switch_that_is_not_a_toml_boolean_is_refused(
+    change: Callable[[dict[str, Any]], object], detail: str
+) -> None:
+    """A quoted "false" would otherwise read as true (and could switch elevated exec on)."""
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(changed(change))
+    assert raised.value.detail == detail
+
+
+def test_a_sandbox_that_is_not_a_table_is_refused_naming_the_policy() -> None:
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(changed(lambda d: d["tool_policies"]["p"].update(sandbox="all")))
+    assert raised.value.detail == "tool policy 'p': sandbox must be a table, got 'all'"
+
+
+def test_a_wrongly_shaped_table_is_a_catalog_error_not_a_crash() -> None:
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(changed(lambda d: d["byok_providers"]["own"].update(headers=["x"])))
+    assert raised.value.detail.startswith("catalog is malformed: AttributeError(")
+
+
+@pytest.mark.parametrize("rate", ["Infinity", "-Infinity", "NaN"])
+@pytest.mark.parametrize("key", ["budget_weight", "usd_per_mtok_input"])
+def test_a_rate_or_weight_that_is_not_a_finite_number_is_refused(rate: str, key: str) -> None:
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(changed(lambda d: d["models"]["acme/small"].update({key: rate})))
+    assert raised.value.detail == f"{key} must be a finite number, got {rate!r}"
