@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
@@ -72,6 +73,17 @@ def _pages() -> list[ControllerRouterHandler]:
     return [router] if router is not None else []
 
 
+def logging_config() -> LoggingConfig:
+    """Records go to stderr through a plain stream handler on the thread that made them (as
+    uvicorn's own logs do). Litestar's default hands each record to a queue-listener thread
+    and, on Python 3.11, formats it twice: that cost about 45 µs of the 85 µs a small
+    request took in process (docs/benchmarks.md)."""
+    return LoggingConfig(
+        root={"level": "INFO", "handlers": ["console"]},
+        loggers={"litestar": {"level": "INFO", "handlers": ["console"], "propagate": False}},
+    )
+
+
 ServicesBuilder = Callable[[Settings], Awaitable[Services]]
 
 
@@ -116,6 +128,7 @@ def create_app(
         dependencies={"services": Provide(provide_services)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi_config(),
+        logging_config=logging_config(),
         debug=False,
     )
     # outermost, so unknown paths and wrong methods are logged too (route middleware would
