@@ -1,0 +1,217 @@
+"""CPU per request inside the app process: the product's endpoints and the Litestar baselines
+called as ASGI applications directly (no HTTP server, no socket), one request at a time, on
+PostgreSQL.
+
+    .venv/bin/python bench/bench_request_cost.py [--requests 3000] [--repeat 5] [--profile N]
+
+Where ``bench_admission.py`` measures throughput with every party sharing the machine, this
+measures what one request costs the app process itself (``time.process_time``), which is
+what bounds one worker's throughput; the best of ``--repeat`` runs is printed. PostgreSQL
+runs in its own process, so its share is not counted. ``--profile N`` prints cProfile's top
+N functions of the admit run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from bench.baseline_app import prepare_table  # noqa: E402
+from bench.bench_admission import (  # noqa: E402
+    bench_database,
+    bench_environ,
+    libpq,
+    seed,
+    tenant_ids,
+)
+
+ASGIApp = Callable[..., Awaitable[None]]
+MODEL = "moonshot/kimi-k2.5"
+
+
+class Driver:
+    """Runs one ASGI app's lifespan and sends it requests built in memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._lifespan: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self._started = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Driver:
+        async def receive() -> dict[str, str]:
+            return await self._lifespan.get()
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self._started.set()
+            elif message["type"] == "lifespan.startup.failed":
+                raise RuntimeError(message.get("message", "startup failed"))
+
+        await self._lifespan.put({"type": "lifespan.startup"})
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self._task = asyncio.create_task(self.app(scope, receive, send))
+        await asyncio.wait_for(self._started.wait(), 60)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._lifespan.put({"type": "lifespan.shutdown"})
+        assert self._task is not None
+        await self._task
+
+    async def request(self, method: str, path: str, body: bytes, headers: list[Any]) -> int:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": headers, "state": {},
+            "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+
+        await self.app(scope, receive, send)
+        return status
+
+
+async def cost(
+    driver: Driver,
+    name: str,
+    make: Callable[[int], tuple[str, str, bytes]],
+    token: str,
+    count: int,
+    repeat: int,
+    profile: int,
+) -> dict[str, Any]:
+    """Best-of-``repeat`` microseconds of app CPU and wall time per request."""
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
+               (b"authorization", f"Bearer {token}".encode())]  # fmt: skip
+    best_cpu = best_wall = float("inf")
+    statuses: dict[int, int] = {}
+    offset = 0
+    for round_ in range(repeat + 1):  # round 0 warms up
+        profiler = cProfile.Profile() if profile and round_ == repeat else None
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        for i in range(count):
+            method, path, body = make(offset + i)
+            status = await driver.request(method, path, body, headers)
+            statuses[status] = statuses.get(status, 0) + 1
+        if profiler:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile)
+            print(f"--- cProfile, {name} (tottime) ---\n{out.getvalue()}")
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        offset += count
+        if round_ and not profiler:
+            best_cpu, best_wall = min(best_cpu, cpu), min(best_wall, wall)
+    return {
+        "scenario": name,
+        "cpu_us": 1e6 * best_cpu / count,
+        "wall_us": 1e6 * best_wall / count,
+        "statuses": statuses,
+    }
+
+
+async def run(count: int, repeat: int, profile: int) -> list[dict[str, Any]]:
+    from bench.baseline_app import create_app as create_baseline
+    from entrypoints.http.app import create_app
+
+    work = Path(tempfile.mkdtemp(prefix="tierkeeper-cost-"))
+    with bench_database() as url:
+        from adapters.sql.database import upgrade
+
+        await asyncio.to_thread(upgrade, url)
+        env = bench_environ(url, work)
+        token, _ = await seed(env, 1000)
+        tenants = tenant_ids(1000)
+        prepare_table(libpq(url), tenants, 1_000_000_000)
+        os.environ.update(env)
+        results = []
+        admitted: list[tuple[str, str]] = []
+
+        def admit_body(i: int) -> tuple[str, str, bytes]:
+            tenant, message = tenants[i % len(tenants)], f"cost-{i}"
+            admitted.append((tenant, message))
+            body = {"tenant_id": tenant, "message_id": message, "max_tokens": 1000}
+            return "POST", "/api/v1/gateway/admit", json.dumps(body).encode()
+
+        def settle_body(i: int) -> tuple[str, str, bytes]:
+            tenant, message = admitted[i % len(admitted)]
+            body = {
+                "tenant_id": tenant,
+                "message_id": message,
+                "model": MODEL,
+                "input_tokens": 300,
+                "output_tokens": 200,
+                "credential": "platform",
+            }
+            return "POST", "/api/v1/gateway/settle", json.dumps(body).encode()
+
+        def update_body(i: int) -> tuple[str, str, bytes]:
+            body = {"tenant_id": tenants[i % len(tenants)], "message_id": f"u-{i}"}
+            return "POST", "/update", json.dumps(body).encode()
+
+        def bare_post(i: int) -> tuple[str, str, bytes]:
+            return "POST", "/bare", json.dumps({"tenant_id": "t", "message_id": str(i)}).encode()
+
+        async with Driver(create_baseline()) as baseline:
+            for name, make in (
+                ("baseline: bare GET", lambda _: ("GET", "/bare", b"")),
+                ("baseline: bare POST", bare_post),
+                ("baseline: one-UPDATE POST", update_body),
+            ):
+                results.append(await cost(baseline, name, make, token, count, repeat, 0))
+        async with Driver(create_app()) as app:
+            for name, make, top in (
+                ("GET /api/v1/tiers", lambda _: ("GET", "/api/v1/tiers", b""), 0),
+                ("POST /gateway/admit", admit_body, profile),
+                ("POST /gateway/settle", settle_body, 0),
+            ):
+                results.append(await cost(app, name, make, token, count, repeat, top))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, help="cProfile's top N of the admit run")
+    args = parser.parse_args()
+    import uvloop  # the servers' loop (bench_admission runs uvicorn with --loop uvloop)
+
+    results = uvloop.run(run(args.requests, args.repeat, args.profile))
+    print(f"{args.requests} requests per run, best of {args.repeat} runs, one at a time\n")
+    print("| scenario | app CPU µs/request | wall µs/request | statuses |")
+    print("|---|---:|---:|---|")
+    for r in results:
+        print(f"| {r['scenario']} | {r['cpu_us']:.0f} | {r['wall_us']:.0f} | {r['statuses']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
