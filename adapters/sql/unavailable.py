@@ -3,9 +3,9 @@ an unhandled driver exception: one class decorator applied to every SQL adapter.
 
 A disconnect is recognised by the driver's connection error classes (asyncpg's 08xxx and
 57xxx errors, a closed connection or pool, a protocol cut short, a refused or vanished
-socket), by SQLAlchemy's
-``connection_invalidated``, and, on SQLite, by a write lock not granted within the busy
-timeout. Anything else (a constraint, a bug) passes through unchanged.
+socket), by SQLAlchemy's ``connection_invalidated``, and, on SQLite, by a write lock not
+granted within the busy timeout. Anything else (a constraint, a bug) passes through
+unchanged.
 """
 
 from __future__ import annotations
