@@ -1,9 +1,9 @@
 """Rotation and moves between key stores over a thousand stored keys, on the real Fernet and
 a real OpenBao transit engine, including a run stopped halfway and resumed.
 
-Each test runs on the in-memory repository with 1,000 keys and on the SQL repository
-(SQLite) with fewer: the SQL runs prove the compare-and-swap and the batched reads under the
-jobs' concurrency, the in-memory runs the numbers."""
+Each test runs with 1,000 keys twice: on the in-memory repository, and on the SQL repository
+(SQLite), where it also proves the compare-and-swap and the batched reads under the jobs'
+concurrency."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from tests.support.openbao import OpenBaoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keys_never_logged")]
 
-KEYS = {"memory": 1_000, "sqlite": 100}
+KEYS = {"memory": 1_000, "sqlite": 1_000}
 CONCURRENCY = 8
 """As ``tierkeeper keys`` runs by default."""
 
