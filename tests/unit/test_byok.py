@@ -104,6 +104,11 @@ def test_openrouter_accepts_any_vendor_model_id(catalog: Catalog) -> None:
         assert "vendor/model" in raised.value.detail
 
 
+def test_a_vendor_model_id_may_use_every_allowed_character(catalog: Catalog) -> None:
+    model = "abcdefghijklmnopqrstuvwxyz/0123456789-_.:"
+    assert validate_model(catalog.byok_provider("openrouter"), model) == model
+
+
 def test_the_key_may_be_omitted_only_when_the_same_provider_has_one_stored(
     catalog: Catalog,
 ) -> None:

@@ -75,6 +75,7 @@ async def test_rotate_rewraps_only_the_stale_keys_and_counts_them(world: World):
 
     summary = await world.maintenance().rotate()
 
+    assert summary.action is Action.ROTATE
     assert (summary.processed, summary.changed, summary.skipped, summary.failed) == (10, 7, 3, 0)
     assert {row.ciphertext.key_version for row in world.repository.rows.values()} == {2}
     assert await world.plaintexts() == expected_plaintexts(range(10))
@@ -230,6 +231,9 @@ async def test_migrate_writes_nothing_when_the_target_does_not_read_back_its_key
     summary = await maintenance.migrate("new")
 
     assert summary.failed == 10
+    assert summary.failures[0] == Failure(
+        tenant_id_for(0), "the new key store did not read back the key it encrypted"
+    )
     assert world.repository.rows == before
 
 
@@ -244,6 +248,7 @@ async def test_verify_reports_unreadable_and_stale_keys_and_writes_nothing(world
 
     summary = await world.maintenance().verify()
 
+    assert summary.action is Action.VERIFY
     assert (summary.processed, summary.verified, summary.stale, summary.failed) == (10, 9, 7, 1)
     assert (summary.changed, summary.skipped) == (0, 0)
     assert summary.failures[0].tenant_id == tenant_id_for(0)
@@ -362,6 +367,24 @@ async def test_a_job_stopped_by_its_progress_callback_has_handled_exactly_the_ke
 
     moved = sorted(t for t, row in world.repository.rows.items() if row.ciphertext.store == "new")
     assert moved == [tenant_id_for(n) for n in range(8)]
+
+
+async def test_the_snapshot_reads_the_repository_in_pages_of_the_batch_size(world: World):
+    sizes: list[int] = []
+
+    @attrs.define
+    class Paging(InMemoryCredentialRepository):
+        def iter_all(self, batch_size: int = 500):
+            sizes.append(batch_size)
+            return super().iter_all(batch_size)
+
+    repository = Paging(dict(world.repository.rows))
+    maintenance = KeyMaintenance(repository, KeyStoreSet(world.old), batch_size=7)
+
+    rows = await maintenance.snapshot()
+
+    assert sizes == [7]
+    assert [tenant_id for tenant_id, _ in rows] == sorted(world.repository.rows)
 
 
 def test_a_concurrency_below_one_is_refused():

@@ -117,6 +117,7 @@ def test_max_tokens_out_of_range_is_a_field_error(bad: int) -> None:
     with pytest.raises(ValidationError) as raised:
         reservation_tokens(bad, 16_000)
     assert raised.value.field == "max_tokens"
+    assert raised.value.detail == "max_tokens must be between 1 and 2000000"
 
 
 def test_reservations_expire_after_the_ttl() -> None:
@@ -150,7 +151,8 @@ def test_absurd_token_counts_are_field_errors() -> None:
     ("before", "after", "limit", "crossed"),
     [(39, 40, 50, (80,)), (40, 41, 50, ()), (49, 50, 50, (100,)), (0, 50, 50, (80, 100)),
      (50, 51, 50, ()), (0, 10, None, ()), (0, 10, 0, ()), (79, 80, 100, (80,)),
-     (78, 79, 100, ()), (99, 100, 100, (100,))],
+     (78, 79, 100, ()), (99, 100, 100, (100,)), (0, 1, 1, (80, 100)), (799, 800, 1000, (80,)),
+     (0, 799, 1000, ()), (999, 1000, 1000, (100,))],
 )  # fmt: skip
 def test_thresholds_cross_at_80_and_100_percent(
     before: int, after: int, limit: int | None, crossed: tuple[int, ...]

@@ -41,6 +41,12 @@ def test_entering_past_due_starts_the_grace_clock_once() -> None:
     assert (recovered.status, recovered.past_due_since) == (SubscriptionStatus.ACTIVE, None)
 
 
+def test_entering_past_due_ignores_a_grace_clock_left_from_an_earlier_state() -> None:
+    """A row loaded with a stale ``past_due_since`` must not shorten the new grace period."""
+    stale = make_tenant(status=SubscriptionStatus.CANCELED, past_due_since=NOW - timedelta(30))
+    assert with_status(stale, SubscriptionStatus.PAST_DUE, NOW).past_due_since == NOW
+
+
 def test_a_tier_change_drops_a_preference_the_new_tier_cannot_serve(catalog: Catalog) -> None:
     opus = make_tenant(tier="premium", model_preference="anthropic/claude-opus-4-6")
     assert with_tier(opus, catalog.tier("starter")).model_preference is None
@@ -56,7 +62,18 @@ def test_premium_tenants_choose_among_selectable_models(catalog: Catalog) -> Non
     with pytest.raises(ValidationError) as raised:
         choose_model(catalog, make_tenant(tier="starter"), "anthropic/claude-opus-4-6")
     assert raised.value.field == "model_preference"
-    assert "none" in raised.value.detail
+    assert raised.value.detail == (
+        "model 'anthropic/claude-opus-4-6' is not selectable on the Starter tier (allowed: none)"
+    )
+
+
+def test_a_refused_model_choice_lists_the_tiers_selectable_models(catalog: Catalog) -> None:
+    with pytest.raises(ValidationError) as raised:
+        choose_model(catalog, make_tenant(tier="premium"), "moonshot/kimi-k2.5")
+    assert raised.value.detail == (
+        "model 'moonshot/kimi-k2.5' is not selectable on the Premium tier "
+        "(allowed: anthropic/claude-sonnet-4-6, anthropic/claude-opus-4-6)"
+    )
 
 
 def test_prices_are_formatted_from_cents() -> None:

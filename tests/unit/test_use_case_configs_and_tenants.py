@@ -105,3 +105,57 @@ async def test_regenerate_writes_several_tenants_at_once_but_no_more_than_asked(
     world.writer = SlowWriter()
     summary = await world.configs.regenerate(concurrency=3)
     assert (summary.written, world.writer.peak) == (10, 3)
+
+
+@pytest.mark.parametrize("concurrency", [1, 0])
+async def test_regenerate_with_a_concurrency_of_one_or_less_writes_one_tenant_at_a_time(
+    world: World, concurrency: int
+) -> None:
+    for n in range(3):
+        await world.add_tenant(f"t-{n}", tier="starter")
+    world.writer = SlowWriter()
+    summary = await world.configs.regenerate(concurrency=concurrency)
+    assert (summary.written, world.writer.peak) == (3, 1)
+
+
+async def test_a_write_failing_in_the_os_is_reported_by_error_class_and_reason(
+    world: World,
+) -> None:
+    class ReadOnly(InMemoryConfigWriter):
+        async def write(self, config: TenantConfig) -> bool:
+            raise PermissionError(13, "Permission denied", "/var/tenants/t-1/openclaw.json")
+
+    await world.add_tenant("t-1", tier="starter")
+    world.writer = ReadOnly()
+    summary = await world.configs.regenerate()
+    assert summary.failed == ((TenantId("t-1"), "PermissionError: Permission denied"),)
+
+
+async def test_an_unknown_tenant_is_not_found_by_its_id(world: World) -> None:
+    with pytest.raises(NotFound) as raised:
+        await world.tenants.get(TenantId("ghost"))
+    assert (raised.value.code, raised.value.detail) == ("not_found", "tenant 'ghost' is unknown")
+
+
+async def test_the_overview_carries_the_tenant(world: World) -> None:
+    tenant = await world.add_tenant(tier="premium")
+    overview = await world.tenants.overview(TenantId("t-1"))
+    assert overview.tenant == tenant
+
+
+async def test_a_tier_change_into_past_due_starts_the_grace_clock_now(world: World) -> None:
+    await world.add_tenant(tier="starter")
+    changed = await world.tenants.change_tier(
+        TenantId("t-1"), "premium", SubscriptionStatus.PAST_DUE
+    )
+    assert (changed.status, changed.past_due_since) == (
+        SubscriptionStatus.PAST_DUE, world.clock.now(),
+    )  # fmt: skip
+    assert await world.tenant_repo.get(TenantId("t-1")) == changed
+
+
+async def test_changing_only_the_time_zone_keeps_the_model_choice(world: World) -> None:
+    await world.add_tenant(tier="premium", model_preference="anthropic/claude-opus-4-6")
+    tenant = await world.tenants.update(TenantId("t-1"), timezone="Asia/Tokyo")
+    assert (tenant.timezone, tenant.model_preference) == ("Asia/Tokyo", "anthropic/claude-opus-4-6")
+    assert world.writer.writes == 0

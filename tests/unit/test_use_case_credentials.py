@@ -182,3 +182,78 @@ async def test_the_key_never_reaches_the_logs(
     await world.credentials.test(T)
     await world.credentials.report_key_failure(T, "openai", 401)
     assert OPENAI_KEY not in caplog.text
+
+
+async def test_changing_only_the_model_keeps_the_last_verification_and_error(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    world.probe.outcome = ProbeOutcome(ProbeResult.INVALID_KEY, "401 from provider", 30)
+    await world.credentials.test(T)
+    verified_at = world.clock.now()
+    world.clock.advance(minutes=5)
+    after = await world.credentials.put(T, U, CredentialInput("openai", "gpt-4o", None, None))
+    assert (after.last_verified_at, after.last_error) == (verified_at, "401 from provider")
+    assert await world.credentials.get(T) == after
+
+
+async def test_testing_a_new_key_without_a_provider_says_so(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    with pytest.raises(ValidationError) as raised:
+        await world.credentials.test(T, None, Secret(OPENAI_KEY))
+    assert raised.value.detail == "provider is required to test a new key"
+
+
+async def test_the_stored_key_may_be_tested_naming_its_provider_in_any_case(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    outcome = await world.credentials.test(T, " OpenAI ")
+    assert outcome.result is ProbeResult.VALID
+    assert world.probe.calls == [("openai", OPENAI_KEY)]
+
+
+async def test_testing_another_provider_without_a_key_says_a_key_is_needed(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    with pytest.raises(ValidationError) as raised:
+        await world.credentials.test(T, "groq")
+    assert raised.value.detail == "api_key is required to test a provider other than the stored one"
+    assert world.probe.calls == []
+
+
+async def test_testing_the_stored_key_stamps_the_credential_with_the_time(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    world.clock.advance(hours=1)
+    await world.credentials.test(T)
+    stored = await world.credentials.get(T)
+    assert stored.updated_at == stored.last_verified_at == world.clock.now()
+
+
+async def test_a_gateway_auth_failure_is_recorded_with_its_status_and_time(world: World) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    world.clock.advance(hours=1)
+    await world.credentials.report_key_failure(T, "openai", 403)
+    stored = await world.credentials.get(T)
+    assert (stored.status, stored.last_error, stored.updated_at) == (
+        KeyStatus.INVALID, "provider answered 403 to the gateway", world.clock.now(),
+    )  # fmt: skip
+
+
+async def test_a_key_failure_that_matches_no_stored_key_names_what_is_missing(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    with pytest.raises(NotFound) as raised:
+        await world.credentials.report_key_failure(T, "groq", 401)
+    assert (raised.value.code, raised.value.detail) == (
+        "not_found",
+        "tenant has no stored 'groq' key",
+    )
+    with pytest.raises(NotFound) as raised:
+        await world.credentials.report_key_failure(TenantId("ghost"), "openai", 401)
+    assert (raised.value.code, raised.value.detail) == (
+        "tenant_unknown",
+        "tenant 'ghost' is unknown",
+    )

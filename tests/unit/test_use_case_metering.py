@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import attrs
 import pytest
 
 from domain.byok import KeyStatus
 from domain.ids import MessageId, TenantId
-from domain.metering import Admitted, Credential, LimitKind, RefusalReason, Refused, TokenUsage
+from domain.metering import (
+    Admitted,
+    Credential,
+    LimitKind,
+    RefusalReason,
+    Refused,
+    Threshold,
+    TokenUsage,
+)
 from domain.tenants import SubscriptionStatus
+from tests.fakes import InMemoryNotifier
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
 
 
 def mid(n: int | str) -> MessageId:
@@ -212,3 +225,51 @@ async def test_usage_shows_the_windows(world: World) -> None:
     assert usage.day.starts_at <= world.clock.now() < usage.day.resets_at
     assert usage.period.key.day == 10
     assert usage.period.resets_at - usage.period.starts_at > timedelta(days=27)
+
+
+async def test_usage_windows_are_the_tenants_local_day_and_period(world: World) -> None:
+    await world.add_tenant(timezone="Europe/Berlin", anchor=10)  # the clock reads 13:00 in Berlin
+    usage = await world.metering.usage(T)
+    assert (usage.day.key, usage.day.starts_at, usage.day.resets_at) == (
+        date(2026, 3, 15), utc(2026, 3, 14, 23), utc(2026, 3, 15, 23),
+    )  # fmt: skip
+    assert (usage.period.key, usage.period.starts_at, usage.period.resets_at) == (
+        date(2026, 3, 10), utc(2026, 3, 9, 23), utc(2026, 4, 9, 22),
+    )  # fmt: skip
+
+
+async def test_byok_own_key_traffic_is_admitted_after_the_fallback_budget_is_spent(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.metering.admit(T, mid(1))
+    await world.metering.settle(T, mid(1), "moonshot/kimi-k2.5", TokenUsage(600_000, 0),
+                                Credential.PLATFORM)  # fmt: skip
+    assert (await world.metering.usage(T)).fallback_tokens_used == 600_000
+    admission = await world.metering.admit(T, mid(2))
+    assert isinstance(admission.decision, Admitted)
+    assert admission.route is not None and admission.route.refs()[0] == "byok-openai/gpt-4.1"
+    assert admission.tokens_remaining == 0
+
+
+@attrs.define
+class CountingNotifier(InMemoryNotifier):
+    """Counts every call, including the ones it turns down as already notified."""
+
+    calls: int = 0
+
+    async def threshold_crossed(self, threshold: Threshold) -> bool:
+        self.calls += 1
+        return await super().threshold_crossed(threshold)
+
+
+async def test_admissions_ask_the_notifier_only_about_thresholds_they_cross(world: World) -> None:
+    world.notifier = CountingNotifier()
+    await world.add_tenant(tier="starter")
+    for n in range(50):
+        await world.metering.admit(T, mid(n), max_tokens=10)
+    assert world.notifier.calls == 2
+    assert [(t.tenant_id, t.percent, t.used) for t in world.notifier.thresholds] == [
+        (T, 80, 40), (T, 100, 50),
+    ]  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -108,6 +110,7 @@ def test_an_anchor_outside_1_to_31_is_a_field_error(anchor: int) -> None:
     with pytest.raises(ValidationError) as raised:
         period_window(utc(2026, 1, 1), ZoneInfo("UTC"), anchor)
     assert raised.value.field == "billing_anchor_day"
+    assert raised.value.detail == f"billing_anchor_day must be 1–31, got {anchor}"
 
 
 @pytest.mark.parametrize("anchor", [1, 31])
@@ -120,9 +123,34 @@ def test_an_unknown_time_zone_is_a_field_error(name: str) -> None:
     with pytest.raises(ValidationError) as raised:
         parse_timezone(name)
     assert raised.value.field == "timezone"
+    assert raised.value.detail == f"timezone {name!r} is not an IANA time zone name"
 
 
 def test_known_time_zones() -> None:
     assert parse_timezone("Asia/Tokyo") == ZoneInfo("Asia/Tokyo")
     assert is_known_timezone("Europe/Berlin")
     assert not is_known_timezone("Mars/Olympus")
+
+
+def test_the_period_follows_the_tenants_calendar_not_utc() -> None:
+    """00:30 on June 1 in Berlin is still May 31 in UTC, but the June period has begun."""
+    window = period_window(utc(2026, 5, 31, 22, 30), BERLIN, 1)
+    assert window.key == date(2026, 6, 1)
+    assert (window.starts_at, window.resets_at) == (utc(2026, 5, 31, 22), utc(2026, 6, 30, 22))
+
+
+@pytest.fixture
+def host_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("host_in_new_york")
+def test_window_instants_are_in_utc_whatever_the_hosts_zone() -> None:
+    start = local_midnight(date(2026, 6, 2), BERLIN)
+    assert start.isoformat() == "2026-06-01T22:00:00+00:00"
+    window = day_window(utc(2026, 6, 1, 22, 30), BERLIN)
+    assert window.resets_at.isoformat() == "2026-06-02T22:00:00+00:00"
