@@ -30,6 +30,9 @@ class RefusalReason(enum.Enum):
     SUBSCRIPTION_INACTIVE = "subscription_inactive"
     TENANT_UNKNOWN = "tenant_unknown"
     BYOK_KEY_INVALID = "byok_key_invalid"
+    TENANT_CHANGED = "tenant_changed"
+    """The tenant was saved since the copy the request was built from; never shown to a
+    caller: the use case reads the tenant again and asks again."""
 
 
 class Credential(enum.Enum):
@@ -61,6 +64,9 @@ class AdmissionRequest:
     reserve_tokens: int
     now: datetime
     reservation_expires_at: datetime
+    tenant_revision: int | None = None
+    """The revision of the tenant the request was built from; when given, the ledger refuses
+    with ``TENANT_CHANGED``, changing nothing, unless the stored tenant still has it."""
 
 
 @attrs.frozen

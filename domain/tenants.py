@@ -33,6 +33,10 @@ class Tenant:
     stripe_subscription_id: str | None = None
     subscription_updated_at: datetime | None = None
     """The provider-side time of the last subscription change applied; older ones are ignored."""
+    revision: int = attrs.field(default=0, eq=False)
+    """Bumped by the repository on every save: a copy held in memory is checked against it
+    by the ledger in the same statement that admits (``AdmissionRequest.tenant_revision``).
+    Storage bookkeeping, so not part of equality."""
 
 
 @attrs.frozen(repr=False)

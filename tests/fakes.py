@@ -20,6 +20,8 @@ from domain.metering import (
     AdmissionRequest,
     Admitted,
     Counters,
+    RefusalReason,
+    Refused,
     Settled,
     SettlementRequest,
     Threshold,
@@ -59,9 +61,11 @@ class InMemoryTenantRepository:
         return self.tenants.get(tenant_id)
 
     async def save(self, tenant: Tenant) -> None:
-        if tenant.id not in self.tenants:
+        """Stores the tenant with the next revision, as the SQL repository does."""
+        stored = self.tenants.get(tenant.id)
+        if stored is None:
             raise NotFound(f"tenant {tenant.id!r} is unknown")
-        self.tenants[tenant.id] = tenant
+        self.tenants[tenant.id] = attrs.evolve(tenant, revision=stored.revision + 1)
 
     async def user_by_email(self, email: str) -> User | None:
         return next((u for u in self.users.values() if u.email == email), None)
@@ -129,8 +133,17 @@ class InMemoryUsageLedger:
     reservations: dict[tuple[TenantId, MessageId], _Reservation] = attrs.Factory(dict)
     settlements: set[tuple[TenantId, MessageId]] = attrs.Factory(set)
     records: list[UsageRecord] = attrs.Factory(list)
+    tenants: InMemoryTenantRepository | None = None
+    """Where stored tenant revisions are read, for requests that carry one."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
+
+    def _tenant_changed(self, request: AdmissionRequest) -> bool:
+        if request.tenant_revision is None:
+            return False
+        assert self.tenants is not None, "a request with a revision needs the tenants linked"
+        stored = self.tenants.tenants.get(request.tenant_id)
+        return stored is None or stored.revision != request.tenant_revision
 
     def _counters(self, tenant_id: TenantId, day: str, period: str, now: datetime) -> Counters:
         reserved = sum(
@@ -148,6 +161,8 @@ class InMemoryUsageLedger:
 
     async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
         async with self._lock:
+            if self._tenant_changed(request):
+                return Refused(RefusalReason.TENANT_CHANGED, None)
             key = (request.tenant_id, request.message_id)
             day, period = request.day.key.isoformat(), request.period.key.isoformat()
             if key in self.reservations:

@@ -43,7 +43,7 @@ T = TypeVar("T")
 REPLAYED = "replayed"
 ADMITTED = "admitted"
 
-ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 COUNTERS_SQL = """
 SELECT
@@ -69,6 +69,8 @@ def reservation_id(tenant_id: TenantId, message_id: MessageId) -> ReservationId:
 
 
 def _decision(outcome: str, counters: Counters, request: AdmissionRequest) -> AdmissionDecision:
+    if outcome == RefusalReason.TENANT_CHANGED.value:
+        return Refused(RefusalReason.TENANT_CHANGED, None)
     if outcome == RefusalReason.MESSAGE_CAP_REACHED.value:
         return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
     if outcome == RefusalReason.TOKEN_BUDGET_EXHAUSTED.value:
@@ -110,6 +112,7 @@ class PostgresUsageLedger:
             request.reserve_tokens,
             request.now,
             request.reservation_expires_at,
+            request.tenant_revision,
         )
         assert row is not None
         counters = Counters(row[1], row[2], row[3], row[4])
@@ -166,6 +169,17 @@ def _from_ts(text: str) -> datetime:
 
 def _key(day: date) -> str:
     return day.isoformat()
+
+
+def _tenant_changed(conn: sqlite3.Connection, request: AdmissionRequest) -> bool:
+    """Whether the request carries a tenant revision the stored tenant no longer has."""
+    if request.tenant_revision is None:
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM tenants WHERE id = ? AND revision = ?",
+        (request.tenant_id, request.tenant_revision),
+    ).fetchone()
+    return row is None
 
 
 @reports_unavailable
@@ -251,6 +265,8 @@ class SqliteUsageLedger:
         tenant, day = request.tenant_id, _key(request.day.key)
         conn.execute("BEGIN")
         try:
+            if _tenant_changed(conn, request):
+                return Refused(RefusalReason.TENANT_CHANGED, None)
             full = self._messages(conn, tenant, day) >= request.message_cap
             seen = (
                 full
@@ -266,6 +282,8 @@ class SqliteUsageLedger:
         return self._transaction(lambda c: self._admit(c, request))
 
     def _admit(self, conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionDecision:
+        if _tenant_changed(conn, request):
+            return Refused(RefusalReason.TENANT_CHANGED, None)
         tenant, day, period = request.tenant_id, _key(request.day.key), _key(request.period.key)
         settled, reserved, own = self._lock_period(conn, tenant, period, _ts(request.now))
         counters = Counters(self._messages(conn, tenant, day), settled, reserved, own)

@@ -86,6 +86,7 @@ def _tenant(row: Mapping[Any, Any]) -> Tenant:
         stripe_customer_id=row["stripe_customer_id"],
         stripe_subscription_id=row["stripe_subscription_id"],
         subscription_updated_at=_utc(row["subscription_updated_at"]),
+        revision=int(row["revision"]),
     )
 
 
@@ -148,7 +149,9 @@ class SqlTenantRepository:
     async def save(self, tenant: Tenant) -> None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                t.tenants.update().where(t.tenants.c.id == tenant.id).values(_tenant_row(tenant))
+                t.tenants.update()
+                .where(t.tenants.c.id == tenant.id)
+                .values({**_tenant_row(tenant), "revision": t.tenants.c.revision + 1})
             )
         if result.rowcount == 0:
             raise NotFound(f"tenant {tenant.id!r} is unknown")

@@ -52,6 +52,7 @@ tenants = sa.Table(
     sa.Column("stripe_customer_id", sa.String(255)),
     sa.Column("stripe_subscription_id", sa.String(255)),
     sa.Column("subscription_updated_at", UtcDateTime),
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 users = sa.Table(

@@ -8,7 +8,7 @@ from decimal import Decimal
 import attrs
 
 from domain.catalog import BYOK, Catalog
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     AdmissionRequest,
@@ -60,6 +60,12 @@ def tenant_windows(tenant: Tenant, now: datetime) -> tuple[Window, Window]:
     return day_window(now, zone), period_window(now, zone, tenant.billing_anchor_day)
 
 
+MAX_TENANT_COPIES = 100_000
+"""Tenants whose last-read copy admission keeps (the memory is emptied when full)."""
+MAX_TENANT_READS = 3
+"""How often one admission reads a tenant that keeps changing before it gives up."""
+
+
 @attrs.frozen
 class Metering:
     catalog: Catalog
@@ -68,6 +74,9 @@ class Metering:
     ledger: UsageLedger
     notifier: Notifier
     clock: Clock
+    _tenant_copies: dict[TenantId, Tenant] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     async def admit(
         self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None
@@ -76,23 +85,56 @@ class Metering:
         model; otherwise let the ledger admit atomically against cap and budget.
 
         Tokens are reserved against the platform budget only when the primary model runs on
-        platform keys; a BYOK tenant's own-key traffic holds no platform reservation."""
+        platform keys; a BYOK tenant's own-key traffic holds no platform reservation.
+
+        The tenant comes from the copy last read when there is one: the ledger admits only
+        if the stored tenant still has that copy's revision (one statement, so a tier
+        change in any process takes effect at once), and a copy that would refuse is read
+        again first. Otherwise, and whenever the copy is outdated, the tenant is read."""
         reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
         now = self.clock.now()
-        tenant = await self.tenants.get(tenant_id)
-        if tenant is None:
-            return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
+        copy = self._tenant_copies.get(tenant_id)
+        if copy is not None:
+            admission = await self._admit(copy, message_id, reserve, now, from_copy=True)
+            if admission is not None:
+                return admission
+        for _ in range(MAX_TENANT_READS):
+            tenant = await self.tenants.get(tenant_id)
+            if tenant is None:
+                self._tenant_copies.pop(tenant_id, None)
+                return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
+            self._keep_copy(tenant)
+            admission = await self._admit(tenant, message_id, reserve, now, from_copy=False)
+            if admission is not None:
+                return admission
+        raise Conflict(f"tenant {tenant_id!r} changed during admission; ask again")
+
+    def _keep_copy(self, tenant: Tenant) -> None:
+        if len(self._tenant_copies) >= MAX_TENANT_COPIES:
+            self._tenant_copies.clear()
+        self._tenant_copies[tenant.id] = tenant
+
+    async def _admit(
+        self, tenant: Tenant, message_id: MessageId, reserve: int, now: datetime, from_copy: bool
+    ) -> Admission | None:
+        """The admission decided on this tenant; None when it must be read again: the ledger
+        found the stored tenant changed (nothing was counted), or a kept copy would refuse
+        before the ledger could check it."""
         if not may_use_service(tenant, now, self.catalog.past_due_grace_days):
+            if from_copy:
+                return None
             return Admission(Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None), None, None, None)
         tier = self.catalog.tier(tenant.tier)
-        credential = await self.credentials.get(tenant_id) if tier.id == BYOK else None
+        credential = await self.credentials.get(tenant.id) if tier.id == BYOK else None
         route = decide_route(self.catalog, tenant, credential)
         if route.primary is None:
+            if from_copy:
+                return None
             return Admission(Refused(RefusalReason.BYOK_KEY_INVALID, None), route, None, None)
         day, period = tenant_windows(tenant, now)
         budget = platform_token_budget(self.catalog, tier)
         request = AdmissionRequest(
-            tenant_id=tenant_id,
+            tenant_id=tenant.id,
             message_id=message_id,
             day=day,
             period=period,
@@ -101,13 +143,16 @@ class Metering:
             reserve_tokens=reserve if route.primary_is_platform else 0,
             now=now,
             reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
+            tenant_revision=tenant.revision,
         )
         decision = await self.ledger.admit(request)
         if isinstance(decision, Refused):
+            if decision.reason is RefusalReason.TENANT_CHANGED:
+                return None
             return Admission(decision, route, None, None)
         if not decision.replayed:
             await self._notify(
-                tenant_id, LimitKind.MESSAGES, day,
+                tenant.id, LimitKind.MESSAGES, day,
                 decision.counters.messages_today - 1, decision.counters.messages_today,
                 tier.messages_per_day,
             )  # fmt: skip

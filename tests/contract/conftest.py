@@ -66,11 +66,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "memory":
+        tenants = InMemoryTenantRepository()
         yield Storage(
             "memory",
-            InMemoryTenantRepository(),
+            tenants,
             InMemoryCredentialRepository(),
-            InMemoryUsageLedger(),
+            InMemoryUsageLedger(tenants=tenants),
             InMemoryAuthTokenRepository(),
             InMemoryProcessedEventRepository(),
             InMemoryNotifier(),

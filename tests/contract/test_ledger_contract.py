@@ -7,9 +7,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
-from domain.ids import MessageId, ModelRef, ReservationId, TenantId
+from domain.ids import MessageId, ModelRef, ReservationId, TenantId, TierId, UserId
 from domain.metering import (
     AdmissionRequest,
     Admitted,
@@ -21,6 +22,7 @@ from domain.metering import (
     TokenUsage,
 )
 from domain.ports import UsageRecord
+from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.windows import Window, day_window, period_window
 from tests.contract.conftest import Storage
 from tests.fakes import InMemoryUsageLedger
@@ -278,3 +280,49 @@ async def test_a_random_history_gives_the_reference_ledgers_answers(
     assert await storage.ledger.usage_records(T0, at + TTL) == await reference.usage_records(
         T0, at + TTL
     )
+
+
+async def stored_tenant(storage: Storage, saves: int = 0) -> int:
+    """TENANT stored and saved ``saves`` times; its revision."""
+    tenant = Tenant(TENANT, TierId("starter"), SubscriptionStatus.ACTIVE, "Europe/Berlin", 15, T0)
+    await storage.tenants.add(tenant, User(UserId("u001"), "u1@example.com", "h", TENANT, T0))
+    for _ in range(saves):
+        await storage.tenants.save(tenant)
+    stored = await storage.tenants.get(TENANT)
+    assert stored is not None
+    return stored.revision
+
+
+async def test_an_admission_on_the_stored_tenants_revision_is_admitted(storage: Storage) -> None:
+    current = await stored_tenant(storage, saves=1)
+    decision = await storage.ledger.admit(attrs.evolve(admission("m1"), tenant_revision=current))
+    assert decision == Admitted(ReservationId("t001:m1"), Counters(1, 0, 16_000, 0))
+
+
+async def test_an_admission_on_an_older_revision_is_refused_as_changed_and_counts_nothing(
+    storage: Storage,
+) -> None:
+    current = await stored_tenant(storage, saves=2)
+    stale = attrs.evolve(admission("m1"), tenant_revision=current - 1)
+    assert await storage.ledger.admit(stale) == Refused(RefusalReason.TENANT_CHANGED, None)
+    assert await counters_at(storage, T0) == Counters(0, 0, 0, 0)
+    again = await storage.ledger.admit(attrs.evolve(stale, tenant_revision=current))
+    assert isinstance(again, Admitted) and again.replayed is False
+
+
+async def test_a_revision_for_a_tenant_not_stored_is_refused_as_changed(storage: Storage) -> None:
+    request = attrs.evolve(admission("m1"), tenant_revision=0)
+    assert await storage.ledger.admit(request) == Refused(RefusalReason.TENANT_CHANGED, None)
+
+
+async def test_a_full_day_on_an_older_revision_is_refused_as_changed_not_as_full(
+    storage: Storage,
+) -> None:
+    """The refusal of a full day (taken without the period lock) checks the revision first."""
+    current = await stored_tenant(storage, saves=1)
+    assert isinstance(await storage.ledger.admit(admission("m1", cap=1)), Admitted)
+    stale = attrs.evolve(admission("m2", cap=1), tenant_revision=current - 1)
+    assert await storage.ledger.admit(stale) == Refused(RefusalReason.TENANT_CHANGED, None)
+    fresh = attrs.evolve(stale, tenant_revision=current)
+    refused = await storage.ledger.admit(fresh)
+    assert isinstance(refused, Refused) and refused.reason is RefusalReason.MESSAGE_CAP_REACHED

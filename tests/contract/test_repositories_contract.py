@@ -88,6 +88,17 @@ async def test_a_taken_email_is_a_conflict_and_stores_nothing(storage: Storage) 
     assert await storage.tenants.count() == 1
 
 
+async def test_every_save_gives_the_stored_tenant_the_next_revision(storage: Storage) -> None:
+    await storage.tenants.add(a_tenant(), a_user())
+    added = await storage.tenants.get(TenantId("t001"))
+    assert added is not None and added.revision == 0
+    await storage.tenants.save(attrs.evolve(added, tier=TierId("premium")))
+    await storage.tenants.save(attrs.evolve(added, tier=TierId("byok")))
+    saved = await storage.tenants.get(TenantId("t001"))
+    assert saved is not None
+    assert (saved.tier, saved.revision) == ("byok", 2)
+
+
 async def test_save_replaces_the_tenant(storage: Storage) -> None:
     await storage.tenants.add(a_tenant(), a_user())
     changed = a_tenant(

@@ -260,7 +260,9 @@ async def test_cancelling_in_stripe_cancels_the_tenant(shop: Shop) -> None:
     await shop.deliver_all(customer, "customer.subscription.created")
     shop.client.v1.subscriptions.cancel(subscription)
     results = await shop.deliver_all(customer, "customer.subscription.deleted")
-    assert [r.outcome for r in results] == ["applied"]
+    # localstripe posts asynchronously: a late event of the subscription's creation may
+    # arrive with the deletion (seen once in CI); each is applied, the deletion last
+    assert results and {r.outcome for r in results} == {"applied"}
     tenant = await shop.tenant()
     assert tenant.status is SubscriptionStatus.CANCELED
     assert not may_use_service(tenant, datetime.now(UTC), shop.world.catalog.past_due_grace_days)

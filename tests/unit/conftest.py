@@ -79,7 +79,9 @@ class World:
     clock: FixedClock = attrs.Factory(FixedClock)
     tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
     credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
-    ledger: InMemoryUsageLedger = attrs.Factory(InMemoryUsageLedger)
+    ledger: InMemoryUsageLedger = attrs.Factory(
+        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo), takes_self=True
+    )
     notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
     key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)

@@ -1,0 +1,137 @@
+"""Admission keeps the tenant it last read and lets the ledger check, in the admitting
+statement, that the stored tenant is still that revision: one read saved per message, and a
+change saved by any process still takes effect on the very next message."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from domain.catalog import Catalog
+from domain.errors import Conflict
+from domain.ids import MessageId, TenantId
+from domain.metering import AdmissionDecision, AdmissionRequest, Admitted, RefusalReason, Refused
+from domain.tenants import SubscriptionStatus, Tenant
+from domain.use_cases.metering import MAX_TENANT_READS, Metering
+from tests.fakes import InMemoryTenantRepository, InMemoryUsageLedger
+from tests.unit.conftest import World
+
+T = TenantId("t-1")
+
+
+@attrs.define
+class CountingTenants(InMemoryTenantRepository):
+    reads: int = 0
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None:
+        self.reads += 1
+        return await super().get(tenant_id)
+
+
+@pytest.fixture
+def world(catalog: Catalog) -> World:
+    return World(catalog, tenant_repo=CountingTenants())
+
+
+@pytest.fixture
+def metering(world: World) -> Metering:
+    """One use case kept across calls, as the app keeps it."""
+    return world.metering
+
+
+def reads(world: World) -> int:
+    assert isinstance(world.tenant_repo, CountingTenants)
+    return world.tenant_repo.reads
+
+
+async def save(world: World, **changes: object) -> None:
+    """What another process does: save a changed tenant (not counted as this one's read)."""
+    stored = world.tenant_repo.tenants[T]
+    await world.tenant_repo.save(attrs.evolve(stored, **changes))
+
+
+async def test_the_tenant_is_read_once_for_many_messages(world: World, metering: Metering):
+    await world.add_tenant(tier="starter")
+    for n in range(5):
+        assert isinstance((await metering.admit(T, MessageId(f"m{n}"))).decision, Admitted)
+    assert reads(world) == 1
+
+
+async def test_a_tier_change_saved_elsewhere_applies_to_the_next_message(
+    world: World, metering: Metering
+) -> None:
+    await world.add_tenant(tier="premium")
+    first = await metering.admit(T, MessageId("m1"))
+    assert first.messages_remaining == world.catalog.tier("premium").messages_per_day - 1
+    await save(world, tier="starter")
+    second = await metering.admit(T, MessageId("m2"))
+    assert second.messages_remaining == world.catalog.tier("starter").messages_per_day - 2
+    assert second.route is not None
+    assert second.route.primary is not None
+    assert second.route.primary.ref == world.catalog.tier("starter").primary_model
+
+
+async def test_a_cancellation_saved_elsewhere_refuses_the_next_message(
+    world: World, metering: Metering
+) -> None:
+    await world.add_tenant()
+    assert isinstance((await metering.admit(T, MessageId("m1"))).decision, Admitted)
+    await save(world, status=SubscriptionStatus.CANCELED)
+    decision = (await metering.admit(T, MessageId("m2"))).decision
+    assert decision == Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None)
+    assert world.ledger.messages == {(T, "2026-03-15"): 1}
+
+
+async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(
+    world: World, metering: Metering
+) -> None:
+    """The ledger never sees a refusal made on the copy, so the copy is checked by reading."""
+    await world.add_tenant(status=SubscriptionStatus.INCOMPLETE)
+    refused = (await metering.admit(T, MessageId("m1"))).decision
+    assert isinstance(refused, Refused)
+    await save(world, status=SubscriptionStatus.ACTIVE)
+    assert isinstance((await metering.admit(T, MessageId("m2"))).decision, Admitted)
+    assert reads(world) == 2
+
+
+async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown(
+    world: World, metering: Metering
+) -> None:
+    await world.add_tenant()
+    await metering.admit(T, MessageId("m1"))
+    del world.tenant_repo.tenants[T]
+    decision = (await metering.admit(T, MessageId("m2"))).decision
+    assert decision == Refused(RefusalReason.TENANT_UNKNOWN, None)
+    assert (await metering.admit(T, MessageId("m3"))).decision == decision
+    assert reads(world) == 3
+
+
+async def test_a_refusal_by_the_ledger_on_a_current_copy_needs_no_read(
+    world: World, metering: Metering
+) -> None:
+    await world.add_tenant(tier="starter")
+    cap = world.catalog.tier("starter").messages_per_day
+    for n in range(cap + 3):
+        await metering.admit(T, MessageId(f"m{n}"))
+    assert reads(world) == 1
+
+
+@attrs.define
+class AlwaysChanged(InMemoryUsageLedger):
+    """A tenant that is saved again between every read and every admission."""
+
+    asked: int = 0
+
+    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+        self.asked += 1
+        return Refused(RefusalReason.TENANT_CHANGED, None)
+
+
+async def test_a_tenant_that_keeps_changing_is_a_conflict_after_a_few_reads(world: World):
+    await world.add_tenant()
+    ledger = AlwaysChanged(tenants=world.tenant_repo)
+    metering = attrs.evolve(world.metering, ledger=ledger)
+    with pytest.raises(Conflict) as raised:
+        await metering.admit(T, MessageId("m1"))
+    assert raised.value.detail == "tenant 't-1' changed during admission; ask again"
+    assert (reads(world), ledger.asked) == (MAX_TENANT_READS, MAX_TENANT_READS)
