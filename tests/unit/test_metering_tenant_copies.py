@@ -12,6 +12,7 @@ from domain.errors import Conflict
 from domain.ids import MessageId, TenantId
 from domain.metering import AdmissionDecision, AdmissionRequest, Admitted, RefusalReason, Refused
 from domain.tenants import SubscriptionStatus, Tenant
+from domain.use_cases import metering as metering_module
 from domain.use_cases.metering import MAX_TENANT_READS, Metering
 from tests.fakes import InMemoryTenantRepository, InMemoryUsageLedger
 from tests.unit.conftest import World
@@ -52,9 +53,27 @@ async def save(world: World, **changes: object) -> None:
 
 async def test_the_tenant_is_read_once_for_many_messages(world: World, metering: Metering):
     await world.add_tenant(tier="starter")
-    for n in range(5):
-        assert isinstance((await metering.admit(T, MessageId(f"m{n}"))).decision, Admitted)
+    decisions = [(await metering.admit(T, MessageId(f"m{n}"))).decision for n in range(5)]
     assert reads(world) == 1
+    last = decisions[-1]
+    assert isinstance(last, Admitted)
+    assert (last.reservation_id, last.replayed, last.counters.messages_today) == (
+        "t-1:m4", False, 5,
+    )  # fmt: skip
+
+
+async def test_the_kept_copies_are_bounded_and_forgotten_all_at_once_when_full(
+    world: World, metering: Metering, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metering_module, "MAX_TENANT_COPIES", 2)
+    for name in ("t-1", "t-2", "t-3"):
+        await world.add_tenant(name)
+        await metering.admit(TenantId(name), MessageId("m1"))
+    assert reads(world) == 3
+    await metering.admit(TenantId("t-3"), MessageId("m2"))
+    assert reads(world) == 3
+    await metering.admit(TenantId("t-1"), MessageId("m2"))
+    assert reads(world) == 4
 
 
 async def test_a_tier_change_saved_elsewhere_applies_to_the_next_message(
@@ -94,16 +113,27 @@ async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(
     assert reads(world) == 2
 
 
-async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown(
-    world: World, metering: Metering
+@attrs.define
+class CountingLedger(InMemoryUsageLedger):
+    asked: int = 0
+
+    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+        self.asked += 1
+        return await super().admit(request)
+
+
+async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown_and_its_copy_dropped(
+    world: World,
 ) -> None:
     await world.add_tenant()
+    ledger = CountingLedger(tenants=world.tenant_repo)
+    metering = attrs.evolve(world.metering, ledger=ledger)
     await metering.admit(T, MessageId("m1"))
     del world.tenant_repo.tenants[T]
     decision = (await metering.admit(T, MessageId("m2"))).decision
     assert decision == Refused(RefusalReason.TENANT_UNKNOWN, None)
     assert (await metering.admit(T, MessageId("m3"))).decision == decision
-    assert reads(world) == 3
+    assert (reads(world), ledger.asked) == (3, 2)
 
 
 async def test_a_refusal_by_the_ledger_on_a_current_copy_needs_no_read(
