@@ -35,7 +35,7 @@ from entrypoints.http.schemas import (
     SettleOut,
 )
 
-GATEWAY_ERRORS = (401, 403, 404)
+GATEWAY_ERRORS = (401, 403, 404, 503)
 
 _REFUSAL_DETAILS = {
     RefusalReason.MESSAGE_CAP_REACHED: "the tenant's daily message cap is reached",
@@ -68,7 +68,7 @@ class GatewayController(Controller):
     dependencies = {"service": Provide(provide_service)}  # noqa: RUF012
     security = SERVICE_SECURITY
 
-    @post("/admit", status_code=200, responses=errors(*GATEWAY_ERRORS, 402, 429))
+    @post("/admit", status_code=200, responses=errors(*GATEWAY_ERRORS, 402, 409, 429))
     async def admit(
         self,
         request: Request[Any, Any, Any],
