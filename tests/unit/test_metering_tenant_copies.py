@@ -115,11 +115,14 @@ async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(
 
 @attrs.define
 class CountingLedger(InMemoryUsageLedger):
+    """Counts admissions; with ``answer`` set, gives that answer instead of deciding."""
+
     asked: int = 0
+    answer: AdmissionDecision | None = None
 
     async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
         self.asked += 1
-        return await super().admit(request)
+        return self.answer or await super().admit(request)
 
 
 async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown_and_its_copy_dropped(
@@ -146,20 +149,12 @@ async def test_a_refusal_by_the_ledger_on_a_current_copy_needs_no_read(
     assert reads(world) == 1
 
 
-@attrs.define
-class AlwaysChanged(InMemoryUsageLedger):
-    """A tenant that is saved again between every read and every admission."""
-
-    asked: int = 0
-
-    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
-        self.asked += 1
-        return Refused(RefusalReason.TENANT_CHANGED, None)
-
-
 async def test_a_tenant_that_keeps_changing_is_a_conflict_after_a_few_reads(world: World):
     await world.add_tenant()
-    ledger = AlwaysChanged(tenants=world.tenant_repo)
+    # a tenant saved again between every read and every admission
+    ledger = CountingLedger(
+        tenants=world.tenant_repo, answer=Refused(RefusalReason.TENANT_CHANGED, None)
+    )
     metering = attrs.evolve(world.metering, ledger=ledger)
     with pytest.raises(Conflict) as raised:
         await metering.admit(T, MessageId("m1"))
