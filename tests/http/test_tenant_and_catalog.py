@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from litestar.testing import AsyncTestClient
 
 from domain.catalog import Catalog
 from entrypoints.bootstrap import Services
+from entrypoints.http.app import create_app
 from tests.http.conftest import Customer, make_active
 
 pytestmark = pytest.mark.http
@@ -31,6 +33,30 @@ async def test_tiers_are_the_catalogs_tiers(client: AsyncTestClient[Any], catalo
         assert wire["tool_profile"] == catalog.tool_policy(tier.tool_policy).profile.value
     byok = next(t for t in tiers if t["id"] == "byok")
     assert byok["token_budget_per_period"] is None
+
+
+async def test_an_app_on_another_catalog_serves_that_catalog_not_an_earlier_body(
+    client: AsyncTestClient[Any], services: Services, catalog: Catalog
+) -> None:
+    """The encoded catalog answers are kept per catalog object, never across catalogs."""
+    shipped = (await client.get("/api/v1/tiers")).json()
+    starter = catalog.tier("starter")
+    repriced = attrs.evolve(
+        catalog,
+        tiers=tuple(
+            attrs.evolve(t, price=attrs.evolve(t.price, amount_cents=123)) if t is starter else t
+            for t in catalog.tiers
+        ),
+        byok_providers=catalog.byok_providers[:1],
+    )
+    other = attrs.evolve(services, catalog=repriced)
+    async with AsyncTestClient(create_app(other)) as other_client:
+        tiers = (await other_client.get("/api/v1/tiers")).json()
+        providers = (await other_client.get("/api/v1/providers")).json()
+    assert next(t for t in tiers if t["id"] == "starter")["price"]["amount_cents"] == 123
+    assert [p["id"] for p in providers] == [catalog.byok_providers[0].id]
+    assert (await client.get("/api/v1/tiers")).json() == shipped
+    assert len((await client.get("/api/v1/providers")).json()) == len(catalog.byok_providers)
 
 
 async def test_providers_are_the_catalogs_byok_providers_without_internals(

@@ -1,50 +1,102 @@
-"""The public tier and provider catalogs, straight from the one catalog."""
+"""The public tier and provider catalogs, straight from the one catalog.
+
+A catalog never changes while a process runs, so each answer is encoded once per catalog
+object and then served as bytes: the catalog is the most requested unauthenticated page,
+and building and encoding its models cost a third of the request (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from collections.abc import Callable
 
+import attrs
+from litestar import Controller, MediaType, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.serialization import encode_json
+
+from domain.catalog import Catalog
 from entrypoints.http.auth import ServicesDep
 from entrypoints.http.schemas import PriceOut, ProviderModelOut, ProviderOut, TierOut
+
+
+def tiers_out(catalog: Catalog) -> list[TierOut]:
+    return [
+        TierOut(
+            id=tier.id,
+            name=tier.name,
+            price=PriceOut(
+                amount_cents=tier.price.amount_cents,
+                currency=tier.price.currency,
+                interval=tier.price.interval,
+            ),
+            primary_model=tier.primary_model,
+            fallback_models=list(tier.fallback_models),
+            selectable_models=list(tier.selectable_models),
+            message_cap_per_day=tier.messages_per_day,
+            token_budget_per_period=tier.tokens_per_period,
+            tool_profile=catalog.tool_policy(tier.tool_policy).profile.value,
+        )
+        for tier in catalog.tiers
+    ]
+
+
+def providers_out(catalog: Catalog) -> list[ProviderOut]:
+    return [
+        ProviderOut(
+            id=provider.id,
+            name=provider.name,
+            key_hint=provider.key_hint,
+            models=[ProviderModelOut(id=m.id, name=m.name) for m in provider.models],
+            accepts_any_model=provider.accepts_any_model,
+        )
+        for provider in catalog.byok_providers
+    ]
+
+
+@attrs.define
+class EncodedOnce:
+    """The JSON body of ``build(catalog)``, encoded again only when another catalog object
+    comes (a test app, a restarted composition root): catalogs are compared by identity."""
+
+    build: Callable[[Catalog], object]
+    _catalog: Catalog | None = None
+    _body: bytes = b""
+
+    def body(self, catalog: Catalog) -> bytes:
+        if catalog is not self._catalog:
+            self._body = encode_json(self.build(catalog))
+            self._catalog = catalog
+        return self._body
+
+
+_TIERS = EncodedOnce(tiers_out)
+_PROVIDERS = EncodedOnce(providers_out)
 
 
 class CatalogController(Controller):
     path = "/api/v1"
     tags = ("catalog",)
 
-    @get("/tiers", security=[])
-    async def tiers(self, services: ServicesDep) -> list[TierOut]:
+    @get(
+        "/tiers",
+        security=[],
+        responses={
+            200: ResponseSpec(list[TierOut], generate_examples=False, description="Every tier")
+        },
+    )
+    async def tiers(self, services: ServicesDep) -> Response[bytes]:
         """Every tier with its price, models, limits and tool profile (no auth)."""
-        catalog = services.catalog
-        return [
-            TierOut(
-                id=tier.id,
-                name=tier.name,
-                price=PriceOut(
-                    amount_cents=tier.price.amount_cents,
-                    currency=tier.price.currency,
-                    interval=tier.price.interval,
-                ),
-                primary_model=tier.primary_model,
-                fallback_models=list(tier.fallback_models),
-                selectable_models=list(tier.selectable_models),
-                message_cap_per_day=tier.messages_per_day,
-                token_budget_per_period=tier.tokens_per_period,
-                tool_profile=catalog.tool_policy(tier.tool_policy).profile.value,
-            )
-            for tier in catalog.tiers
-        ]
+        return Response(_TIERS.body(services.catalog), media_type=MediaType.JSON)
 
-    @get("/providers", security=[])
-    async def providers(self, services: ServicesDep) -> list[ProviderOut]:
-        """The providers whose key a customer may bring, with their models (no auth)."""
-        return [
-            ProviderOut(
-                id=provider.id,
-                name=provider.name,
-                key_hint=provider.key_hint,
-                models=[ProviderModelOut(id=m.id, name=m.name) for m in provider.models],
-                accepts_any_model=provider.accepts_any_model,
+    @get(
+        "/providers",
+        security=[],
+        responses={
+            200: ResponseSpec(
+                list[ProviderOut], generate_examples=False, description="Every BYOK provider"
             )
-            for provider in services.catalog.byok_providers
-        ]
+        },
+    )
+    async def providers(self, services: ServicesDep) -> Response[bytes]:
+        """The providers whose key a customer may bring, with their models (no auth)."""
+        return Response(_PROVIDERS.body(services.catalog), media_type=MediaType.JSON)
