@@ -185,6 +185,9 @@ class SettlementRequest:
     period: Window
     day: Window
     at: datetime
+    tenant_revision: int | None = None
+    """As in ``AdmissionRequest``: when given, the ledger answers ``TenantChanged``, writing
+    nothing, unless the stored tenant still has it."""
 
 
 @attrs.frozen
@@ -192,6 +195,15 @@ class Settled:
     counters_before: Counters
     counters_after: Counters
     replayed: bool = False
+
+
+@attrs.frozen
+class TenantChanged:
+    """The stored tenant no longer has the request's revision (or is gone): nothing was
+    written, and the request must be built again from the tenant as stored."""
+
+
+SettlementOutcome = Settled | TenantChanged
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ from domain.metering import (
     AdmissionRequest,
     Counters,
     Credential,
-    Settled,
+    SettlementOutcome,
     SettlementRequest,
     Threshold,
 )
@@ -98,8 +98,9 @@ class UsageLedger(Protocol):
         or refuse. A repeated ``message_id`` returns the first admission and counts once."""
         ...
 
-    async def settle(self, request: SettlementRequest) -> Settled:
-        """Replace the message's reservation by its weighted actual tokens, once per message."""
+    async def settle(self, request: SettlementRequest) -> SettlementOutcome:
+        """Replace the message's reservation by its weighted actual tokens, once per message;
+        ``TenantChanged`` (nothing written) when the request's tenant revision is outdated."""
         ...
 
     async def counters(

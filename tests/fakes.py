@@ -23,7 +23,9 @@ from domain.metering import (
     RefusalReason,
     Refused,
     Settled,
+    SettlementOutcome,
     SettlementRequest,
+    TenantChanged,
     Threshold,
     admitted_counters,
     evaluate_admission,
@@ -138,7 +140,7 @@ class InMemoryUsageLedger:
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
 
-    def _tenant_changed(self, request: AdmissionRequest) -> bool:
+    def _tenant_changed(self, request: AdmissionRequest | SettlementRequest) -> bool:
         if request.tenant_revision is None:
             return False
         assert self.tenants is not None, "a request with a revision needs the tenants linked"
@@ -184,8 +186,10 @@ class InMemoryUsageLedger:
             next(self._ids)
             return Admitted(ReservationId(f"{request.tenant_id}:{request.message_id}"), after)
 
-    async def settle(self, request: SettlementRequest) -> Settled:
+    async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         async with self._lock:
+            if self._tenant_changed(request):
+                return TenantChanged()
             key = (request.tenant_id, request.message_id)
             reservation = self.reservations.get(key)
             period = reservation.period_key if reservation else request.period.key.isoformat()

@@ -1,8 +1,8 @@
 """The usage ledger in SQL: admit and settle are atomic in the database, so any number of
 API processes sharing it keep the caps exact (spec §2, ADR 0003).
 
-PostgreSQL: one round trip per admit or settle, calling the PL/pgSQL functions of revision
-``0004_usage_ledger`` on a bare asyncpg pool. SQLite: one short ``BEGIN IMMEDIATE``
+PostgreSQL: one round trip per admit or settle, calling the PL/pgSQL functions of revisions
+``0004_usage_ledger`` to ``0006_settle_tenant_revision`` on a bare asyncpg pool. SQLite: one short ``BEGIN IMMEDIATE``
 transaction on a dedicated sqlite3 connection in its own thread, running the domain's
 ``evaluate_admission`` itself while holding SQLite's write lock.
 """
@@ -31,7 +31,9 @@ from domain.metering import (
     RefusalReason,
     Refused,
     Settled,
+    SettlementOutcome,
     SettlementRequest,
+    TenantChanged,
     admitted_counters,
     evaluate_admission,
 )
@@ -42,9 +44,10 @@ T = TypeVar("T")
 
 REPLAYED = "replayed"
 ADMITTED = "admitted"
+TENANT_CHANGED = RefusalReason.TENANT_CHANGED.value
 
 ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 COUNTERS_SQL = """
 SELECT
     (SELECT coalesce(max(d.messages), 0) FROM usage_days d
@@ -69,7 +72,7 @@ def reservation_id(tenant_id: TenantId, message_id: MessageId) -> ReservationId:
 
 
 def _decision(outcome: str, counters: Counters, request: AdmissionRequest) -> AdmissionDecision:
-    if outcome == RefusalReason.TENANT_CHANGED.value:
+    if outcome == TENANT_CHANGED:
         return Refused(RefusalReason.TENANT_CHANGED, None)
     if outcome == RefusalReason.MESSAGE_CAP_REACHED.value:
         return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
@@ -118,7 +121,7 @@ class PostgresUsageLedger:
         counters = Counters(row[1], row[2], row[3], row[4])
         return _decision(row[0], counters, request)
 
-    async def settle(self, request: SettlementRequest) -> Settled:
+    async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         row = await self.pool.fetchrow(
             SETTLE_SQL,
             request.tenant_id,
@@ -133,11 +136,14 @@ class PostgresUsageLedger:
             request.weighted,
             request.counts_against_budget,
             request.at,
+            request.tenant_revision,
         )
         assert row is not None
+        if row[0] == TENANT_CHANGED:
+            return TenantChanged()
         before = Counters(row[1], row[2], row[3], row[4])
         after = Counters(row[1], row[5], row[6], row[7])
-        return Settled(before, after, replayed=row[0])
+        return Settled(before, after, replayed=row[0] == REPLAYED)
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
@@ -171,7 +177,9 @@ def _key(day: date) -> str:
     return day.isoformat()
 
 
-def _tenant_changed(conn: sqlite3.Connection, request: AdmissionRequest) -> bool:
+def _tenant_changed(
+    conn: sqlite3.Connection, request: AdmissionRequest | SettlementRequest
+) -> bool:
     """Whether the request carries a tenant revision the stored tenant no longer has."""
     if request.tenant_revision is None:
         return False
@@ -322,10 +330,12 @@ class SqliteUsageLedger:
         )
         return Admitted(rid, admitted_counters(counters, request))
 
-    async def settle(self, request: SettlementRequest) -> Settled:
+    async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         return await self._run(lambda conn: self._settle(conn, request))
 
-    def _settle(self, conn: sqlite3.Connection, request: SettlementRequest) -> Settled:
+    def _settle(self, conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
+        if _tenant_changed(conn, request):
+            return TenantChanged()
         tenant, message = request.tenant_id, request.message_id
         found = conn.execute(
             "SELECT day_key, period_key FROM reservations WHERE tenant_id = ? AND message_id = ?",

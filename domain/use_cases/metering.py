@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import attrs
 
@@ -19,6 +21,7 @@ from domain.metering import (
     RefusalReason,
     Refused,
     SettlementRequest,
+    TenantChanged,
     TokenUsage,
     check_token_usage,
     remaining,
@@ -60,10 +63,13 @@ def tenant_windows(tenant: Tenant, now: datetime) -> tuple[Window, Window]:
     return day_window(now, zone), period_window(now, zone, tenant.billing_anchor_day)
 
 
+T = TypeVar("T")
+
 MAX_TENANT_COPIES = 100_000
 """Tenants whose last-read copy admission keeps (the memory is emptied when full)."""
 MAX_TENANT_READS = 3
-"""How often one admission reads a tenant that keeps changing before it gives up."""
+"""How often one admission or settlement reads a tenant that keeps changing before it
+gives up."""
 
 
 @attrs.frozen
@@ -85,29 +91,42 @@ class Metering:
         model; otherwise let the ledger admit atomically against cap and budget.
 
         Tokens are reserved against the platform budget only when the primary model runs on
-        platform keys; a BYOK tenant's own-key traffic holds no platform reservation.
-
-        The tenant comes from the copy last read when there is one: the ledger admits only
-        if the stored tenant still has that copy's revision (one statement, so a tier
-        change in any process takes effect at once), and a copy that would refuse is read
-        again first. Otherwise, and whenever the copy is outdated, the tenant is read."""
+        platform keys; a BYOK tenant's own-key traffic holds no platform reservation."""
         reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
         now = self.clock.now()
+
+        async def on(tenant: Tenant | None, from_copy: bool) -> Admission | None:
+            if tenant is None:
+                return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
+            return await self._admit(tenant, message_id, reserve, now, from_copy)
+
+        return await self._on_tenant(tenant_id, on)
+
+    async def _on_tenant(
+        self, tenant_id: TenantId, attempt: Callable[[Tenant | None, bool], Awaitable[T | None]]
+    ) -> T:
+        """``attempt(tenant, from_copy)`` on the copy of the tenant last read when there is
+        one, else (and whenever it answers None) on the tenant read again; ``attempt(None,
+        False)`` when the tenant is gone.
+
+        The attempt builds its ledger request with the tenant's revision, so the ledger acts
+        only if the stored tenant still has it (one statement; a change saved in any process
+        takes effect at once) and answers None when it did not act."""
         copy = self._tenant_copies.get(tenant_id)
         if copy is not None:
-            admission = await self._admit(copy, message_id, reserve, now, from_copy=True)
-            if admission is not None:
-                return admission
+            result = await attempt(copy, True)
+            if result is not None:
+                return result
         for _ in range(MAX_TENANT_READS):
             tenant = await self.tenants.get(tenant_id)
             if tenant is None:
                 self._tenant_copies.pop(tenant_id, None)
-                return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
-            self._keep_copy(tenant)
-            admission = await self._admit(tenant, message_id, reserve, now, from_copy=False)
-            if admission is not None:
-                return admission
-        raise Conflict(f"tenant {tenant_id!r} changed during admission; ask again")
+            else:
+                self._keep_copy(tenant)
+            result = await attempt(tenant, False)
+            if result is not None:
+                return result
+        raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
 
     def _keep_copy(self, tenant: Tenant) -> None:
         if len(self._tenant_copies) >= MAX_TENANT_COPIES:
@@ -175,10 +194,26 @@ class Metering:
         Platform-served tokens count against the (fallback) budget; own-key tokens do not.
         Returns False when the message was already settled."""
         check_token_usage(usage)
-        tenant = await self.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
         now = self.clock.now()
+
+        async def on(tenant: Tenant | None, _from_copy: bool) -> bool | None:
+            if tenant is None:
+                raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
+            return await self._settle(tenant, message_id, model, usage, credential, now)
+
+        return await self._on_tenant(tenant_id, on)
+
+    async def _settle(
+        self,
+        tenant: Tenant,
+        message_id: MessageId,
+        model: str,
+        usage: TokenUsage,
+        credential: Credential,
+        now: datetime,
+    ) -> bool | None:
+        """Whether this settled the message (False: settled before); None when the ledger
+        found the stored tenant changed (nothing was written)."""
         tier = self.catalog.tier(tenant.tier)
         catalog_model = self.catalog.find_model(model)
         weight = catalog_model.budget_weight if catalog_model else Decimal(1)
@@ -186,7 +221,7 @@ class Metering:
         day, period = tenant_windows(tenant, now)
         settled = await self.ledger.settle(
             SettlementRequest(
-                tenant_id=tenant_id,
+                tenant_id=tenant.id,
                 message_id=message_id,
                 model=ModelRef(model),
                 credential=credential,
@@ -196,11 +231,14 @@ class Metering:
                 period=period,
                 day=day,
                 at=now,
+                tenant_revision=tenant.revision,
             )
         )
+        if isinstance(settled, TenantChanged):
+            return None
         if not settled.replayed and counts:
             await self._notify(
-                tenant_id, LimitKind.TOKENS, period,
+                tenant.id, LimitKind.TOKENS, period,
                 settled.counters_before.platform_tokens_settled,
                 settled.counters_after.platform_tokens_settled,
                 platform_token_budget(self.catalog, tier),

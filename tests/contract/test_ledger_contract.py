@@ -18,7 +18,9 @@ from domain.metering import (
     Credential,
     RefusalReason,
     Refused,
+    Settled,
     SettlementRequest,
+    TenantChanged,
     TokenUsage,
 )
 from domain.ports import UsageRecord
@@ -326,3 +328,33 @@ async def test_a_full_day_on_an_older_revision_is_refused_as_changed_not_as_full
     fresh = attrs.evolve(stale, tenant_revision=current)
     refused = await storage.ledger.admit(fresh)
     assert isinstance(refused, Refused) and refused.reason is RefusalReason.MESSAGE_CAP_REACHED
+
+
+async def test_a_settlement_on_the_stored_tenants_revision_settles(storage: Storage) -> None:
+    current = await stored_tenant(storage, saves=1)
+    assert isinstance(await storage.ledger.admit(admission("m1")), Admitted)
+    settled = await storage.ledger.settle(
+        attrs.evolve(settlement("m1", 500), tenant_revision=current)
+    )
+    assert settled == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0))
+
+
+async def test_a_settlement_on_an_older_revision_is_answered_as_changed_and_writes_nothing(
+    storage: Storage,
+) -> None:
+    current = await stored_tenant(storage, saves=2)
+    assert isinstance(await storage.ledger.admit(admission("m1")), Admitted)
+    stale = attrs.evolve(settlement("m1", 500), tenant_revision=current - 1)
+    assert await storage.ledger.settle(stale) == TenantChanged()
+    assert await counters_at(storage, T0) == Counters(1, 0, 16_000, 0)
+    assert await storage.ledger.usage_records(T0, T0 + TTL) == []
+    again = await storage.ledger.settle(attrs.evolve(stale, tenant_revision=current))
+    assert again == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0))
+
+
+async def test_a_settlement_for_a_tenant_not_stored_is_answered_as_changed(
+    storage: Storage,
+) -> None:
+    request = attrs.evolve(settlement("m1", 500), tenant_revision=0)
+    assert await storage.ledger.settle(request) == TenantChanged()
+    assert await counters_at(storage, T0) == Counters(0, 0, 0, 0)

@@ -8,9 +8,20 @@ import attrs
 import pytest
 
 from domain.catalog import Catalog
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.ids import MessageId, TenantId
-from domain.metering import AdmissionDecision, AdmissionRequest, Admitted, RefusalReason, Refused
+from domain.metering import (
+    AdmissionDecision,
+    AdmissionRequest,
+    Admitted,
+    Credential,
+    RefusalReason,
+    Refused,
+    SettlementOutcome,
+    SettlementRequest,
+    TenantChanged,
+    TokenUsage,
+)
 from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases import metering as metering_module
 from domain.use_cases.metering import MAX_TENANT_READS, Metering
@@ -115,14 +126,20 @@ async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(
 
 @attrs.define
 class CountingLedger(InMemoryUsageLedger):
-    """Counts admissions; with ``answer`` set, gives that answer instead of deciding."""
+    """Counts admissions and settlements; with ``answer`` / ``settle_answer`` set, gives that
+    answer instead of deciding."""
 
     asked: int = 0
     answer: AdmissionDecision | None = None
+    settle_answer: SettlementOutcome | None = None
 
     async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
         self.asked += 1
         return self.answer or await super().admit(request)
+
+    async def settle(self, request: SettlementRequest) -> SettlementOutcome:
+        self.asked += 1
+        return self.settle_answer or await super().settle(request)
 
 
 async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown_and_its_copy_dropped(
@@ -158,5 +175,61 @@ async def test_a_tenant_that_keeps_changing_is_a_conflict_after_a_few_reads(worl
     metering = attrs.evolve(world.metering, ledger=ledger)
     with pytest.raises(Conflict) as raised:
         await metering.admit(T, MessageId("m1"))
-    assert raised.value.detail == "tenant 't-1' changed during admission; ask again"
+    assert raised.value.detail == "tenant 't-1' changed while its message was counted; ask again"
+    assert (reads(world), ledger.asked) == (MAX_TENANT_READS, MAX_TENANT_READS)
+
+
+USAGE = TokenUsage(300, 200, 0)
+MODEL = "moonshot/kimi-k2.5"
+
+
+async def settle(metering: Metering, message: str) -> bool:
+    return await metering.settle(T, MessageId(message), MODEL, USAGE, Credential.PLATFORM)
+
+
+async def test_settling_admitted_messages_reads_the_tenant_no_more(
+    world: World, metering: Metering
+) -> None:
+    await world.add_tenant(tier="premium")
+    for n in range(3):
+        await metering.admit(T, MessageId(f"m{n}"))
+        assert await settle(metering, f"m{n}") is True
+    assert reads(world) == 1
+    assert await settle(metering, "m0") is False
+    assert reads(world) == 1
+
+
+async def test_a_billing_anchor_saved_elsewhere_applies_to_the_next_settlement(
+    world: World, metering: Metering
+) -> None:
+    """Messages settled without a reservation count in the period of the tenant as stored."""
+    await world.add_tenant(billing_anchor_day=1)
+    await settle(metering, "before")
+    await save(world, billing_anchor_day=20)
+    await settle(metering, "after")
+    assert sorted(world.ledger.settled_tokens) == [(T, "2026-02-20"), (T, "2026-03-01")]
+    assert reads(world) == 2
+
+
+async def test_settling_for_a_tenant_gone_since_its_copy_was_kept_is_not_found(
+    world: World,
+) -> None:
+    await world.add_tenant()
+    ledger = CountingLedger(tenants=world.tenant_repo)
+    metering = attrs.evolve(world.metering, ledger=ledger)
+    await settle(metering, "m1")
+    del world.tenant_repo.tenants[T]
+    for message in ("m2", "m3"):
+        with pytest.raises(NotFound) as raised:
+            await settle(metering, message)
+        assert raised.value.code == "tenant_unknown"
+    assert (reads(world), ledger.asked) == (3, 2)
+
+
+async def test_a_tenant_that_keeps_changing_while_settling_is_a_conflict(world: World):
+    await world.add_tenant()
+    ledger = CountingLedger(tenants=world.tenant_repo, settle_answer=TenantChanged())
+    metering = attrs.evolve(world.metering, ledger=ledger)
+    with pytest.raises(Conflict):
+        await settle(metering, "m1")
     assert (reads(world), ledger.asked) == (MAX_TENANT_READS, MAX_TENANT_READS)

@@ -97,7 +97,7 @@ class GatewayController(Controller):
             ),
         )
 
-    @post("/settle", status_code=200, responses=errors(*GATEWAY_ERRORS))
+    @post("/settle", status_code=200, responses=errors(*GATEWAY_ERRORS, 409))
     async def settle(
         self,
         request: Request[Any, Any, Any],
