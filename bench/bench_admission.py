@@ -14,6 +14,11 @@ database itself is checked: no tenant's day has more admitted messages than its 
 the hot tenant (every request on one tenant) has exactly its cap, and every admit the clients
 were told about is a reservation in the database and vice versa.
 
+Every scenario starts after a ``CHECKPOINT``, so none pays for its predecessor's writes.
+After the servers, the baseline's ``UPDATE`` also runs with no HTTP at all, one closed-loop
+worker per pooled connection, and its latency tail is printed: the floor under the p99 of
+every endpoint that commits on this database.
+
 With ``--profile DIR`` one more admit run is recorded by py-spy (not part of the table).
 """
 
@@ -25,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -48,7 +54,7 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench.baseline_app import ENV_URL as BASELINE_ENV_URL  # noqa: E402
-from bench.baseline_app import prepare_table  # noqa: E402
+from bench.baseline_app import POOL_SIZE, UPDATE_SQL, prepare_table  # noqa: E402
 from bench.variant_app import ENV_VARIANT as VARIANT_ENV  # noqa: E402
 
 ENV_DATABASE_URL = "TIERKEEPER_BENCH_DATABASE_URL"
@@ -111,6 +117,16 @@ def postmaster_pid(url: str) -> int | None:
     with contextlib.suppress(OSError, ValueError, TypeError):
         return int((Path(str(row[0])) / "postmaster.pid").read_text().splitlines()[0])
     return None
+
+
+def checkpoint(url: str) -> None:
+    """Write out everything the previous scenario dirtied, so that no scenario pays for its
+    predecessor's checkpoint (skipped on a server where the role may not checkpoint)."""
+    with (
+        psycopg.connect(libpq(url), autocommit=True) as conn,
+        contextlib.suppress(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("CHECKPOINT")
 
 
 def libpq(url: str) -> str:
@@ -349,6 +365,45 @@ def read_admitted(*paths: Path) -> set[tuple[str, str]]:
     return found
 
 
+async def _database_alone(dsn: str, tenants: list[str], seconds: float) -> dict[str, float]:
+    import asyncpg
+
+    from adapters.sql.database import keep_session_state
+
+    pool = await asyncpg.create_pool(
+        dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=keep_session_state
+    )
+    latencies: list[float] = []
+    end = time.perf_counter() + seconds
+
+    async def worker(seed: int) -> None:
+        pick = random.Random(seed).choice
+        async with pool.acquire() as conn:
+            while time.perf_counter() < end:
+                started = time.perf_counter()
+                await conn.fetchval(UPDATE_SQL, pick(tenants))
+                latencies.append(time.perf_counter() - started)
+
+    try:
+        await asyncio.gather(*(worker(n) for n in range(POOL_SIZE)))
+    finally:
+        await pool.close()
+    latencies.sort()
+
+    def at(q: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    return {"statements_s": len(latencies) / seconds, "p50_ms": at(0.5), "p99_ms": at(0.99),
+            "p999_ms": at(0.999), "max_ms": 1000 * latencies[-1]}  # fmt: skip
+
+
+def database_alone(url: str, tenants: list[str], seconds: float) -> dict[str, float]:
+    """The one-UPDATE baseline's statement with no HTTP and no Python server in between:
+    as many closed-loop workers as the pool has connections, each on its own connection.
+    Its tail is the floor under every endpoint that commits (WAL flush stalls included)."""
+    return asyncio.run(_database_alone(libpq(url), tenants, seconds))
+
+
 def machine() -> dict[str, str]:
     meminfo = Path("/proc/meminfo").read_text().splitlines()[0].split()
     return {
@@ -449,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                       "hot": tenants[:WARM_TENANTS], "hot_fraction": WARM_FRACTION}  # fmt: skip
 
         def run(name: str, spec: dict[str, Any]) -> None:
+            checkpoint(url)
             results[name] = load(work, name, {"port": server.port, **spec}, server, database_pid)
 
         def admit_spec(run_id: str, out: Path) -> dict[str, Any]:
@@ -509,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
         exact = check_database(url, caps, read_admitted(*admitted_files))
+        checkpoint(url)
+        alone = database_alone(url, tenants, dur)
 
     rows = [
         row("POST /gateway/admit", results["admit"], results["one-UPDATE POST"], 0.7, 50),
@@ -536,6 +594,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['scenario']}: statuses {r['statuses']} errors {r['errors']} "
               f"CPU % of one core {r['cpu_pct']}")  # fmt: skip
     print()
+    print(
+        f"database alone, the one-UPDATE statement on {POOL_SIZE} connections without HTTP: "
+        f"{alone['statements_s']:.0f} statements/s, p50 {alone['p50_ms']:.2f} ms, "
+        f"p99 {alone['p99_ms']:.2f} ms, p99.9 {alone['p999_ms']:.2f} ms, "
+        f"max {alone['max_ms']:.1f} ms"
+    )
+    print()
     print(f"overshoot: {exact['overshoot']}")
     print(
         f"hot tenant admitted {exact['hot_admitted']} of cap {exact['hot_cap']}; "
@@ -555,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {inc:5.1f} {own:5.1f}  {frame}")
     if args.json:
         args.json.write_text(json.dumps(
-            {"machine": info, "results": results, "rows": rows, "exactness": exact}, indent=2,
+            {"machine": info, "results": results, "rows": rows, "exactness": exact,
+             "database_alone": alone}, indent=2,
             default=str))  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     exact_ok = (
