@@ -2,9 +2,10 @@
 API processes sharing it keep the caps exact (spec §2, ADR 0003).
 
 PostgreSQL: one round trip per admit or settle, calling the PL/pgSQL functions of revisions
-``0004_usage_ledger`` to ``0006_settle_tenant_revision`` on a bare asyncpg pool. SQLite: one short ``BEGIN IMMEDIATE``
-transaction on a dedicated sqlite3 connection in its own thread, running the domain's
-``evaluate_admission`` itself while holding SQLite's write lock.
+``0004_usage_ledger`` to ``0006_settle_tenant_revision`` on a bare asyncpg pool. SQLite:
+one short ``BEGIN IMMEDIATE`` transaction on a dedicated sqlite3 connection in its own
+thread, running the domain's ``evaluate_admission`` itself while holding SQLite's write
+lock.
 """
 
 from __future__ import annotations
