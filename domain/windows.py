@@ -85,6 +85,28 @@ def period_window(instant: datetime, zone: ZoneInfo, anchor_day: int) -> Window:
     )
 
 
+@attrs.define
+class WindowMemo:
+    """The day and billing-period windows last computed per (time zone, anchor day), given
+    again for any instant they both contain: a window is the same for every instant in it,
+    so recomputing it (two zone conversions per window) is needed only when one has ended.
+    At most one entry per zone and anchor day, so the memory is bounded by the tz database.
+    """
+
+    _last: dict[tuple[str, int], tuple[Window, Window]] = attrs.field(factory=dict)
+
+    def windows(self, timezone: str, anchor_day: int, instant: datetime) -> tuple[Window, Window]:
+        """``day_window`` and ``period_window`` of ``instant`` in ``timezone``."""
+        key = (timezone, anchor_day)
+        last = self._last.get(key)
+        if last is not None and last[0].contains(instant) and last[1].contains(instant):
+            return last
+        zone = parse_timezone(timezone)
+        fresh = day_window(instant, zone), period_window(instant, zone, anchor_day)
+        self._last[key] = fresh
+        return fresh
+
+
 def check_anchor_day(anchor_day: int) -> None:
     if not 1 <= anchor_day <= 31:
         raise ValidationError(

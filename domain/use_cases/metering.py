@@ -33,7 +33,7 @@ from domain.metering import (
 from domain.ports import Clock, CredentialRepository, Notifier, TenantRepository, UsageLedger
 from domain.routing import Route, decide_route, platform_token_budget
 from domain.tenants import Tenant, may_use_service
-from domain.windows import Window, day_window, parse_timezone, period_window
+from domain.windows import Window, WindowMemo
 
 
 @attrs.frozen
@@ -58,11 +58,6 @@ class UsageView:
     fallback_token_budget: int | None
 
 
-def tenant_windows(tenant: Tenant, now: datetime) -> tuple[Window, Window]:
-    zone = parse_timezone(tenant.timezone)
-    return day_window(now, zone), period_window(now, zone, tenant.billing_anchor_day)
-
-
 T = TypeVar("T")
 
 MAX_TENANT_COPIES = 100_000
@@ -83,6 +78,11 @@ class Metering:
     _tenant_copies: dict[TenantId, Tenant] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
+    _windows: WindowMemo = attrs.field(factory=WindowMemo, init=False, repr=False, eq=False)
+
+    def tenant_windows(self, tenant: Tenant, now: datetime) -> tuple[Window, Window]:
+        """The tenant's local day and billing period containing ``now``."""
+        return self._windows.windows(tenant.timezone, tenant.billing_anchor_day, now)
 
     async def admit(
         self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None
@@ -150,7 +150,7 @@ class Metering:
             if from_copy:
                 return None
             return Admission(Refused(RefusalReason.BYOK_KEY_INVALID, None), route, None, None)
-        day, period = tenant_windows(tenant, now)
+        day, period = self.tenant_windows(tenant, now)
         budget = platform_token_budget(self.catalog, tier)
         request = AdmissionRequest(
             tenant_id=tenant.id,
@@ -218,7 +218,7 @@ class Metering:
         catalog_model = self.catalog.find_model(model)
         weight = catalog_model.budget_weight if catalog_model else Decimal(1)
         counts = credential is Credential.PLATFORM
-        day, period = tenant_windows(tenant, now)
+        day, period = self.tenant_windows(tenant, now)
         settled = await self.ledger.settle(
             SettlementRequest(
                 tenant_id=tenant.id,
@@ -251,7 +251,7 @@ class Metering:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
         now = self.clock.now()
         tier = self.catalog.tier(tenant.tier)
-        day, period = tenant_windows(tenant, now)
+        day, period = self.tenant_windows(tenant, now)
         counters: Counters = await self.ledger.counters(tenant_id, day, period, now)
         budget = platform_token_budget(self.catalog, tier)
         is_byok = tier.id == BYOK

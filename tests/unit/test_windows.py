@@ -8,9 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from domain import windows as windows_module
 from domain.errors import ValidationError
 from domain.windows import (
+    WindowMemo,
     anchor_date,
     day_window,
     is_known_timezone,
@@ -154,3 +158,59 @@ def test_window_instants_are_in_utc_whatever_the_hosts_zone() -> None:
     assert start.isoformat() == "2026-06-01T22:00:00+00:00"
     window = day_window(utc(2026, 6, 1, 22, 30), BERLIN)
     assert window.resets_at.isoformat() == "2026-06-02T22:00:00+00:00"
+
+
+MEMO_ZONES = (
+    "Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Asia/Kathmandu",
+    "America/Havana", "Pacific/Apia", "America/St_Johns", "UTC",
+)  # fmt: skip
+"""Zones with DST at midnight, half-hour shifts, odd offsets and a skipped day (Apia 2011)."""
+
+
+@given(
+    zone=st.sampled_from(MEMO_ZONES),
+    anchor=st.integers(1, 31),
+    start=st.datetimes(datetime(2010, 1, 1), datetime(2030, 1, 1)),
+    steps=st.lists(st.integers(0, 40 * 3600), min_size=1, max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_window_memo_answers_what_computing_the_windows_answers(
+    zone: str, anchor: int, start: datetime, steps: list[int]
+) -> None:
+    """Over instants moving forward, through DST changes and month ends."""
+    memo = WindowMemo()
+    at = start.replace(tzinfo=UTC)
+    for step in steps:
+        at += timedelta(seconds=step)
+        expected = (day_window(at, ZoneInfo(zone)), period_window(at, ZoneInfo(zone), anchor))
+        assert memo.windows(zone, anchor, at) == expected
+
+
+def test_the_window_memo_computes_again_only_when_a_window_has_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    computed: list[datetime] = []
+    real = windows_module.day_window
+
+    def counting(instant: datetime, zone: ZoneInfo) -> object:
+        computed.append(instant)
+        return real(instant, zone)
+
+    monkeypatch.setattr(windows_module, "day_window", counting)
+    memo = WindowMemo()
+    day, _ = memo.windows("Europe/Berlin", 15, utc(2026, 6, 1, 22, 30))
+    memo.windows("Europe/Berlin", 15, day.resets_at - timedelta(microseconds=1))
+    assert computed == [utc(2026, 6, 1, 22, 30)]
+    memo.windows("Europe/Berlin", 1, utc(2026, 6, 1, 22, 30))
+    next_day, _ = memo.windows("Europe/Berlin", 15, day.resets_at)
+    assert len(computed) == 3
+    assert next_day.key == date(2026, 6, 3)
+
+
+def test_the_window_memo_refuses_an_unknown_zone_and_anchor_like_the_windows_do() -> None:
+    with pytest.raises(ValidationError) as raised:
+        WindowMemo().windows("Mars/Olympus", 1, utc(2026, 6, 1))
+    assert raised.value.field == "timezone"
+    with pytest.raises(ValidationError) as raised:
+        WindowMemo().windows("UTC", 32, utc(2026, 6, 1))
+    assert raised.value.field == "billing_anchor_day"
