@@ -236,3 +236,27 @@ def test_keys_commands_run_end_to_end_on_the_embedded_database(
     monkeypatch.setenv("TIERKEEPER_KEY_STORE", "vault")
     assert main(["keys", "verify"]) == 0
     assert "│        12 │       12 │     0 │      0 │" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("database_url", "argv", "expected"),
+    [
+        ("sqlite:///{tmp}/t.sqlite3", (), keys_commands.SQLITE_CONCURRENCY),
+        ("postgresql://u@localhost/db", (), keys_commands.DEFAULT_CONCURRENCY),
+        ("sqlite:///{tmp}/t.sqlite3", ("--concurrency", "5"), 5),
+    ],
+)
+def test_the_jobs_concurrency_defaults_by_database_and_yields_to_the_option(
+    cli: Cli, tmp_path: Path, database_url: str, argv: tuple[str, ...], expected: int
+) -> None:
+    """SQLite's single write lock makes more than two writers slower, not faster."""
+    cli.monkeypatch.setenv("TIERKEEPER_DATABASE_URL", database_url.format(tmp=tmp_path))
+    used: list[int] = []
+
+    async def run(*args: object) -> int:
+        used.append(int(str(args[-1])))
+        return keys_commands.EXIT_OK
+
+    cli.monkeypatch.setattr(keys_commands, "_run", run)
+    code, _ = cli.run("keys", "rotate", *argv)
+    assert (code, used) == (0, [expected])
