@@ -142,12 +142,21 @@ class CountingLedger(InMemoryUsageLedger):
         return self.settle_answer or await super().settle(request)
 
 
+async def on_counting_ledger(
+    world: World,
+    answer: AdmissionDecision | None = None,
+    settle_answer: SettlementOutcome | None = None,
+) -> tuple[Metering, CountingLedger]:
+    """The tenant stored, and a use case whose ledger counts what it is asked."""
+    await world.add_tenant()
+    ledger = CountingLedger(tenants=world.tenant_repo, answer=answer, settle_answer=settle_answer)
+    return attrs.evolve(world.metering, ledger=ledger), ledger
+
+
 async def test_a_tenant_gone_since_its_copy_was_kept_is_unknown_and_its_copy_dropped(
     world: World,
 ) -> None:
-    await world.add_tenant()
-    ledger = CountingLedger(tenants=world.tenant_repo)
-    metering = attrs.evolve(world.metering, ledger=ledger)
+    metering, ledger = await on_counting_ledger(world)
     await metering.admit(T, MessageId("m1"))
     del world.tenant_repo.tenants[T]
     decision = (await metering.admit(T, MessageId("m2"))).decision
@@ -167,12 +176,10 @@ async def test_a_refusal_by_the_ledger_on_a_current_copy_needs_no_read(
 
 
 async def test_a_tenant_that_keeps_changing_is_a_conflict_after_a_few_reads(world: World):
-    await world.add_tenant()
     # a tenant saved again between every read and every admission
-    ledger = CountingLedger(
-        tenants=world.tenant_repo, answer=Refused(RefusalReason.TENANT_CHANGED, None)
+    metering, ledger = await on_counting_ledger(
+        world, answer=Refused(RefusalReason.TENANT_CHANGED, None)
     )
-    metering = attrs.evolve(world.metering, ledger=ledger)
     with pytest.raises(Conflict) as raised:
         await metering.admit(T, MessageId("m1"))
     assert raised.value.detail == "tenant 't-1' changed while its message was counted; ask again"
@@ -214,9 +221,7 @@ async def test_a_billing_anchor_saved_elsewhere_applies_to_the_next_settlement(
 async def test_settling_for_a_tenant_gone_since_its_copy_was_kept_is_not_found(
     world: World,
 ) -> None:
-    await world.add_tenant()
-    ledger = CountingLedger(tenants=world.tenant_repo)
-    metering = attrs.evolve(world.metering, ledger=ledger)
+    metering, ledger = await on_counting_ledger(world)
     await settle(metering, "m1")
     del world.tenant_repo.tenants[T]
     for message in ("m2", "m3"):
@@ -227,9 +232,7 @@ async def test_settling_for_a_tenant_gone_since_its_copy_was_kept_is_not_found(
 
 
 async def test_a_tenant_that_keeps_changing_while_settling_is_a_conflict(world: World):
-    await world.add_tenant()
-    ledger = CountingLedger(tenants=world.tenant_repo, settle_answer=TenantChanged())
-    metering = attrs.evolve(world.metering, ledger=ledger)
+    metering, ledger = await on_counting_ledger(world, settle_answer=TenantChanged())
     with pytest.raises(Conflict):
         await settle(metering, "m1")
     assert (reads(world), ledger.asked) == (MAX_TENANT_READS, MAX_TENANT_READS)
