@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
 from domain.errors import Forbidden, Unauthorized, ValidationError
 from domain.ids import TenantId, UserId
@@ -217,12 +218,10 @@ class Accounts:
         return principal
 
     def _trust(self, digest: str, principal: Principal, now: datetime) -> None:
-        """Remember a verified service token until ``now + service_trust_s``; the memory is
-        bounded (emptied when full: service tokens are few)."""
-        if len(self._trusted_services) >= MAX_TRUSTED_SERVICE_TOKENS:
-            self._trusted_services.clear()
+        """Remember a verified service token until ``now + service_trust_s`` (service tokens
+        are few; the memory is bounded all the same)."""
         until = now + timedelta(seconds=self.service_trust_s)
-        self._trusted_services[digest] = (until, principal)
+        remember(self._trusted_services, digest, (until, principal), MAX_TRUSTED_SERVICE_TOKENS)
 
     async def logout(self, principal: Principal) -> None:
         await self.auth_tokens.revoke(principal.token_hash, self.clock.now())

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import attrs
 
+from domain.bounded_memory import remember
 from domain.catalog import BYOK, Catalog
 from domain.errors import Conflict, NotFound
 from domain.ids import MessageId, ModelRef, TenantId
@@ -122,16 +123,11 @@ class Metering:
             if tenant is None:
                 self._tenant_copies.pop(tenant_id, None)
             else:
-                self._keep_copy(tenant)
+                remember(self._tenant_copies, tenant.id, tenant, MAX_TENANT_COPIES)
             result = await attempt(tenant, False)
             if result is not None:
                 return result
         raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
-
-    def _keep_copy(self, tenant: Tenant) -> None:
-        if len(self._tenant_copies) >= MAX_TENANT_COPIES:
-            self._tenant_copies.clear()
-        self._tenant_copies[tenant.id] = tenant
 
     async def _admit(
         self, tenant: Tenant, message_id: MessageId, reserve: int, now: datetime, from_copy: bool
