@@ -13,14 +13,17 @@ from adapters.catalog.toml_loader import default_catalog_text
 from domain.byok import CredentialInput
 from domain.catalog import Catalog, build_catalog
 from domain.ids import TenantId, TierId, UserId
+from domain.ports import AuthTokenRepository
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.use_cases.accounts import Accounts
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.tenants import Tenants
 from tests.fakes import (
     FakeKeyStore,
+    FakePasswordHasher,
     FixedClock,
     FixedProviderProbe,
     InMemoryConfigWriter,
@@ -111,6 +114,13 @@ class World:
     def tenants(self) -> Tenants:
         return Tenants(
             self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock
+        )
+
+    def accounts(self, tokens: AuthTokenRepository) -> Accounts:
+        """The accounts use case over ``tokens`` (tests that watch the token lookups pass
+        their own repository)."""
+        return Accounts(
+            self.catalog, self.tenant_repo, tokens, FakePasswordHasher(), self.configs, self.clock
         )
 
     async def add_tenant(self, tenant_id: str = "t-1", **kwargs: Any) -> Tenant:

@@ -15,7 +15,7 @@ from domain.use_cases.accounts import (
     TokenKind,
     hash_token,
 )
-from tests.fakes import FakePasswordHasher, InMemoryAuthTokenRepository
+from tests.fakes import InMemoryAuthTokenRepository
 from tests.unit.conftest import World
 
 PASSWORD = Secret("ten chars!")
@@ -37,9 +37,7 @@ def tokens() -> CountingTokens:
 
 @pytest.fixture
 def accounts(world: World, tokens: CountingTokens) -> Accounts:
-    return Accounts(
-        world.catalog, world.tenant_repo, tokens, FakePasswordHasher(), world.configs, world.clock
-    )
+    return world.accounts(tokens)
 
 
 async def test_a_verified_service_token_is_not_looked_up_again_within_the_trust_window(

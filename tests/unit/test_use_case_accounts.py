@@ -14,7 +14,7 @@ from domain.use_cases.accounts import (
     hash_token,
     normalise_email,
 )
-from tests.fakes import FakePasswordHasher, InMemoryAuthTokenRepository
+from tests.fakes import InMemoryAuthTokenRepository
 from tests.unit.conftest import World
 
 PASSWORD = Secret("ten chars!")
@@ -27,9 +27,7 @@ def tokens() -> InMemoryAuthTokenRepository:
 
 @pytest.fixture
 def accounts(world: World, tokens: InMemoryAuthTokenRepository) -> Accounts:
-    return Accounts(
-        world.catalog, world.tenant_repo, tokens, FakePasswordHasher(), world.configs, world.clock
-    )
+    return world.accounts(tokens)
 
 
 async def test_signup_creates_an_incomplete_starter_tenant_with_its_config(
