@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import attrs
 
 from domain.catalog import Catalog, ModelRates, normalise_tier_id
-from domain.errors import ValidationError
+from domain.errors import DomainError, ValidationError
 from domain.ids import TenantId, TierId
 from domain.metering import Credential
 from domain.ports import UsageRecord
@@ -121,7 +121,9 @@ class SubscriptionEvent:
     is the subscription's status in the provider's words (a completed, paid checkout says
     ``active``). ``tenant_id`` comes from the checkout's client reference or the metadata this
     service put on the subscription. ``billing_anchor`` is the instant the provider bills
-    from; its day of month, in the tenant's zone, becomes the billing anchor day.
+    from; its day of month, in the tenant's zone, becomes the billing anchor day. A
+    subscription event also carries its current period and whether it ends at the period
+    end; a paid invoice its id and the amount paid (integer cents, currency code).
     """
 
     event_id: str
@@ -135,6 +137,22 @@ class SubscriptionEvent:
     tenant_id: TenantId | None = None
     tier_hint: str | None = None
     billing_anchor: datetime | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    invoice_id: str | None = None
+    amount_paid_cents: int | None = None
+    currency: str | None = None
+
+
+@attrs.define(eq=False)
+class MalformedEvent(DomainError):
+    """A correctly signed provider event whose content is not what the provider sends (an id
+    missing, a time that is not a number); ``field`` names the part at fault. Nothing of it
+    is applied, and the provider is told so instead of retrying for days."""
+
+    field: str = ""
+    code: str = "invalid_event"
 
 
 class Outcome(enum.Enum):

@@ -24,9 +24,11 @@ from domain.ports import (
     CredentialRepository,
     KeyStore,
     Notifier,
+    PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionRepository,
     TenantRepository,
     UsageLedger,
 )
@@ -55,6 +57,9 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    subscriptions: SubscriptionRepository | None = None
+    """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
+    paid_invoices: PaidInvoiceRepository | None = None
 
 
 @attrs.frozen
@@ -125,7 +130,7 @@ def assemble(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),
         billing=None
-        if ports.billing is None
+        if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
         else Billing(
             catalog,
             build_price_book(catalog, settings.stripe_prices),
@@ -135,6 +140,8 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            ports.subscriptions,
+            ports.paid_invoices,
         ),
         webhooks=webhooks,
     )
@@ -217,6 +224,8 @@ async def build_services(
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        subscriptions=database.subscriptions,
+        paid_invoices=database.paid_invoices,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

@@ -28,6 +28,7 @@ from adapters.sql.repositories import (
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
+from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -136,6 +137,8 @@ class SqlDatabase:
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
+    subscriptions: SqlSubscriptionRepository
+    paid_invoices: SqlPaidInvoiceRepository
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -180,5 +183,7 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
+        subscriptions=SqlSubscriptionRepository(engine),
+        paid_invoices=SqlPaidInvoiceRepository(engine),
         pool=pool,
     )

@@ -35,7 +35,9 @@ from domain.use_cases.billing import Billing
 from tests.fakes import (
     FakeBillingGateway,
     InMemoryConfigWriter,
+    InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
+    InMemorySubscriptionRepository,
 )
 from tests.unit.conftest import World, make_tenant
 
@@ -565,12 +567,14 @@ class BillingWorld:
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     public_url: str = "https://tk.example/"
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
-                       w.clock, self.public_url)  # fmt: skip
+                       w.clock, self.public_url, self.subscriptions, self.invoices)  # fmt: skip
 
     async def tenant(self, tenant_id: str = "t-1") -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId(tenant_id))
@@ -589,7 +593,9 @@ async def test_checkout_sells_the_tier_at_its_price_and_returns_to_the_plan_page
 ) -> None:
     session = await bw.billing.checkout(TenantId("t-1"), "Premium")
     assert session.url.startswith("https://checkout.example/")
-    assert bw.gateway.sessions == [{"tenant": "t-1", "price": "price_premium", "tier": "premium"}]
+    assert bw.gateway.sessions == [
+        {"tenant": "t-1", "price": "price_premium", "tier": "premium", "customer": "cus_fake_1"}
+    ]
 
 
 async def test_checkout_accepts_a_legacy_tier_id(bw: BillingWorld) -> None:
