@@ -5,7 +5,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -89,6 +89,24 @@ class UsageRecord:
     cache_read_tokens: int
     weighted_tokens: int
     at: datetime
+
+
+@attrs.frozen
+class MessageCounts:
+    """A tenant's messages admitted in a period, and of those how many were settled (usage
+    reported) and how many expired (never settled, reservation let go)."""
+
+    admitted: int = 0
+    settled: int = 0
+    expired: int = 0
+
+
+class MessageCounter(Protocol):
+    async def message_counts(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Mapping[TenantId, MessageCounts]:
+        """Per tenant, the messages admitted in ``[starts_at, ends_at)`` by fate."""
+        ...
 
 
 class UsageLedger(Protocol):

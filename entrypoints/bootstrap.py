@@ -23,6 +23,7 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MessageCounter,
     Notifier,
     PaidInvoiceRepository,
     PasswordHasher,
@@ -60,6 +61,8 @@ class Ports:
     subscriptions: SubscriptionRepository | None = None
     """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
     paid_invoices: PaidInvoiceRepository | None = None
+    message_counts: MessageCounter | None = None
+    """Admitted, settled and expired messages for the usage report."""
 
 
 @attrs.frozen
@@ -226,6 +229,7 @@ async def build_services(
         password_hasher=password_hasher or _default_password_hasher(),
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,
+        message_counts=database.message_counts,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

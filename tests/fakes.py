@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -31,7 +31,7 @@ from domain.metering import (
     evaluate_admission,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import AuthToken, CheckoutSession, UsageRecord
+from domain.ports import AuthToken, CheckoutSession, MessageCounts, UsageRecord
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import Tenant, User
@@ -444,3 +444,18 @@ class InMemoryProcessedEventRepository:
     async def outcome(self, event_id: str) -> str | None:
         entry = self.events.get(event_id)
         return entry[1] if entry is not None else None
+
+
+@attrs.define
+class FixedMessageCounter:
+    """Message counts as a test sets them, per tenant, for any window that holds ``at``."""
+
+    counts: dict[TenantId, MessageCounts] = attrs.Factory(dict)
+    at: datetime | None = None
+
+    async def message_counts(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Mapping[TenantId, MessageCounts]:
+        if self.at is not None and not starts_at <= self.at < ends_at:
+            return {}
+        return dict(self.counts)

@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
@@ -139,6 +140,7 @@ class SqlDatabase:
     notifier: SqlNotifier
     subscriptions: SqlSubscriptionRepository
     paid_invoices: SqlPaidInvoiceRepository
+    message_counts: SqlMessageCounter
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -185,5 +187,6 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         notifier=SqlNotifier(engine),
         subscriptions=SqlSubscriptionRepository(engine),
         paid_invoices=SqlPaidInvoiceRepository(engine),
+        message_counts=SqlMessageCounter(engine),
         pool=pool,
     )
