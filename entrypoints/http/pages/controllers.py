@@ -30,6 +30,7 @@ from entrypoints.http.auth import (
     services_of,
 )
 from entrypoints.http.pages import views
+from entrypoints.http.pages.billing_views import billing_context
 from entrypoints.http.pages.rendering import render
 
 HTML_HEADERS = {
@@ -158,6 +159,7 @@ class PagesController(Controller):
             cards=views.tier_cards(services.catalog, tenant.tier),
             tenant_active=tenant.status is SubscriptionStatus.ACTIVE,
             checkout=_checkout_flag(request),
+            **await billing_context(services, tenant),
         )
 
     @get("/plan")
@@ -190,6 +192,7 @@ class PagesController(Controller):
             plan=plan,
             show_provider_tab=plan.is_byok,
             checkout=_checkout_flag(request),
+            **await billing_context(services, overview.tenant, _checkout_flag(request)),
         )
 
     @get("/settings/ai-provider")
