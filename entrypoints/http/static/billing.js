@@ -103,7 +103,7 @@
     var pollMs = 1500;
     async function poll() {
       var result = await api("GET", "/api/v1/billing");
-      if (result.ok && result.data && result.data.status === "active") {
+      if (result.ok && result.data && result.data.has_subscription && result.data.status === "active") {
         flashThenGo("Your payment went through: your plan is active.", "/settings");
         return;
       }
