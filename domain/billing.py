@@ -70,7 +70,7 @@ _STATUS_MAP = {
     "active": SubscriptionStatus.ACTIVE,
     "trialing": SubscriptionStatus.ACTIVE,
     "past_due": SubscriptionStatus.PAST_DUE,
-    "unpaid": SubscriptionStatus.PAST_DUE,
+    "unpaid": SubscriptionStatus.INCOMPLETE,
     "canceled": SubscriptionStatus.CANCELED,
     "incomplete_expired": SubscriptionStatus.CANCELED,
     "incomplete": SubscriptionStatus.INCOMPLETE,
@@ -79,9 +79,11 @@ _STATUS_MAP = {
 
 
 def subscription_status(provider_status: str) -> SubscriptionStatus | None:
-    """A provider's subscription status as ours: trialing counts as active, unpaid as past due,
-    an expired incomplete subscription as canceled, a paused one as not yet paid for. None for
-    a status this service does not know."""
+    """A provider's subscription status as ours: trialing counts as active; unpaid (the
+    provider gave up collecting after the grace period) and paused as not paid for, which
+    admits nothing but keeps the subscription live (a paid invoice makes it active again); an
+    expired incomplete subscription as canceled. None for a status this service does not
+    know."""
     return _STATUS_MAP.get(provider_status)
 
 

@@ -46,8 +46,8 @@ class PeriodReport:
     def margin_cents(self) -> int:
         return sum(t.margin_cents for t in self.tenants)
 
-    @property
     def unpaid_activations(self) -> tuple[TenantUsage, ...]:
+        """Tenants working as paying ones with no subscription and nothing paid."""
         return tuple(t for t in self.tenants if t.activated_without_payment)
 
 

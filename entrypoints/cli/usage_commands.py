@@ -150,7 +150,7 @@ def print_table(report: PeriodReport, console: Console) -> None:
             _money(tenant.margin_cents),
         )  # fmt: skip
     console.print(table)
-    unpaid = report.unpaid_activations
+    unpaid = report.unpaid_activations()
     if unpaid:
         names = ", ".join(escape(t.tenant_id) for t in unpaid)
         console.print(

@@ -142,7 +142,7 @@ def test_an_empty_price_id_is_refused(catalog: Catalog) -> None:
         ("active", SubscriptionStatus.ACTIVE),
         ("trialing", SubscriptionStatus.ACTIVE),
         ("past_due", SubscriptionStatus.PAST_DUE),
-        ("unpaid", SubscriptionStatus.PAST_DUE),
+        ("unpaid", SubscriptionStatus.INCOMPLETE),
         ("canceled", SubscriptionStatus.CANCELED),
         ("incomplete_expired", SubscriptionStatus.CANCELED),
         ("incomplete", SubscriptionStatus.INCOMPLETE),
@@ -321,9 +321,24 @@ def test_a_past_due_subscription_starts_the_grace_clock_at_the_event(
     catalog: Catalog, book: PriceBook
 ) -> None:
     at = T0 + timedelta(days=30)
-    decided = apply_event(catalog, book, subscribed(), event(provider_status="unpaid", at=at))
+    decided = apply_event(catalog, book, subscribed(), event(provider_status="past_due", at=at))
     assert decided.tenant.status is SubscriptionStatus.PAST_DUE
     assert decided.tenant.past_due_since == at
+
+
+def test_an_unpaid_subscription_admits_nothing_until_an_invoice_is_paid(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    """Stripe marks a subscription unpaid when it stops retrying after the grace period."""
+    at = T0 + timedelta(days=45)
+    past_due = attrs.evolve(subscribed(), status=SubscriptionStatus.PAST_DUE,
+                            past_due_since=T0 + timedelta(days=30))  # fmt: skip
+    decided = apply_event(catalog, book, past_due, event(provider_status="unpaid", at=at))
+    assert decided.tenant.status is SubscriptionStatus.INCOMPLETE
+    assert not may_use_service(decided.tenant, at, catalog.past_due_grace_days)
+    paid = event(EventKind.INVOICE_PAID, at=at + timedelta(hours=1), event_id="evt_paid")
+    revived = apply_event(catalog, book, decided.tenant, paid)
+    assert revived.tenant.status is SubscriptionStatus.ACTIVE
 
 
 def test_at_the_same_instant_a_move_between_equal_ranks_applies(

@@ -168,7 +168,7 @@ async def test_a_working_tenant_without_subscription_or_payment_is_flagged(
     result = await report(world).for_period("2026-03")
     (row,) = result.tenants
     assert (row.revenue_cents, row.activated_without_payment) == (0, flagged)
-    assert result.unpaid_activations == ((row,) if flagged else ())
+    assert result.unpaid_activations() == ((row,) if flagged else ())
 
 
 async def test_a_subscribed_or_paying_tenant_is_not_flagged(world: World) -> None:
