@@ -143,8 +143,8 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
-            ports.subscriptions,
-            ports.paid_invoices,
+            subscriptions=ports.subscriptions,
+            invoices=ports.paid_invoices,
         ),
         webhooks=webhooks,
     )

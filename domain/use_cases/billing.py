@@ -69,8 +69,8 @@ class Billing:
     configs: Configs
     clock: Clock
     public_url: str
-    subscriptions: SubscriptionRepository
-    invoices: PaidInvoiceRepository
+    subscriptions: SubscriptionRepository = attrs.field(kw_only=True)
+    invoices: PaidInvoiceRepository = attrs.field(kw_only=True)
 
     async def checkout(
         self, tenant_id: TenantId, tier: str, email: str | None = None

@@ -100,8 +100,8 @@ class Shop:
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, _NoCheckout(),
-                       w.configs, w.clock, "http://127.0.0.1:8000", self.subscriptions,
-                       self.invoices)  # fmt: skip
+                       w.configs, w.clock, "http://127.0.0.1:8000",
+                       subscriptions=self.subscriptions, invoices=self.invoices)  # fmt: skip
 
     def create_prices(self) -> None:
         product = self.client.v1.products.create(params={"name": "tierkeeper"})
@@ -564,8 +564,8 @@ async def test_checkout_through_the_use_case_sells_the_configured_price(
     book = build_price_book(world.catalog, _price_pairs())
     billing = Billing(world.catalog, book, world.tenant_repo, InMemoryProcessedEventRepository(),
                       _gateway(stripe_api), world.configs, world.clock,
-                      "https://tierkeeper.example", InMemorySubscriptionRepository(),
-                      InMemoryPaidInvoiceRepository())  # fmt: skip
+                      "https://tierkeeper.example", subscriptions=InMemorySubscriptionRepository(),
+                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
     await billing.checkout(TenantId("t-42"), "basic", "owner@example.com")
     customer, session = stripe_api.requests
     assert customer.path == "/v1/customers"

@@ -78,8 +78,8 @@ class Life:
                                                            max_network_retries=0))  # fmt: skip
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, gateway, w.configs,
-                       w.clock, "http://127.0.0.1:8000", self.subscriptions,
-                       self.invoices)  # fmt: skip
+                       w.clock, "http://127.0.0.1:8000", subscriptions=self.subscriptions,
+                       invoices=self.invoices)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TENANT)

@@ -589,7 +589,8 @@ class BillingWorld:
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
-                       w.clock, self.public_url, self.subscriptions, self.invoices)  # fmt: skip
+                       w.clock, self.public_url, subscriptions=self.subscriptions,
+                       invoices=self.invoices)  # fmt: skip
 
     async def tenant(self, tenant_id: str = "t-1") -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId(tenant_id))

@@ -310,8 +310,8 @@ class Life:
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
-                       w.clock, "https://tk.example", self.subscriptions,
-                       self.invoices)  # fmt: skip
+                       w.clock, "https://tk.example", subscriptions=self.subscriptions,
+                       invoices=self.invoices)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId("t-1"))
