@@ -90,7 +90,7 @@ class Billing:
             )
         if tenant.stripe_customer_id is None:
             customer_id = await self.gateway.create_customer(tenant, email)
-            tenant = attrs.evolve(tenant, stripe_customer_id=customer_id)
+            tenant = attrs.evolve(await self._tenant(tenant_id), stripe_customer_id=customer_id)
             await self.tenants.save(tenant)
         base = self.public_url.rstrip("/")
         return await self.gateway.create_checkout(
@@ -120,7 +120,8 @@ class Billing:
         record = subscription_after_change(tenant, before, change, snapshot)
         await self.subscriptions.save(record)
         if change.kind is ChangeKind.UPGRADE:
-            tenant = with_tier(tenant, self.catalog.tier(change.tier))
+            # read again: the provider's webhook of this change may have arrived meanwhile
+            tenant = with_tier(await self._tenant(tenant_id), self.catalog.tier(change.tier))
             await self.tenants.save(tenant)
             await self._rewrite_config(tenant)
         return billing_status(tenant, record)
