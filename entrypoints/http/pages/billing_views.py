@@ -32,6 +32,7 @@ class BillingPanel:
     ending: bool
     pending_tier_name: str | None
     can_manage: bool
+    payment_failed: bool
 
 
 @attrs.frozen
@@ -70,6 +71,7 @@ def billing_panel(catalog: Catalog, tenant: Tenant, status: BillingStatus) -> Bi
         ending=status.cancel_at_period_end,
         pending_tier_name=catalog.tier(pending).name if pending else None,
         can_manage=tenant.stripe_customer_id is not None,
+        payment_failed=status.status is SubscriptionStatus.PAST_DUE,
     )
 
 
