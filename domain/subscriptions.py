@@ -151,6 +151,21 @@ def is_upgrade(catalog: Catalog, from_tier: TierId, to_tier: TierId) -> bool:
     return catalog.tier(to_tier).price.amount_cents > catalog.tier(from_tier).price.amount_cents
 
 
+def subscription_before_change(
+    tenant: Tenant, subscription_id: str, before: Subscription | None, change: PlanChange
+) -> Subscription:
+    """The record while the provider is asked: a downgrade already waits (from the period
+    end known so far), anything else waits for nothing."""
+    base = (
+        before
+        if before is not None and before.subscription_id == subscription_id
+        else Subscription(tenant.id, subscription_id)
+    )
+    if change.kind is ChangeKind.DOWNGRADE:
+        return attrs.evolve(base, pending_tier=change.tier, pending_from=change.applies_at)
+    return attrs.evolve(base, pending_tier=None, pending_from=None)
+
+
 def subscription_after_change(
     tenant: Tenant,
     before: Subscription | None,

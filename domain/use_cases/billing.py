@@ -24,6 +24,7 @@ from domain.ports import (
     SubscriptionRepository,
     TenantRepository,
 )
+from domain.subscription_records import Subscription
 from domain.subscriptions import (
     BillingStatus,
     ChangeKind,
@@ -37,6 +38,7 @@ from domain.subscriptions import (
     refuse_second_checkout,
     subscription_after_change,
     subscription_after_snapshot,
+    subscription_before_change,
 )
 from domain.tenants import Tenant, with_tier
 from domain.use_cases.configs import Configs
@@ -110,14 +112,25 @@ class Billing:
         """Change the price of the tenant's one subscription (never a second one). An upgrade
         is prorated by the provider and in force at once; a downgrade is billed from the
         next period and waits for it (``pending_tier``); asking for the tier in force drops a
-        waiting downgrade."""
+        waiting downgrade. A downgrade is recorded as waiting before the provider is asked,
+        so the provider's webhook of the change, however early it comes, finds it (and the
+        record is put back if the provider refuses)."""
         tenant = await self._tenant(tenant_id)
         before = await self.subscriptions.get(tenant_id)
         change = decide_plan_change(self.catalog, self.prices, tenant, before, tier)
-        snapshot = await self.gateway.change_price(
-            live_subscription_id(tenant), change.price_id, change.prorate
+        subscription_id = live_subscription_id(tenant)
+        intent = subscription_before_change(tenant, subscription_id, before, change)
+        await self.subscriptions.save(intent)
+        try:
+            snapshot = await self.gateway.change_price(
+                subscription_id, change.price_id, change.prorate
+            )
+        except DomainError:
+            await self.subscriptions.save(before or Subscription(tenant.id, subscription_id))
+            raise
+        record = subscription_after_change(
+            tenant, await self.subscriptions.get(tenant_id), change, snapshot
         )
-        record = subscription_after_change(tenant, before, change, snapshot)
         await self.subscriptions.save(record)
         if change.kind is ChangeKind.UPGRADE:
             # read again: the provider's webhook of this change may have arrived meanwhile

@@ -451,3 +451,47 @@ async def test_a_paid_invoice_is_kept_once_whichever_event_reports_it(life: Life
     assert list(life.invoices.invoices.values()) == [
         PaidInvoice("in_1", TenantId("t-1"), 700, "usd", T0 + timedelta(seconds=1))
     ]
+
+
+async def test_a_downgrades_webhook_arriving_before_the_answer_keeps_the_tier(
+    life: Life,
+) -> None:
+    """Stripe may deliver the change's event before its API call has answered."""
+    await life.billing.checkout(TenantId("t-1"), "premium")
+    subscription = await life.subscribe("premium")
+    billing = life.billing
+
+    class EarlyWebhook(FakeBillingGateway):
+        async def change_price(self, subscription_id: str, price_id: str,
+                               prorate: bool) -> Any:  # fmt: skip
+            changed = await super().change_price(subscription_id, price_id, prorate)
+            await billing.handle_event(updated_event(subscription_id, price_id))
+            return changed
+
+    early = EarlyWebhook(subscriptions=dict(life.gateway.subscriptions))
+    life.gateway = early
+    status = await life.billing.change_plan(TenantId("t-1"), "starter")
+    assert (status.tier, status.pending_tier) == ("premium", "starter")
+    assert (await life.tenant()).tier == "premium"
+    assert early.changes == [(subscription, "price_starter", False)]
+
+
+async def test_a_refused_downgrade_leaves_nothing_waiting(life: Life) -> None:
+    await life.billing.checkout(TenantId("t-1"), "premium")
+    await life.subscribe("premium")
+    before = await life.subscriptions.get(TenantId("t-1"))
+    life.gateway.subscriptions.clear()
+    with pytest.raises(PaymentProviderError):
+        await life.billing.change_plan(TenantId("t-1"), "starter")
+    assert await life.subscriptions.get(TenantId("t-1")) == before
+    assert (await life.billing.status(TenantId("t-1"))).pending_tier is None
+
+
+def updated_event(subscription_id: str, price_id: str) -> SubscriptionEvent:
+    return SubscriptionEvent(
+        f"evt_early_{price_id}", "customer.subscription.updated",
+        EventKind.SUBSCRIPTION_UPDATED, T0 + timedelta(seconds=5), customer_id="cus_fake_1",
+        subscription_id=subscription_id, price_id=price_id, provider_status="active",
+        tenant_id=TenantId("t-1"), current_period_start=PERIOD_START,
+        current_period_end=PERIOD_END,
+    )  # fmt: skip
