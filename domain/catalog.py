@@ -125,6 +125,8 @@ class ByokProvider:
     accepts_any_model: bool
     context_window: int
     max_tokens: int
+    key_url: str = ""
+    """Where a customer creates a key for this provider (an https page); empty when unknown."""
 
 
 @attrs.frozen
@@ -372,7 +374,17 @@ def _build_byok_provider(pid: str, spec: Mapping[str, Any]) -> ByokProvider:
         accepts_any_model=catalog_flag(spec, "accepts_any_model", False, f"BYOK provider {pid!r}"),
         context_window=_positive_int(spec, "context_window"),
         max_tokens=_positive_int(spec, "max_tokens"),
+        key_url=_key_url(spec.get("key_url", ""), f"BYOK provider {pid!r}"),
     )
+
+
+def _key_url(value: Any, where: str) -> str:
+    """Empty, or an https address a customer can follow to create a key."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not value.startswith("https://") or " " in value:
+        raise CatalogError(f"{where}: key_url {value!r} must be an https:// address")
+    return value
 
 
 def _build_tier(tid: str, spec: Mapping[str, Any]) -> Tier:
