@@ -425,7 +425,10 @@ FOCUS_RING_JS = """
   const cs = getComputedStyle(el);
   const parse = (c) => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
   const lum = ([r, g, b]) => {
-    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
   };
   let bg = null;

@@ -81,7 +81,9 @@ def admit(app: LiveApp, token: str, tenant_id: str, message_id: str, max_tokens:
     assert app.gateway("admit", body, token)["admitted"] is True
 
 
-def settle(app: LiveApp, token: str, tenant_id: str, message_id: str, model: str, tokens: int) -> None:
+def settle(
+    app: LiveApp, token: str, tenant_id: str, message_id: str, model: str, tokens: int
+) -> None:
     body = {
         "tenant_id": tenant_id,
         "message_id": message_id,
@@ -108,7 +110,9 @@ def test_visitors_see_the_plans_and_sign_up_with_the_one_they_chose(
     premium = catalog.tier("premium")
     opus = next(m for m in premium.selectable_models if m != premium.primary_model)
     weight = catalog.model(opus).budget_weight
-    expect(facts).to_contain_text(f"{catalog.model(opus).name}, which uses your token budget {weight.normalize():f}× faster")
+    expect(facts).to_contain_text(
+        f"{catalog.model(opus).name}, which uses your token budget {weight.normalize():f}× faster"
+    )
     fallback = catalog.tier(catalog.tier("byok").platform_fallback_tier or "starter")
     expect(facts).to_contain_text(f"{fallback.tokens_per_period:,}-token monthly budget")
     record(page, browser, axe, "pricing")
@@ -118,7 +122,7 @@ def test_visitors_see_the_plans_and_sign_up_with_the_one_they_chose(
     expect(page.locator(".lede")).to_contain_text(premium.name)
     tenant_id = sign_up(page, live_app, "/signup?tier=premium")
     assert tenant_id
-    expect(page.locator('li.card.chosen')).to_have_attribute("data-tier", "premium")
+    expect(page.locator("li.card.chosen")).to_have_attribute("data-tier", "premium")
     expect(page.locator("#flash")).to_contain_text("Your account is ready")
 
 
@@ -141,7 +145,9 @@ def test_a_reached_message_cap_pauses_the_agent_and_offers_the_upgrade(
     banner = page.get_by_test_id("paused-banner")
     expect(banner).to_contain_text(f"today's {starter.messages_per_day:,} messages")
     expect(banner.get_by_role("heading")).to_contain_text("paused until")
-    upgrade = banner.get_by_role("button", name=f"Upgrade to {premium.name} ({premium.messages_per_day:,} messages a day)")
+    upgrade = banner.get_by_role(
+        "button", name=f"Upgrade to {premium.name} ({premium.messages_per_day:,} messages a day)"
+    )
     expect(upgrade).to_be_visible()
     record(page, browser, axe, "cap-reached")
     upgrade.click()
@@ -168,7 +174,9 @@ def test_a_budget_shows_used_and_reserved_tokens_and_pauses_when_they_fill_it(
     meter = page.get_by_test_id("meter-tokens")
     expect(meter).to_contain_text(f"{used:,} of {budget:,} tokens used")
     expect(meter.get_by_test_id("reserved")).to_have_text(f"{2 * hold:,}")
-    expect(meter.get_by_test_id("left")).to_contain_text(f"{budget - used - 2 * hold:,} tokens left this period")
+    expect(meter.get_by_test_id("left")).to_contain_text(
+        f"{budget - used - 2 * hold:,} tokens left this period"
+    )
     expect(meter).to_have_class(re.compile(r"\blevel-warn\b"))
     expect(page.get_by_test_id("paused-banner")).to_have_count(0)
     opus = next(m for m in premium.selectable_models if m != premium.primary_model)
@@ -180,7 +188,10 @@ def test_a_budget_shows_used_and_reserved_tokens_and_pauses_when_they_fill_it(
     page.reload()
     expect(meter).to_have_class(re.compile(r"\blevel-full\b"))
     expect(meter).to_contain_text("(100%)")
-    assert meter.locator(".meter-fill").evaluate("e => getComputedStyle(e).backgroundColor") == DANGER_RGB
+    assert (
+        meter.locator(".meter-fill").evaluate("e => getComputedStyle(e).backgroundColor")
+        == DANGER_RGB
+    )
     banner = page.get_by_test_id("paused-banner")
     expect(banner).to_contain_text(f"{3 * hold:,} held for messages being answered")
     record(page, browser, axe, "budget-refusing")
@@ -253,7 +264,9 @@ def test_each_provider_explains_a_key_of_the_wrong_shape_and_a_rejected_key(
         expect(error).to_have_text(key_shape_words(provider))
         expect(page.get_by_label("API key", exact=True)).to_be_focused()
         if provider.id == "groq":
-            expect(error).to_have_text("Groq keys start with gsk_ — create one at console.groq.com/keys.")
+            expect(error).to_have_text(
+                "Groq keys start with gsk_ — create one at console.groq.com/keys."
+            )
             record(page, browser, axe, "provider-error-groq")
         page.get_by_label("API key", exact=True).fill(provider.key_prefix + "unauthorized0001")
         page.get_by_role("button", name="Test connection").click()
@@ -284,7 +297,9 @@ def test_a_rejected_key_shows_the_fallback_banner_on_both_settings_tabs(
     banner = page.get_by_test_id("key-banner")
     fallback = catalog.tier(catalog.tier("byok").platform_fallback_tier or "starter")
     expect(banner.get_by_role("heading")).to_have_text(f"{openai.name} rejected your key")
-    expect(banner).to_contain_text(f"answers with {catalog.model(fallback.primary_model or '').name}")
+    expect(banner).to_contain_text(
+        f"answers with {catalog.model(fallback.primary_model or '').name}"
+    )
     expect(page.get_by_test_id("key-status")).to_contain_text("Rejected")
     record(page, browser, axe, "key-rejected-provider")
     page.goto(live_app.url("/settings"))

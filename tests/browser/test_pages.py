@@ -250,7 +250,8 @@ def test_a_key_of_the_wrong_shape_shows_the_error_next_to_the_key_field(
     expect(error).to_be_visible()
     expect(error).to_have_text(
         f"{anthropic.name} keys start with {anthropic.key_prefix} — create one at "
-        + anthropic.key_url.removeprefix("https://") + "."
+        + anthropic.key_url.removeprefix("https://")
+        + "."
     )
     expect(page.get_by_label("API key", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("API key", exact=True)).to_be_focused()

@@ -15,6 +15,16 @@ from entrypoints.bootstrap import Services
 from tests.http.conftest import Customer, make_active, sign_up
 
 
+def day_row(day: date, messages: int, tokens: int) -> dict[str, object]:
+    return {
+        "day": str(day),
+        "messages": messages,
+        "tokens": tokens,
+        "platform_tokens": tokens,
+        "own_key_tokens": 0,
+    }
+
+
 async def spend(services: Services, customer: Customer, model: str, tokens: int, n: int) -> None:
     message = MessageId(f"hist-{n}")
     await services.metering.admit(customer.tenant_id, message, 4000)
@@ -44,16 +54,17 @@ async def test_history_by_day_and_by_model_as_json_and_csv(
     spent = int(1000 * weight) + int(500 * weight)
     assert by_day.json() == {
         "rows": [
-            {"day": str(first), "messages": 0, "tokens": 0, "platform_tokens": 0, "own_key_tokens": 0},
-            {"day": str(first + timedelta(days=1)), "messages": 0, "tokens": 0, "platform_tokens": 0, "own_key_tokens": 0},
-            {"day": str(today), "messages": 2, "tokens": spent, "platform_tokens": spent, "own_key_tokens": 0},
+            day_row(first, 0, 0),
+            day_row(first + timedelta(days=1), 0, 0),
+            day_row(today, 2, spent),
         ]
-    }  # fmt: skip
+    }
     by_model = await client.get(
         f"/api/v1/usage/history?{query}&group=model", headers=customer.headers
     )
     assert by_model.json()["rows"] == [
-        {"model": model, "messages": 2, "tokens": spent, "platform_tokens": spent, "own_key_tokens": 0}
+        {"model": model, "messages": 2, "tokens": spent, "platform_tokens": spent,
+         "own_key_tokens": 0}
     ]  # fmt: skip
     as_csv = await client.get(
         f"/api/v1/usage/history?{query}", headers={**customer.headers, "accept": "text/csv"}
@@ -81,9 +92,7 @@ async def test_history_defaults_to_the_last_30_days(
     assert rows[-1]["day"] == str(services.metering.clock.now().date())
 
 
-async def test_bad_ranges_name_the_field(
-    client: AsyncTestClient[Any], customer: Customer
-) -> None:
+async def test_bad_ranges_name_the_field(client: AsyncTestClient[Any], customer: Customer) -> None:
     start = date(2025, 1, 1)
     cases = [
         ("from=2026-12-02&to=2026-12-01", "from"),

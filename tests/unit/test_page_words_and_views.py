@@ -33,9 +33,12 @@ def test_key_shape_words_name_the_prefix_and_where_to_get_a_key(catalog: Catalog
 
 
 def test_every_api_code_a_page_can_meet_has_words_and_unknown_codes_get_the_generic_one() -> None:
-    for code in ("unauthorized", "conflict", "too_many_attempts", "payment_provider_error",
-                 "billing_not_configured", "key_store_unavailable", "message_cap_reached",
-                 "token_budget_exhausted", "subscription_inactive", "byok_key_invalid"):  # fmt: skip
+    codes = (
+        "unauthorized", "conflict", "too_many_attempts", "payment_provider_error",
+        "billing_not_configured", "key_store_unavailable", "message_cap_reached",
+        "token_budget_exhausted", "subscription_inactive", "byok_key_invalid",
+    )  # fmt: skip
+    for code in codes:
         words = wording.error_words(DomainError("developer text (ENV_VAR)", code=code))
         assert words != wording.GENERIC and "ENV_VAR" not in words and "_" not in words, code
     assert wording.error_words(DomainError("x", code="something_new")) == wording.GENERIC
@@ -43,6 +46,7 @@ def test_every_api_code_a_page_can_meet_has_words_and_unknown_codes_get_the_gene
 
 def test_probe_results_read_as_sentences_with_the_next_step(catalog: Catalog) -> None:
     google = catalog.byok_provider("google")
+
     def words(result: ProbeResult, detail: str = "") -> str:
         return wording.probe_words(google, ProbeOutcome(result, detail, 42))
 
@@ -50,8 +54,12 @@ def test_probe_results_read_as_sentences_with_the_next_step(catalog: Catalog) ->
     assert "rejected this key" in words(ProbeResult.INVALID_KEY)
     assert "aistudio.google.com/app/apikey" in words(ProbeResult.INVALID_KEY)
     assert "error 500" in words(ProbeResult.UNREACHABLE, "Google answered HTTP 500")
-    assert "did not answer in time" in words(ProbeResult.UNREACHABLE, "Google did not answer within 5 s")
-    assert "could not reach" in words(ProbeResult.UNREACHABLE, "Google could not be reached (ConnectError)")
+    assert "did not answer in time" in words(
+        ProbeResult.UNREACHABLE, "Google did not answer within 5 s"
+    )
+    assert "could not reach" in words(
+        ProbeResult.UNREACHABLE, "Google could not be reached (ConnectError)"
+    )
     limited = words(ProbeResult.RATE_LIMITED)
     assert limited.count("Try again") == 1
     by_result = wording.probe_words_by_result(google)
@@ -59,7 +67,9 @@ def test_probe_results_read_as_sentences_with_the_next_step(catalog: Catalog) ->
 
 
 def meter(used: int, limit: int | None, reserved: int = 0, headroom: int = 1) -> views.Meter:
-    return views.Meter("tokens", "Tokens", used, limit, "tokens", "later", "later", reserved, headroom)
+    return views.Meter(
+        "tokens", "Tokens", used, limit, "tokens", "later", "later", reserved, headroom
+    )
 
 
 def test_a_meter_refuses_when_what_is_left_cannot_hold_one_more_message() -> None:
@@ -84,13 +94,18 @@ def test_a_paused_customer_is_offered_the_cheapest_plan_with_more_room(catalog: 
     assert paused.upgrade == views.Upgrade(
         "premium", f"Upgrade to {premium.name} ({premium.messages_per_day:,} messages a day)"
     )
-    assert views.paused_state(catalog, premium, [attrs.evolve(messages, limit=200, used=200)]) is not None
+    assert (
+        views.paused_state(catalog, premium, [attrs.evolve(messages, limit=200, used=200)])
+        is not None
+    )
     assert views.upgrade_for(catalog, premium, "messages") is None
     fallback = views.Meter("fallback", "Fallback", 10, 10, "tokens", "x", "x")
     assert views.paused_state(catalog, catalog.tier("byok"), [fallback]) is None
 
 
-def test_a_model_that_weighs_more_says_how_much_faster_it_spends_the_budget(catalog: Catalog) -> None:
+def test_a_model_that_weighs_more_says_how_much_faster_it_spends_the_budget(
+    catalog: Catalog,
+) -> None:
     premium = catalog.tier("premium")
     opus = next(m for m in premium.selectable_models if m != premium.primary_model)
     assert catalog.model(opus).budget_weight == Decimal("1.67")

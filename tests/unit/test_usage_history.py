@@ -74,13 +74,17 @@ def test_by_model_most_tokens_first_then_by_id() -> None:
 
 def test_a_range_runs_forwards_and_covers_at_most_400_days() -> None:
     assert history_range(DEC_1, DEC_1).days() == (DEC_1,)
-    longest = history_range(date(2025, 1, 1), date.fromordinal(date(2025, 1, 1).toordinal() + MAX_HISTORY_DAYS - 1))
+    longest = history_range(
+        date(2025, 1, 1), date.fromordinal(date(2025, 1, 1).toordinal() + MAX_HISTORY_DAYS - 1)
+    )
     assert len(longest.days()) == MAX_HISTORY_DAYS
     with pytest.raises(ValidationError) as backwards:
         history_range(DEC_3, DEC_1)
     assert backwards.value.field == "from"
     with pytest.raises(ValidationError) as too_long:
-        history_range(date(2025, 1, 1), date.fromordinal(date(2025, 1, 1).toordinal() + MAX_HISTORY_DAYS))
+        history_range(
+            date(2025, 1, 1), date.fromordinal(date(2025, 1, 1).toordinal() + MAX_HISTORY_DAYS)
+        )
     assert too_long.value.field == "to"
     assert "400" in too_long.value.detail
 
@@ -91,7 +95,9 @@ def test_range_bounds_are_local_midnights() -> None:
     assert ends == datetime(2026, 12, 3, 23, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("text", "field"), [("2026-13-01", "from"), ("yesterday", "to"), ("", "from")])
+@pytest.mark.parametrize(
+    ("text", "field"), [("2026-13-01", "from"), ("yesterday", "to"), ("", "from")]
+)
 def test_a_day_must_be_an_iso_date(text: str, field: str) -> None:
     with pytest.raises(ValidationError) as raised:
         parse_day(text, field)

@@ -29,9 +29,7 @@ pages_router = Router(
             directories=[STATIC_DIR],
             include_in_schema=False,
             name="static",
-            cache_control=CacheControlHeader(
-                max_age=STATIC_MAX_AGE_S, public=True, immutable=True
-            ),
+            cache_control=CacheControlHeader(max_age=STATIC_MAX_AGE_S, public=True, immutable=True),
         ),
     ],
 )

@@ -98,7 +98,9 @@ def day_chart(rows: Sequence[HistoryRow]) -> Chart:
             )
         )
     ticks = tuple(
-        Tick(y=round(plot_bottom - plot_height * n / TICKS, 2), label=compact(top_value * n // TICKS))
+        Tick(
+            y=round(plot_bottom - plot_height * n / TICKS, 2), label=compact(top_value * n // TICKS)
+        )
         for n in range(TICKS + 1)
     )
     every = max(1, -(-len(rows) // 10))

@@ -57,6 +57,7 @@ def html_headers(services: Services) -> dict[str, str]:
         ),
     }
 
+
 VISITOR_CSRF_COOKIE = "tierkeeper_form"
 VISITOR_CSRF_MAX_AGE_S = 2 * 3600
 NO_COMPRESSION = {"skip_compression": True}

@@ -254,7 +254,7 @@ class PagesController(Controller):
 
     path = "/"
     include_in_schema = False
-    opt = NO_COMPRESSION  # noqa: RUF012
+    opt = NO_COMPRESSION
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:
@@ -387,9 +387,7 @@ async def usage_page(
         by_day = await history.history(tenant_id, first, last, HistoryGroup.DAY)
     by_model = await history.history(tenant_id, first, last, HistoryGroup.MODEL)
     catalog = services.catalog
-    models = [
-        (views.history_model_name(catalog, row.key), row) for row in by_model.rows
-    ]
+    models = [(views.history_model_name(catalog, row.key), row) for row in by_model.rows]
     query = f"from={first.isoformat()}&to={last.isoformat()}"
     return page(
         request,

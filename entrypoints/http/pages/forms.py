@@ -72,7 +72,7 @@ def _status(error: DomainError) -> int:
 class FormsController(Controller):
     path = "/"
     include_in_schema = False
-    opt = NO_COMPRESSION  # noqa: RUF012
+    opt = NO_COMPRESSION
 
     @post("/signup", status_code=303)
     async def signup(self, request: Request[Any, Any, Any]) -> Response[Any]:

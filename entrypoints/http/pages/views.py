@@ -290,28 +290,26 @@ def paused_state(catalog: Catalog, tier: Tier, meters: Sequence[Meter]) -> Pause
         if meter.id == "messages":
             reason = f"Your agent has used today's {meter.limit:,} messages."
         else:
-            reason = (
-                f"Your agent has used this period's {meter.limit:,} tokens"
-                + (
-                    f", counting {meter.reserved:,} held for messages being answered."
-                    if meter.reserved
-                    else "."
-                )
+            reason = f"Your agent has used this period's {meter.limit:,} tokens" + (
+                f", counting {meter.reserved:,} held for messages being answered."
+                if meter.reserved
+                else "."
             )
-        return Paused(reason=reason, until=meter.resets_at, upgrade=upgrade_for(catalog, tier, meter.id))
+        return Paused(
+            reason=reason, until=meter.resets_at, upgrade=upgrade_for(catalog, tier, meter.id)
+        )
     return None
 
 
 def upgrade_for(catalog: Catalog, tier: Tier, limit_id: str) -> Upgrade | None:
     """The cheapest plan on our models with a higher limit of the kind that ran out."""
+
     def room(candidate: Tier) -> int:
         if limit_id == "messages":
             return candidate.messages_per_day
         return candidate.tokens_per_period or 0
 
-    better = [
-        t for t in catalog.tiers if t.id != BYOK and t.id != tier.id and room(t) > room(tier)
-    ]
+    better = [t for t in catalog.tiers if t.id != BYOK and t.id != tier.id and room(t) > room(tier)]
     if not better:
         return None
     best = min(better, key=lambda t: (t.price.amount_cents, t.id))
@@ -442,7 +440,9 @@ def pricing_facts(catalog: Catalog) -> tuple[str, ...]:
         for ref in tier.selectable_models:
             note = weight_note(catalog, ref)
             if note:
-                facts.append(f"On {tier.name} you may choose {model_name(catalog, ref)}, which {note}.")
+                facts.append(
+                    f"On {tier.name} you may choose {model_name(catalog, ref)}, which {note}."
+                )
     return tuple(facts)
 
 

@@ -118,12 +118,18 @@ def probe_words(provider: ByokProvider, outcome: ProbeOutcome) -> str:
 
 
 def probe_words_by_result(provider: ByokProvider) -> dict[str, str]:
-    """The same sentences for the page's script, by result; ``{ms}`` stands for the
-    latency the script fills in."""
-    return {
+    """The same sentences for the page's script, by result (and for an unreachable
+    provider, ``server_error`` and ``timeout``); ``{ms}`` and ``{status}`` stand for what
+    the script fills in from the API's answer."""
+    words = {
         result.value: probe_words(provider, ProbeOutcome(result, "", 0)).replace("0 ms", "{ms} ms")
         for result in ProbeResult
     }
+    server_error = ProbeOutcome(ProbeResult.UNREACHABLE, "HTTP 599", 0)
+    words["server_error"] = probe_words(provider, server_error).replace("599", "{status}")
+    timeout = ProbeOutcome(ProbeResult.UNREACHABLE, "did not answer", 0)
+    words["timeout"] = probe_words(provider, timeout)
+    return words
 
 
 def script_error_words(provider: ByokProvider) -> dict[str, str]:
@@ -133,5 +139,7 @@ def script_error_words(provider: ByokProvider) -> dict[str, str]:
     words["api_key"] = key_shape_words(provider)
     words["model_preference"] = field_words("model_preference", provider)
     words["provider"] = FIELD_WORDS["provider"]
-    words[""] = f"The test could not run just now. Try again in a minute. {key_shape_words(provider)}"
+    words[""] = (
+        f"The test could not run just now. Try again in a minute. {key_shape_words(provider)}"
+    )
     return words

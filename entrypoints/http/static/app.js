@@ -242,7 +242,13 @@
         return;
       }
       var data = result.data;
-      var text = (current().results[data.result] || data.result).replace("{ms}", String(data.latency_ms));
+      var words = current().results;
+      var text = (words[data.result] || data.result).replace("{ms}", String(data.latency_ms));
+      if (data.result === "unreachable") {
+        var status = /HTTP (5\d\d)/.exec(data.detail || "");
+        if (status) text = words.server_error.replace("{status}", status[1]);
+        else if (/did not answer/.test(data.detail || "")) text = words.timeout;
+      }
       showResult(data.result, text);
       if (!body.api_key) showStoredStatus(data.result);
     });
