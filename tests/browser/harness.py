@@ -14,6 +14,7 @@ rather than skipping them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -389,6 +390,7 @@ AXE_JS = Path(os.environ.get("TIERKEEPER_AXE_JS", str(REPO / "node_modules/axe-c
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
+@functools.cache
 def axe_source() -> str:
     """axe-core's script, installed from npm by ``scripts/install-axe.sh`` (run here when it
     is missing; a machine that cannot install it fails the tests rather than skipping)."""

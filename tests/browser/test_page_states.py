@@ -10,6 +10,7 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -19,13 +20,16 @@ from domain.catalog import Catalog
 from entrypoints.http.pages.wording import key_shape_words
 from tests.browser.harness import (
     PHONE,
+    CheckoutServer,
     LiveApp,
     accessibility_problems,
     axe_violations,
     focus_ring,
     new_context,
     screenshot,
+    start_app,
 )
+from tests.support.provider_stub import ProviderStub, refused_url
 
 PASSWORD = "correct horse battery staple"
 DANGER_RGB = "rgb(180, 35, 24)"
@@ -330,3 +334,33 @@ def test_the_focus_ring_contrasts_at_least_three_to_one_with_what_is_behind_it(
         assert ring["style"] == "solid", selector
         assert ring["width"] >= 2, selector
         assert ring["ratio"] >= 3, (selector, ring)
+
+
+def test_on_a_phone_a_failed_plan_choice_shows_its_error_where_the_customer_looks(
+    browser: Browser,
+    tmp_path: Path,
+    provider_stub: ProviderStub,
+    checkout_stub: CheckoutServer,
+    catalog: Catalog,
+    axe: str,
+) -> None:
+    """The payment provider cannot be reached: the error shows inside the chosen plan's
+    card, above its button, and takes the focus (so a phone scrolls to it)."""
+    unreachable = {"TIERKEEPER_STRIPE_API_BASE": refused_url()}
+    with start_app(tmp_path, provider_stub, checkout_stub, unreachable) as app:
+        context = new_context(browser, PHONE, is_mobile=True)
+        try:
+            page = context.new_page()
+            sign_up(page, app)
+            last = catalog.tiers[-1]
+            page.get_by_role("button", name=f"Choose {last.name}").click()
+            card = page.locator(f'li.card[data-tier="{last.id}"]')
+            error = card.locator("#checkout-error")
+            expect(error).to_contain_text("Our payment provider did not answer")
+            expect(error).to_be_focused()
+            expect(error).to_be_in_viewport()
+            expect(page.locator("#checkout-error")).to_have_count(1)
+            check(page, axe)
+            screenshot(page, "plan-choice-error-phone")
+        finally:
+            context.close()

@@ -20,6 +20,8 @@ from tests.browser.harness import (
     CheckoutServer,
     LiveApp,
     accessibility_problems,
+    axe_source,
+    axe_violations,
     new_context,
     screenshot,
     start_app,
@@ -76,8 +78,10 @@ def save(page: Page) -> None:
 
 
 def capture(page: Page, name: str) -> None:
-    """Check the page's accessibility basics, then keep its screenshot."""
+    """Check the page's accessibility basics and axe-core's rules, then keep its
+    screenshot."""
     assert accessibility_problems(page) == [], page.url
+    assert axe_violations(page, axe_source()) == [], page.url
     screenshot(page, name)
 
 
