@@ -205,6 +205,7 @@ def test_a_byok_provider_is_built_with_every_field(catalog: Catalog) -> None:
         models=(ProviderModelOption("claude-sonnet-4-6", "Claude Sonnet 4.6"),
                 ProviderModelOption("claude-opus-4-6", "Claude Opus 4.6")),
         accepts_any_model=False, context_window=200_000, max_tokens=32_000,
+        key_url="https://console.anthropic.com/settings/keys",
     )  # fmt: skip
 
 
