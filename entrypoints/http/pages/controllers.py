@@ -26,7 +26,7 @@ from domain.use_cases.metering import UsageView
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import services_of
 from entrypoints.http.controllers.usage_history import history_of
-from entrypoints.http.pages import views, wording
+from entrypoints.http.pages import capabilities, views, wording
 from entrypoints.http.pages.chart import day_chart
 from entrypoints.http.pages.common import (
     NO_COMPRESSION,
@@ -219,7 +219,7 @@ async def provider_page(
         selected_provider=provider.id,
         selected_key_words=wording.key_shape_words(provider),
         selected_key_url=provider.key_url,
-        selected_models=provider.models,
+        selected_models=capabilities.model_options(provider),
         selected_model=submitted.get("model_preference")
         or (credential.model_preference if credential else ""),
         allow_fallback=submitted.get(

@@ -18,7 +18,7 @@ from domain.tool_policy import ToolPolicy
 from domain.use_cases.metering import UsageView
 from domain.welcome import format_price, model_name
 from domain.windows import parse_timezone
-from entrypoints.http.pages import wording
+from entrypoints.http.pages import capabilities, wording
 
 STATUS_LABELS = {
     SubscriptionStatus.INCOMPLETE: "Awaiting payment",
@@ -200,7 +200,8 @@ def providers_data(catalog: Catalog) -> list[dict[str, Any]]:
             "results": wording.probe_words_by_result(p),
             "errors": wording.script_error_words(p),
             "accepts_any_model": p.accepts_any_model,
-            "models": [{"id": m.id, "name": m.name} for m in p.models],
+            "models": capabilities.model_options(p),
+            "unlisted_note": capabilities.unlisted_model_note(p),
         }
         for p in catalog.byok_providers
     ]

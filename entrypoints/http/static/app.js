@@ -136,11 +136,11 @@
       provider.models.forEach(function (m) {
         var option = document.createElement("option");
         option.value = m.id;
-        option.textContent = m.label || m.name;
+        option.textContent = m.label;
         modelSelect.appendChild(option);
         var suggestion = document.createElement("option");
         suggestion.value = m.id;
-        suggestion.textContent = m.label || m.name;
+        suggestion.textContent = m.label;
         modelOptions.appendChild(suggestion);
       });
       var listed = provider.models.some(function (m) { return m.id === wanted; });
