@@ -91,7 +91,7 @@ def test_the_checkout_return_waits_for_the_webhook_then_shows_the_plan_active(
     capture(page, "checkout-return-confirming-desktop")
 
     stripe_confirms(live_app, checkout_stub, tenant_id, form)
-    page.wait_for_url(live_app.url("/settings"))
+    page.wait_for_url(re.compile(r"/settings\?done=[a-z-]+$"))
     expect(page.locator("#flash")).to_contain_text("Your payment went through")
     expect(page.get_by_test_id("plan-status")).to_have_text("Active")
     expect(page.get_by_test_id("billing-period-end")).to_have_text(PERIOD_END_TEXT)
@@ -145,7 +145,7 @@ def test_change_plan_cancel_resume_and_the_billing_portal(
     expect(dialog).to_contain_text("charges the difference")
     screenshot(page, "change-plan-upgrade-dialog-desktop")
     dialog.get_by_role("button", name="Confirm").click()
-    page.wait_for_url(live_app.url("/settings"))
+    page.wait_for_url(re.compile(r"/settings\?done=[a-z-]+$"))
     expect(page.locator("#flash")).to_contain_text("Your plan has changed")
     expect(page.get_by_test_id("plan-name")).to_contain_text(premium.name)
     subscription_id, sent = checkout_stub.billing.updates[-1]
@@ -162,7 +162,7 @@ def test_change_plan_cancel_resume_and_the_billing_portal(
     )
     card.get_by_role("button", name=f"Switch to {starter.name}").click()
     card.get_by_test_id("change-dialog").get_by_role("button", name="Confirm").click()
-    page.wait_for_url(live_app.url("/settings"))
+    page.wait_for_url(re.compile(r"/settings\?done=[a-z-]+$"))
     expect(page.locator("#flash")).to_contain_text("at the end of this billing period")
     expect(page.get_by_test_id("plan-name")).to_contain_text(premium.name)
     expect(page.get_by_test_id("billing-pending")).to_contain_text(

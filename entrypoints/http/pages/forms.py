@@ -200,8 +200,9 @@ class FormsController(Controller):
         services = services_of(request)
         try:
             if has_live_subscription(viewer.tenant):
-                await billing_of(services).change_plan(viewer.tenant.id, tier)
-                return see_other("/settings")
+                changed = await billing_of(services).change_plan(viewer.tenant.id, tier)
+                done = "plan-scheduled" if changed.pending_tier else "plan-changed"
+                return see_other(f"/settings?done={done}")
             session = await billing_of(services).checkout(viewer.tenant.id, tier, viewer.email)
         except DomainError as error:
             return await onboarding_page(

@@ -33,9 +33,9 @@
     box.hidden = false;
   }
 
-  function flashThenGo(message, path) {
-    try { sessionStorage.setItem("tierkeeper-flash", message); } catch (err) { /* private mode */ }
-    if (path) window.location.assign(path); else window.location.reload();
+  /* The page after an action announces it by a fixed name (?done=…), as the forms do. */
+  function announce(done) {
+    window.location.assign("/settings?done=" + done);
   }
 
   async function run(button, work) {
@@ -67,22 +67,19 @@
         return api("POST", "/api/v1/billing/change-plan", { tier: button.getAttribute("data-tier") });
       });
       if (!result.ok) { showError(box, result); return; }
-      var message = result.data.pending_tier
-        ? "Your plan changes at the end of this billing period."
-        : "Your plan has changed.";
-      flashThenGo(message, "/settings");
+      announce(result.data.pending_tier ? "plan-scheduled" : "plan-changed");
     });
 
     on("billing-cancel-open", function () { document.getElementById("cancel-dialog").showModal(); });
     on("billing-cancel", async function (button) {
       var result = await run(button, function () { return api("POST", "/api/v1/billing/cancel"); });
       if (!result.ok) { button.closest("dialog").close(); showError(document.getElementById("billing-error"), result); return; }
-      flashThenGo("Your plan is canceled at the end of this billing period.");
+      announce("canceled");
     });
     on("billing-resume", async function (button) {
       var result = await run(button, function () { return api("POST", "/api/v1/billing/resume"); });
       if (!result.ok) { showError(document.getElementById("billing-error"), result); return; }
-      flashThenGo("Your plan is resumed and renews as before.");
+      announce("resumed");
     });
     on("billing-portal", async function (button) {
       var result = await run(button, function () { return api("POST", "/api/v1/billing/portal"); });
@@ -104,7 +101,7 @@
     async function poll() {
       var result = await api("GET", "/api/v1/billing");
       if (result.ok && result.data && result.data.has_subscription && result.data.status === "active") {
-        flashThenGo("Your payment went through: your plan is active.", "/settings");
+        announce("paid");
         return;
       }
       if (Date.now() >= deadline) {
