@@ -6,6 +6,7 @@ tenant (409 on a second checkout); and signed events with malformed fields refus
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from entrypoints.bootstrap import Services, build_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.http.conftest import (
+    PASSWORD,
     PROBE_TIMEOUT_S,
     TEST_PASSWORD_HASHER,
     Customer,
@@ -382,3 +384,55 @@ async def test_a_paid_invoice_with_a_malformed_amount_answers_400(
     response = await deliver(api, stripe_event("evt_inv_bad", "invoice.paid", invoice))
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["field"]) == ("invalid_event", field)
+
+
+# --- the plan form, without JavaScript -------------------------------------------------------
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the form carries no CSRF token"
+    return found.group(1)
+
+
+async def test_the_plan_form_changes_the_plan_of_a_subscribed_tenant_instead_of_a_checkout(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
+) -> None:
+    """The cards and the paused banner post ``/onboarding``; with a subscription that is a
+    plan change on it (never a second subscription), announced on the plan page."""
+    signup = await api.get("/signup", headers=HTML)
+    signed = await api.post(
+        "/signup",
+        data={"email": "form-billing@example.com", "password": PASSWORD,
+              "csrf_token": _form_token(signup.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert signed.status_code == 303
+    plans = await api.get("/onboarding", headers=HTML)
+    chosen = await api.post("/onboarding", data={"tier": "starter",
+                            "csrf_token": _form_token(plans.text)},
+                            follow_redirects=False)  # fmt: skip
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "https://checkout.stripe.com/c/pay/cs_rec"
+    tenant_id = (await api.get("/api/v1/tenant")).json()["id"]
+    created = stripe_event(
+        "evt_form_sub", "customer.subscription.created",
+        stand_in.subscription() | {"metadata": {"tenant_id": tenant_id}},
+    )  # fmt: skip
+    assert (await deliver(api, created)).status_code == 200
+    stripe_api.requests.clear()
+
+    plans = await api.get("/onboarding", headers=HTML)
+    assert "Upgrade to Premium" in plans.text
+    changed = await api.post("/onboarding", data={"tier": "premium",
+                             "csrf_token": _form_token(plans.text)},
+                             follow_redirects=False)  # fmt: skip
+    assert changed.status_code == 303
+    assert changed.headers["location"] == "/settings?done=plan-changed"
+    assert [r.path for r in stripe_api.requests] == ["/v1/subscriptions/sub_rec"] * 2
+    assert stripe_api.requests[-1].form()["proration_behavior"] == "always_invoice"
+    settings = await api.get("/settings?done=plan-changed", headers=HTML)
+    assert "Your plan has changed." in settings.text
+    assert (await api.get("/api/v1/billing")).json()["tier"] == "premium"
