@@ -23,18 +23,23 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MailSender,
+    NotificationSettingsRepository,
     Notifier,
+    Outbox,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
     TenantRepository,
     UsageLedger,
+    WebhookPoster,
 )
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
+from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.tenants import Tenants
 from entrypoints.settings import Settings
 
@@ -55,6 +60,11 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    outbox: Outbox | None = None
+    """The notifications outbox; with the three below it gives ``Services.notifications``."""
+    notification_settings: NotificationSettingsRepository | None = None
+    mail: MailSender | None = None
+    webhook_poster: WebhookPoster | None = None
 
 
 @attrs.frozen
@@ -72,6 +82,10 @@ class Services:
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+    notifications: Notifications | None = None
+    """In-app notifications, channel settings, tenant events and account mail."""
+    deliverer: Deliverer | None = None
+    """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
 
 
 class WebhookParser(Protocol):
@@ -101,6 +115,7 @@ def assemble(
     configs = Configs(
         catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
     )
+    notifications = build_notifications(catalog, ports)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -135,9 +150,59 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            notifications=notifications,
         ),
         webhooks=webhooks,
+        notifications=notifications,
+        deliverer=build_deliverer(settings, catalog, ports),
     )
+
+
+def build_notifications(catalog: Catalog, ports: Ports) -> Notifications | None:
+    """The notifications use case over the outbox; None when no outbox is wired (tests)."""
+    if ports.outbox is None or ports.notification_settings is None:
+        return None
+    return Notifications(
+        catalog,
+        ports.outbox,
+        ports.notification_settings,
+        ports.tenants,
+        ports.credentials,
+        ports.key_store,
+        ports.clock,
+    )
+
+
+def build_deliverer(settings: Settings, catalog: Catalog, ports: Ports) -> Deliverer | None:
+    if (
+        ports.outbox is None
+        or ports.notification_settings is None
+        or ports.mail is None
+        or ports.webhook_poster is None
+    ):
+        return None
+    return Deliverer(
+        catalog,
+        ports.outbox,
+        ports.notification_settings,
+        ports.tenants,
+        ports.key_store,
+        ports.mail,
+        ports.webhook_poster,
+        ports.clock,
+        settings.public_url,
+        settings.mail_from,
+    )
+
+
+def build_mail_sender(settings: Settings) -> MailSender:
+    """SMTP when ``TIERKEEPER_SMTP_URL`` is set; otherwise ``.eml`` files under
+    ``var/mail``, so the embedded default needs no mail server."""
+    from adapters.notify.mail import EmlFileMailSender, SmtpMailSender, parse_smtp_url
+
+    if settings.smtp_url is None:
+        return EmlFileMailSender(settings.var_dir / "mail")
+    return SmtpMailSender(parse_smtp_url(settings.smtp_url))
 
 
 def build_config_writer(settings: Settings) -> ConfigWriter:
@@ -203,20 +268,36 @@ async def build_services(
 
     catalog = build_catalog(settings)
     key_stores = build_key_stores(settings)
+    from adapters.notify.webhooks import HttpxWebhookPoster
+
     database = await open_database(settings.database_url, migrate=migrate)
+    clock = SystemClock()
+    notifier = Notifications(
+        catalog,
+        database.outbox,
+        database.notification_settings,
+        database.tenants,
+        database.credentials,
+        key_stores,
+        clock,
+    )
     ports = Ports(
-        clock=SystemClock(),
+        clock=clock,
         tenants=database.tenants,
         credentials=database.credentials,
         ledger=database.ledger,
         auth_tokens=database.auth_tokens,
         processed_events=database.processed_events,
-        notifier=database.notifier,
+        notifier=notifier,
         key_store=key_stores,
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        outbox=database.outbox,
+        notification_settings=database.notification_settings,
+        mail=build_mail_sender(settings),
+        webhook_poster=HttpxWebhookPoster(),
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

@@ -21,10 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
-    SqlNotifier,
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
@@ -135,7 +135,8 @@ class SqlDatabase:
     ledger: PostgresUsageLedger | SqliteUsageLedger
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
-    notifier: SqlNotifier
+    outbox: SqlOutbox
+    notification_settings: SqlNotificationSettings
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -179,6 +180,7 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         ledger=ledger,
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
-        notifier=SqlNotifier(engine),
+        outbox=SqlOutbox(engine),
+        notification_settings=SqlNotificationSettings(engine),
         pool=pool,
     )

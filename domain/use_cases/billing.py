@@ -25,6 +25,7 @@ from domain.ports import (
 )
 from domain.tenants import Tenant
 from domain.use_cases.configs import Configs
+from domain.use_cases.notifications import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Billing:
     configs: Configs
     clock: Clock
     public_url: str
+    notifications: Notifications | None = None
+    """Tells the customer about activation (welcome), a failed payment and a plan change."""
 
     async def checkout(self, tenant_id: TenantId, tier: str) -> CheckoutSession:
         """A subscription checkout for the tier (legacy ids accepted) at its configured
@@ -102,6 +105,8 @@ class Billing:
             )  # fmt: skip
         if decision.tenant != tenant:
             await self.tenants.save(decision.tenant)
+            if self.notifications is not None:
+                await self.notifications.tenant_changed(tenant, decision.tenant)
         if decision.tier_changed:
             await self._rewrite_config(decision)
         return await self._remember(event, decision.outcome.value, tenant.id, decision.tenant)
