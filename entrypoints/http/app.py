@@ -118,6 +118,7 @@ def create_app(
         builder = build or build_services
         built = await builder(settings or Settings.from_environ())
         app.state.services = built
+        app.state.services_built_here = True
         try:
             yield
         finally:

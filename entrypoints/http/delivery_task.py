@@ -33,8 +33,14 @@ async def deliver_forever(deliverer: Deliverer, poll_s: float, stop: asyncio.Eve
 
 @asynccontextmanager
 async def deliver_in_background(app: Litestar) -> AsyncIterator[None]:
-    """Runs while the app runs; off when no deliverer is built or the poll interval is 0."""
+    """Runs while the app runs, when the app built its own services (``serve``); off when
+    the caller handed the app its services (they may live on another event loop, as under
+    the test client's portal: the caller delivers), when no deliverer is built, or when the
+    poll interval is 0."""
     services = app.state.services
+    if not app.state.get("services_built_here", False):
+        yield
+        return
     deliverer = services.deliverer
     poll_s = services.settings.notifications_poll_s
     if deliverer is None or poll_s <= 0:

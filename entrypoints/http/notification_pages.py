@@ -4,10 +4,11 @@ so they work without JavaScript."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
+from litestar.params import PathParameter
 from litestar.response import Redirect
 
 from domain.errors import DomainError, ValidationError
@@ -105,7 +106,11 @@ class NotificationPagesController(Controller):
         return _render(request, principal, view, saved=True)
 
     @post("/notifications/{notification_id:str}/dismiss", status_code=303)
-    async def dismiss(self, request: Request[Any, Any, Any], notification_id: str) -> Redirect:
+    async def dismiss(
+        self,
+        request: Request[Any, Any, Any],
+        notification_id: Annotated[str, PathParameter(max_length=64)],
+    ) -> Redirect:
         services = services_of(request)
         principal = await provide_customer(request, services)
         await notifications_of(services).mark_read(tenant_of(principal), notification_id)

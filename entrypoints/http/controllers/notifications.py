@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, post, put
 from litestar.di import Provide
-from litestar.params import JSONBody
+from litestar.params import JSONBody, PathParameter
 
 from domain.errors import DomainError
 from domain.use_cases.notifications import Listed, Notifications, SettingsView
@@ -101,7 +101,10 @@ class NotificationsController(Controller):
     @post("/notifications/{notification_id:str}/read", status_code=204,
           responses=errors(*CUSTOMER_ERRORS))  # fmt: skip
     async def mark_read(
-        self, notification_id: str, customer: CustomerDep, services: ServicesDep
+        self,
+        notification_id: Annotated[str, PathParameter(max_length=64)],
+        customer: CustomerDep,
+        services: ServicesDep,
     ) -> None:
         """Mark one notification read (its banner goes away); 404 when it is not the
         caller's."""
