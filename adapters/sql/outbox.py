@@ -49,6 +49,13 @@ n = t.notifications.c
 d = t.notification_deliveries.c
 
 
+ENQUEUE = sa.text(
+    "SELECT tk_enqueue_notification(:tenant, :kind, :window, :percent, :used, :limit,"
+    " :provider, :detail, :user, :link_store, :link_version, :link_token, :at,"
+    " CAST(:channels AS text[]), :public_id)"
+)
+
+
 def new_notification_id() -> NotificationId:
     """``msg_`` and 32 hex digits: unique, and a valid Standard Webhooks message id."""
     return NotificationId(f"msg_{uuid.uuid4().hex}")
@@ -61,9 +68,26 @@ async def insert_notification(
     at: datetime,
 ) -> NotificationId | None:
     """Write the notification and its pending deliveries on ``conn`` (the caller's
-    transaction); None when its (tenant, kind, window key, percent) is already stored."""
+    transaction); None when its (tenant, kind, window key, percent) is already stored. On
+    PostgreSQL this is one call of ``tk_enqueue_notification`` (revision 0008), which a
+    database function can call in its own transaction too."""
     public_id = new_notification_id()
     link = facts.secret_link
+    detail = json.dumps(dict(facts.detail), sort_keys=True) if facts.detail else None
+    if conn.dialect.name == "postgresql":
+        written = await conn.scalar(
+            ENQUEUE,
+            {
+                "tenant": facts.tenant_id, "kind": facts.kind.value,
+                "window": facts.window_key, "percent": facts.percent, "used": facts.used,
+                "limit": facts.limit, "provider": facts.provider, "detail": detail,
+                "user": facts.user_id, "link_store": link.store if link else None,
+                "link_version": link.key_version if link else None,
+                "link_token": link.token if link else None, "at": at,
+                "channels": [c.value for c in channels], "public_id": public_id,
+            },
+        )  # fmt: skip
+        return None if written is None else NotificationId(written)
     statement = (
         upsert(conn.engine, t.notifications)
         .values(
@@ -75,7 +99,7 @@ async def insert_notification(
             used=facts.used,
             limit_value=facts.limit,
             provider=facts.provider,
-            detail=json.dumps(dict(facts.detail), sort_keys=True) if facts.detail else None,
+            detail=detail,
             user_id=facts.user_id,
             link_store=link.store if link else None,
             link_key_version=link.key_version if link else None,

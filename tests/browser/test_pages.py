@@ -415,7 +415,7 @@ def test_a_premium_customer_chooses_among_the_tiers_selectable_models(
     other = next(ref for ref in premium.selectable_models if ref != premium.primary_model)
     page.goto(live_app.url("/settings"))
     tabs = page.get_by_role("navigation", name="Settings sections")
-    expect(tabs.get_by_role("link")).to_have_count(1)
+    expect(tabs.get_by_role("link", name="AI Provider")).to_have_count(0)
     expect(page.get_by_test_id("plan-model")).to_have_text(
         catalog.model(premium.primary_model or "").name
     )

@@ -3,6 +3,10 @@
 read state), ``notification_deliveries`` holds one row per channel with its claim, attempts
 and outcome, and ``notification_settings`` each tenant's channels (webhook secret encrypted).
 
+On PostgreSQL, ``tk_enqueue_notification(…)`` writes a notification and its deliveries; the
+outbox adapter calls it, and so can another function in the same transaction (the admission
+crossing a threshold).
+
 Rows written before this revision get a public id and no deliveries: they were logged when
 they happened and are only listed in-app.
 
@@ -20,6 +24,39 @@ revision = "0008_notifications"
 down_revision = "0006_settle_tenant_revision"
 branch_labels = None
 depends_on = None
+
+
+ENQUEUE = r"""
+CREATE FUNCTION tk_enqueue_notification(
+    p_tenant text, p_kind text, p_window text, p_percent integer, p_used bigint,
+    p_limit bigint, p_provider text, p_detail text, p_user text, p_link_store text,
+    p_link_version integer, p_link_token text, p_at timestamptz, p_channels text[],
+    p_public_id text DEFAULT NULL
+) RETURNS text LANGUAGE plpgsql AS $$
+-- Write one notification and a pending delivery per channel, in the caller's transaction.
+-- Returns its public id, or NULL when (tenant, kind, window, percent) is already stored:
+-- a caller (tk_admit crossing a threshold) may PERFORM it inside its own statement.
+DECLARE
+    v_id integer;
+    v_public text := coalesce(p_public_id, 'msg_' || replace(gen_random_uuid()::text, '-', ''));
+BEGIN
+    INSERT INTO notifications (public_id, tenant_id, kind, window_key, percent, used,
+                               limit_value, provider, detail, user_id, link_store,
+                               link_key_version, link_token, created_at)
+    VALUES (v_public, p_tenant, p_kind, p_window, p_percent, p_used, p_limit, p_provider,
+            p_detail, p_user, p_link_store, p_link_version, p_link_token, p_at)
+    ON CONFLICT (tenant_id, kind, window_key, percent) DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO notification_deliveries (notification_id, channel, status, attempts,
+                                         next_attempt_at)
+    SELECT v_id, channel, 'pending', 0, p_at FROM unnest(p_channels) AS channel;
+    RETURN v_public;
+END;
+$$;
+"""
 
 
 def upgrade() -> None:
@@ -68,9 +105,13 @@ def upgrade() -> None:
         sa.Column("secret_token", sa.Text),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(ENQUEUE)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION tk_enqueue_notification")
     op.drop_table("notification_settings")
     op.drop_index("ix_deliveries_due", table_name="notification_deliveries")
     op.drop_table("notification_deliveries")
