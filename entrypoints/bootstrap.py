@@ -297,7 +297,7 @@ async def build_services(
         outbox=database.outbox,
         notification_settings=database.notification_settings,
         mail=build_mail_sender(settings),
-        webhook_poster=HttpxWebhookPoster(),
+        webhook_poster=HttpxWebhookPoster(allow_private=settings.webhook_allow_private),
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

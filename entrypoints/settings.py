@@ -44,6 +44,8 @@ class Settings:
     mail_from: str = "tierkeeper@localhost"
     notifications_poll_s: float = 5.0
     """How often the deliverer inside ``serve`` looks for due notifications; 0 turns it off."""
+    webhook_allow_private: bool = False
+    """Whether customers' webhooks may target loopback and private addresses (development)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +84,8 @@ class Settings:
             smtp_url=_secret(env.get("TIERKEEPER_SMTP_URL")),
             mail_from=env.get("TIERKEEPER_MAIL_FROM") or "tierkeeper@localhost",
             notifications_poll_s=_seconds(env, "TIERKEEPER_NOTIFICATIONS_POLL_SECONDS", 5.0),
+            webhook_allow_private=env.get("TIERKEEPER_WEBHOOK_ALLOW_PRIVATE", "").strip().lower()
+            in ("1", "true", "yes"),
         )
 
     def fernet_secrets(self) -> tuple[Secret, ...]:

@@ -76,6 +76,7 @@ def environ(tmp_path: Path, database_url: str, sink: SmtpSink, **extra: str) -> 
         "TIERKEEPER_MAIL_FROM": "agent@tierkeeper.test",
         "TIERKEEPER_PUBLIC_URL": "https://app.tierkeeper.test",
         "TIERKEEPER_NOTIFICATIONS_POLL_SECONDS": "0.2",
+        "TIERKEEPER_WEBHOOK_ALLOW_PRIVATE": "1",  # the receiver listens on 127.0.0.1
         **extra,
     }
 
