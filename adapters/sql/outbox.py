@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -73,7 +74,7 @@ async def insert_notification(
     database function can call in its own transaction too."""
     public_id = new_notification_id()
     link = facts.secret_link
-    detail = json.dumps(dict(facts.detail), sort_keys=True) if facts.detail else None
+    detail = _detail(facts)
     if conn.dialect.name == "postgresql":
         written = await conn.scalar(
             ENQUEUE,
@@ -126,6 +127,48 @@ async def insert_notification(
                 for channel in channels
             ],
         )
+    return public_id
+
+
+def _detail(facts: NotificationFacts) -> str | None:
+    return json.dumps(dict(facts.detail), sort_keys=True) if facts.detail else None
+
+
+SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+"""How instants are stored on SQLite (naive UTC text, as ``tables.UtcDateTime`` writes)."""
+
+
+def enqueue_on_sqlite(
+    conn: sqlite3.Connection,
+    facts: NotificationFacts,
+    channels: Sequence[Channel],
+    at: datetime,
+) -> NotificationId | None:
+    """``insert_notification`` for a plain ``sqlite3`` connection inside the caller's
+    ``BEGIN IMMEDIATE`` (the SQLite ledger's admission), so a threshold crossing commits with
+    the admission that crossed it; None when it is already stored."""
+    public_id = new_notification_id()
+    link = facts.secret_link
+    stamp = at.astimezone(UTC).strftime(SQLITE_INSTANT)
+    row = conn.execute(
+        "INSERT INTO notifications (public_id, tenant_id, kind, window_key, percent, used,"
+        " limit_value, provider, detail, user_id, link_store, link_key_version, link_token,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (tenant_id, kind, window_key, percent) DO NOTHING RETURNING id",
+        (
+            public_id, facts.tenant_id, facts.kind.value, facts.window_key, facts.percent,
+            facts.used, facts.limit, facts.provider, _detail(facts), facts.user_id,
+            link.store if link else None, link.key_version if link else None,
+            link.token if link else None, stamp,
+        ),
+    ).fetchone()  # fmt: skip
+    if row is None:
+        return None
+    conn.executemany(
+        "INSERT INTO notification_deliveries (notification_id, channel, status, attempts,"
+        " next_attempt_at) VALUES (?, ?, ?, 0, ?)",
+        [(row[0], channel.value, DeliveryStatus.PENDING.value, stamp) for channel in channels],
+    )
     return public_id
 
 

@@ -313,9 +313,7 @@ class Deliverer:
                     claim.attempts, outcome.error,
                 )  # fmt: skip
             await self.outbox.finish(claim, outcome, self.clock.now())
-            retrying = outcome.status is DeliveryStatus.PENDING
-            counts[outcome.status] += 1 if not retrying else 0
-            counts[DeliveryStatus.PENDING] += 1 if retrying else 0
+            counts[outcome.status] += 1
         return DeliveryRun(
             sent=counts[DeliveryStatus.SENT],
             skipped=counts[DeliveryStatus.SKIPPED],

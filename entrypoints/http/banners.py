@@ -11,6 +11,7 @@ import attrs
 from litestar import Request
 
 from domain.errors import DomainError
+from domain.notifications import NotificationKind
 from entrypoints.http.auth import session_token
 
 NOT_PAGES = ("/api/", "/v1/", "/static", "/schema", "/healthz", "/readyz", "/metrics")
@@ -65,7 +66,7 @@ async def load_banners(request: Request[Any, Any, Any]) -> None:
                 link=item.message.link,
                 action=item.message.action,
                 tone=item.message.tone.value,
-                dismissable=item.note.facts.kind.value != "welcome",
+                dismissable=item.note.facts.kind is not NotificationKind.WELCOME,
             )
             for item in items
         )

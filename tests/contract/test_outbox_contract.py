@@ -3,10 +3,15 @@ PostgreSQL store, deduplicate, claim, finish and list notifications alike."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from adapters.sql.database import open_database
+from adapters.sql.outbox import enqueue_on_sqlite
 from domain.byok import Ciphertext
 from domain.ids import TenantId
 from domain.notifications import (
@@ -142,3 +147,33 @@ async def test_notification_settings_default_to_mail_and_round_trip(storage: Sto
     assert await repo.get(t) == chosen
     await repo.put(NotificationSettings(t, True, None, None))
     assert await repo.get(t) == NotificationSettings(t, True, None, None)
+
+
+async def test_a_notification_written_on_the_sqlite_ledgers_own_connection_is_delivered(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """``enqueue_on_sqlite`` (for the SQLite ledger's transaction) writes what ``SqlOutbox``
+    reads, claims and deduplicates, instants included."""
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    db = await open_database(f"sqlite:///{path}", pool_size=2)
+    try:
+        tenant, user = a_tenant(1), a_user(1)
+        await db.tenants.add(tenant, user)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            written = enqueue_on_sqlite(conn, crossing(tenant.id), BOTH, T0)
+            again = enqueue_on_sqlite(conn, crossing(tenant.id), BOTH, T0)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        assert written is not None and again is None
+        (stored,) = await db.outbox.for_tenant(tenant.id, 10)
+        assert (stored.id, stored.facts, stored.created_at) == (written, crossing(tenant.id), T0)
+        assert await db.outbox.claim(T0 - timedelta(microseconds=1), LEASE, 10) == []
+        claims = await db.outbox.claim(T0, LEASE, 10)
+        assert sorted(c.channel.value for c in claims) == ["email", "webhook"]
+        assert {c.email_to for c in claims} == {user.email}
+    finally:
+        await db.close()
