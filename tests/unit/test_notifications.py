@@ -357,3 +357,43 @@ def test_a_mail_has_the_product_name_text_and_html_and_escapes_the_body() -> Non
 def test_local_time_is_written_in_the_tenants_zone() -> None:
     instant = datetime(2026, 7, 1, 22, 0, tzinfo=UTC)
     assert local_time(instant, "Europe/Berlin") == "Thu 2 Jul 2026, 00:00 (Europe/Berlin)"
+
+
+async def test_a_scheduled_cancellation_is_told_once_per_end_date_in_local_time(
+    notify: Notify,
+) -> None:
+    ends = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+    assert await notify.notifications.cancellation_scheduled(T, ends) is not None
+    assert await notify.notifications.cancellation_scheduled(T, ends) is None
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.message.title == "Your subscription is set to end"
+    assert "Wed 1 Apr 2026, 12:00 (Europe/Berlin)" in banner.message.body
+
+
+async def test_a_downgrade_at_the_period_end_names_when_it_applies(
+    notify: Notify, catalog: Catalog
+) -> None:
+    applies = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+    await notify.notifications.plan_changed(T, "premium", "starter", applies)
+    (item,) = await notify.notifications.listed(T)
+    starter, premium = catalog.tier("starter"), catalog.tier("premium")
+    assert f"from {premium.name} to {starter.name}" in item.message.body
+    assert "on Wed 1 Apr 2026, 02:00 (Europe/Berlin)" in item.message.body
+    assert f"up to {starter.messages_per_day} messages a day" in item.message.body
+
+
+async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_only(
+    notify: Notify,
+) -> None:
+    crossed = Threshold(T, LimitKind.TOKENS, 100, "2026-03-01", 500_000, 500_000)
+    await notify.notifications.threshold_crossed(crossed)
+    note_id = await notify.notifications.account_mail(
+        T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+    )
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.message.title == "Your token budget is used up"
+    assert (banner.message.link, banner.message.action) == ("/onboarding", "Upgrade your plan")
+    assert await notify.outbox.deliveries(note_id) == [("email", "pending", 0)]
+    await notify.deliverer.deliver_due()
+    (verification,) = [m for m in notify.mail.sent if "Confirm" in m.subject]
+    assert "https://x/verify?t=1" in verification.text
