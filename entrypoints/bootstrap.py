@@ -41,6 +41,7 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.tenants import Tenants
+from domain.use_cases.usage_history import UsageHistory
 from entrypoints.settings import Settings
 
 
@@ -86,6 +87,8 @@ class Services:
     """In-app notifications, channel settings, tenant events and account mail."""
     deliverer: Deliverer | None = None
     """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
+    usage_history: UsageHistory | None = None
+    """A tenant's settled usage by day or model (the history page and its API)."""
 
 
 class WebhookParser(Protocol):
@@ -155,6 +158,7 @@ def assemble(
         webhooks=webhooks,
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
+        usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
 

@@ -7,26 +7,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import MediaType
 from litestar.params import PathParameter
 from litestar.response import Redirect
 
+from domain.catalog import BYOK
 from domain.errors import DomainError, ValidationError
-from domain.use_cases.accounts import Principal
 from domain.use_cases.notifications import SettingsView
-from entrypoints.http.auth import (
-    CSRF_COOKIE,
-    CSRF_HEADER,
-    csrf_token,
-    provide_customer,
-    provide_optional_customer,
-    services_of,
-    tenant_of,
-)
+from entrypoints.http.auth import provide_customer, services_of, tenant_of
 from entrypoints.http.banners import load_banners
 from entrypoints.http.controllers.notifications import notifications_of
-from entrypoints.http.pages.controllers import HTML_HEADERS
-from entrypoints.http.pages.rendering import render
+from entrypoints.http.pages.common import Viewer, page, viewer_of
 
 __all__ = ["NotificationPagesController", "load_banners"]
 
@@ -35,30 +25,27 @@ TEMPLATE = "notifications/settings.html"
 
 def _render(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    viewer: Viewer,
     view: SettingsView,
     *,
     saved: bool = False,
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response[str]:
-    html = render(
+    catalog = services_of(request).catalog
+    return page(
+        request,
         TEMPLATE,
-        {
-            "page": "settings-notifications",
-            "title": "Notifications",
-            "viewer": {"email": principal.user.email if principal.user else ""},
-            "csrf_header": CSRF_HEADER,
-            "csrf_cookie": CSRF_COOKIE,
-            "csrf_token": csrf_token(request),
-            "show_provider_tab": True,
-            "settings": view,
-            "secret": view.webhook_secret.reveal() if view.webhook_secret else None,
-            "saved": saved,
-            "error": error,
-        },
+        "settings-notifications",
+        "Notifications",
+        viewer,
+        status_code=status_code,
+        show_provider_tab=catalog.tier(viewer.tenant.tier).id == BYOK,
+        settings=view,
+        secret=view.webhook_secret.reveal() if view.webhook_secret else None,
+        saved=saved,
+        error=error,
     )
-    return Response(html, media_type=MediaType.HTML, headers=HTML_HEADERS, status_code=status_code)
 
 
 def _back_to(request: Request[Any, Any, Any]) -> str:
@@ -79,31 +66,34 @@ class NotificationPagesController(Controller):
     @get("/settings/notifications")
     async def settings_page(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         services = services_of(request)
-        principal = await provide_optional_customer(request, services)
-        if principal is None or principal.tenant_id is None:
+        viewer = await viewer_of(request, services)
+        if viewer is None:
             return Redirect(path="/login?next=/settings/notifications", status_code=303)
-        view = await notifications_of(services).get_settings(principal.tenant_id)
-        return _render(request, principal, view)
+        view = await notifications_of(services).get_settings(viewer.tenant.id)
+        return _render(request, viewer, view)
 
     @post("/settings/notifications", status_code=200)
     async def save_settings(self, request: Request[Any, Any, Any]) -> Response[str]:
         services = services_of(request)
         principal = await provide_customer(request, services)
+        tenant_id = tenant_of(principal)
+        viewer = Viewer(
+            email=principal.user.email if principal.user else "",
+            tenant=await services.tenants.get(tenant_id),
+        )
         form = await request.form()
         notifications = notifications_of(services)
-        tenant_id = tenant_of(principal)
-        url = str(form.get("webhook_url") or "")
         try:
             view = await notifications.put_settings(
                 tenant_id,
                 email_enabled=form.get("email_enabled") == "on",
-                webhook_url=url,
+                webhook_url=str(form.get("webhook_url") or ""),
                 rotate_secret=form.get("rotate_secret") == "on",
             )
         except ValidationError as error:
             current = await notifications.get_settings(tenant_id)
-            return _render(request, principal, current, error=error, status_code=422)
-        return _render(request, principal, view, saved=True)
+            return _render(request, viewer, current, error=error, status_code=422)
+        return _render(request, viewer, view, saved=True)
 
     @post("/notifications/{notification_id:str}/dismiss", status_code=303)
     async def dismiss(
