@@ -6,7 +6,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import attrs
@@ -22,6 +22,16 @@ from domain.metering import (
     SettlementOutcome,
     SettlementRequest,
     Threshold,
+)
+from domain.notification_delivery import OutgoingMail
+from domain.notifications import (
+    Channel,
+    ClaimedDelivery,
+    DeliveryOutcome,
+    NotificationFacts,
+    NotificationId,
+    NotificationSettings,
+    StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
@@ -275,3 +285,57 @@ class ProcessedEventRepository(Protocol):
         ...
 
     async def outcome(self, event_id: str) -> str | None: ...
+
+
+class Outbox(Protocol):
+    """Notifications written with the change that caused them, and their deliveries."""
+
+    async def enqueue(
+        self, facts: NotificationFacts, channels: Sequence[Channel], at: datetime
+    ) -> NotificationId | None:
+        """Store the notification and one pending delivery per channel, in one transaction;
+        None (nothing written) when its (tenant, kind, window key, percent) is stored."""
+        ...
+
+    async def claim(self, now: datetime, lease: timedelta, limit: int) -> list[ClaimedDelivery]:
+        """Take up to ``limit`` due pending deliveries no other deliverer holds, for
+        ``lease``; the attempt is counted at once."""
+        ...
+
+    async def finish(self, claim: ClaimedDelivery, outcome: DeliveryOutcome, at: datetime) -> bool:
+        """Record an attempt's outcome; False when the claim was lost (lease expired)."""
+        ...
+
+    async def for_tenant(self, tenant_id: TenantId, limit: int) -> list[StoredNotification]:
+        """The tenant's notifications, newest first."""
+        ...
+
+    async def mark_read(
+        self, tenant_id: TenantId, notification_id: NotificationId, at: datetime
+    ) -> bool:
+        """False when the tenant has no such notification."""
+        ...
+
+    async def deliveries(self, notification_id: NotificationId) -> list[tuple[str, str, int]]:
+        """(channel, status, attempts) of a notification's deliveries, for reports."""
+        ...
+
+
+class NotificationSettingsRepository(Protocol):
+    async def get(self, tenant_id: TenantId) -> NotificationSettings:
+        """The stored settings, or the defaults (mail on, no webhook)."""
+        ...
+
+    async def put(self, settings: NotificationSettings) -> None: ...
+
+
+class MailSender(Protocol):
+    async def send(self, mail: OutgoingMail) -> None:
+        """Hand the mail over; ``DeliveryFailed`` when it was not accepted."""
+        ...
+
+
+class WebhookPoster(Protocol):
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST the body; ``DeliveryFailed`` unless the receiver answers 2xx."""
+        ...

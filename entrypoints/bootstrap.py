@@ -23,8 +23,11 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MailSender,
     MessageCounter,
+    NotificationSettingsRepository,
     Notifier,
+    Outbox,
     PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
@@ -32,12 +35,14 @@ from domain.ports import (
     SubscriptionRepository,
     TenantRepository,
     UsageLedger,
+    WebhookPoster,
 )
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
+from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
 from entrypoints.settings import Settings
@@ -64,6 +69,11 @@ class Ports:
     paid_invoices: PaidInvoiceRepository | None = None
     message_counts: MessageCounter | None = None
     """Admitted, settled and expired messages for the usage report."""
+    outbox: Outbox | None = None
+    """The notifications outbox; with the three below it gives ``Services.notifications``."""
+    notification_settings: NotificationSettingsRepository | None = None
+    mail: MailSender | None = None
+    webhook_poster: WebhookPoster | None = None
 
 
 @attrs.frozen
@@ -81,6 +91,10 @@ class Services:
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+    notifications: Notifications | None = None
+    """In-app notifications, channel settings, tenant events and account mail."""
+    deliverer: Deliverer | None = None
+    """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
     usage_history: UsageHistory | None = None
     """A tenant's settled usage by day or model (the history page and its API)."""
 
@@ -112,6 +126,7 @@ def assemble(
     configs = Configs(
         catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
     )
+    notifications = build_notifications(catalog, ports)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -148,10 +163,60 @@ def assemble(
             settings.public_url,
             subscriptions=ports.subscriptions,
             invoices=ports.paid_invoices,
+            notifications=notifications,
         ),
         webhooks=webhooks,
+        notifications=notifications,
+        deliverer=build_deliverer(settings, catalog, ports),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
+
+
+def build_notifications(catalog: Catalog, ports: Ports) -> Notifications | None:
+    """The notifications use case over the outbox; None when no outbox is wired (tests)."""
+    if ports.outbox is None or ports.notification_settings is None:
+        return None
+    return Notifications(
+        catalog,
+        ports.outbox,
+        ports.notification_settings,
+        ports.tenants,
+        ports.credentials,
+        ports.key_store,
+        ports.clock,
+    )
+
+
+def build_deliverer(settings: Settings, catalog: Catalog, ports: Ports) -> Deliverer | None:
+    if (
+        ports.outbox is None
+        or ports.notification_settings is None
+        or ports.mail is None
+        or ports.webhook_poster is None
+    ):
+        return None
+    return Deliverer(
+        catalog,
+        ports.outbox,
+        ports.notification_settings,
+        ports.tenants,
+        ports.key_store,
+        ports.mail,
+        ports.webhook_poster,
+        ports.clock,
+        settings.public_url,
+        settings.mail_from,
+    )
+
+
+def build_mail_sender(settings: Settings) -> MailSender:
+    """SMTP when ``TIERKEEPER_SMTP_URL`` is set; otherwise ``.eml`` files under
+    ``var/mail``, so the embedded default needs no mail server."""
+    from adapters.notify.mail import EmlFileMailSender, SmtpMailSender, parse_smtp_url
+
+    if settings.smtp_url is None:
+        return EmlFileMailSender(settings.var_dir / "mail")
+    return SmtpMailSender(parse_smtp_url(settings.smtp_url))
 
 
 def build_config_writer(settings: Settings) -> ConfigWriter:
@@ -217,15 +282,27 @@ async def build_services(
 
     catalog = build_catalog(settings)
     key_stores = build_key_stores(settings)
+    from adapters.notify.webhooks import HttpxWebhookPoster
+
     database = await open_database(settings.database_url, migrate=migrate)
+    clock = SystemClock()
+    notifier = Notifications(
+        catalog,
+        database.outbox,
+        database.notification_settings,
+        database.tenants,
+        database.credentials,
+        key_stores,
+        clock,
+    )
     ports = Ports(
-        clock=SystemClock(),
+        clock=clock,
         tenants=database.tenants,
         credentials=database.credentials,
         ledger=database.ledger,
         auth_tokens=database.auth_tokens,
         processed_events=database.processed_events,
-        notifier=database.notifier,
+        notifier=notifier,
         key_store=key_stores,
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
@@ -234,6 +311,10 @@ async def build_services(
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,
         message_counts=database.message_counts,
+        outbox=database.outbox,
+        notification_settings=database.notification_settings,
+        mail=build_mail_sender(settings),
+        webhook_poster=HttpxWebhookPoster(allow_private=settings.webhook_allow_private),
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

@@ -39,6 +39,13 @@ class Settings:
     stripe_prices: tuple[tuple[str, str], ...]
     """(price id, tier id) pairs, legacy ids included, as configured."""
     public_url: str
+    smtp_url: Secret | None = None
+    """``TIERKEEPER_SMTP_URL``; None: mail is written as ``.eml`` files under ``var/mail``."""
+    mail_from: str = "tierkeeper@localhost"
+    notifications_poll_s: float = 5.0
+    """How often the deliverer inside ``serve`` looks for due notifications; 0 turns it off."""
+    webhook_allow_private: bool = False
+    """Whether customers' webhooks may target loopback and private addresses (development)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +81,11 @@ class Settings:
             stripe_api_base=env.get("TIERKEEPER_STRIPE_API_BASE") or None,
             stripe_prices=tuple(prices),
             public_url=(env.get("TIERKEEPER_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            smtp_url=_secret(env.get("TIERKEEPER_SMTP_URL")),
+            mail_from=env.get("TIERKEEPER_MAIL_FROM") or "tierkeeper@localhost",
+            notifications_poll_s=_seconds(env, "TIERKEEPER_NOTIFICATIONS_POLL_SECONDS", 5.0),
+            webhook_allow_private=env.get("TIERKEEPER_WEBHOOK_ALLOW_PRIVATE", "").strip().lower()
+            in ("1", "true", "yes"),
         )
 
     def fernet_secrets(self) -> tuple[Secret, ...]:
@@ -88,6 +100,19 @@ class Settings:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return _secret_keys(path.read_text().strip())
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise ValidationError(f"{name} must be a number of seconds (0 turns it off)", field=name)
+    return value
 
 
 def _secret(value: str | None) -> Secret | None:

@@ -30,6 +30,18 @@ from domain.metering import (
     admitted_counters,
     evaluate_admission,
 )
+from domain.notification_delivery import OutgoingMail
+from domain.notifications import (
+    Channel,
+    ClaimedDelivery,
+    DeliveryFailed,
+    DeliveryOutcome,
+    DeliveryStatus,
+    NotificationFacts,
+    NotificationId,
+    NotificationSettings,
+    StoredNotification,
+)
 from domain.openclaw_model import TenantConfig
 from domain.ports import AuthToken, CheckoutSession, MessageCounts, UsageRecord
 from domain.secrets import Secret
@@ -459,3 +471,138 @@ class FixedMessageCounter:
         if self.at is not None and not starts_at <= self.at < ends_at:
             return {}
         return dict(self.counts)
+
+
+@attrs.define
+class _Delivery:
+    id: int
+    note_key: int
+    channel: Channel
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    claimed_until: datetime | None = None
+    claim_token: str | None = None
+    last_error: str | None = None
+
+
+@attrs.define
+class InMemoryOutbox:
+    """The outbox in lists; ``emails`` stands in for the users table (tenant → address)."""
+
+    notes: list[StoredNotification] = attrs.Factory(list)
+    deliveries_: list[_Delivery] = attrs.Factory(list)
+    emails: dict[TenantId, str] = attrs.Factory(dict)
+    _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
+
+    async def enqueue(
+        self, facts: NotificationFacts, channels: Sequence[Channel], at: datetime
+    ) -> NotificationId | None:
+        key = (facts.tenant_id, facts.kind, facts.window_key, facts.percent)
+        if facts.window_key is not None and facts.percent is not None:
+            for note in self.notes:
+                f = note.facts
+                if (f.tenant_id, f.kind, f.window_key, f.percent) == key:
+                    return None
+        note_id = NotificationId(f"msg_{len(self.notes) + 1:032x}")
+        self.notes.append(StoredNotification(note_id, facts, at))
+        index = len(self.notes) - 1
+        for channel in channels:
+            self.deliveries_.append(_Delivery(next(self._ids), index, channel, next_attempt_at=at))
+        return note_id
+
+    async def claim(self, now: datetime, lease: timedelta, limit: int) -> list[ClaimedDelivery]:
+        token = f"claim-{next(self._ids)}"
+        due = [
+            d
+            for d in self.deliveries_
+            if d.status is DeliveryStatus.PENDING
+            and d.next_attempt_at <= now
+            and (d.claimed_until is None or d.claimed_until <= now)
+        ]
+        due.sort(key=lambda d: (d.next_attempt_at, d.id))
+        claimed = []
+        for delivery in due[:limit]:
+            delivery.claimed_until = now + lease
+            delivery.claim_token = token
+            delivery.attempts += 1
+            note = self.notes[delivery.note_key]
+            claimed.append(
+                ClaimedDelivery(
+                    delivery.id,
+                    token,
+                    delivery.channel,
+                    delivery.attempts,
+                    note,
+                    self.emails.get(note.facts.tenant_id),
+                )
+            )
+        return claimed
+
+    async def finish(self, claim: ClaimedDelivery, outcome: DeliveryOutcome, at: datetime) -> bool:
+        for delivery in self.deliveries_:
+            if delivery.id == claim.delivery_id and delivery.claim_token == claim.claim_token:
+                delivery.status = outcome.status
+                delivery.claimed_until = None
+                delivery.claim_token = None
+                delivery.last_error = outcome.error
+                if outcome.retry_at is not None:
+                    delivery.next_attempt_at = outcome.retry_at
+                return True
+        return False
+
+    async def for_tenant(self, tenant_id: TenantId, limit: int) -> list[StoredNotification]:
+        mine = [n for n in self.notes if n.facts.tenant_id == tenant_id]
+        return list(reversed(mine))[:limit]
+
+    async def mark_read(
+        self, tenant_id: TenantId, notification_id: NotificationId, at: datetime
+    ) -> bool:
+        for index, note in enumerate(self.notes):
+            if note.id == notification_id and note.facts.tenant_id == tenant_id:
+                if note.read_at is None:
+                    self.notes[index] = attrs.evolve(note, read_at=at)
+                return True
+        return False
+
+    async def deliveries(self, notification_id: NotificationId) -> list[tuple[str, str, int]]:
+        keys = [i for i, n in enumerate(self.notes) if n.id == notification_id]
+        rows = [d for d in self.deliveries_ if d.note_key in keys]
+        return sorted((d.channel.value, d.status.value, d.attempts) for d in rows)
+
+
+@attrs.define
+class InMemoryNotificationSettings:
+    stored: dict[TenantId, NotificationSettings] = attrs.Factory(dict)
+
+    async def get(self, tenant_id: TenantId) -> NotificationSettings:
+        return self.stored.get(tenant_id, NotificationSettings(tenant_id))
+
+    async def put(self, settings: NotificationSettings) -> None:
+        self.stored[settings.tenant_id] = settings
+
+
+@attrs.define
+class RecordingMailSender:
+    """Keeps every mail; ``failures`` makes the next N sends fail."""
+
+    sent: list[OutgoingMail] = attrs.Factory(list)
+    failures: int = 0
+
+    async def send(self, mail: OutgoingMail) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed("SMTP: 451 try again later")
+        self.sent.append(mail)
+
+
+@attrs.define
+class RecordingWebhookPoster:
+    posted: list[tuple[str, bytes, dict[str, str]]] = attrs.Factory(list)
+    failures: int = 0
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed("webhook: the receiver answered 503")
+        self.posted.append((url, body, dict(headers)))

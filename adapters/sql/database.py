@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
 from adapters.sql.message_counts import SqlMessageCounter
+from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
-    SqlNotifier,
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
@@ -137,10 +137,11 @@ class SqlDatabase:
     ledger: PostgresUsageLedger | SqliteUsageLedger
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
-    notifier: SqlNotifier
     subscriptions: SqlSubscriptionRepository
     paid_invoices: SqlPaidInvoiceRepository
     message_counts: SqlMessageCounter
+    outbox: SqlOutbox
+    notification_settings: SqlNotificationSettings
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -184,9 +185,10 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         ledger=ledger,
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
-        notifier=SqlNotifier(engine),
         subscriptions=SqlSubscriptionRepository(engine),
         paid_invoices=SqlPaidInvoiceRepository(engine),
         message_counts=SqlMessageCounter(engine),
+        outbox=SqlOutbox(engine),
+        notification_settings=SqlNotificationSettings(engine),
         pool=pool,
     )

@@ -6,7 +6,6 @@ path (that is ``SqlUsageLedger``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +21,8 @@ from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
-from domain.metering import Threshold
 from domain.ports import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
-
-log = logging.getLogger("tierkeeper.notifications")
 
 
 async def _first(
@@ -391,66 +387,3 @@ class SqlProcessedEventRepository:
         async with self.engine.connect() as conn:
             value = await conn.scalar(query)
         return None if value is None else str(value)
-
-
-KEY_INVALIDATED = "key_invalidated"
-
-
-@reports_unavailable
-@attrs.frozen
-class SqlNotifier:
-    """Logs each notification and records it; a threshold's unique key (tenant, kind, window,
-    percent) makes it emitted once per window, whichever process crosses it first."""
-
-    engine: AsyncEngine
-
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        statement = (
-            upsert(self.engine, t.notifications)
-            .values(
-                tenant_id=threshold.tenant_id,
-                kind=threshold.kind.value,
-                window_key=threshold.window_key,
-                percent=threshold.percent,
-                used=threshold.used,
-                limit_value=threshold.limit,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "kind", "window_key", "percent"])
-        )
-        async with self.engine.begin() as conn:
-            result = await conn.execute(statement)
-        if result.rowcount != 1:
-            return False
-        log.info(
-            "tenant %s reached %s%% of its %s limit in window %s (%s of %s)",
-            threshold.tenant_id,
-            threshold.percent,
-            threshold.kind.value,
-            threshold.window_key,
-            threshold.used,
-            threshold.limit,
-        )
-        return True
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                t.notifications.insert().values(
-                    tenant_id=tenant_id, kind=KEY_INVALIDATED, provider=provider
-                )
-            )
-        log.warning(
-            "tenant %s: the stored %s key was rejected by the provider", tenant_id, provider
-        )
-
-    async def recorded(self, tenant_id: TenantId) -> list[tuple[str, str | None, int | None]]:
-        """What was recorded for a tenant, oldest first: (kind, window key or provider,
-        percent)."""
-        n = t.notifications.c
-        query = (
-            sa.select(n.kind, sa.func.coalesce(n.window_key, n.provider), n.percent)
-            .where(n.tenant_id == tenant_id)
-            .order_by(n.id)
-        )
-        async with self.engine.connect() as conn:
-            return [(row[0], row[1], row[2]) for row in (await conn.execute(query)).all()]

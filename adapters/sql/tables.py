@@ -118,6 +118,46 @@ notifications = sa.Table(
         "created_at", UtcDateTime, nullable=False, server_default=sa.func.current_timestamp()
     ),
     sa.UniqueConstraint("tenant_id", "kind", "window_key", "percent", name="uq_notifications_once"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("detail", sa.Text),
+    sa.Column("user_id", sa.String(64)),
+    sa.Column("link_store", sa.String(64)),
+    sa.Column("link_key_version", sa.Integer),
+    sa.Column("link_token", sa.Text),
+    sa.Column("read_at", UtcDateTime),
+)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "notification_id",
+        sa.Integer,
+        sa.ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("claim_token", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("finished_at", UtcDateTime),
+    sa.UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
+)
+
+notification_settings = sa.Table(
+    "notification_settings",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("email_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("webhook_url", sa.Text),
+    sa.Column("secret_store", sa.String(64)),
+    sa.Column("secret_key_version", sa.Integer),
+    sa.Column("secret_token", sa.Text),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 usage_days = sa.Table(

@@ -42,6 +42,7 @@ from domain.subscriptions import (
 )
 from domain.tenants import Tenant, with_tier
 from domain.use_cases.configs import Configs
+from domain.use_cases.notifications import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Billing:
     public_url: str
     subscriptions: SubscriptionRepository = attrs.field(kw_only=True)
     invoices: PaidInvoiceRepository = attrs.field(kw_only=True)
+    notifications: Notifications | None = attrs.field(default=None, kw_only=True)
+    """Tells the customer about activation (welcome), a failed payment and a plan change."""
 
     async def checkout(
         self, tenant_id: TenantId, tier: str, email: str | None = None
@@ -116,6 +119,7 @@ class Billing:
         so the provider's webhook of the change, however early it comes, finds it (and the
         record is put back if the provider refuses)."""
         tenant = await self._tenant(tenant_id)
+        from_tier = tenant.tier
         before = await self.subscriptions.get(tenant_id)
         change = decide_plan_change(self.catalog, self.prices, tenant, before, tier)
         subscription_id = live_subscription_id(tenant)
@@ -137,6 +141,10 @@ class Billing:
             tenant = with_tier(await self._tenant(tenant_id), self.catalog.tier(change.tier))
             await self.tenants.save(tenant)
             await self._rewrite_config(tenant)
+        if self.notifications is not None and change.kind is not ChangeKind.RETURN:
+            await self.notifications.plan_changed(
+                tenant_id, from_tier, change.tier, change.applies_at
+            )
         return billing_status(tenant, record)
 
     async def cancel(self, tenant_id: TenantId) -> BillingStatus:
@@ -157,6 +165,8 @@ class Billing:
         snapshot = await self.gateway.set_cancel_at_period_end(live_subscription_id(tenant), cancel)
         record = subscription_after_snapshot(tenant, before, snapshot)
         await self.subscriptions.save(record)
+        if cancel and self.notifications is not None and record.current_period_end is not None:
+            await self.notifications.cancellation_scheduled(tenant_id, record.current_period_end)
         return billing_status(tenant, record)
 
     async def portal(self, tenant_id: TenantId) -> str:
@@ -206,6 +216,8 @@ class Billing:
             )  # fmt: skip
         if decision.tenant != tenant:
             await self.tenants.save(decision.tenant)
+            if self.notifications is not None:
+                await self.notifications.tenant_changed(tenant, decision.tenant)
         if lifecycle.subscription is not None and lifecycle.subscription != before:
             await self.subscriptions.save(lifecycle.subscription)
         invoice = paid_invoice(tenant, event)

@@ -13,6 +13,7 @@ from entrypoints.cli import (
     configs_commands,
     db_commands,
     keys_commands,
+    notifications_commands,
     serve_commands,
     tenants_commands,
     tokens_commands,
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     serve_commands,
     tokens_commands,
     tenants_commands,
+    notifications_commands,
 )
 
 

@@ -10,6 +10,7 @@ import asyncio
 from domain.ids import TenantId
 from domain.tenants import SubscriptionStatus, Tenant
 from entrypoints.bootstrap import build_services
+from entrypoints.cli import notifications_commands
 from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import Settings
 
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also set the subscription status",
     )
     set_tier.set_defaults(handler=set_tier_command)
+    welcome = commands.add_parser("welcome", help="print a tenant's welcome message")
+    welcome.add_argument("tenant_id", metavar="TENANT_ID")
+    welcome.set_defaults(handler=notifications_commands.welcome_command)
 
 
 def set_tier_command(args: argparse.Namespace) -> int:
@@ -42,6 +46,10 @@ async def _set_tier(
 ) -> Tenant:
     services = await build_services(settings)
     try:
-        return await services.tenants.change_tier(tenant_id, tier, status)
+        before = await services.tenants.get(tenant_id)
+        changed = await services.tenants.change_tier(tenant_id, tier, status)
+        if services.notifications is not None:
+            await services.notifications.tenant_changed(before, changed)
+        return changed
     finally:
         await services.close()

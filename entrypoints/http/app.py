@@ -29,9 +29,12 @@ from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.notifications import NotificationsController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.controllers.usage_history import UsageHistoryController
+from entrypoints.http.delivery_task import deliver_in_background
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.notification_pages import NotificationPagesController, load_banners
 from entrypoints.http.request_log import request_log_middleware
 from entrypoints.settings import Settings
 
@@ -135,6 +138,7 @@ def create_app(
         builder = build or build_services
         built = await builder(settings or Settings.from_environ())
         app.state.services = built
+        app.state.services_built_here = True
         try:
             yield
         finally:
@@ -148,12 +152,15 @@ def create_app(
         LlmConfigController,
         BillingController,
         GatewayController,
+        NotificationsController,
+        NotificationPagesController,
         UsageHistoryController,
         *_pages(),
     ]
     app = Litestar(
         route_handlers=handlers,
-        lifespan=[lifespan],
+        lifespan=[lifespan, deliver_in_background],
+        before_request=load_banners,
         dependencies={"services": Provide(provide_services)},
         exception_handlers={**EXCEPTION_HANDLERS, **_page_error_handlers()},
         compression_config=compression_config(),

@@ -445,7 +445,9 @@ def test_a_premium_customer_chooses_among_the_tiers_selectable_models(
     other = next(ref for ref in premium.selectable_models if ref != premium.primary_model)
     page.goto(live_app.url("/settings"))
     tabs = page.get_by_role("navigation", name="Settings sections")
-    expect(tabs.get_by_role("link")).to_have_text(["Plan & usage", "Usage history"])
+    expect(tabs.get_by_role("link")).to_have_text(
+        ["Plan & usage", "Usage history", "Notifications"]
+    )
     expect(page.get_by_test_id("plan-model")).to_have_text(
         catalog.model(premium.primary_model or "").name
     )

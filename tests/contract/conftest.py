@@ -8,6 +8,7 @@ emptied before every test; each SQLite test copies a freshly migrated file.
 from __future__ import annotations
 
 import shutil
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,18 @@ from typing import Any
 import attrs
 import pytest
 
+from adapters.catalog.toml_loader import default_catalog_text
 from adapters.sql.database import open_database, upgrade
+from domain.catalog import build_catalog
+from domain.use_cases.notifications import Notifications
 from tests.fakes import (
+    FakeKeyStore,
+    FixedClock,
     InMemoryAuthTokenRepository,
     InMemoryCredentialRepository,
+    InMemoryNotificationSettings,
     InMemoryNotifier,
+    InMemoryOutbox,
     InMemoryProcessedEventRepository,
     InMemoryTenantRepository,
     InMemoryUsageLedger,
@@ -40,13 +48,28 @@ class Storage:
     auth_tokens: Any
     processed_events: Any
     notifier: Any
+    outbox: Any = None
+    notification_settings: Any = None
 
     async def key_invalidations(self, tenant_id: str) -> list[str]:
         """The providers whose key invalidation was recorded for ``tenant_id``."""
         if isinstance(self.notifier, InMemoryNotifier):
             return [p for t, p in self.notifier.invalidated if t == tenant_id]
-        rows = await self.notifier.recorded(tenant_id)
-        return [str(value) for kind, value, _ in rows if kind == "key_invalidated"]
+        notes = reversed(await self.outbox.for_tenant(tenant_id, 100))
+        return [str(n.facts.provider) for n in notes if n.facts.kind.value == "key_invalidated"]
+
+
+def outbox_notifier(storage_tenants: Any, credentials: Any, outbox: Any, settings: Any) -> Any:
+    """The production Notifier: the notifications use case writing to the outbox."""
+    return Notifications(
+        build_catalog(tomllib.loads(default_catalog_text())),
+        outbox,
+        settings,
+        storage_tenants,
+        credentials,
+        FakeKeyStore(),
+        FixedClock(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +98,8 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             InMemoryAuthTokenRepository(),
             InMemoryProcessedEventRepository(),
             InMemoryNotifier(),
+            InMemoryOutbox(),
+            InMemoryNotificationSettings(),
         )
         return
     if request.param == "sqlite":
@@ -93,7 +118,9 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             db.ledger,
             db.auth_tokens,
             db.processed_events,
-            db.notifier,
+            outbox_notifier(db.tenants, db.credentials, db.outbox, db.notification_settings),
+            db.outbox,
+            db.notification_settings,
         )
     finally:
         await db.close()

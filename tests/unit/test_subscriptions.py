@@ -14,6 +14,7 @@ from domain.billing import EventKind, Outcome, PriceBook, SubscriptionEvent, bui
 from domain.catalog import Catalog
 from domain.errors import Conflict, PaymentProviderError, ValidationError
 from domain.ids import TenantId, TierId
+from domain.notifications import NotificationKind
 from domain.subscription_records import PaidInvoice, Subscription
 from domain.subscriptions import (
     ChangeKind,
@@ -27,8 +28,11 @@ from domain.subscriptions import (
 )
 from domain.tenants import SubscriptionStatus, Tenant, may_use_service
 from domain.use_cases.billing import Billing
+from domain.use_cases.notifications import Notifications
 from tests.fakes import (
     FakeBillingGateway,
+    InMemoryNotificationSettings,
+    InMemoryOutbox,
     InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
     InMemorySubscriptionRepository,
@@ -305,13 +309,18 @@ class Life:
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
+    outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
 
     @property
     def billing(self) -> Billing:
         w = self.world
+        notifications = Notifications(
+            w.catalog, self.outbox, InMemoryNotificationSettings(), w.tenant_repo,
+            w.credential_repo, w.key_store, w.clock,
+        )  # fmt: skip
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
                        w.clock, "https://tk.example", subscriptions=self.subscriptions,
-                       invoices=self.invoices)  # fmt: skip
+                       invoices=self.invoices, notifications=notifications)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId("t-1"))
@@ -387,6 +396,27 @@ async def test_a_downgrade_shows_as_pending_and_keeps_the_tier(life: Life) -> No
     again = await life.billing.change_plan(TenantId("t-1"), "premium")
     assert life.gateway.changes[-1] == (subscription, "price_premium", False)
     assert (again.tier, again.pending_tier) == ("premium", None)
+
+
+async def test_an_upgrade_a_downgrade_and_a_cancellation_each_notify_the_customer(
+    life: Life,
+) -> None:
+    await life.billing.checkout(TenantId("t-1"), "starter")
+    await life.subscribe("starter")
+    before = len(life.outbox.notes)
+    await life.billing.change_plan(TenantId("t-1"), "premium")
+    await life.billing.change_plan(TenantId("t-1"), "starter")
+    await life.billing.cancel(TenantId("t-1"))
+    new = life.outbox.notes[before:]
+    assert [note.facts.kind for note in new] == [
+        NotificationKind.PLAN_CHANGED,
+        NotificationKind.PLAN_CHANGED,
+        NotificationKind.CANCELLATION_SCHEDULED,
+    ]
+    assert new[0].facts.detail == {"from_tier": "starter", "to_tier": "premium"}
+    assert new[1].facts.detail is not None and new[1].facts.detail["to_tier"] == "starter"
+    assert "applies_at" in new[1].facts.detail
+    assert new[2].facts.window_key == PERIOD_END.isoformat()
 
 
 async def test_cancel_then_resume_before_the_end(life: Life) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from entrypoints.http.banners import current_banners
+
 HTTP_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = HTTP_DIR / "templates"
 STATIC_DIR = HTTP_DIR / "static"
@@ -39,6 +41,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
+    env.globals["notification_banners"] = current_banners
     return env
 
 

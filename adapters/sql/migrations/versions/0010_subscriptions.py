@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_subscriptions"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0008_notifications"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Adapters that carry notifications out: SMTP or ``.eml`` files, and customers' webhooks."""

@@ -1,0 +1,73 @@
+"""The banners a page shows: loaded before a signed-in customer's page request
+(``load_banners``, the app's ``before_request`` hook) and read by the templates through the
+``notification_banners()`` global, so no page controller has to know about notifications."""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import attrs
+from litestar import Request
+
+from domain.errors import DomainError
+from domain.notifications import NotificationKind
+from entrypoints.http.auth import session_token
+
+NOT_PAGES = ("/api/", "/v1/", "/static", "/schema", "/healthz", "/readyz", "/metrics")
+
+
+@attrs.frozen
+class Banner:
+    id: str
+    kind: str
+    title: str
+    body: str
+    link: str
+    action: str
+    tone: str
+    dismissable: bool
+
+
+_current: contextvars.ContextVar[tuple[Banner, ...]] = contextvars.ContextVar(
+    "notification_banners", default=()
+)
+
+
+def current_banners() -> tuple[Banner, ...]:
+    """The banners loaded for this request (none outside a signed-in page request)."""
+    return _current.get()
+
+
+async def load_banners(request: Request[Any, Any, Any]) -> None:
+    """For GET requests of pages with a session: the tenant's current notifications."""
+    _current.set(())
+    path = request.scope["path"]
+    if request.method != "GET" or path.startswith(NOT_PAGES):
+        return
+    token = session_token(request)
+    services = request.app.state.services
+    if token is None or services.notifications is None:
+        return
+    try:
+        principal = await services.accounts.customer(token)
+    except DomainError:
+        return
+    if principal.tenant_id is None:
+        return
+    items = await services.notifications.banners(principal.tenant_id)
+    _current.set(
+        tuple(
+            Banner(
+                id=item.note.id,
+                kind=item.note.api_kind(),
+                title=item.message.title,
+                body=item.message.body,
+                link=item.message.link,
+                action=item.message.action,
+                tone=item.message.tone.value,
+                dismissable=item.note.facts.kind is not NotificationKind.WELCOME,
+            )
+            for item in items
+        )
+    )

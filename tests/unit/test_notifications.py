@@ -1,0 +1,399 @@
+"""Notifications on fakes: what is written for which event, how it reads (from the catalog),
+the channel settings and their secret, and the deliverer's sending, retrying and giving up."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from standardwebhooks import Webhook
+
+from domain.catalog import Catalog
+from domain.errors import NotFound, ValidationError
+from domain.ids import TenantId, UserId
+from domain.metering import LimitKind, Threshold
+from domain.notification_delivery import new_webhook_secret, render_mail, webhook_headers
+from domain.notifications import (
+    DELIVERY_WINDOW,
+    Channel,
+    Message,
+    NotificationId,
+    NotificationKind,
+    check_webhook_url,
+    local_time,
+    next_attempt_at,
+)
+from domain.secrets import Secret
+from domain.tenants import SubscriptionStatus
+from domain.use_cases.notifications import Deliverer, Notifications
+from domain.welcome import format_price
+from tests.fakes import (
+    InMemoryNotificationSettings,
+    InMemoryOutbox,
+    RecordingMailSender,
+    RecordingWebhookPoster,
+)
+from tests.unit.conftest import World, make_tenant
+
+pytestmark = pytest.mark.unit
+
+T = TenantId("t-1")
+PUBLIC = "https://app.example.com"
+
+
+@attrs.define
+class Notify:
+    world: World
+    outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
+    settings: InMemoryNotificationSettings = attrs.Factory(InMemoryNotificationSettings)
+    mail: RecordingMailSender = attrs.Factory(RecordingMailSender)
+    hooks: RecordingWebhookPoster = attrs.Factory(RecordingWebhookPoster)
+
+    @property
+    def notifications(self) -> Notifications:
+        w = self.world
+        return Notifications(
+            w.catalog, self.outbox, self.settings, w.tenant_repo, w.credential_repo,
+            w.key_store, w.clock,
+        )  # fmt: skip
+
+    @property
+    def deliverer(self) -> Deliverer:
+        w = self.world
+        return Deliverer(
+            w.catalog, self.outbox, self.settings, w.tenant_repo, w.key_store, self.mail,
+            self.hooks, w.clock, PUBLIC, "agent@example.com",
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def notify(world: World) -> Notify:
+    await world.add_tenant("t-1", timezone="Europe/Berlin")
+    n = Notify(world)
+    n.outbox.emails[T] = "t-1@example.com"
+    return n
+
+
+def cap(percent: int, used: int, limit: int = 50, window: str = "2026-03-15") -> Threshold:
+    return Threshold(T, LimitKind.MESSAGES, percent, window, used, limit)
+
+
+async def test_a_threshold_is_written_once_per_window_with_both_channels(notify: Notify) -> None:
+    assert await notify.notifications.threshold_crossed(cap(80, 40)) is True
+    assert await notify.notifications.threshold_crossed(cap(80, 41)) is False
+    assert await notify.notifications.threshold_crossed(cap(80, 40, window="2026-03-16")) is True
+    (note, _) = notify.outbox.notes
+    assert await notify.outbox.deliveries(note.id) == [
+        ("email", "pending", 0),
+        ("webhook", "pending", 0),
+    ]
+
+
+async def test_the_cap_banner_names_the_local_reset_time_and_offers_an_upgrade(
+    notify: Notify, catalog: Catalog
+) -> None:
+    await notify.notifications.threshold_crossed(cap(100, 50))
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.note.api_kind() == "messages_100"
+    assert banner.message.link == "/onboarding"
+    assert banner.message.action == "Upgrade your plan"
+    starter = catalog.tier("starter")
+    assert f"all {starter.messages_per_day} messages" in banner.message.body
+    assert "Mon 16 Mar 2026, 00:00 (Europe/Berlin)" in banner.message.body
+    assert banner.message.current_until == datetime(2026, 3, 15, 23, 0, tzinfo=UTC)
+
+
+async def test_a_threshold_banner_disappears_when_its_window_ends(notify: Notify) -> None:
+    await notify.notifications.threshold_crossed(cap(100, 50))
+    notify.world.clock.instant = datetime(2026, 3, 15, 23, 0, tzinfo=UTC)
+    assert await notify.notifications.banners(T) == []
+    assert len(await notify.notifications.listed(T)) == 1, "still listed in-app"
+
+
+async def test_the_budget_banner_at_80_percent_names_the_budget_and_its_renewal(
+    notify: Notify,
+) -> None:
+    crossed = Threshold(T, LimitKind.TOKENS, 80, "2026-03-01", 400_000, 500_000)
+    await notify.notifications.threshold_crossed(crossed)
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.message.title == "80% of your token budget is used"
+    assert "400,000 of 500,000 tokens" in banner.message.body
+    assert "Wed 1 Apr 2026, 00:00 (Europe/Berlin)" in banner.message.body
+
+
+async def test_a_rejected_key_says_which_model_answers_on_the_platform_keys(
+    notify: Notify, catalog: Catalog
+) -> None:
+    tenant = await notify.world.tenant_repo.get(T)
+    assert tenant is not None
+    await notify.world.tenant_repo.save(attrs.evolve(tenant, tier="byok"))
+    await notify.notifications.key_invalidated(T, "openai")
+    (banner,) = await notify.notifications.banners(T)
+    starter = catalog.tier("starter")
+    model = catalog.find_model(starter.primary_model or "")
+    assert model is not None
+    assert banner.message.title == "Your OpenAI key was rejected"
+    assert f"your agent is answering with {model.name} on our keys" in banner.message.body
+    assert banner.message.link == "/settings/provider"
+
+
+async def test_the_welcome_is_written_once_per_tier_and_shown_on_one_page_only(
+    notify: Notify, catalog: Catalog
+) -> None:
+    before = make_tenant("t-1", status=SubscriptionStatus.INCOMPLETE, timezone="Europe/Berlin")
+    active = attrs.evolve(before, status=SubscriptionStatus.ACTIVE)
+    kinds = await notify.notifications.tenant_changed(before, active)
+    assert kinds == [NotificationKind.WELCOME]
+    assert await notify.notifications.tenant_changed(before, active) == []
+    (banner,) = await notify.notifications.banners(T)
+    starter = catalog.tier("starter")
+    assert banner.message.title == f"Welcome to the {starter.name} plan"
+    assert f"up to {starter.messages_per_day} messages a day" in banner.message.body
+    assert await notify.notifications.banners(T) == [], "shown on the first page only"
+
+
+async def test_a_failed_payment_is_told_once_per_past_due_spell(notify: Notify) -> None:
+    active = make_tenant("t-1", timezone="Europe/Berlin")
+    since = notify.world.clock.now()
+    past_due = attrs.evolve(active, status=SubscriptionStatus.PAST_DUE, past_due_since=since)
+    assert await notify.notifications.tenant_changed(active, past_due) == [
+        NotificationKind.PAYMENT_FAILED
+    ]
+    assert await notify.notifications.tenant_changed(active, past_due) == []
+    (item,) = await notify.notifications.listed(T)
+    assert item.message.title == "Your payment did not go through"
+
+
+async def test_a_plan_change_quotes_the_new_price_from_the_catalog(
+    notify: Notify, catalog: Catalog
+) -> None:
+    active = make_tenant("t-1", timezone="Europe/Berlin")
+    upgraded = attrs.evolve(active, tier="premium")
+    kinds = await notify.notifications.tenant_changed(active, upgraded)
+    assert NotificationKind.PLAN_CHANGED in kinds
+    premium = catalog.tier("premium")
+    (changed,) = [
+        i for i in await notify.notifications.listed(T) if i.note.api_kind() == "plan_changed"
+    ]
+    assert format_price(premium.price.amount_cents, premium.price.currency) in changed.message.body
+    assert changed.message.title == f"Your plan changes to {premium.name}"
+
+
+async def test_account_mail_keeps_its_link_encrypted_and_out_of_the_app(notify: Notify) -> None:
+    link = Secret("https://app.example.com/reset?token=s3cret-token")
+    note_id = await notify.notifications.account_mail(
+        T, UserId("u-t-1"), NotificationKind.PASSWORD_RESET, link
+    )
+    (note,) = notify.outbox.notes
+    assert note.facts.secret_link is not None
+    assert "s3cret-token" not in repr(note)
+    assert await notify.notifications.listed(T) == []
+    assert await notify.outbox.deliveries(note_id) == [("email", "pending", 0)]
+    run = await notify.deliverer.deliver_due()
+    assert run.sent == 1
+    (mail,) = notify.mail.sent
+    assert "token=s3cret-token" in mail.text
+    assert mail.recipient == "t-1@example.com"
+
+
+async def test_account_mail_refuses_other_kinds(notify: Notify) -> None:
+    with pytest.raises(ValueError, match="not account mail"):
+        await notify.notifications.account_mail(
+            T, UserId("u-t-1"), NotificationKind.WELCOME, Secret("https://x")
+        )
+
+
+async def test_the_webhook_secret_is_shown_when_first_set_and_on_rotation_only(
+    notify: Notify,
+) -> None:
+    n = notify.notifications
+    first = await n.put_settings(T, True, "https://hooks.example.com/agent")
+    assert first.webhook_secret is not None
+    assert first.webhook_secret.reveal().startswith("whsec_")
+    again = await n.put_settings(T, False, "https://hooks.example.com/agent")
+    assert again.webhook_secret is None
+    assert (await n.get_settings(T)).webhook_secret is None
+    rotated = await n.put_settings(T, True, "https://hooks.example.com/agent", rotate_secret=True)
+    assert rotated.webhook_secret is not None
+    assert rotated.webhook_secret.reveal() != first.webhook_secret.reveal()
+    stored = notify.settings.stored[T]
+    assert stored.webhook_secret is not None
+    assert first.webhook_secret.reveal() not in stored.webhook_secret.token
+
+
+async def test_removing_the_webhook_url_forgets_the_secret(notify: Notify) -> None:
+    await notify.notifications.put_settings(T, True, "https://hooks.example.com/agent")
+    view = await notify.notifications.put_settings(T, True, "  ")
+    assert view.webhook_url is None
+    assert notify.settings.stored[T].webhook_secret is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/x", "https://user:pw@example.com/", "/relative", "https://", "https://a b"],
+)
+def test_a_webhook_url_must_be_absolute_http_without_credentials(url: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_webhook_url(url)
+    assert caught.value.field == "webhook_url"
+
+
+async def test_marking_another_tenants_notification_read_is_not_found(notify: Notify) -> None:
+    await notify.world.add_tenant("t-2")
+    await notify.notifications.threshold_crossed(cap(80, 40))
+    (note,) = notify.outbox.notes
+    with pytest.raises(NotFound):
+        await notify.notifications.mark_read(TenantId("t-2"), note.id)
+    await notify.notifications.mark_read(T, note.id)
+    assert await notify.notifications.banners(T) == []
+
+
+async def test_the_deliverer_mails_and_posts_a_signed_webhook_with_the_stable_id(
+    notify: Notify,
+) -> None:
+    notify.world.clock.instant = datetime.now(UTC)  # the library checks the timestamp
+    view = await notify.notifications.put_settings(T, True, "https://hooks.example.com/agent")
+    assert view.webhook_secret is not None
+    await notify.notifications.threshold_crossed(cap(80, 40))
+    run = await notify.deliverer.deliver_due()
+    assert (run.sent, run.skipped, run.retrying, run.failed) == (2, 0, 0, 0)
+    (note,) = notify.outbox.notes
+    (mail,) = notify.mail.sent
+    assert mail.message_id == f"<{note.id}@example.com>"
+    assert f"{PUBLIC}/settings" in mail.text
+    (url, body, headers) = notify.hooks.posted[0]
+    assert url == "https://hooks.example.com/agent"
+    assert headers["webhook-id"] == note.id
+    verified = Webhook(view.webhook_secret.reveal()).verify(body, headers)
+    assert verified["data"]["kind"] == "messages_80"
+    assert verified["type"] == "notification.messages_80"
+
+
+async def test_mail_off_and_no_webhook_are_recorded_as_skipped(notify: Notify) -> None:
+    await notify.notifications.put_settings(T, False, None)
+    await notify.notifications.threshold_crossed(cap(80, 40))
+    run = await notify.deliverer.deliver_due()
+    assert (run.sent, run.skipped) == (0, 2)
+    (note,) = notify.outbox.notes
+    assert await notify.outbox.deliveries(note.id) == [
+        ("email", "skipped", 1),
+        ("webhook", "skipped", 1),
+    ]
+
+
+async def test_a_failed_send_is_retried_with_backoff_and_the_same_id(notify: Notify) -> None:
+    await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
+    await notify.notifications.threshold_crossed(cap(80, 40))
+    notify.hooks.failures = 3
+    clock = notify.world.clock
+    waits = []
+    for _ in range(3):
+        run = await notify.deliverer.deliver_due()
+        assert run.retrying == 1
+        (delivery,) = [d for d in notify.outbox.deliveries_ if d.channel is Channel.WEBHOOK]
+        waits.append(delivery.next_attempt_at - clock.now())
+        assert await notify.deliverer.deliver_due() == type(run)(), "not due yet"
+        clock.instant = delivery.next_attempt_at
+    assert waits == [timedelta(seconds=30), timedelta(seconds=60), timedelta(seconds=120)]
+    assert (await notify.deliverer.deliver_due()).sent == 1
+    (note,) = notify.outbox.notes
+    assert [h["webhook-id"] for _, _, h in notify.hooks.posted] == [note.id]
+
+
+async def test_a_delivery_is_given_up_after_24_hours(notify: Notify) -> None:
+    await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
+    await notify.notifications.threshold_crossed(cap(80, 40))
+    notify.hooks.failures = 10_000
+    clock = notify.world.clock
+    start = clock.now()
+    attempts = 0
+    while True:
+        run = await notify.deliverer.deliver_due()
+        attempts += 1
+        if run.failed:
+            break
+        (delivery,) = [d for d in notify.outbox.deliveries_ if d.channel is Channel.WEBHOOK]
+        clock.instant = delivery.next_attempt_at
+    assert clock.now() == start + DELIVERY_WINDOW
+    assert 20 < attempts < 40
+    (delivery,) = [d for d in notify.outbox.deliveries_ if d.channel is Channel.WEBHOOK]
+    assert delivery.last_error == "webhook: the receiver answered 503"
+
+
+def test_backoff_doubles_from_30_seconds_up_to_an_hour_and_stops_at_24_hours() -> None:
+    t0 = datetime(2026, 3, 15, tzinfo=UTC)
+    assert next_attempt_at(t0, t0, 1) == t0 + timedelta(seconds=30)
+    assert next_attempt_at(t0, t0, 4) == t0 + timedelta(seconds=240)
+    assert next_attempt_at(t0, t0, 12) == t0 + timedelta(hours=1)
+    late = t0 + timedelta(hours=23, minutes=50)
+    assert next_attempt_at(t0, late, 12) == t0 + DELIVERY_WINDOW
+    assert next_attempt_at(t0, t0 + DELIVERY_WINDOW, 30) is None
+
+
+def test_the_signature_verifies_with_the_standard_webhooks_library() -> None:
+    secret = new_webhook_secret(bytes(range(32)))
+    body = json.dumps({"type": "notification.messages_80"}).encode()
+    now = int(datetime.now(UTC).timestamp())
+    headers = webhook_headers(secret, NotificationId("msg_1"), now, body)
+    assert Webhook(secret.reveal()).verify(body, headers) == {"type": "notification.messages_80"}
+    tampered = body.replace(b"80", b"81")
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(secret.reveal()).verify(tampered, headers)
+
+
+def test_a_mail_has_the_product_name_text_and_html_and_escapes_the_body() -> None:
+    message = Message("Cap <reached>", "Body & more", "/settings", "See usage")
+    mail = render_mail(
+        message, NotificationId("msg_1"), "a@b.example", "c@d.example", "https://x/settings"
+    )
+    assert mail.subject == "[tierkeeper] Cap <reached>"
+    assert "Body & more" in mail.text and "https://x/settings" in mail.text
+    assert "Body &amp; more" in mail.html and "Cap &lt;reached&gt;" in mail.html
+    assert 'href="https://x/settings"' in mail.html
+
+
+def test_local_time_is_written_in_the_tenants_zone() -> None:
+    instant = datetime(2026, 7, 1, 22, 0, tzinfo=UTC)
+    assert local_time(instant, "Europe/Berlin") == "Thu 2 Jul 2026, 00:00 (Europe/Berlin)"
+
+
+async def test_a_scheduled_cancellation_is_told_once_per_end_date_in_local_time(
+    notify: Notify,
+) -> None:
+    ends = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+    assert await notify.notifications.cancellation_scheduled(T, ends) is not None
+    assert await notify.notifications.cancellation_scheduled(T, ends) is None
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.message.title == "Your subscription is set to end"
+    assert "Wed 1 Apr 2026, 12:00 (Europe/Berlin)" in banner.message.body
+
+
+async def test_a_downgrade_at_the_period_end_names_when_it_applies(
+    notify: Notify, catalog: Catalog
+) -> None:
+    applies = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+    await notify.notifications.plan_changed(T, "premium", "starter", applies)
+    (item,) = await notify.notifications.listed(T)
+    starter, premium = catalog.tier("starter"), catalog.tier("premium")
+    assert f"from {premium.name} to {starter.name}" in item.message.body
+    assert "on Wed 1 Apr 2026, 02:00 (Europe/Berlin)" in item.message.body
+    assert f"up to {starter.messages_per_day} messages a day" in item.message.body
+
+
+async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_only(
+    notify: Notify,
+) -> None:
+    crossed = Threshold(T, LimitKind.TOKENS, 100, "2026-03-01", 500_000, 500_000)
+    await notify.notifications.threshold_crossed(crossed)
+    note_id = await notify.notifications.account_mail(
+        T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+    )
+    (banner,) = await notify.notifications.banners(T)
+    assert banner.message.title == "Your token budget is used up"
+    assert (banner.message.link, banner.message.action) == ("/onboarding", "Upgrade your plan")
+    assert await notify.outbox.deliveries(note_id) == [("email", "pending", 0)]
+    await notify.deliverer.deliver_due()
+    (verification,) = [m for m in notify.mail.sent if "Confirm" in m.subject]
+    assert "https://x/verify?t=1" in verification.text
