@@ -23,19 +23,23 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    LlmUpstream,
     Notifier,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
     TenantRepository,
     UsageLedger,
+    VirtualKeyRepository,
 )
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
-from domain.use_cases.configs import Configs
+from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
+from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering
 from domain.use_cases.tenants import Tenants
+from domain.use_cases.virtual_keys import VirtualKeys
 from entrypoints.settings import Settings
 
 
@@ -55,6 +59,8 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    virtual_keys: VirtualKeyRepository | None = None
+    llm_upstream: LlmUpstream | None = None
 
 
 @attrs.frozen
@@ -72,6 +78,8 @@ class Services:
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+    llm_proxy: LlmProxy | None = None
+    """The metering LLM proxy (spec §13); None without virtual keys and an upstream client."""
 
 
 class WebhookParser(Protocol):
@@ -98,27 +106,52 @@ def assemble(
     webhooks: WebhookParser | None = None,
 ) -> Services:
     """Build the use cases over a set of ports; the same for production and tests."""
-    configs = Configs(
-        catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
+    virtual_keys = (
+        VirtualKeys(ports.virtual_keys, ports.key_store, ports.clock)
+        if ports.virtual_keys is not None
+        else None
     )
+    proxy_mode = (
+        ProxyMode(settings.proxy_url, virtual_keys)
+        if settings.openclaw_mode == "proxy" and virtual_keys is not None
+        else None
+    )
+    configs = Configs(
+        catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer, proxy_mode
+    )
+    metering = Metering(
+        catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+    )
+    credentials = Credentials(
+        catalog,
+        ports.tenants,
+        ports.credentials,
+        ports.key_store,
+        ports.probe,
+        ports.notifier,
+        configs,
+        ports.clock,
+    )
+    llm_proxy = None
+    if virtual_keys is not None and ports.llm_upstream is not None:
+        llm_proxy = LlmProxy(
+            catalog=catalog,
+            virtual_keys=virtual_keys,
+            metering=metering,
+            credentials=credentials,
+            stored_credentials=ports.credentials,
+            tenants=ports.tenants,
+            key_store=ports.key_store,
+            upstream=ports.llm_upstream,
+            platform_keys=dict(settings.platform_keys),
+        )
     return Services(
         settings=settings,
         catalog=catalog,
         ports=ports,
         configs=configs,
-        credentials=Credentials(
-            catalog,
-            ports.tenants,
-            ports.credentials,
-            ports.key_store,
-            ports.probe,
-            ports.notifier,
-            configs,
-            ports.clock,
-        ),
-        metering=Metering(
-            catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
-        ),
+        credentials=credentials,
+        metering=metering,
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,
         accounts=Accounts(
@@ -137,6 +170,7 @@ def assemble(
             settings.public_url,
         ),
         webhooks=webhooks,
+        llm_proxy=llm_proxy,
     )
 
 
@@ -197,6 +231,7 @@ async def build_services(
     set, argon2 password hashing, the system clock. ``migrate`` brings the schema to the
     newest revision first; a test may pass a cheaper ``password_hasher``. ``close()``
     releases the database's connections."""
+    from adapters.llm.httpx_upstream import HttpxLlmUpstream
     from adapters.probe.httpx_probe import HttpxProviderProbe
     from adapters.sql.database import open_database
     from adapters.system_clock import SystemClock
@@ -217,8 +252,15 @@ async def build_services(
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        virtual_keys=database.virtual_keys,
+        llm_upstream=(upstream := HttpxLlmUpstream()),
     )
-    return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
+
+    async def close() -> None:
+        await upstream.aclose()
+        await database.close()
+
+    return assemble(settings, catalog, ports, close, build_webhook_parser(settings))
 
 
 def build_billing_gateway(settings: Settings) -> BillingGateway | None:

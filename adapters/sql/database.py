@@ -36,6 +36,7 @@ from adapters.sql.urls import (
     sqlite_path,
     sync_url,
 )
+from adapters.sql.virtual_keys import SqlVirtualKeyRepository
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -137,6 +138,7 @@ class SqlDatabase:
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
+    virtual_keys: SqlVirtualKeyRepository | None = None
 
     @property
     def backend(self) -> str:
@@ -181,4 +183,5 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
         pool=pool,
+        virtual_keys=SqlVirtualKeyRepository(engine),
     )

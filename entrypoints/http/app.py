@@ -28,6 +28,7 @@ from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.llm_proxy import LlmProxyController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_log import request_log_middleware
@@ -128,6 +129,7 @@ def create_app(
         LlmConfigController,
         BillingController,
         GatewayController,
+        LlmProxyController,
         *_pages(),
     ]
     app = Litestar(
