@@ -125,7 +125,8 @@ def call_plan(
     call's wire format. Empty when the tenant may not run the requested model this way."""
     choices = list(route.choices)
     extra = [ModelChoice(ref, Credential.PLATFORM) for ref in selectable]
-    upstreams = [u for c in (*choices, *extra) if (u := upstream_for(catalog, c)) is not None]
+    candidates = dict.fromkeys((*choices, *extra))
+    upstreams = [u for c in candidates if (u := upstream_for(catalog, c)) is not None]
     same_wire = [u for u in upstreams if u.wire is wire]
     first = next((u for u in same_wire if u.model_id == requested_model), None)
     if first is None:

@@ -14,6 +14,7 @@ from adapters.sql import tables as t
 from adapters.sql.repositories import upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext
+from domain.errors import Conflict
 from domain.ids import TenantId
 from domain.virtual_keys import StoredVirtualKey
 
@@ -59,8 +60,11 @@ class SqlVirtualKeyRepository:
             index_elements=[t.virtual_keys.c.tenant_id],
             set_={k: v for k, v in values.items() if k != "tenant_id"},
         )
-        async with self.engine.begin() as conn:
-            await conn.execute(statement)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(statement)
+        except sa.exc.IntegrityError:
+            raise Conflict("this virtual key is already in use") from None
 
     async def tenant_for(self, key_hash: str) -> TenantId | None:
         async with self.engine.connect() as conn:
