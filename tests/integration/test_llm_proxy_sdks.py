@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,7 @@ from entrypoints.settings import Settings
 from tests.http.conftest import PASSWORD, TEST_PASSWORD_HASHER
 from tests.support.app_server import AppServer, running_app
 from tests.support.llm_stub import LlmStub, running_llm_stub
+from tests.support.openclaw import ensure_installed
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +162,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyWorld]:
             **stub.provider_env(load_catalog()),
         }
         with running_app(environ, root) as app:
+            # configs written from here on point the gateways at this app
+            environ["TIERKEEPER_PROXY_URL"] = app.base_url
             yield ProxyWorld(environ, app, stub, root / "openclaw")
 
 
@@ -407,6 +412,43 @@ def test_unknown_virtual_keys_and_real_provider_keys_are_refused(world: ProxyWor
     )
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_one_openclaw_agent_turn_goes_through_the_proxy_to_the_upstream(
+    world: ProxyWorld, tmp_path: Path
+) -> None:
+    """The pinned OpenClaw runs one embedded agent turn (``openclaw agent exec``) on the
+    tenant's proxy-mode config, from its directory, so the virtual key comes from its
+    ``.env``; the proxy swaps in the platform key and settles the turn's usage."""
+    openclaw = ensure_installed(scratch=tmp_path / "openclaw-scratch")
+    tenant = world.tenant("starter")
+    directory = world.config_root / tenant.id
+    env = {
+        "PATH": f"{openclaw.node.parent}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "OPENCLAW_NO_AUTO_UPDATE": "1",
+        "OPENCLAW_CONFIG_READONLY": "1",
+        "OPENCLAW_GATEWAY_TOKEN": "gateway-token-for-the-test",
+        "npm_config_offline": "true",
+        "NO_COLOR": "1",
+    }
+    (tmp_path / "home").mkdir()
+    before = len(world.stub.served("moonshot"))
+    done = subprocess.run(
+        [str(openclaw.node), str(openclaw.entrypoint), "agent", "exec", "say hi",
+         "--config", str(directory / "openclaw.json"), "--json", "--timeout", "240"],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{") :])
+    assert (result["provider"], result["model"]) == ("moonshot", "kimi-k2.5")
+    assert "moonshot:kimi-k2.5" in done.stdout
+    served = world.stub.served("moonshot")[before:]
+    assert served and {r.key for r in served} == {PLATFORM_KEYS["moonshot"]}
+    records = world.wait_for_records(tenant.id, len(served))
+    assert [usage_of(r) for r in records] == [USAGE] * len(served)
+    for secret in PLATFORM_KEYS.values():
+        assert secret not in done.stdout + done.stderr
 
 
 def test_no_platform_or_tenant_key_appears_in_responses_logs_or_config_files(
