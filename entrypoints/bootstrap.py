@@ -145,6 +145,13 @@ def assemble(
             upstream=ports.llm_upstream,
             platform_keys=dict(settings.platform_keys),
         )
+
+    async def close_all() -> None:
+        """Settlements still running for callers that left finish before the ports close."""
+        if llm_proxy is not None:
+            await llm_proxy.drain()
+        await close()
+
     return Services(
         settings=settings,
         catalog=catalog,
@@ -153,7 +160,7 @@ def assemble(
         credentials=credentials,
         metering=metering,
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
-        close=close,
+        close=close_all,
         accounts=Accounts(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),

@@ -89,6 +89,16 @@ class ProxyAnswer:
 
 
 @attrs.frozen
+class CallEntry:
+    """Where one call's tokens settle: its tenant, its ledger id and its reservation."""
+
+    tenant_id: TenantId
+    ledger_id: MessageId
+    call: ProxyCall
+    reserve: int
+
+
+@attrs.frozen
 class ListedModel:
     id: str
     name: str
@@ -146,9 +156,10 @@ class LlmProxy:
         if isinstance(admission.decision, Refused):
             return refusal_for(admission.decision)
         assert admission.route is not None
+        entry = CallEntry(tenant_id, ledger_id, call, reserve)
         plan = await self._plan(tenant_id, admission.route, call)
         if not plan:
-            await self._settle(tenant_id, ledger_id, call, None, TokenUsage(0, 0, 0))
+            await self._settle(entry, None, TokenUsage(0, 0, 0))
             return ProxyRefusal(
                 404,
                 RefusalKind.NOT_FOUND,
@@ -169,16 +180,14 @@ class LlmProxy:
                 continue
             verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
             if verdict is Verdict.ANSWER:
-                return await self._answer(
-                    tenant_id, ledger_id, call, upstream, key, response, reserve
-                )
+                return await self._answer(entry, upstream, key, response)
             await response.close()
             last_status = response.status_code
             if verdict is Verdict.KEY_REJECTED:
                 await self.credentials.report_key_failure(
                     tenant_id, upstream.provider_id, response.status_code
                 )
-        await self._settle(tenant_id, ledger_id, call, None, TokenUsage(0, 0, 0))
+        await self._settle(entry, None, TokenUsage(0, 0, 0))
         return _exhausted(last_status)
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
@@ -246,69 +255,47 @@ class LlmProxy:
         return UpstreamRequest(upstream.url, tuple(headers), json.dumps(body).encode("utf-8"))
 
     async def _answer(
-        self,
-        tenant_id: TenantId,
-        ledger_id: MessageId,
-        call: ProxyCall,
-        upstream: Upstream,
-        key: Secret,
-        response: UpstreamResponse,
-        reserve: int,
+        self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
     ) -> ProxyAnswer:
         """A streamed success passes through as it arrives and settles when it ends (or the
         caller leaves); anything else is read whole, settled, and scrubbed of the key."""
-        if call.stream and 200 <= response.status_code < 300:
-            chunks = self._relay(tenant_id, ledger_id, call, upstream, response, reserve)
+        if entry.call.stream and 200 <= response.status_code < 300:
+            chunks = self._relay(entry, upstream, response)
             return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
         try:
             body = b"".join([chunk async for chunk in response.chunks])
         finally:
             await response.close()
-        usage = answer_usage(call.wire, body) if response.status_code < 300 else None
-        await self._settle(tenant_id, ledger_id, call, upstream, usage or TokenUsage(0, 0, 0))
+        usage = answer_usage(entry.call.wire, body) if response.status_code < 300 else None
+        await self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
 
     async def _relay(
-        self,
-        tenant_id: TenantId,
-        ledger_id: MessageId,
-        call: ProxyCall,
-        upstream: Upstream,
-        response: UpstreamResponse,
-        reserve: int,
+        self, entry: CallEntry, upstream: Upstream, response: UpstreamResponse
     ) -> AsyncIterator[bytes]:
         """Each chunk goes to the caller as it comes; the usage events are read on the way.
         Whether the stream ends or the caller goes away, the call settles what the provider
         reported, or its whole reservation when it reported nothing."""
-        reader = StreamUsageReader(call.wire)
+        reader = StreamUsageReader(entry.call.wire)
         try:
             async for chunk in response.chunks:
                 reader.feed(chunk)
                 yield chunk
         except BaseException:
-            self._in_background(
-                self._close_and_settle(
-                    tenant_id, ledger_id, call, upstream, response, reader, reserve
-                )
-            )
+            self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
-        await self._close_and_settle(
-            tenant_id, ledger_id, call, upstream, response, reader, reserve
-        )
+        await self._close_and_settle(entry, upstream, response, reader)
 
     async def _close_and_settle(
         self,
-        tenant_id: TenantId,
-        ledger_id: MessageId,
-        call: ProxyCall,
+        entry: CallEntry,
         upstream: Upstream,
         response: UpstreamResponse,
         reader: StreamUsageReader,
-        reserve: int,
     ) -> None:
         await response.close()
-        usage = reader.finish() or TokenUsage(0, reserve, 0)
-        await self._settle(tenant_id, ledger_id, call, upstream, usage)
+        usage = reader.finish() or TokenUsage(0, entry.reserve, 0)
+        await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
         """Settlement outlives a cancelled stream: it runs as its own task."""
@@ -316,23 +303,18 @@ class LlmProxy:
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
 
-    async def _settle(
-        self,
-        tenant_id: TenantId,
-        ledger_id: MessageId,
-        call: ProxyCall,
-        upstream: Upstream | None,
-        usage: TokenUsage,
-    ) -> None:
+    async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
         """Settle the call's usage against its ledger entry. A message settled by an earlier
         call of the same agent message gets this call's tokens under an id of their own (a
         settlement without admission counts in full, so nothing is lost)."""
-        model = upstream.choice.ref if upstream else ModelRef(call.model)
+        model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
-        settled = await self.metering.settle(tenant_id, ledger_id, model, usage, credential)
-        if not settled and call.message_id is not None and usage.total:
-            extra = MessageId(f"{ledger_id}~{secrets.token_hex(8)}")
-            await self.metering.settle(tenant_id, extra, model, usage, credential)
+        settle = self.metering.settle
+        if await settle(entry.tenant_id, entry.ledger_id, model, usage, credential):
+            return
+        if entry.call.message_id is not None and usage.total:
+            extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
+            await settle(entry.tenant_id, extra, model, usage, credential)
 
     async def drain(self) -> None:
         """Wait for settlements still running after their callers left (shutdown, tests)."""
