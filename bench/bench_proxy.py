@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--tenants", type=int, default=64)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="py-spy record of the proxy, whole 64c")
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args.loadgen)
@@ -281,11 +282,20 @@ def main() -> None:
                 for conns in (1, args.connections):
                     for target, port in (("direct", stub.port), ("proxy", proxy.port)):
                         name = f"{'streamed' if stream else 'whole'} {conns}c {target}"
+                        spy = None
+                        if args.profile and target == "proxy" and conns > 1 and not stream:
+                            spy = subprocess.Popen([
+                                str(Path(PYTHON).parent / "py-spy"), "record", "-o",
+                                str(args.profile), "-f", "raw", "-d", str(int(args.duration)),
+                                "-p", str(proxy.process.pid),
+                            ])  # fmt: skip
                         results[name] = load(work, name, {
                             "port": port, "connections": conns, "stream": stream,
                             "keys": keys, "warmup_s": args.warmup, "duration_s": args.duration,
                         })  # fmt: skip
                         print(name, json.dumps(results[name]), flush=True)
+                        if spy is not None:
+                            spy.wait(timeout=args.duration + 60)
         finally:
             proxy.stop()
             stub.stop()

@@ -238,7 +238,7 @@ async def build_services(
     set, argon2 password hashing, the system clock. ``migrate`` brings the schema to the
     newest revision first; a test may pass a cheaper ``password_hasher``. ``close()``
     releases the database's connections."""
-    from adapters.llm.httpx_upstream import HttpxLlmUpstream
+    from adapters.llm.aiohttp_upstream import AiohttpLlmUpstream
     from adapters.probe.httpx_probe import HttpxProviderProbe
     from adapters.sql.database import open_database
     from adapters.system_clock import SystemClock
@@ -260,7 +260,7 @@ async def build_services(
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
         virtual_keys=database.virtual_keys,
-        llm_upstream=(upstream := HttpxLlmUpstream()),
+        llm_upstream=(upstream := AiohttpLlmUpstream()),
     )
 
     async def close() -> None:
