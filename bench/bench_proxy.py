@@ -46,6 +46,12 @@ PLATFORM_KEY = "pk-bench-moonshot-0123456789"
 READY_TIMEOUT_S = 60.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
@@ -289,10 +295,18 @@ def main() -> None:
                                 str(args.profile), "-f", "raw", "-d", str(int(args.duration)),
                                 "-p", str(proxy.process.pid),
                             ])  # fmt: skip
+                        server = proxy if target == "proxy" else stub
+                        before = cpu_seconds(server.process.pid)
                         results[name] = load(work, name, {
                             "port": port, "connections": conns, "stream": stream,
                             "keys": keys, "warmup_s": args.warmup, "duration_s": args.duration,
                         })  # fmt: skip
+                        # the server's CPU over warm-up and window, per call answered in both
+                        calls = results[name]["requests"] * (args.warmup + args.duration)
+                        used = cpu_seconds(server.process.pid) - before
+                        results[name]["server_cpu_ms_per_call"] = round(
+                            1000 * used / (calls / args.duration), 3
+                        )
                         print(name, json.dumps(results[name]), flush=True)
                         if spy is not None:
                             spy.wait(timeout=args.duration + 60)
@@ -304,15 +318,17 @@ def main() -> None:
     print(f"\nsettlements in the database: {settled} (proxied 200s measured: {answered},"
           " plus warm-up calls)")  # fmt: skip
     print("\n| calls | conns | direct p50 / p99 ms | proxy p50 / p99 ms | p50 overhead ms |"
-          " TTFB direct / proxy p50 ms | direct / proxy rps | throughput ratio |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          " TTFB direct / proxy p50 ms | direct / proxy rps | throughput ratio |"
+          " server CPU ms per call, stub / proxy |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for stream in ("whole", "streamed"):
         for conns in (1, args.connections):
             d, p = results[f"{stream} {conns}c direct"], results[f"{stream} {conns}c proxy"]
             print(
                 f"| {stream} | {conns} | {d['p50_ms']} / {d['p99_ms']} | {p['p50_ms']} / "
                 f"{p['p99_ms']} | {p['p50_ms'] - d['p50_ms']:.3f} | {d['ttfb_p50_ms']} / "
-                f"{p['ttfb_p50_ms']} | {d['rps']} / {p['rps']} | {p['rps'] / d['rps']:.2f} |"
+                f"{p['ttfb_p50_ms']} | {d['rps']} / {p['rps']} | {p['rps'] / d['rps']:.2f} | "
+                f"{d['server_cpu_ms_per_call']} / {p['server_cpu_ms_per_call']} |"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
