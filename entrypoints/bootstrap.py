@@ -39,6 +39,7 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering
 from domain.use_cases.tenants import Tenants
+from domain.use_cases.usage_history import UsageHistory
 from domain.use_cases.virtual_keys import VirtualKeys
 from entrypoints.settings import Settings
 
@@ -80,6 +81,8 @@ class Services:
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
     llm_proxy: LlmProxy | None = None
     """The metering LLM proxy (spec §13); None without virtual keys and an upstream client."""
+    usage_history: UsageHistory | None = None
+    """A tenant's settled usage by day or model (the history page and its API)."""
 
 
 class WebhookParser(Protocol):
@@ -178,6 +181,7 @@ def assemble(
         ),
         webhooks=webhooks,
         llm_proxy=llm_proxy,
+        usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
 

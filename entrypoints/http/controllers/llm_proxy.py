@@ -187,6 +187,9 @@ class LlmProxyController(Controller):
     path = "/v1"
     tags = ("llm proxy",)
     include_in_schema = False
+    opt = {"skip_compression": True}  # noqa: RUF012
+    """Answers pass through as the provider sent them: a compressor would hold stream chunks
+    back until it had enough to compress."""
 
     @post("/chat/completions", status_code=200)
     async def chat_completions(self, request: Request[Any, Any, Any]) -> Response[Any]:
