@@ -469,6 +469,8 @@ def test_no_platform_or_tenant_key_appears_in_responses_logs_or_config_files(
         headers={"Authorization": f"Bearer {tenant.virtual_key}"},
         json={"model": "gpt-4.1", "messages": [], "stream": True},
     ) as streamed:  # fmt: skip
+        # passed through as the provider sent it: never compressed (that would hold chunks)
+        assert "content-encoding" not in streamed.headers
         world.seen += [streamed.read().decode(), str(streamed.headers)]
     response = httpx.post(
         f"{world.app.base_url}/v1/chat/completions",
