@@ -24,10 +24,13 @@ from domain.ports import (
     CredentialRepository,
     KeyStore,
     LlmUpstream,
+    MessageCounter,
     Notifier,
+    PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionRepository,
     TenantRepository,
     UsageLedger,
     VirtualKeyRepository,
@@ -62,6 +65,11 @@ class Ports:
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
     virtual_keys: VirtualKeyRepository | None = None
     llm_upstream: LlmUpstream | None = None
+    subscriptions: SubscriptionRepository | None = None
+    """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
+    paid_invoices: PaidInvoiceRepository | None = None
+    message_counts: MessageCounter | None = None
+    """Admitted, settled and expired messages for the usage report."""
 
 
 @attrs.frozen
@@ -168,7 +176,7 @@ def assemble(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),
         billing=None
-        if ports.billing is None
+        if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
         else Billing(
             catalog,
             build_price_book(catalog, settings.stripe_prices),
@@ -178,6 +186,8 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            subscriptions=ports.subscriptions,
+            invoices=ports.paid_invoices,
         ),
         webhooks=webhooks,
         llm_proxy=llm_proxy,
@@ -265,6 +275,9 @@ async def build_services(
         password_hasher=password_hasher or _default_password_hasher(),
         virtual_keys=database.virtual_keys,
         llm_upstream=(upstream := AiohttpLlmUpstream()),
+        subscriptions=database.subscriptions,
+        paid_invoices=database.paid_invoices,
+        message_counts=database.message_counts,
     )
 
     async def close() -> None:

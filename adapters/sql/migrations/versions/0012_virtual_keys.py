@@ -3,7 +3,7 @@ its plaintext kept only as key-store ciphertext so a config written again carrie
 key.
 
 Revision ID: 0012_virtual_keys
-Revises: 0006_settle_tenant_revision
+Revises: 0010_subscriptions
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_virtual_keys"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0010_subscriptions"
 branch_labels = None
 depends_on = None
 
