@@ -86,3 +86,10 @@ class Forbidden(DomainError):
     """Valid credentials of the wrong kind for this action."""
 
     code: str = "forbidden"
+
+
+@attrs.define(eq=False)
+class UpstreamUnreachable(DomainError):
+    """An LLM provider could not be reached (network, timeout); the proxy tries the next."""
+
+    code: str = "upstream_unreachable"

@@ -14,10 +14,12 @@ from domain.byok import StoredCredential
 from domain.catalog import ByokProvider, Catalog, Model
 from domain.ids import TenantId
 from domain.model_capabilities import ModelCapabilities
+from domain.proxy import proxied_api, proxy_base_url
 from domain.routing import Route, decide_route
 from domain.secrets import Secret
 from domain.tenants import Tenant
 from domain.tool_policy import ToolPolicy
+from domain.virtual_keys import VIRTUAL_KEY_ENV
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 
@@ -152,3 +154,29 @@ def build_tenant_config(
         gateway_token_env=GATEWAY_TOKEN_ENV,
         secrets=secrets,
     )
+
+
+@attrs.frozen
+class ProxyEndpoint:
+    """Where proxy-mode gateways reach tierkeeper's LLM proxy, and the tenant's virtual key."""
+
+    url: str
+    virtual_key: Secret = attrs.field(repr=False)
+
+
+def through_proxy(config: TenantConfig, endpoint: ProxyEndpoint) -> TenantConfig:
+    """The same config for proxy mode (spec §13): every provider's base URL is the proxy's
+    and its key is the tenant's virtual key, the only secret its ``.env`` holds; neither a
+    platform key nor the tenant's own key is named or written."""
+    providers = tuple(
+        attrs.evolve(
+            p,
+            base_url=proxy_base_url(endpoint.url, p.api),
+            api=proxied_api(p.api),
+            api_key_env=VIRTUAL_KEY_ENV,
+            tenant_owned=True,
+        )
+        for p in config.providers
+    )
+    secret = TenantSecret(VIRTUAL_KEY_ENV, endpoint.virtual_key)
+    return attrs.evolve(config, providers=providers, secrets=(secret,))

@@ -5,7 +5,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -37,6 +37,7 @@ from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import Tenant, User
+from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
 
@@ -338,4 +339,44 @@ class MailSender(Protocol):
 class WebhookPoster(Protocol):
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST the body; ``DeliveryFailed`` unless the receiver answers 2xx."""
+
+
+class VirtualKeyRepository(Protocol):
+    """Each tenant's current virtual key: its hash (unique) and its ciphertext."""
+
+    async def get(self, tenant_id: TenantId) -> StoredVirtualKey | None: ...
+
+    async def put(self, key: StoredVirtualKey) -> None:
+        """Store the tenant's key, replacing its previous one (which stops working)."""
+        ...
+
+    async def tenant_for(self, key_hash: str) -> TenantId | None:
+        """The tenant whose current key has this hash."""
+        ...
+
+
+@attrs.frozen
+class UpstreamRequest:
+    """One provider call: the URL, the headers (the real key among them) and the body."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class UpstreamResponse:
+    """A provider's answer whose body is read as it arrives; ``close()`` releases the
+    connection (to the pool when the body was read to its end)."""
+
+    status_code: int
+    content_type: str
+    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
+    close: Callable[[], Awaitable[None]] = attrs.field(repr=False)
+
+
+class LlmUpstream(Protocol):
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send a call and answer once the status and headers are in; a provider that
+        cannot be reached raises ``UpstreamUnreachable``."""
         ...

@@ -23,6 +23,7 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    LlmUpstream,
     MailSender,
     MessageCounter,
     NotificationSettingsRepository,
@@ -35,16 +36,19 @@ from domain.ports import (
     SubscriptionRepository,
     TenantRepository,
     UsageLedger,
+    VirtualKeyRepository,
     WebhookPoster,
 )
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
-from domain.use_cases.configs import Configs
+from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
+from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
+from domain.use_cases.virtual_keys import VirtualKeys
 from entrypoints.settings import Settings
 
 
@@ -64,6 +68,8 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    virtual_keys: VirtualKeyRepository | None = None
+    llm_upstream: LlmUpstream | None = None
     subscriptions: SubscriptionRepository | None = None
     """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
     paid_invoices: PaidInvoiceRepository | None = None
@@ -95,6 +101,8 @@ class Services:
     """In-app notifications, channel settings, tenant events and account mail."""
     deliverer: Deliverer | None = None
     """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
+    llm_proxy: LlmProxy | None = None
+    """The metering LLM proxy (spec §13); None without virtual keys and an upstream client."""
     usage_history: UsageHistory | None = None
     """A tenant's settled usage by day or model (the history page and its API)."""
 
@@ -123,30 +131,62 @@ def assemble(
     webhooks: WebhookParser | None = None,
 ) -> Services:
     """Build the use cases over a set of ports; the same for production and tests."""
-    configs = Configs(
-        catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
+    virtual_keys = (
+        VirtualKeys(ports.virtual_keys, ports.key_store, ports.clock)
+        if ports.virtual_keys is not None
+        else None
     )
     notifications = build_notifications(catalog, ports)
+    proxy_mode = (
+        ProxyMode(settings.proxy_url, virtual_keys)
+        if settings.openclaw_mode == "proxy" and virtual_keys is not None
+        else None
+    )
+    configs = Configs(
+        catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer, proxy_mode
+    )
+    metering = Metering(
+        catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+    )
+    credentials = Credentials(
+        catalog,
+        ports.tenants,
+        ports.credentials,
+        ports.key_store,
+        ports.probe,
+        ports.notifier,
+        configs,
+        ports.clock,
+    )
+    llm_proxy = None
+    if virtual_keys is not None and ports.llm_upstream is not None:
+        llm_proxy = LlmProxy(
+            catalog=catalog,
+            virtual_keys=virtual_keys,
+            metering=metering,
+            credentials=credentials,
+            stored_credentials=ports.credentials,
+            tenants=ports.tenants,
+            key_store=ports.key_store,
+            upstream=ports.llm_upstream,
+            platform_keys=dict(settings.platform_keys),
+        )
+
+    async def close_all() -> None:
+        """Settlements still running for callers that left finish before the ports close."""
+        if llm_proxy is not None:
+            await llm_proxy.drain()
+        await close()
+
     return Services(
         settings=settings,
         catalog=catalog,
         ports=ports,
         configs=configs,
-        credentials=Credentials(
-            catalog,
-            ports.tenants,
-            ports.credentials,
-            ports.key_store,
-            ports.probe,
-            ports.notifier,
-            configs,
-            ports.clock,
-        ),
-        metering=Metering(
-            catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
-        ),
+        credentials=credentials,
+        metering=metering,
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
-        close=close,
+        close=close_all,
         accounts=Accounts(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),
@@ -168,6 +208,7 @@ def assemble(
         webhooks=webhooks,
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
+        llm_proxy=llm_proxy,
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
@@ -276,6 +317,7 @@ async def build_services(
     set, argon2 password hashing, the system clock. ``migrate`` brings the schema to the
     newest revision first; a test may pass a cheaper ``password_hasher``. ``close()``
     releases the database's connections."""
+    from adapters.llm.aiohttp_upstream import AiohttpLlmUpstream
     from adapters.probe.httpx_probe import HttpxProviderProbe
     from adapters.sql.database import open_database
     from adapters.system_clock import SystemClock
@@ -308,6 +350,8 @@ async def build_services(
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        virtual_keys=database.virtual_keys,
+        llm_upstream=(upstream := AiohttpLlmUpstream()),
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,
         message_counts=database.message_counts,
@@ -316,7 +360,12 @@ async def build_services(
         mail=build_mail_sender(settings),
         webhook_poster=HttpxWebhookPoster(allow_private=settings.webhook_allow_private),
     )
-    return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
+
+    async def close() -> None:
+        await upstream.aclose()
+        await database.close()
+
+    return assemble(settings, catalog, ports, close, build_webhook_parser(settings))
 
 
 def build_billing_gateway(settings: Settings) -> BillingGateway | None:

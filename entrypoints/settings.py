@@ -46,6 +46,12 @@ class Settings:
     """How often the deliverer inside ``serve`` looks for due notifications; 0 turns it off."""
     webhook_allow_private: bool = False
     """Whether customers' webhooks may target loopback and private addresses (development)."""
+    openclaw_mode: str = "direct"
+    """``direct`` (configs reference provider keys) or ``proxy`` (configs use the LLM proxy)."""
+    proxy_url: str = ""
+    """Where tenants' gateways reach the LLM proxy; ``public_url`` when not set."""
+    platform_keys: tuple[tuple[str, Secret], ...] = attrs.field(default=(), repr=False)
+    """(provider id, key) from ``TIERKEEPER_PLATFORM_KEY_<PROVIDER>``."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +92,13 @@ class Settings:
             notifications_poll_s=_seconds(env, "TIERKEEPER_NOTIFICATIONS_POLL_SECONDS", 5.0),
             webhook_allow_private=env.get("TIERKEEPER_WEBHOOK_ALLOW_PRIVATE", "").strip().lower()
             in ("1", "true", "yes"),
+            openclaw_mode=_openclaw_mode(env.get("TIERKEEPER_OPENCLAW_MODE", "")),
+            proxy_url=(
+                env.get("TIERKEEPER_PROXY_URL")
+                or env.get("TIERKEEPER_PUBLIC_URL")
+                or "http://127.0.0.1:8000"
+            ).rstrip("/"),
+            platform_keys=_platform_keys(env),
         )
 
     def fernet_secrets(self) -> tuple[Secret, ...]:
@@ -121,3 +134,27 @@ def _secret(value: str | None) -> Secret | None:
 
 def _secret_keys(raw: str) -> tuple[Secret, ...]:
     return tuple(Secret(part.strip()) for part in raw.split(",") if part.strip())
+
+
+OPENCLAW_MODES = ("direct", "proxy")
+PLATFORM_KEY_PREFIX = "TIERKEEPER_PLATFORM_KEY_"
+
+
+def _openclaw_mode(raw: str) -> str:
+    mode = raw.strip().lower() or "direct"
+    if mode not in OPENCLAW_MODES:
+        raise ValidationError(
+            f"TIERKEEPER_OPENCLAW_MODE must be one of {', '.join(OPENCLAW_MODES)}, got {mode!r}",
+            field="TIERKEEPER_OPENCLAW_MODE",
+        )
+    return mode
+
+
+def _platform_keys(env: Mapping[str, str]) -> tuple[tuple[str, Secret], ...]:
+    """``TIERKEEPER_PLATFORM_KEY_MOONSHOT=…`` gives the key of platform provider ``moonshot``."""
+    keys = [
+        (name[len(PLATFORM_KEY_PREFIX) :].lower(), Secret(value.strip()))
+        for name, value in env.items()
+        if name.startswith(PLATFORM_KEY_PREFIX) and value.strip()
+    ]
+    return tuple(sorted(keys, key=lambda item: item[0]))

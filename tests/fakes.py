@@ -47,6 +47,7 @@ from domain.ports import AuthToken, CheckoutSession, MessageCounts, UsageRecord
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import Tenant, User
+from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
 
@@ -456,6 +457,25 @@ class InMemoryProcessedEventRepository:
     async def outcome(self, event_id: str) -> str | None:
         entry = self.events.get(event_id)
         return entry[1] if entry is not None else None
+
+
+@attrs.define
+class InMemoryVirtualKeyRepository:
+    """Tenants' virtual keys in a dict; a hash held by another tenant is refused, as the
+    database's unique index refuses it."""
+
+    keys: dict[TenantId, StoredVirtualKey] = attrs.Factory(dict)
+
+    async def get(self, tenant_id: TenantId) -> StoredVirtualKey | None:
+        return self.keys.get(tenant_id)
+
+    async def put(self, key: StoredVirtualKey) -> None:
+        if any(k.key_hash == key.key_hash and t != key.tenant_id for t, k in self.keys.items()):
+            raise Conflict("this virtual key is already in use")
+        self.keys[key.tenant_id] = key
+
+    async def tenant_for(self, key_hash: str) -> TenantId | None:
+        return next((t for t, k in self.keys.items() if k.key_hash == key_hash), None)
 
 
 @attrs.define

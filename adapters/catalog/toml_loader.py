@@ -19,7 +19,7 @@ def default_catalog_text() -> str:
 
 def load_catalog(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Catalog:
     """The shipped catalog, or the file at ``path``, with ``TIERKEEPER_PROVIDER_<ID>_BASE_URL``
-    overrides applied to BYOK providers."""
+    overrides applied to BYOK and platform providers."""
     text = default_catalog_text() if path is None else _read(path)
     try:
         data = tomllib.loads(text)
@@ -35,7 +35,13 @@ def with_base_url_overrides(catalog: Catalog, environ: Mapping[str, str]) -> Cat
         else p
         for p in catalog.byok_providers
     )
-    return attrs.evolve(catalog, byok_providers=providers)
+    platform = tuple(
+        attrs.evolve(p, base_url=environ[key].rstrip("/"))
+        if (key := f"TIERKEEPER_PROVIDER_{p.id.upper()}_BASE_URL") in environ
+        else p
+        for p in catalog.platform_providers
+    )
+    return attrs.evolve(catalog, byok_providers=providers, platform_providers=platform)
 
 
 def _read(path: Path) -> str:

@@ -38,6 +38,7 @@ from adapters.sql.urls import (
     sqlite_path,
     sync_url,
 )
+from adapters.sql.virtual_keys import SqlVirtualKeyRepository
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -143,6 +144,7 @@ class SqlDatabase:
     outbox: SqlOutbox
     notification_settings: SqlNotificationSettings
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
+    virtual_keys: SqlVirtualKeyRepository | None = None
 
     @property
     def backend(self) -> str:
@@ -191,4 +193,5 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         outbox=SqlOutbox(engine),
         notification_settings=SqlNotificationSettings(engine),
         pool=pool,
+        virtual_keys=SqlVirtualKeyRepository(engine),
     )

@@ -210,6 +210,18 @@ settlements = sa.Table(
     sa.UniqueConstraint("tenant_id", "message_id", name="uq_settlements_message"),
 )
 
+virtual_keys = sa.Table(
+    "virtual_keys",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("key_hash", sa.String(128), nullable=False),
+    sa.Column("ciphertext_store", sa.String(64), nullable=False),
+    sa.Column("ciphertext_key_version", sa.Integer, nullable=False),
+    sa.Column("ciphertext_token", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("key_hash", name="uq_virtual_keys_key_hash"),
+)
+
 subscriptions = sa.Table(
     "subscriptions",
     metadata,

@@ -11,9 +11,15 @@ from domain.catalog import BYOK, Catalog
 from domain.errors import DomainError, NotFound
 from domain.ids import TenantId
 from domain.metering import Credential
-from domain.openclaw_model import TenantConfig, build_tenant_config
+from domain.openclaw_model import (
+    ProxyEndpoint,
+    TenantConfig,
+    build_tenant_config,
+    through_proxy,
+)
 from domain.ports import ConfigWriter, CredentialRepository, KeyStore, TenantRepository
 from domain.routing import decide_route
+from domain.use_cases.virtual_keys import VirtualKeys
 
 
 @attrs.frozen
@@ -28,15 +34,27 @@ class RegenerationSummary:
 
 
 @attrs.frozen
+class ProxyMode:
+    """``TIERKEEPER_OPENCLAW_MODE=proxy``: configs point at the LLM proxy (spec §13)."""
+
+    url: str
+    virtual_keys: VirtualKeys
+
+
+@attrs.frozen
 class Configs:
     catalog: Catalog
     tenants: TenantRepository
     credentials: CredentialRepository
     key_store: KeyStore
     writer: ConfigWriter
+    proxy: ProxyMode | None = None
+    """Set in proxy mode; None writes direct configs."""
 
-    async def build(self, tenant_id: TenantId) -> TenantConfig:
-        """The tenant's config; the key is decrypted only when its route uses it."""
+    async def build(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> TenantConfig:
+        """The tenant's config; the key is decrypted only when its route uses it. In proxy
+        mode the config carries the tenant's virtual key (a new one when it has none or
+        ``rotate_virtual_key`` asks for it) instead of any provider key."""
         tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
@@ -51,21 +69,27 @@ class Configs:
             and route.primary.credential is Credential.TENANT
         ):
             api_key = await self.key_store.decrypt(credential.ciphertext)
-        return build_tenant_config(self.catalog, tenant, credential, api_key)
+        config = build_tenant_config(self.catalog, tenant, credential, api_key)
+        if self.proxy is None:
+            return config
+        key = await self.proxy.virtual_keys.current(tenant_id, rotate=rotate_virtual_key)
+        return through_proxy(config, ProxyEndpoint(self.proxy.url, key))
 
-    async def write(self, tenant_id: TenantId) -> bool:
+    async def write(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> bool:
         """Write one tenant's config; False when the files were already up to date."""
-        return await self.writer.write(await self.build(tenant_id))
+        return await self.writer.write(await self.build(tenant_id, rotate_virtual_key))
 
     async def regenerate(
         self,
         tenant_ids: list[TenantId] | None = None,
         progress: Callable[[TenantId, str], None] | None = None,
         concurrency: int = 8,
+        rotate_virtual_keys: bool = False,
     ) -> RegenerationSummary:
         """Write every tenant's config (or the ones named), counting written, unchanged and
         failed; one tenant's failure never stops the others. Up to ``concurrency`` tenants
-        are written at once, since each first write waits on its own fsync."""
+        are written at once, since each first write waits on its own fsync. In proxy mode
+        ``rotate_virtual_keys`` gives every tenant a new virtual key."""
         outcomes: dict[TenantId, str] = {}
         failed: dict[TenantId, str] = {}
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -73,7 +97,7 @@ class Configs:
         async def one(tenant_id: TenantId) -> None:
             async with gate:
                 try:
-                    changed = await self.write(tenant_id)
+                    changed = await self.write(tenant_id, rotate_virtual_keys)
                 except (DomainError, OSError) as exc:
                     failed[tenant_id] = _describe(exc)
                     outcome = "failed"

@@ -43,6 +43,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     which.add_argument(
         "--all", dest="all_tenants", action="store_true", help="every tenant (the default)"
     )
+    regenerate.add_argument(
+        "--rotate-virtual-keys",
+        action="store_true",
+        help="proxy mode: give each tenant a new virtual key (the old one stops working)",
+    )
     regenerate.set_defaults(handler=regenerate_command)
 
 
@@ -50,22 +55,29 @@ def regenerate_command(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()
     migrate_embedded(settings)
     tenant_ids = [TenantId(t) for t in args.tenant_ids] if args.tenant_ids else None
-    return asyncio.run(_run(bootstrap.build_services, settings, tenant_ids))
+    rotate = bool(getattr(args, "rotate_virtual_keys", False))
+    return asyncio.run(_run(bootstrap.build_services, settings, tenant_ids, rotate))
 
 
 async def _run(
-    builder: ServicesBuilder, settings: Settings, tenant_ids: list[TenantId] | None
+    builder: ServicesBuilder,
+    settings: Settings,
+    tenant_ids: list[TenantId] | None,
+    rotate_virtual_keys: bool = False,
 ) -> int:
     services = await builder(settings)
     try:
-        summary = await regenerate(services, tenant_ids, Console())
+        summary = await regenerate(services, tenant_ids, Console(), rotate_virtual_keys)
     finally:
         await services.close()
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 async def regenerate(
-    services: Services, tenant_ids: Sequence[TenantId] | None, console: Console
+    services: Services,
+    tenant_ids: Sequence[TenantId] | None,
+    console: Console,
+    rotate_virtual_keys: bool = False,
 ) -> RegenerationSummary:
     """Regenerate the named tenants (or all), showing progress, then print the counts and
     the first failures (tenant and reason; never a key: the reasons come from the use case)."""
@@ -83,7 +95,9 @@ async def regenerate(
         def advance(tenant_id: TenantId, outcome: str) -> None:
             progress.advance(task)
 
-        summary = await services.configs.regenerate(ids, progress=advance)
+        summary = await services.configs.regenerate(
+            ids, progress=advance, rotate_virtual_keys=rotate_virtual_keys
+        )
     console.print(summary_table(summary))
     for tenant_id, reason in summary.failed[:MAX_FAILURES_SHOWN]:
         console.print(f"[red]failed[/red] {escape(tenant_id)}: {escape(reason)}", highlight=False)

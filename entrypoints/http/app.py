@@ -29,6 +29,7 @@ from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.llm_proxy import LlmProxyController
 from entrypoints.http.controllers.notifications import NotificationsController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.controllers.usage_history import UsageHistoryController
@@ -154,6 +155,7 @@ def create_app(
         GatewayController,
         NotificationsController,
         NotificationPagesController,
+        LlmProxyController,
         UsageHistoryController,
         *_pages(),
     ]

@@ -1,0 +1,347 @@
+"""Serve one LLM call for a tenant's gateway (spec §13): authenticate its virtual key, admit
+the call against the right budget, forward it with the real key along the tenant's route,
+pass the answer through as it arrives, and settle the usage the provider reported."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any
+
+import attrs
+
+from domain.catalog import AuthStyle, Catalog
+from domain.errors import UpstreamUnreachable
+from domain.ids import MessageId, ModelRef, TenantId
+from domain.llm_usage import StreamUsageReader, answer_usage
+from domain.metering import Credential, RefusalReason, Refused, TokenUsage, reservation_tokens
+from domain.ports import (
+    CredentialRepository,
+    KeyStore,
+    LlmUpstream,
+    TenantRepository,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from domain.proxy import (
+    Upstream,
+    Verdict,
+    WireFormat,
+    call_plan,
+    judge_upstream_status,
+    may_fall_back_to,
+    upstream_for,
+)
+from domain.routing import Route, decide_route
+from domain.secrets import Secret
+from domain.use_cases.credentials import Credentials
+from domain.use_cases.metering import Metering
+from domain.use_cases.virtual_keys import VirtualKeys
+
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+REDACTED = b"[redacted]"
+
+
+class RefusalKind(enum.Enum):
+    """What went wrong, as the providers' error shapes name it."""
+
+    AUTHENTICATION = "authentication"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    INVALID_REQUEST = "invalid_request"
+    RATE_LIMIT = "rate_limit"
+    UPSTREAM = "upstream"
+
+
+@attrs.frozen
+class ProxyCall:
+    """A call as the gateway made it: its wire format, parsed body and what it asks for."""
+
+    wire: WireFormat
+    body: Mapping[str, Any] = attrs.field(repr=False)
+    model: str
+    stream: bool
+    max_tokens: int | None
+    message_id: MessageId | None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Headers passed on to the provider (``anthropic-version``, ``anthropic-beta``)."""
+
+
+@attrs.frozen
+class ProxyRefusal:
+    status_code: int
+    kind: RefusalKind
+    code: str
+    message: str
+
+
+@attrs.frozen
+class ProxyAnswer:
+    """The provider's answer: whole (``body``) or passed through as it arrives (``chunks``)."""
+
+    status_code: int
+    content_type: str
+    body: bytes = attrs.field(repr=False, default=b"")
+    chunks: AsyncIterator[bytes] | None = attrs.field(repr=False, default=None)
+
+
+@attrs.frozen
+class CallEntry:
+    """Where one call's tokens settle: its tenant, its ledger id and its reservation."""
+
+    tenant_id: TenantId
+    ledger_id: MessageId
+    call: ProxyCall
+    reserve: int
+
+
+@attrs.frozen
+class ListedModel:
+    id: str
+    name: str
+    provider: str
+
+
+_REFUSALS = {
+    RefusalReason.MESSAGE_CAP_REACHED: (429, "the daily message cap is reached"),
+    RefusalReason.TOKEN_BUDGET_EXHAUSTED: (429, "the token budget for the period is spent"),
+    RefusalReason.BYOK_KEY_INVALID: (
+        429,
+        "the tenant's own key is invalid and platform fallback is disabled",
+    ),
+    RefusalReason.SUBSCRIPTION_INACTIVE: (403, "the subscription is not active"),
+    RefusalReason.TENANT_UNKNOWN: (401, "the virtual key's tenant is unknown"),
+}
+UNKNOWN_KEY = ProxyRefusal(401, RefusalKind.AUTHENTICATION, "invalid_api_key", "invalid API key")
+
+
+def refusal_for(refused: Refused) -> ProxyRefusal:
+    """A metering refusal in the proxy's terms: cap and budget answer 429 like a provider's
+    rate limit, an inactive subscription 403."""
+    status, message = _REFUSALS.get(refused.reason, (429, refused.reason.value))
+    kind = {401: RefusalKind.AUTHENTICATION, 403: RefusalKind.PERMISSION}.get(
+        status, RefusalKind.RATE_LIMIT
+    )
+    if refused.resets_at is not None:
+        message = f"{message}; it resets at {refused.resets_at.isoformat()}"
+    return ProxyRefusal(status, kind, refused.reason.value, message)
+
+
+@attrs.frozen
+class LlmProxy:
+    catalog: Catalog
+    virtual_keys: VirtualKeys
+    metering: Metering
+    credentials: Credentials
+    stored_credentials: CredentialRepository
+    tenants: TenantRepository
+    key_store: KeyStore
+    upstream: LlmUpstream
+    platform_keys: Mapping[str, Secret] = attrs.field(repr=False)
+    """The platform's own provider keys by catalog provider id."""
+    _finishing: set[asyncio.Task[None]] = attrs.field(factory=set, init=False, repr=False, eq=False)
+
+    async def call(self, presented_key: str, call: ProxyCall) -> ProxyAnswer | ProxyRefusal:
+        """Admit the call (its message's admission when it names one), then try the route's
+        upstreams in order until one answers; the caller sees that one answer."""
+        tenant_id = await self.virtual_keys.tenant_for(presented_key)
+        if tenant_id is None:
+            return UNKNOWN_KEY
+        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
+        ledger_id = call.message_id or MessageId(f"proxy-{secrets.token_hex(12)}")
+        admission = await self.metering.admit(tenant_id, ledger_id, reserve)
+        if isinstance(admission.decision, Refused):
+            return refusal_for(admission.decision)
+        assert admission.route is not None
+        entry = CallEntry(tenant_id, ledger_id, call, reserve)
+        plan = await self._plan(tenant_id, admission.route, call)
+        if not plan:
+            await self._settle(entry, None, TokenUsage(0, 0, 0))
+            return ProxyRefusal(
+                404,
+                RefusalKind.NOT_FOUND,
+                "model_not_found",
+                f"the model {call.model!r} is not one this tenant may use in this format",
+            )
+        last_status = 502
+        for upstream in plan:
+            if not may_fall_back_to(upstream, admission.route, reserve, admission.tokens_remaining):
+                continue
+            key = await self._key_for(tenant_id, upstream)
+            if key is None:
+                continue
+            try:
+                response = await self.upstream.send(self._request(call, upstream, key))
+            except UpstreamUnreachable:
+                last_status = 502
+                continue
+            verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
+            if verdict is Verdict.ANSWER:
+                return await self._answer(entry, upstream, key, response)
+            await response.close()
+            last_status = response.status_code
+            if verdict is Verdict.KEY_REJECTED:
+                await self.credentials.report_key_failure(
+                    tenant_id, upstream.provider_id, response.status_code
+                )
+        await self._settle(entry, None, TokenUsage(0, 0, 0))
+        return _exhausted(last_status)
+
+    async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
+        """The models the tenant's route and tier offer right now."""
+        tenant_id = await self.virtual_keys.tenant_for(presented_key)
+        tenant = await self.tenants.get(tenant_id) if tenant_id is not None else None
+        if tenant is None:
+            return UNKNOWN_KEY
+        credential = await self.stored_credentials.get(tenant.id)
+        route = decide_route(self.catalog, tenant, credential)
+        tier = self.catalog.tier(tenant.tier)
+        seen: dict[str, ListedModel] = {}
+        for choice in route.choices:
+            upstream = upstream_for(self.catalog, choice)
+            if upstream is not None:
+                seen.setdefault(upstream.model_id, _listed(self.catalog, upstream))
+        for ref in tier.selectable_models:
+            model = self.catalog.model(ref)
+            seen.setdefault(model.model_id, ListedModel(model.model_id, model.name, model.provider))
+        return tuple(seen.values())
+
+    async def _plan(
+        self, tenant_id: TenantId, route: Route, call: ProxyCall
+    ) -> tuple[Upstream, ...]:
+        """The route's upstreams for the requested model; the tier's selectable models are
+        read only when the route itself does not offer it."""
+        plan = call_plan(self.catalog, route, (), call.model, call.wire)
+        if plan:
+            return plan
+        tenant = await self.tenants.get(tenant_id)
+        if tenant is None:
+            return ()
+        selectable = self.catalog.tier(tenant.tier).selectable_models
+        return call_plan(self.catalog, route, selectable, call.model, call.wire)
+
+    async def _key_for(self, tenant_id: TenantId, upstream: Upstream) -> Secret | None:
+        """The platform's key for a platform choice; the tenant's key, decrypted for this
+        call only, for its own. None when no such key is configured or stored."""
+        if upstream.choice.credential is Credential.PLATFORM:
+            return self.platform_keys.get(upstream.provider_id)
+        stored = await self.stored_credentials.get(tenant_id)
+        if stored is None or not stored.usable:
+            return None
+        return await self.key_store.decrypt(stored.ciphertext)
+
+    def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
+        body = dict(call.body)
+        body["model"] = upstream.model_id
+        if call.wire is WireFormat.OPENAI and call.stream:
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}),
+                                      "include_usage": True}  # fmt: skip
+        headers = [("content-type", "application/json"), *upstream.extra_headers]
+        if upstream.auth_style is AuthStyle.BEARER:
+            headers.append(("authorization", f"Bearer {key.reveal()}"))
+        elif upstream.auth_style is AuthStyle.X_API_KEY:
+            headers.append(("x-api-key", key.reveal()))
+        else:
+            headers.append(("x-goog-api-key", key.reveal()))
+        if upstream.wire is WireFormat.ANTHROPIC:
+            names = {name for name, _ in headers}
+            passed = dict(call.headers)
+            passed.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
+            headers += [(n, v) for n, v in passed.items() if n not in names]
+        return UpstreamRequest(upstream.url, tuple(headers), json.dumps(body).encode("utf-8"))
+
+    async def _answer(
+        self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
+    ) -> ProxyAnswer:
+        """A streamed success passes through as it arrives and settles when it ends (or the
+        caller leaves); anything else is read whole, settled, and scrubbed of the key."""
+        if entry.call.stream and 200 <= response.status_code < 300:
+            chunks = self._relay(entry, upstream, response)
+            return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
+        try:
+            body = b"".join([chunk async for chunk in response.chunks])
+        finally:
+            await response.close()
+        usage = answer_usage(entry.call.wire, body) if response.status_code < 300 else None
+        await self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
+
+    async def _relay(
+        self, entry: CallEntry, upstream: Upstream, response: UpstreamResponse
+    ) -> AsyncIterator[bytes]:
+        """Each chunk goes to the caller as it comes; the usage events are read on the way.
+        Whether the stream ends or the caller goes away, the call settles what the provider
+        reported, or its whole reservation when it reported nothing."""
+        reader = StreamUsageReader(entry.call.wire)
+        try:
+            async for chunk in response.chunks:
+                reader.feed(chunk)
+                yield chunk
+        except BaseException:
+            self._in_background(self._close_and_settle(entry, upstream, response, reader))
+            raise
+        await self._close_and_settle(entry, upstream, response, reader)
+
+    async def _close_and_settle(
+        self,
+        entry: CallEntry,
+        upstream: Upstream,
+        response: UpstreamResponse,
+        reader: StreamUsageReader,
+    ) -> None:
+        await response.close()
+        usage = reader.finish() or TokenUsage(0, entry.reserve, 0)
+        await self._settle(entry, upstream, usage)
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        """Settlement outlives a cancelled stream: it runs as its own task."""
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
+        """Settle the call's usage against its ledger entry. A message settled by an earlier
+        call of the same agent message gets this call's tokens under an id of their own (a
+        settlement without admission counts in full, so nothing is lost)."""
+        model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
+        credential = upstream.choice.credential if upstream else Credential.PLATFORM
+        settle = self.metering.settle
+        if await settle(entry.tenant_id, entry.ledger_id, model, usage, credential):
+            return
+        if entry.call.message_id is not None and usage.total:
+            extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
+            await settle(entry.tenant_id, extra, model, usage, credential)
+
+    async def drain(self) -> None:
+        """Wait for settlements still running after their callers left (shutdown, tests)."""
+        while self._finishing:
+            await asyncio.gather(*list(self._finishing), return_exceptions=True)
+
+
+def _listed(catalog: Catalog, upstream: Upstream) -> ListedModel:
+    model = catalog.find_model(upstream.choice.ref)
+    name = model.name if model is not None else upstream.model_id
+    return ListedModel(upstream.model_id, name, upstream.provider_id)
+
+
+def _scrub(body: bytes, key: Secret) -> bytes:
+    """An error body never carries the key it was answered to (some providers echo it)."""
+    raw = key.reveal().encode("utf-8")
+    return body.replace(raw, REDACTED) if raw and raw in body else body
+
+
+def _exhausted(last_status: int) -> ProxyRefusal:
+    """Every upstream failed: the caller sees the last failure's kind, never its body."""
+    if last_status == 429:
+        return ProxyRefusal(
+            429, RefusalKind.RATE_LIMIT, "upstream_rate_limited",
+            "every model this tenant may use is rate limited; try again shortly",
+        )  # fmt: skip
+    return ProxyRefusal(
+        502, RefusalKind.UPSTREAM, "upstream_unavailable",
+        "no model this tenant may use answered; try again shortly",
+    )  # fmt: skip

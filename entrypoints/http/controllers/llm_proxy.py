@@ -1,0 +1,217 @@
+"""The LLM proxy's endpoints (spec §13, http-api.md "LLM proxy"): the providers' own wire
+formats, authenticated by a tenant's virtual key. Errors use the provider's error shape, so
+the gateway's client libraries read them as they read the provider's own."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Stream
+
+from domain.ids import MessageId
+from domain.proxy import WireFormat
+from domain.use_cases.llm_proxy import (
+    ListedModel,
+    LlmProxy,
+    ProxyAnswer,
+    ProxyCall,
+    ProxyRefusal,
+    RefusalKind,
+)
+from entrypoints.http.auth import services_of
+
+MESSAGE_ID_HEADER = "x-tierkeeper-message-id"
+REFUSAL_HEADER = "x-tierkeeper-refusal"
+_MESSAGE_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+_OPENAI_TYPES = {
+    RefusalKind.AUTHENTICATION: "invalid_request_error",
+    RefusalKind.PERMISSION: "permission_error",
+    RefusalKind.NOT_FOUND: "invalid_request_error",
+    RefusalKind.INVALID_REQUEST: "invalid_request_error",
+    RefusalKind.RATE_LIMIT: "insufficient_quota",
+    RefusalKind.UPSTREAM: "server_error",
+}
+_ANTHROPIC_TYPES = {
+    RefusalKind.AUTHENTICATION: "authentication_error",
+    RefusalKind.PERMISSION: "permission_error",
+    RefusalKind.NOT_FOUND: "not_found_error",
+    RefusalKind.INVALID_REQUEST: "invalid_request_error",
+    RefusalKind.RATE_LIMIT: "rate_limit_error",
+    RefusalKind.UPSTREAM: "api_error",
+}
+
+
+def error_body(wire: WireFormat, refusal: ProxyRefusal) -> dict[str, Any]:
+    """The provider's own error shape: OpenAI ``{"error": {message, type, param, code}}``,
+    Anthropic ``{"type": "error", "error": {type, message}}``."""
+    if wire is WireFormat.OPENAI:
+        return {
+            "error": {
+                "message": refusal.message,
+                "type": _OPENAI_TYPES[refusal.kind],
+                "param": None,
+                "code": refusal.code,
+            }
+        }
+    return {
+        "type": "error",
+        "error": {"type": _ANTHROPIC_TYPES[refusal.kind], "message": refusal.message},
+    }
+
+
+def refusal_response(
+    request: Request[Any, Any, Any], wire: WireFormat, refusal: ProxyRefusal
+) -> Response[bytes]:
+    request.scope.setdefault("state", {})["error_code"] = refusal.code  # type: ignore[typeddict-item]
+    return Response(
+        json.dumps(error_body(wire, refusal)).encode("utf-8"),
+        status_code=refusal.status_code,
+        media_type="application/json",
+        headers={REFUSAL_HEADER: refusal.code},
+    )
+
+
+def presented_key(request: Request[Any, Any, Any]) -> str:
+    """``Authorization: Bearer tkv_…`` (OpenAI clients) or ``x-api-key: tkv_…`` (Anthropic)."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return api_key.strip()
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _invalid(message: str) -> ProxyRefusal:
+    return ProxyRefusal(400, RefusalKind.INVALID_REQUEST, "invalid_request", message)
+
+
+def parse_call(wire: WireFormat, body: bytes, headers: Any) -> ProxyCall | ProxyRefusal:
+    """The call's model, streaming flag and token cap, checked as the providers check them
+    (Anthropic requires ``max_tokens``)."""
+    if len(body) > MAX_BODY_BYTES:
+        return ProxyRefusal(413, RefusalKind.INVALID_REQUEST, "request_too_large",
+                            "the request body is too large")  # fmt: skip
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _invalid("the request body is not valid JSON")
+    if not isinstance(document, dict):
+        return _invalid("the request body must be a JSON object")
+    model = document.get("model")
+    if not isinstance(model, str) or not model.strip():
+        return _invalid("model: a model id is required")
+    stream = document.get("stream", False)
+    if not isinstance(stream, bool):
+        return _invalid("stream: must be true or false")
+    if wire is WireFormat.OPENAI:
+        max_tokens = document.get("max_completion_tokens", document.get("max_tokens"))
+    else:
+        max_tokens = document.get("max_tokens")
+        if max_tokens is None:
+            return _invalid("max_tokens: Field required")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        return _invalid("max_tokens: must be a positive integer")
+    message_id = headers.get(MESSAGE_ID_HEADER)
+    if message_id is not None and not _MESSAGE_ID.match(message_id):
+        return _invalid(f"{MESSAGE_ID_HEADER}: printable characters, at most 200")
+    return ProxyCall(
+        wire=wire,
+        body=document,
+        model=model,
+        stream=stream,
+        max_tokens=max_tokens,
+        message_id=MessageId(message_id) if message_id else None,
+        headers=tuple((name, headers[name]) for name in PASSED_HEADERS if name in headers),
+    )
+
+
+def _proxy(request: Request[Any, Any, Any]) -> LlmProxy | None:
+    return services_of(request).llm_proxy
+
+
+async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Response[Any]:
+    proxy = _proxy(request)
+    if proxy is None:
+        refusal = ProxyRefusal(404, RefusalKind.NOT_FOUND, "not_found", "the LLM proxy is off")
+        return refusal_response(request, wire, refusal)
+    call = parse_call(wire, await request.body(), request.headers)
+    if isinstance(call, ProxyRefusal):
+        return refusal_response(request, wire, call)
+    outcome = await proxy.call(presented_key(request), call)
+    if isinstance(outcome, ProxyRefusal):
+        return refusal_response(request, wire, outcome)
+    return answer_response(outcome)
+
+
+def answer_response(answer: ProxyAnswer) -> Response[Any]:
+    if answer.chunks is not None:
+        return Stream(
+            answer.chunks,
+            status_code=answer.status_code,
+            media_type=answer.content_type,
+            headers={"cache-control": "no-cache"},
+        )
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type)
+
+
+def models_body(wire: WireFormat, models: tuple[ListedModel, ...]) -> dict[str, Any]:
+    if wire is WireFormat.OPENAI:
+        return {
+            "object": "list",
+            "data": [
+                {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider}
+                for m in models
+            ],
+        }
+    data = [
+        {"type": "model", "id": m.id, "display_name": m.name, "created_at": "1970-01-01T00:00:00Z"}
+        for m in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+class LlmProxyController(Controller):
+    path = "/v1"
+    tags = ("llm proxy",)
+    include_in_schema = False
+    opt = {"skip_compression": True}  # noqa: RUF012
+    """Answers pass through as the provider sent them: a compressor would hold stream chunks
+    back until it had enough to compress."""
+
+    @post("/chat/completions", status_code=200)
+    async def chat_completions(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """OpenAI Chat Completions, streamed or not, on the tenant's route."""
+        return await serve_call(request, WireFormat.OPENAI)
+
+    @post("/messages", status_code=200)
+    async def messages(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Anthropic Messages, streamed or not, on the tenant's route."""
+        return await serve_call(request, WireFormat.ANTHROPIC)
+
+    @get("/models")
+    async def models(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """The models the tenant may call, in the asking client's format."""
+        wire = WireFormat.ANTHROPIC if "anthropic-version" in request.headers else WireFormat.OPENAI
+        proxy = _proxy(request)
+        if proxy is None:
+            refusal = ProxyRefusal(404, RefusalKind.NOT_FOUND, "not_found", "the LLM proxy is off")
+            return refusal_response(request, wire, refusal)
+        listed = await proxy.models(presented_key(request))
+        if isinstance(listed, ProxyRefusal):
+            return refusal_response(request, wire, listed)
+        return Response(
+            json.dumps(models_body(wire, listed)).encode("utf-8"), media_type="application/json"
+        )
