@@ -15,7 +15,7 @@ from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
 from domain.catalog import ByokProvider
 from domain.ids import MessageId, TenantId, UserId
 from domain.metering import (
-    AdmissionDecision,
+    AdmissionOutcome,
     AdmissionRequest,
     Counters,
     Credential,
@@ -93,14 +93,17 @@ class UsageRecord:
 class UsageLedger(Protocol):
     """Counts live here and only here; admit and settle are atomic in its storage."""
 
-    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
-        """Apply ``evaluate_admission`` atomically: count the message and hold the reservation,
-        or refuse. A repeated ``message_id`` returns the first admission and counts once."""
+    async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
+        """Apply ``evaluate_admission`` atomically: count the message, hold the reservation
+        and keep the route offered, or refuse; ``TenantChanged`` (nothing counted) when the
+        request's tenant revision is outdated. A repeated ``message_id`` returns the first
+        admission and counts once."""
         ...
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
-        """Replace the message's reservation by its weighted actual tokens, once per message;
-        ``TenantChanged`` (nothing written) when the request's tenant revision is outdated."""
+        """Replace the message's reservation by its count on ``settlement_terms`` (checked
+        against the route its admission offered), once per message; ``TenantChanged``
+        (nothing written) when the request's tenant revision is outdated."""
         ...
 
     async def counters(
@@ -110,7 +113,7 @@ class UsageLedger(Protocol):
         ...
 
     async def release_expired(self, now: datetime) -> int:
-        """Drop reservations past their expiry; returns how many."""
+        """Sweep reservations past their expiry off the counters; returns how many."""
         ...
 
     async def usage_records(

@@ -34,7 +34,7 @@ from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
-from domain.use_cases.metering import Metering
+from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.tenants import Tenants
 from entrypoints.settings import Settings
 
@@ -117,7 +117,13 @@ def assemble(
             ports.clock,
         ),
         metering=Metering(
-            catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            ports.ledger,
+            ports.notifier,
+            ports.clock,
+            caches=MeteringCaches(),
         ),
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,

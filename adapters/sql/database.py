@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.postgres_ledger import PostgresUsageLedger
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
@@ -28,6 +28,7 @@ from adapters.sql.repositories import (
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
+from adapters.sql.sqlite_ledger import SqliteUsageLedger
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
