@@ -112,6 +112,11 @@ class UsageLedger(Protocol):
         """The standing in a day and a period; expired reservations do not count."""
         ...
 
+    async def check_writable(self) -> None:
+        """Raises ``DatabaseUnavailable`` unless the ledger could count a message now (a
+        read-only database answers reads but admits nothing)."""
+        ...
+
     async def release_expired(self, now: datetime) -> int:
         """Sweep reservations past their expiry off the counters; returns how many."""
         ...
@@ -159,6 +164,10 @@ class ConfigWriter(Protocol):
 
     def render(self, config: TenantConfig) -> dict[str, object]:
         """The OpenClaw JSON document, secrets excluded."""
+        ...
+
+    async def remove_leftovers(self) -> int:
+        """Remove the temporary files a crashed write left behind; how many."""
         ...
 
 

@@ -13,7 +13,7 @@ import attrs
 
 from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
 from domain.catalog import ByokProvider
-from domain.errors import Conflict, KeyStoreUnavailable, NotFound
+from domain.errors import Conflict, DatabaseUnavailable, KeyStoreUnavailable, NotFound
 from domain.ids import MessageId, ReservationId, TenantId, UserId
 from domain.metering import (
     AdmissionOutcome,
@@ -142,6 +142,8 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
+    writable: bool = True
+    """False simulates a read-only database."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
 
@@ -224,6 +226,10 @@ class InMemoryUsageLedger:
     ) -> Counters:
         return self._counters(tenant_id, day.key.isoformat(), period.key.isoformat(), now)
 
+    async def check_writable(self) -> None:
+        if not self.writable:
+            raise DatabaseUnavailable("the database is read-only")
+
     async def release_expired(self, now: datetime) -> int:
         expired = [k for k, r in self.reservations.items() if not r.settled and r.expires_at <= now]
         for key in expired:
@@ -299,6 +305,10 @@ class InMemoryConfigWriter:
     def render(self, config: TenantConfig) -> dict[str, object]:
         primary, fallbacks = config.route.refs()
         return {"primary": primary, "fallbacks": list(fallbacks)}
+
+    async def remove_leftovers(self) -> int:
+        """Nothing is written in memory that a crash could leave half-done."""
+        return 0
 
 
 @attrs.define

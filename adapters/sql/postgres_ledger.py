@@ -17,6 +17,7 @@ from adapters.sql.ledger import (
     usage_record,
 )
 from adapters.sql.unavailable import reports_unavailable
+from domain.errors import DatabaseUnavailable
 from domain.ids import TenantId
 from domain.metering import (
     AdmissionOutcome,
@@ -140,6 +141,11 @@ class PostgresUsageLedger:
         return Counters(
             int(row["messages"]), int(row["settled"]), int(row["reserved"]), int(row["own"])
         )
+
+    async def check_writable(self) -> None:
+        """Raises ``DatabaseUnavailable`` unless a transaction here could write now."""
+        if await self.pool.fetchval("SELECT current_setting('transaction_read_only')") == "on":
+            raise DatabaseUnavailable("the database is read-only")
 
     async def release_expired(self, now: datetime) -> int:
         return int(await self.pool.fetchval("SELECT tk_release_expired($1)", now) or 0)

@@ -327,6 +327,21 @@ class SqliteUsageLedger:
 
         return await self._run(read)
 
+    async def check_writable(self) -> None:
+        """Raises ``DatabaseUnavailable`` unless the file takes a write now (the header's
+        ``user_version`` written back unchanged, and rolled back)."""
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                conn.execute(f"PRAGMA user_version = {version}")
+            finally:
+                conn.execute("ROLLBACK")
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: probe(self._connection()))
+
     async def release_expired(self, now: datetime) -> int:
         def release(conn: sqlite3.Connection) -> int:
             cutoff = _ts(now)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import attrs
 
+from domain.byok import StoredCredential
 from domain.catalog import BYOK, Catalog
 from domain.errors import DomainError, NotFound
 from domain.ids import TenantId
@@ -14,6 +15,8 @@ from domain.metering import Credential
 from domain.openclaw_model import TenantConfig, build_tenant_config
 from domain.ports import ConfigWriter, CredentialRepository, KeyStore, TenantRepository
 from domain.routing import decide_route
+from domain.secrets import Secret
+from domain.tenants import Tenant
 
 
 @attrs.frozen
@@ -43,13 +46,23 @@ class Configs:
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
             credential = await self.credentials.get(tenant_id)
+        return await self.config_for(tenant, credential)
+
+    async def config_for(
+        self, tenant: Tenant, credential: StoredCredential | None, api_key: Secret | None = None
+    ) -> TenantConfig:
+        """The config of ``tenant`` with ``credential``; its key is ``api_key`` when the
+        caller holds it in plaintext, else decrypted, and only when the route uses it."""
         route = decide_route(self.catalog, tenant, credential)
-        api_key = None
-        if (
+        uses_key = (
             credential is not None
-            and route.primary
+            and route.primary is not None
             and route.primary.credential is Credential.TENANT
-        ):
+        )
+        if not uses_key:
+            api_key = None
+        elif api_key is None:
+            assert credential is not None
             api_key = await self.key_store.decrypt(credential.ciphertext)
         return build_tenant_config(self.catalog, tenant, credential, api_key)
 
@@ -64,8 +77,11 @@ class Configs:
         concurrency: int = 8,
     ) -> RegenerationSummary:
         """Write every tenant's config (or the ones named), counting written, unchanged and
-        failed; one tenant's failure never stops the others. Up to ``concurrency`` tenants
-        are written at once, since each first write waits on its own fsync."""
+        failed; one tenant's failure never stops the others. For every tenant, first the
+        temporary files of crashed writes are removed: this brings the files back in line
+        with the database after a crash (run by ``serve`` at start-up). Up to
+        ``concurrency`` tenants are written at once, since each first write waits on its own
+        fsync."""
         outcomes: dict[TenantId, str] = {}
         failed: dict[TenantId, str] = {}
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -85,6 +101,7 @@ class Configs:
 
         ids = tenant_ids
         if ids is None:
+            await self.writer.remove_leftovers()
             ids = [t async for t in self.tenants.iter_tenant_ids()]
         await asyncio.gather(*(one(tenant_id) for tenant_id in ids))
         counted = list(outcomes.values())

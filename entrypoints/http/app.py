@@ -31,6 +31,7 @@ from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_log import request_log_middleware
+from entrypoints.http.sweeper import sweeping
 from entrypoints.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -116,7 +117,8 @@ def create_app(
         built = await builder(settings or Settings.from_environ())
         app.state.services = built
         try:
-            yield
+            async with sweeping(built):
+                yield
         finally:
             await built.close()
 

@@ -222,7 +222,17 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+def handle_too_deep(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """A body nested deeper than the decoder recurses (JSON 1,000 arrays deep) is the
+    client's input at fault, not ours."""
+    log.warning("request body too deeply nested on %s %s", request.method, request.url.path)
+    return error_response(
+        request, 422, "validation_error", "the request body is nested too deeply", field="body"
+    )
+
+
 EXCEPTION_HANDLERS = {
+    RecursionError: handle_too_deep,
     DomainError: handle_domain_error,
     ValidationException: handle_validation,
     HTTPException: handle_http_exception,

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from domain.billing import model_cost_usd, usd_to_cents
+from domain.byok import CredentialInput
 from domain.ids import MessageId, TenantId, TierId, UserId
 from domain.metering import Credential, TokenUsage
+from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
 from entrypoints.bootstrap import build_services
 from entrypoints.cli import main
@@ -63,6 +65,12 @@ async def _seed(settings: Settings) -> None:
             TenantId("t-premium"), MessageId("m-1"), premium_model,
             TokenUsage(*PREMIUM_TOKENS), Credential.PLATFORM,
         )  # fmt: skip
+        # own-key tokens count as the tenant's only when the admission routed there
+        await services.credentials.put(
+            TenantId("t-byok"), UserId("u-t-byok"),
+            CredentialInput("openai", "gpt-4.1", Secret("sk-usage-report-test-key"), None),
+        )  # fmt: skip
+        await metering.admit(TenantId("t-byok"), MessageId("m-2"))
         await metering.settle(
             TenantId("t-byok"), MessageId("m-2"), "openai/gpt-4.1",
             TokenUsage(*OWN_KEY_TOKENS), Credential.TENANT,
