@@ -133,19 +133,15 @@ class FileConfigWriter:
         return await asyncio.to_thread(self._remove_leftovers)
 
     def _remove_leftovers(self) -> int:
+        """Best effort: a directory that cannot be read or cleaned is left as it is (its
+        tenant's own write then reports the problem)."""
         removed = 0
-        if not self._root.is_dir():
-            return 0
         cutoff = time.time() - LEFTOVER_AGE_S
-        for directory in self._root.iterdir():
-            if not directory.is_dir() or directory.is_symlink():
-                continue
-            for name in (CONFIG_FILE, SECRETS_FILE):
-                for leftover in directory.glob(f".{name}.*.tmp"):
-                    with contextlib.suppress(FileNotFoundError):
-                        if leftover.lstat().st_mtime <= cutoff:
-                            leftover.unlink()
-                            removed += 1
+        with contextlib.suppress(OSError):
+            for directory in self._root.iterdir():
+                if directory.is_symlink() or not directory.is_dir():
+                    continue
+                removed += _remove_leftovers_in(directory, cutoff)
         return removed
 
     async def write(self, config: TenantConfig) -> bool:
@@ -237,6 +233,17 @@ def _atomic_write(directory: Path, name: str, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _remove_leftovers_in(directory: Path, cutoff: float) -> int:
+    removed = 0
+    with contextlib.suppress(OSError):
+        for name in (CONFIG_FILE, SECRETS_FILE):
+            for leftover in directory.glob(f".{name}.*.tmp"):
+                if leftover.lstat().st_mtime <= cutoff:
+                    leftover.unlink()
+                    removed += 1
+    return removed
 
 
 def _remove_if_present(directory: Path, name: str) -> bool:
