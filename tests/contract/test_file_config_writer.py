@@ -349,4 +349,4 @@ async def test_leftovers_of_crashed_writes_are_removed_and_writes_in_progress_ke
     for path in stale:
         os.utime(path, (old, old))
     assert await FileConfigWriter(root).remove_leftovers() == 2
-    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == [".env", "..env.inflight.tmp"]
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["..env.inflight.tmp", ".env"]
