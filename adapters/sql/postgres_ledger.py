@@ -36,6 +36,8 @@ from domain.windows import Window
 
 TENANT_CHANGED = "tenant_changed"
 REPLAYED = "replayed"
+CAP_REACHED = RefusalReason.MESSAGE_CAP_REACHED.value
+BUDGET_EXHAUSTED = RefusalReason.TOKEN_BUDGET_EXHAUSTED.value
 
 ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -61,9 +63,9 @@ def _admission(row: asyncpg.Record, request: AdmissionRequest) -> AdmissionOutco
     outcome = row["o_outcome"]
     if outcome == TENANT_CHANGED:
         return TenantChanged()
-    if outcome == RefusalReason.MESSAGE_CAP_REACHED.value:
+    if outcome == CAP_REACHED:
         return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
-    if outcome == RefusalReason.TOKEN_BUDGET_EXHAUSTED.value:
+    if outcome == BUDGET_EXHAUSTED:
         return Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, request.period.resets_at)
     counters = Counters(row["o_messages"], row["o_settled"], row["o_reserved"], row["o_own"])
     return Admitted(

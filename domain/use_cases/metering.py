@@ -66,6 +66,9 @@ class MeteringCaches:
 
     tenant_copies: dict[TenantId, Tenant] = attrs.Factory(dict)
     windows: WindowMemo = attrs.Factory(WindowMemo)
+    weights: dict[tuple[ModelRef, ...], Decimal] = attrs.Factory(dict)
+    """The highest budget weight per set of model refs (the catalog never changes while
+    the process runs; a handful of routes and tiers, so it stays small)."""
 
     def keep(self, tenant_id: TenantId, tenant: Tenant | None) -> None:
         """Remember the tenant as just read; forget it when it is gone."""
@@ -220,8 +223,11 @@ class Metering:
 
     def _highest_weight(self, refs: tuple[ModelRef, ...]) -> Decimal:
         """The budget weight of the most expensive of these models (1 when none is known)."""
-        weights = [m.budget_weight for m in map(self.catalog.find_model, refs) if m is not None]
-        return max(weights, default=Decimal(1))
+        known = self.caches.weights.get(refs)
+        if known is None:
+            found = [m.budget_weight for m in map(self.catalog.find_model, refs) if m]
+            known = self.caches.weights[refs] = max(found, default=Decimal(1))
+        return known
 
     def _tier_weight(self, tier: Tier) -> Decimal:
         """The weight a settlement without an admission is rated at for an unknown model:
