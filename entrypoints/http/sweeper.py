@@ -33,9 +33,9 @@ async def sweep_forever(services: Services, interval_s: float = SWEEP_INTERVAL_S
 
 
 @contextlib.asynccontextmanager
-async def sweeping(services: Services) -> AsyncIterator[None]:
+async def sweeping(services: Services, interval_s: float = SWEEP_INTERVAL_S) -> AsyncIterator[None]:
     """The sweep timer runs while the context is open."""
-    task = asyncio.create_task(sweep_forever(services), name="reservation-sweep")
+    task = asyncio.create_task(sweep_forever(services, interval_s), name="reservation-sweep")
     try:
         yield
     finally:
