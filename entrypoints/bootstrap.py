@@ -23,10 +23,13 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MessageCounter,
     Notifier,
+    PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionRepository,
     TenantRepository,
     UsageLedger,
 )
@@ -56,6 +59,11 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    subscriptions: SubscriptionRepository | None = None
+    """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
+    paid_invoices: PaidInvoiceRepository | None = None
+    message_counts: MessageCounter | None = None
+    """Admitted, settled and expired messages for the usage report."""
 
 
 @attrs.frozen
@@ -134,7 +142,7 @@ def assemble(
             catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
         ),
         billing=None
-        if ports.billing is None
+        if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
         else Billing(
             catalog,
             build_price_book(catalog, settings.stripe_prices),
@@ -144,6 +152,8 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            subscriptions=ports.subscriptions,
+            invoices=ports.paid_invoices,
         ),
         webhooks=webhooks,
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
@@ -227,6 +237,9 @@ async def build_services(
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        subscriptions=database.subscriptions,
+        paid_invoices=database.paid_invoices,
+        message_counts=database.message_counts,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

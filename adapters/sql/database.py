@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.postgres_ledger import PostgresUsageLedger
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
@@ -29,6 +30,7 @@ from adapters.sql.repositories import (
     SqlTenantRepository,
 )
 from adapters.sql.sqlite_ledger import SqliteUsageLedger
+from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -137,6 +139,9 @@ class SqlDatabase:
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
+    subscriptions: SqlSubscriptionRepository
+    paid_invoices: SqlPaidInvoiceRepository
+    message_counts: SqlMessageCounter
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -181,5 +186,8 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
+        subscriptions=SqlSubscriptionRepository(engine),
+        paid_invoices=SqlPaidInvoiceRepository(engine),
+        message_counts=SqlMessageCounter(engine),
         pool=pool,
     )

@@ -6,7 +6,7 @@ dropped (all signatures of revisions 0004–0006) and created again from
 ``adapters/sql/functions/*.sql``, the one home of the ledger's SQL (ADR 0003).
 
 Revision ID: 0007_limits
-Revises: 0006_settle_tenant_revision
+Revises: 0010_subscriptions
 Create Date: 2026-12-02
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from adapters.sql.functions import FUNCTION_NAMES, function_sql
 
 revision = "0007_limits"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0010_subscriptions"
 branch_labels = None
 depends_on = None
 
