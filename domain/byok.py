@@ -16,6 +16,8 @@ from domain.ids import ProviderId, TenantId, UserId
 from domain.secrets import Secret
 
 MAX_KEY_LENGTH = 512
+KEY_FORBIDDEN = "'\"`\\"
+"""Characters no provider key holds; refused so every valid key can be written to .env."""
 MASK_TAIL = 4
 ELLIPSIS = "…"
 
@@ -67,8 +69,9 @@ def mask_key(provider: ByokProvider, key: Secret) -> str:
 
 
 def validate_api_key(provider: ByokProvider, key: Secret) -> None:
-    """Non-empty, no whitespace or control characters, at most 512 characters, and of the
-    provider's shape. The message names the field, never the key."""
+    """Non-empty, no whitespace or control characters, ASCII without quotes or backslashes,
+    at most 512 characters, and of the provider's shape. The message names the field, never
+    the key."""
     raw = key.reveal()
     if not raw:
         raise ValidationError("api_key must not be empty", field="api_key")
@@ -80,6 +83,12 @@ def validate_api_key(provider: ByokProvider, key: Secret) -> None:
         raise ValidationError(
             "api_key must not contain spaces, newlines or control characters", field="api_key"
         )
+    if not raw.isascii():
+        # a provider key is ASCII, and an HTTP header cannot carry anything else
+        raise ValidationError("api_key must contain only ASCII characters", field="api_key")
+    if any(ch in raw for ch in KEY_FORBIDDEN):
+        # no provider issues them, and the tenant's .env could not carry them verbatim
+        raise ValidationError("api_key must not contain quotes or backslashes", field="api_key")
     if not raw.startswith(provider.key_prefix) or len(raw) <= len(provider.key_prefix):
         raise ValidationError(
             f"api_key does not look like a {provider.name} key ({provider.key_hint})",

@@ -30,9 +30,6 @@ class RefusalReason(enum.Enum):
     SUBSCRIPTION_INACTIVE = "subscription_inactive"
     TENANT_UNKNOWN = "tenant_unknown"
     BYOK_KEY_INVALID = "byok_key_invalid"
-    TENANT_CHANGED = "tenant_changed"
-    """The tenant was saved since the copy the request was built from; never shown to a
-    caller: the use case reads the tenant again and asks again."""
 
 
 class Credential(enum.Enum):
@@ -52,7 +49,11 @@ class AdmissionRequest:
     """Everything the ledger needs to admit one message atomically.
 
     ``token_budget`` is the platform-token budget of the period (None: no limit) and
-    ``reserve_tokens`` what this message holds against it until settled.
+    ``reserve_tokens`` what this message holds against it until settled. With
+    ``reservation_optional`` (a BYOK tenant's own key serves, platform models only as
+    fallbacks) a budget that cannot hold the reservation admits the message holding nothing,
+    without its platform fallbacks. ``route`` is what the admission offers; its settlement
+    is checked against it.
     """
 
     tenant_id: TenantId
@@ -65,8 +66,27 @@ class AdmissionRequest:
     now: datetime
     reservation_expires_at: datetime
     tenant_revision: int | None = None
-    """The revision of the tenant the request was built from; when given, the ledger refuses
-    with ``TENANT_CHANGED``, changing nothing, unless the stored tenant still has it."""
+    """The revision of the tenant the request was built from; when given, the ledger answers
+    ``TenantChanged``, changing nothing, unless the stored tenant still has it."""
+    reservation_optional: bool = False
+    route: OfferedRoute = attrs.field(factory=lambda: OfferedRoute((), None, Decimal(1)))
+
+
+@attrs.frozen
+class OfferedRoute:
+    """What an admission offered, kept with its reservation: the model refs of the route,
+    the model on the tenant's own key (None: the route has no tenant key), and the highest
+    budget weight among the route's platform models (what an unoffered model is rated at).
+    """
+
+    models: tuple[ModelRef, ...]
+    tenant_key_model: ModelRef | None
+    max_weight: Decimal
+
+    def without_platform(self) -> OfferedRoute:
+        """The route once its platform fallbacks are withdrawn: the tenant's key alone."""
+        own = (self.tenant_key_model,) if self.tenant_key_model else ()
+        return attrs.evolve(self, models=own)
 
 
 @attrs.frozen
@@ -78,16 +98,20 @@ class Counters:
     platform_tokens_reserved: int
     own_key_tokens: int = 0
 
-    @property
     def platform_tokens_committed(self) -> int:
+        """Settled platform tokens plus those held by unexpired reservations."""
         return self.platform_tokens_settled + self.platform_tokens_reserved
 
 
 @attrs.frozen
 class Admitted:
+    """``held_tokens``: what the reservation holds against the platform budget; an optional
+    reservation admitted holding nothing withdrew the route's platform fallbacks."""
+
     reservation_id: ReservationId
     counters: Counters
     replayed: bool = False
+    held_tokens: int = 0
 
 
 @attrs.frozen
@@ -96,29 +120,47 @@ class Refused:
     resets_at: datetime | None
 
 
+@attrs.frozen
+class TenantChanged:
+    """The stored tenant no longer has the request's revision (or is gone): the ledger did
+    nothing, and the request must be built again from the tenant as stored."""
+
+
 AdmissionDecision = Admitted | Refused
+AdmissionOutcome = Admitted | Refused | TenantChanged
 
 
-def evaluate_admission(counters: Counters, request: AdmissionRequest) -> Refused | None:
+def evaluate_admission(counters: Counters, request: AdmissionRequest) -> Refused | int:
     """A message is admitted only if the day's count is below the cap and the period's
-    committed tokens plus this reservation fit the budget; otherwise the refusal says why
-    and when the limit resets. None means: admit."""
+    committed tokens plus this reservation fit the budget (an optional reservation that does
+    not fit is admitted holding nothing); otherwise the refusal says why and when the limit
+    resets. An int means: admit, holding that many tokens."""
     if counters.messages_today >= request.message_cap:
         return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
     if request.token_budget is not None and (
-        counters.platform_tokens_committed + request.reserve_tokens > request.token_budget
+        counters.platform_tokens_committed() + request.reserve_tokens > request.token_budget
     ):
+        if request.reservation_optional:
+            return 0
         return Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, request.period.resets_at)
-    return None
+    return request.reserve_tokens
 
 
-def admitted_counters(counters: Counters, request: AdmissionRequest) -> Counters:
+def admitted_counters(counters: Counters, held_tokens: int) -> Counters:
     """An admitted message counts against the day at once and holds its reservation."""
     return attrs.evolve(
         counters,
         messages_today=counters.messages_today + 1,
-        platform_tokens_reserved=counters.platform_tokens_reserved + request.reserve_tokens,
+        platform_tokens_reserved=counters.platform_tokens_reserved + held_tokens,
     )
+
+
+def offered_route(request: AdmissionRequest, held_tokens: int) -> OfferedRoute:
+    """The route the admission offered: an optional reservation that holds nothing offers
+    the tenant's key alone."""
+    if request.reservation_optional and held_tokens == 0:
+        return request.route.without_platform()
+    return request.route
 
 
 def reservation_tokens(max_tokens: int | None, default: int) -> int:
@@ -144,8 +186,8 @@ class TokenUsage:
     output_tokens: int
     cache_read_tokens: int = 0
 
-    @property
     def total(self) -> int:
+        """Every token processed: input, output and cache reads."""
         return self.input_tokens + self.output_tokens + self.cache_read_tokens
 
 
@@ -164,15 +206,17 @@ def check_token_usage(usage: TokenUsage) -> None:
 def weighted_tokens(usage: TokenUsage, budget_weight: Decimal) -> int:
     """Budget tokens of a message: every token processed (input, output, cache reads) times
     the model's budget weight, rounded up so a weight never rounds a cost away."""
-    return math.ceil(Decimal(usage.total) * budget_weight)
+    return math.ceil(Decimal(usage.total()) * budget_weight)
 
 
 @attrs.frozen
 class SettlementRequest:
-    """The reservation of ``message_id`` is replaced by ``weighted`` actual tokens.
+    """What the gateway reports for ``message_id``; the ledger checks it against the route
+    its admission offered (``settlement_terms``) and replaces the reservation by the count.
 
-    ``counts_against_budget`` is False for tokens on the tenant's own key: they are recorded
-    but count against no platform limit.
+    ``reported_weight`` is the catalog's budget weight of the reported model (None: the
+    catalog does not know it); ``unadmitted_weight`` rates an unknown model settled without
+    an admission (the highest weight of the tenant's route now).
     """
 
     tenant_id: TenantId
@@ -180,8 +224,8 @@ class SettlementRequest:
     model: ModelRef
     credential: Credential
     usage: TokenUsage
-    weighted: int
-    counts_against_budget: bool
+    reported_weight: Decimal | None
+    unadmitted_weight: Decimal
     period: Window
     day: Window
     at: datetime
@@ -190,17 +234,53 @@ class SettlementRequest:
     nothing, unless the stored tenant still has it."""
 
 
+class Anomaly(enum.Enum):
+    """Why a settlement was not counted as the gateway reported it."""
+
+    NOT_ADMITTED = "not_admitted"
+    TENANT_KEY_NOT_ROUTED = "tenant_key_not_routed"
+    MODEL_NOT_OFFERED = "model_not_offered"
+
+
+@attrs.frozen
+class SettlementTerms:
+    """How a settlement counts: against the platform budget unless ``counted_as`` is the
+    tenant's key, ``weighted`` budget tokens, and the anomaly that made it differ from the
+    report (None: counted as reported)."""
+
+    counted_as: Credential
+    weighted: int
+    anomaly: Anomaly | None
+
+
+def settlement_terms(route: OfferedRoute | None, request: SettlementRequest) -> SettlementTerms:
+    """A settlement never makes tokens free: ``tenant`` counts as the tenant's key only when
+    its admission routed the message there; a model the route did not offer (or the catalog
+    does not know) is rated at the route's most expensive model; a settlement without an
+    admission counts in full as platform usage."""
+    if route is None:
+        weight = request.reported_weight or request.unadmitted_weight
+        return SettlementTerms(
+            Credential.PLATFORM, weighted_tokens(request.usage, weight), Anomaly.NOT_ADMITTED
+        )
+    offered = request.model in route.models and request.reported_weight is not None
+    weight = request.reported_weight if offered and request.reported_weight else route.max_weight
+    weighted = weighted_tokens(request.usage, weight)
+    if request.credential is Credential.TENANT:
+        if route.tenant_key_model is not None:
+            return SettlementTerms(Credential.TENANT, weighted, None)
+        return SettlementTerms(Credential.PLATFORM, weighted, Anomaly.TENANT_KEY_NOT_ROUTED)
+    return SettlementTerms(
+        Credential.PLATFORM, weighted, None if offered else Anomaly.MODEL_NOT_OFFERED
+    )
+
+
 @attrs.frozen
 class Settled:
     counters_before: Counters
     counters_after: Counters
+    terms: SettlementTerms
     replayed: bool = False
-
-
-@attrs.frozen
-class TenantChanged:
-    """The stored tenant no longer has the request's revision (or is gone): nothing was
-    written, and the request must be built again from the tenant as stored."""
 
 
 SettlementOutcome = Settled | TenantChanged

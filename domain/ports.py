@@ -15,7 +15,7 @@ from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
 from domain.catalog import ByokProvider
 from domain.ids import MessageId, TenantId, UserId
 from domain.metering import (
-    AdmissionDecision,
+    AdmissionOutcome,
     AdmissionRequest,
     Counters,
     Credential,
@@ -123,14 +123,17 @@ class MessageCounter(Protocol):
 class UsageLedger(Protocol):
     """Counts live here and only here; admit and settle are atomic in its storage."""
 
-    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
-        """Apply ``evaluate_admission`` atomically: count the message and hold the reservation,
-        or refuse. A repeated ``message_id`` returns the first admission and counts once."""
+    async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
+        """Apply ``evaluate_admission`` atomically: count the message, hold the reservation
+        and keep the route offered, or refuse; ``TenantChanged`` (nothing counted) when the
+        request's tenant revision is outdated. A repeated ``message_id`` returns the first
+        admission and counts once."""
         ...
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
-        """Replace the message's reservation by its weighted actual tokens, once per message;
-        ``TenantChanged`` (nothing written) when the request's tenant revision is outdated."""
+        """Replace the message's reservation by its count on ``settlement_terms`` (checked
+        against the route its admission offered), once per message; ``TenantChanged``
+        (nothing written) when the request's tenant revision is outdated."""
         ...
 
     async def counters(
@@ -139,8 +142,13 @@ class UsageLedger(Protocol):
         """The standing in a day and a period; expired reservations do not count."""
         ...
 
+    async def check_writable(self) -> None:
+        """Raises ``DatabaseUnavailable`` unless the ledger could count a message now (a
+        read-only database answers reads but admits nothing)."""
+        ...
+
     async def release_expired(self, now: datetime) -> int:
-        """Drop reservations past their expiry; returns how many."""
+        """Sweep reservations past their expiry off the counters; returns how many."""
         ...
 
     async def usage_records(
@@ -186,6 +194,10 @@ class ConfigWriter(Protocol):
 
     def render(self, config: TenantConfig) -> dict[str, object]:
         """The OpenClaw JSON document, secrets excluded."""
+        ...
+
+    async def remove_leftovers(self) -> int:
+        """Remove the temporary files a crashed write left behind; how many."""
         ...
 
 

@@ -171,6 +171,9 @@ def may_fall_back_to(
     """A route that starts on the tenant's own key holds no platform reservation, so a
     platform fallback is taken only while the platform budget can hold the call's
     reservation."""
-    if upstream.choice.credential is not Credential.PLATFORM or route.primary_is_platform:
+    primary_on_platform = (
+        route.primary is not None and route.primary.credential is Credential.PLATFORM
+    )
+    if upstream.choice.credential is not Credential.PLATFORM or primary_on_platform:
         return True
     return tokens_remaining is None or tokens_remaining >= reserve_tokens

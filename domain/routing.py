@@ -28,16 +28,23 @@ class Route:
     fallbacks: tuple[ModelChoice, ...]
 
     @property
-    def uses_platform(self) -> bool:
-        return any(c.credential is Credential.PLATFORM for c in self.choices)
-
-    @property
-    def primary_is_platform(self) -> bool:
-        return self.primary is not None and self.primary.credential is Credential.PLATFORM
-
-    @property
     def choices(self) -> tuple[ModelChoice, ...]:
         return ((self.primary,) if self.primary else ()) + self.fallbacks
+
+    def platform_refs(self) -> tuple[ModelRef, ...]:
+        """The route's models served on platform keys."""
+        return tuple(c.ref for c in self.choices if c.credential is Credential.PLATFORM)
+
+    def runs_on_platform(self) -> bool:
+        """Whether any model of the route may bill the platform."""
+        return bool(self.platform_refs())
+
+    def without_platform(self) -> Route:
+        """The route with its platform fallbacks withdrawn (the tenant's key alone)."""
+        return Route(
+            self.primary,
+            tuple(c for c in self.fallbacks if c.credential is not Credential.PLATFORM),
+        )
 
     def refs(self) -> tuple[str | None, tuple[str, ...]]:
         return (

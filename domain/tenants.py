@@ -10,6 +10,7 @@ import attrs
 from domain.catalog import Catalog, Tier
 from domain.errors import ValidationError
 from domain.ids import ModelRef, TenantId, TierId, UserId
+from domain.windows import ZoneSpan, day_zone, history_after_change, parse_timezone
 
 
 class SubscriptionStatus(enum.Enum):
@@ -33,6 +34,9 @@ class Tenant:
     stripe_subscription_id: str | None = None
     subscription_updated_at: datetime | None = None
     """The provider-side time of the last subscription change applied; older ones are ignored."""
+    zone_history: tuple[ZoneSpan, ...] = ()
+    """Zones the tenant left that still govern its current day or period (``with_timezone``);
+    ``timezone`` is the zone chosen last, which governs every window after them."""
     revision: int = attrs.field(default=0, eq=False)
     """Bumped by the repository on every save: a copy held in memory is checked against it
     by the ledger in the same statement that admits (``AdmissionRequest.tenant_revision``).
@@ -75,6 +79,37 @@ def with_tier(tenant: Tenant, tier: Tier) -> Tenant:
     return attrs.evolve(
         tenant, tier=tier.id, model_preference=tenant.model_preference if keep else None
     )
+
+
+@attrs.frozen
+class PendingTimezone:
+    timezone: str
+    applies_at: datetime
+
+
+def with_timezone(tenant: Tenant, timezone: str, now: datetime) -> Tenant:
+    """A zone change takes effect at the end of the current day in the zone that counts it,
+    and never moves the current period: windows never overlap, so no change of zone (in any
+    order, at any speed) opens a day or a period early."""
+    parse_timezone(timezone)
+    if timezone == tenant.timezone:
+        return tenant
+    history = history_after_change(
+        tenant.timezone, tenant.billing_anchor_day, tenant.zone_history, now
+    )
+    return attrs.evolve(tenant, timezone=timezone, zone_history=history)
+
+
+def current_timezone(tenant: Tenant, now: datetime) -> str:
+    """The zone the tenant's current day is counted in."""
+    return day_zone(tenant.timezone, tenant.zone_history, now)
+
+
+def pending_timezone(tenant: Tenant, now: datetime) -> PendingTimezone | None:
+    """The zone chosen but not yet counting days, and when its first day starts."""
+    if current_timezone(tenant, now) == tenant.timezone:
+        return None
+    return PendingTimezone(tenant.timezone, tenant.zone_history[-1].days_until)
 
 
 def choose_model(catalog: Catalog, tenant: Tenant, ref: str | None) -> Tenant:

@@ -44,7 +44,7 @@ from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.llm_proxy import LlmProxy
-from domain.use_cases.metering import Metering
+from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
@@ -146,7 +146,13 @@ def assemble(
         catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer, proxy_mode
     )
     metering = Metering(
-        catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+        catalog,
+        ports.tenants,
+        ports.credentials,
+        ports.ledger,
+        ports.notifier,
+        ports.clock,
+        caches=MeteringCaches(),
     )
     credentials = Credentials(
         catalog,

@@ -13,22 +13,32 @@ import attrs
 
 from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
 from domain.catalog import ByokProvider
-from domain.errors import Conflict, KeyStoreUnavailable, NotFound, PaymentProviderError
+from domain.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    KeyStoreUnavailable,
+    NotFound,
+    PaymentProviderError,
+)
 from domain.ids import MessageId, ReservationId, TenantId, UserId
 from domain.metering import (
-    AdmissionDecision,
+    AdmissionOutcome,
     AdmissionRequest,
     Admitted,
     Counters,
-    RefusalReason,
+    Credential,
+    OfferedRoute,
     Refused,
     Settled,
     SettlementOutcome,
     SettlementRequest,
+    SettlementTerms,
     TenantChanged,
     Threshold,
     admitted_counters,
     evaluate_admission,
+    offered_route,
+    settlement_terms,
 )
 from domain.notification_delivery import OutgoingMail
 from domain.notifications import (
@@ -135,6 +145,7 @@ class _Reservation:
     tokens: int
     expires_at: datetime
     counters_at_admission: Counters
+    route: OfferedRoute
     settled: bool = False
 
 
@@ -147,10 +158,12 @@ class InMemoryUsageLedger:
     settled_tokens: dict[tuple[TenantId, str], int] = attrs.Factory(dict)
     own_tokens: dict[tuple[TenantId, str], int] = attrs.Factory(dict)
     reservations: dict[tuple[TenantId, MessageId], _Reservation] = attrs.Factory(dict)
-    settlements: set[tuple[TenantId, MessageId]] = attrs.Factory(set)
+    settlements: dict[tuple[TenantId, MessageId], SettlementTerms] = attrs.Factory(dict)
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
+    writable: bool = True
+    """False simulates a read-only database."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _lock: asyncio.Lock = attrs.Factory(asyncio.Lock)
 
@@ -175,30 +188,28 @@ class InMemoryUsageLedger:
             own_key_tokens=self.own_tokens.get((tenant_id, period), 0),
         )
 
-    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+    async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
         async with self._lock:
             if self._tenant_changed(request):
-                return Refused(RefusalReason.TENANT_CHANGED, None)
+                return TenantChanged()
             key = (request.tenant_id, request.message_id)
             day, period = request.day.key.isoformat(), request.period.key.isoformat()
-            if key in self.reservations:
-                return Admitted(
-                    ReservationId(f"{request.tenant_id}:{request.message_id}"),
-                    self._counters(request.tenant_id, day, period, request.now),
-                    replayed=True,
-                )
+            rid = ReservationId(f"{request.tenant_id}:{request.message_id}")
             counters = self._counters(request.tenant_id, day, period, request.now)
-            refusal = evaluate_admission(counters, request)
-            if refusal is not None:
-                return refusal
-            after = admitted_counters(counters, request)
+            if key in self.reservations:
+                held = self.reservations[key].tokens
+                return Admitted(rid, counters, replayed=True, held_tokens=held)
+            decision = evaluate_admission(counters, request)
+            if isinstance(decision, Refused):
+                return decision
+            after = admitted_counters(counters, decision)
             self.messages[(request.tenant_id, day)] = after.messages_today
             self.reservations[key] = _Reservation(
-                request.tenant_id, request.day, period, request.reserve_tokens,
-                request.reservation_expires_at, after,
+                request.tenant_id, request.day, period, decision,
+                request.reservation_expires_at, after, offered_route(request, decision),
             )  # fmt: skip
             next(self._ids)
-            return Admitted(ReservationId(f"{request.tenant_id}:{request.message_id}"), after)
+            return Admitted(rid, after, held_tokens=decision)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         async with self._lock:
@@ -210,27 +221,34 @@ class InMemoryUsageLedger:
             day = (reservation.day if reservation else request.day).key.isoformat()
             before = self._counters(request.tenant_id, day, period, request.at)
             if key in self.settlements:
-                return Settled(before, before, replayed=True)
-            self.settlements.add(key)
+                return Settled(before, before, self.settlements[key], replayed=True)
+            terms = settlement_terms(reservation.route if reservation else None, request)
+            self.settlements[key] = terms
             if reservation is not None:
                 reservation.settled = True
-            pool = self.settled_tokens if request.counts_against_budget else self.own_tokens
+            platform = terms.counted_as is Credential.PLATFORM
+            pool = self.settled_tokens if platform else self.own_tokens
             pool[(request.tenant_id, period)] = pool.get((request.tenant_id, period), 0) + (
-                request.weighted
+                terms.weighted
             )
             self.records.append(
                 UsageRecord(
-                    request.tenant_id, request.message_id, request.model, request.credential,
+                    request.tenant_id, request.message_id, request.model, terms.counted_as,
                     request.usage.input_tokens, request.usage.output_tokens,
-                    request.usage.cache_read_tokens, request.weighted, request.at,
+                    request.usage.cache_read_tokens, terms.weighted, request.at,
                 )
             )  # fmt: skip
-            return Settled(before, self._counters(request.tenant_id, day, period, request.at))
+            after = self._counters(request.tenant_id, day, period, request.at)
+            return Settled(before, after, terms)
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
     ) -> Counters:
         return self._counters(tenant_id, day.key.isoformat(), period.key.isoformat(), now)
+
+    async def check_writable(self) -> None:
+        if not self.writable:
+            raise DatabaseUnavailable("the database is read-only")
 
     async def release_expired(self, now: datetime) -> int:
         expired = [k for k, r in self.reservations.items() if not r.settled and r.expires_at <= now]
@@ -307,6 +325,10 @@ class InMemoryConfigWriter:
     def render(self, config: TenantConfig) -> dict[str, object]:
         primary, fallbacks = config.route.refs()
         return {"primary": primary, "fallbacks": list(fallbacks)}
+
+    async def remove_leftovers(self) -> int:
+        """Nothing is written in memory that a crash could leave half-done."""
+        return 0
 
 
 @attrs.define

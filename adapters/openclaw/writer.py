@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,28 @@ CONFIG_FILE = "openclaw.json"
 SECRETS_FILE = ".env"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+LEFTOVER_AGE_S = 2.0
+"""A temporary file older than this is a crash's leftover, not a write in progress (a write
+holds its temporary file for one fsync)."""
 
 _TENANT_DIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 _ENV_VALUE = re.compile(r"^[A-Za-z0-9_.~+/=:-]{1,512}$")
 """Characters a dotenv parser reads back verbatim when unquoted (no #, quotes, $, spaces)."""
+
+
+def env_value(value: str) -> str:
+    """``value`` as a dotenv line carries it back verbatim: bare when nothing in it is
+    special, else in single quotes, which dotenv (OpenClaw's parser) reads literally. A key
+    that passes validation (printable ASCII; no whitespace, quotes or backslash) always fits;
+    anything else is refused before a file is touched."""
+    if _ENV_VALUE.match(value):
+        return value
+    if any(ch in value for ch in "'\"\\`") or not value.isascii() or not value.isprintable():
+        raise ValidationError("the key has characters a .env file cannot carry", field="api_key")
+    if any(ch.isspace() for ch in value):
+        raise ValidationError("the key has characters a .env file cannot carry", field="api_key")
+    return f"'{value}'"
 
 
 def tenant_dir_name(tenant_id: str) -> str:
@@ -81,13 +99,7 @@ def env_file_content(secrets: tuple[TenantSecret, ...]) -> bytes:
             raise ValidationError(
                 f"{secret.env_name!r} is not a variable name OpenClaw reads", field="env_name"
             )
-        value = secret.value.reveal()
-        if not _ENV_VALUE.match(value):
-            raise ValidationError(
-                f"the key for {secret.env_name} has characters a .env file cannot carry",
-                field="api_key",
-            )
-        lines.append(f"{secret.env_name}={value}\n")
+        lines.append(f"{secret.env_name}={env_value(secret.value.reveal())}\n")
     return "".join(lines).encode("utf-8")
 
 
@@ -113,6 +125,24 @@ class FileConfigWriter:
 
     def tenant_dir(self, tenant_id: TenantId | str) -> Path:
         return self._root / tenant_dir_name(tenant_id)
+
+    async def remove_leftovers(self) -> int:
+        """Remove the temporary files a crash left in tenants' directories (a write is cut
+        short between creating its temporary file and renaming it). Only files older than
+        ``LEFTOVER_AGE_S`` are taken, so a write running in another process is never cut."""
+        return await asyncio.to_thread(self._remove_leftovers)
+
+    def _remove_leftovers(self) -> int:
+        """Best effort: a directory that cannot be read or cleaned is left as it is (its
+        tenant's own write then reports the problem)."""
+        removed = 0
+        cutoff = time.time() - LEFTOVER_AGE_S
+        with contextlib.suppress(OSError):
+            for directory in self._root.iterdir():
+                if directory.is_symlink() or not directory.is_dir():
+                    continue
+                removed += _remove_leftovers_in(directory, cutoff)
+        return removed
 
     async def write(self, config: TenantConfig) -> bool:
         """Write the tenant's files off the event loop; False when both were already current."""
@@ -203,6 +233,17 @@ def _atomic_write(directory: Path, name: str, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _remove_leftovers_in(directory: Path, cutoff: float) -> int:
+    removed = 0
+    with contextlib.suppress(OSError):
+        for name in (CONFIG_FILE, SECRETS_FILE):
+            for leftover in directory.glob(f".{name}.*.tmp"):
+                if leftover.lstat().st_mtime <= cutoff:
+                    leftover.unlink()
+                    removed += 1
+    return removed
 
 
 def _remove_if_present(directory: Path, name: str) -> bool:

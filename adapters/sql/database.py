@@ -20,15 +20,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
 from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
+from adapters.sql.postgres_ledger import PostgresUsageLedger
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
+from adapters.sql.sqlite_ledger import SqliteUsageLedger
 from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.urls import (
     POSTGRESQL,

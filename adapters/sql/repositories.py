@@ -6,6 +6,7 @@ path (that is ``SqlUsageLedger``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
 from domain.ports import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.windows import ZoneSpan
 
 
 async def _first(
@@ -62,7 +64,26 @@ def _tenant_row(tenant: Tenant) -> dict[str, Any]:
         "stripe_customer_id": tenant.stripe_customer_id,
         "stripe_subscription_id": tenant.stripe_subscription_id,
         "subscription_updated_at": tenant.subscription_updated_at,
+        "zone_history": zone_history_text(tenant.zone_history),
     }
+
+
+def zone_history_text(history: tuple[ZoneSpan, ...]) -> str | None:
+    """The zones a tenant left, as JSON (None when it left none)."""
+    if not history:
+        return None
+    return json.dumps(
+        [[s.timezone, s.days_until.isoformat(), s.periods_until.isoformat()] for s in history]
+    )
+
+
+def zone_history_of(text: str | None) -> tuple[ZoneSpan, ...]:
+    if not text:
+        return ()
+    return tuple(
+        ZoneSpan(zone, datetime.fromisoformat(days), datetime.fromisoformat(periods))
+        for zone, days, periods in json.loads(text)
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -83,6 +104,7 @@ def _tenant(row: Mapping[Any, Any]) -> Tenant:
         stripe_subscription_id=row["stripe_subscription_id"],
         subscription_updated_at=_utc(row["subscription_updated_at"]),
         revision=int(row["revision"]),
+        zone_history=zone_history_of(row["zone_history"]),
     )
 
 

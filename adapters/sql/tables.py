@@ -53,6 +53,7 @@ tenants = sa.Table(
     sa.Column("stripe_subscription_id", sa.String(255)),
     sa.Column("subscription_updated_at", UtcDateTime),
     sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("zone_history", sa.Text),
 )
 
 users = sa.Table(
@@ -189,6 +190,9 @@ reservations = sa.Table(
     sa.Column("admitted_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("offered_models", sa.Text, nullable=False, server_default=""),
+    sa.Column("tenant_key_model", sa.String(200)),
+    sa.Column("max_weight", sa.Numeric(12, 4), nullable=False, server_default="1"),
 )
 
 settlements = sa.Table(
@@ -207,6 +211,8 @@ settlements = sa.Table(
     sa.Column("day_key", sa.Date, nullable=False),
     sa.Column("period_key", sa.Date, nullable=False),
     sa.Column("settled_at", UtcDateTime, nullable=False),
+    sa.Column("reported_credential", sa.String(16)),
+    sa.Column("anomaly", sa.String(64)),
     sa.UniqueConstraint("tenant_id", "message_id", name="uq_settlements_message"),
 )
 

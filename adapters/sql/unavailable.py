@@ -4,8 +4,9 @@ an unhandled driver exception: one class decorator applied to every SQL adapter.
 A disconnect is recognised by the driver's connection error classes (asyncpg's 08xxx and
 57xxx errors, a closed connection or pool, a protocol cut short, a refused or vanished
 socket), by SQLAlchemy's ``connection_invalidated``, and, on SQLite, by a write lock not
-granted within the busy timeout. Anything else (a constraint, a bug) passes through
-unchanged.
+granted within the busy timeout. A read-only database (PostgreSQL's 25006, SQLite's
+"attempt to write a readonly database") cannot take a write either: 503 too. Anything
+else (a constraint, a bug) passes through unchanged.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ DRIVER_DISCONNECTS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,  # a connection cut mid-protocol, seen on release
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a read-only database (25006)
     ConnectionError,
     FileNotFoundError,
     TimeoutError,
 )
 SQLITE_BUSY = "database is locked"
+SQLITE_READ_ONLY = "attempt to write a readonly database"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -57,7 +60,9 @@ def is_disconnect(exc: BaseException) -> bool:
             return True
         if isinstance(link, DRIVER_DISCONNECTS):
             return True
-        if isinstance(link, sqlite3.OperationalError) and str(link).startswith(SQLITE_BUSY):
+        if isinstance(link, sqlite3.OperationalError) and str(link).startswith(
+            (SQLITE_BUSY, SQLITE_READ_ONLY)
+        ):
             return True
     return False
 

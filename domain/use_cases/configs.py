@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import attrs
 
+from domain.byok import StoredCredential
 from domain.catalog import BYOK, Catalog
 from domain.errors import DomainError, NotFound
 from domain.ids import TenantId
@@ -19,6 +20,8 @@ from domain.openclaw_model import (
 )
 from domain.ports import ConfigWriter, CredentialRepository, KeyStore, TenantRepository
 from domain.routing import decide_route
+from domain.secrets import Secret
+from domain.tenants import Tenant
 from domain.use_cases.virtual_keys import VirtualKeys
 
 
@@ -61,18 +64,33 @@ class Configs:
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
             credential = await self.credentials.get(tenant_id)
+        return await self.config_for(tenant, credential, rotate_virtual_key=rotate_virtual_key)
+
+    async def config_for(
+        self,
+        tenant: Tenant,
+        credential: StoredCredential | None,
+        api_key: Secret | None = None,
+        rotate_virtual_key: bool = False,
+    ) -> TenantConfig:
+        """The config of ``tenant`` with ``credential``; its key is ``api_key`` when the
+        caller holds it in plaintext, else decrypted, and only when the route uses it. In
+        proxy mode the virtual key replaces every provider key."""
         route = decide_route(self.catalog, tenant, credential)
-        api_key = None
-        if (
+        uses_key = (
             credential is not None
-            and route.primary
+            and route.primary is not None
             and route.primary.credential is Credential.TENANT
-        ):
+        )
+        if not uses_key:
+            api_key = None
+        elif api_key is None:
+            assert credential is not None
             api_key = await self.key_store.decrypt(credential.ciphertext)
         config = build_tenant_config(self.catalog, tenant, credential, api_key)
         if self.proxy is None:
             return config
-        key = await self.proxy.virtual_keys.current(tenant_id, rotate=rotate_virtual_key)
+        key = await self.proxy.virtual_keys.current(tenant.id, rotate=rotate_virtual_key)
         return through_proxy(config, ProxyEndpoint(self.proxy.url, key))
 
     async def write(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> bool:
@@ -87,9 +105,11 @@ class Configs:
         rotate_virtual_keys: bool = False,
     ) -> RegenerationSummary:
         """Write every tenant's config (or the ones named), counting written, unchanged and
-        failed; one tenant's failure never stops the others. Up to ``concurrency`` tenants
-        are written at once, since each first write waits on its own fsync. In proxy mode
-        ``rotate_virtual_keys`` gives every tenant a new virtual key."""
+        failed; one tenant's failure never stops the others. For every tenant, first the
+        temporary files of crashed writes are removed: this brings the files back in line
+        with the database after a crash (run by ``serve`` at start-up). Up to
+        ``concurrency`` tenants are written at once, since each first write waits on its own
+        fsync. In proxy mode ``rotate_virtual_keys`` gives every tenant a new virtual key."""
         outcomes: dict[TenantId, str] = {}
         failed: dict[TenantId, str] = {}
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -109,6 +129,7 @@ class Configs:
 
         ids = tenant_ids
         if ids is None:
+            await self.writer.remove_leftovers()
             ids = [t async for t in self.tenants.iter_tenant_ids()]
         await asyncio.gather(*(one(tenant_id) for tenant_id in ids))
         counted = list(outcomes.values())

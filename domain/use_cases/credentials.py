@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import attrs
 
 from domain.byok import (
@@ -85,9 +87,28 @@ class Credentials:
             last_verified_at=verified_at,
             last_error=error,
         )
-        await self.credentials.put(credential)
-        await self._refresh_config(tenant_id)
+        await self._store_with_config(credential, valid.api_key)
         return credential
+
+    async def _store_with_config(
+        self, credential: StoredCredential, api_key: Secret | None
+    ) -> None:
+        """Saving is all or nothing (spec §3): a BYOK tenant's files are written with the
+        new key first (the plaintext in hand, so nothing is decrypted again), then the
+        credential is stored; if storing fails the files are written back from what is
+        stored. A crash between the two is repaired at start-up (``configs regenerate``)."""
+        tenant = await self.tenants.get(credential.tenant_id)
+        if tenant is None or self.catalog.tier(tenant.tier).id != BYOK:
+            await self.credentials.put(credential)
+            return
+        config = await self.configs.config_for(tenant, credential, api_key)
+        await self.configs.writer.write(config)
+        try:
+            await self.credentials.put(credential)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.configs.write(credential.tenant_id)
+            raise
 
     async def delete(self, tenant_id: TenantId) -> None:
         if not await self.credentials.delete(tenant_id):

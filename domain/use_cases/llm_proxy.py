@@ -310,9 +310,10 @@ class LlmProxy:
         model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
         settle = self.metering.settle
-        if await settle(entry.tenant_id, entry.ledger_id, model, usage, credential):
+        first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
+        if not first.replayed:
             return
-        if entry.call.message_id is not None and usage.total:
+        if entry.call.message_id is not None and usage.total():
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
             await settle(entry.tenant_id, extra, model, usage, credential)
 

@@ -1,24 +1,32 @@
-"""Admit a message, settle its usage, and show a tenant where it stands."""
+"""Admit a message, settle its usage, and show a tenant where it stands.
+
+Admit and settle are each one ledger statement on the tenant copy this process kept: the
+ledger checks the copy's revision in that statement and answers ``TenantChanged`` (having
+done nothing) when the stored tenant moved on. So both read as one loop: the kept copy, then
+up to three fresh reads (``Metering._tenant_versions``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
 
 import attrs
 
 from domain.bounded_memory import remember
-from domain.catalog import BYOK, Catalog
+from domain.catalog import BYOK, Catalog, Tier
 from domain.errors import Conflict, NotFound
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     AdmissionRequest,
     Admitted,
+    Anomaly,
     Counters,
     Credential,
     LimitKind,
+    OfferedRoute,
     RefusalReason,
     Refused,
     SettlementRequest,
@@ -29,12 +37,45 @@ from domain.metering import (
     reservation_expiry,
     reservation_tokens,
     thresholds_crossed,
-    weighted_tokens,
 )
 from domain.ports import Clock, CredentialRepository, Notifier, TenantRepository, UsageLedger
-from domain.routing import Route, decide_route, platform_token_budget
+from domain.routing import (
+    Route,
+    decide_route,
+    platform_fallback_tier,
+    platform_token_budget,
+    tier_models,
+)
 from domain.tenants import Tenant, may_use_service
 from domain.windows import Window, WindowMemo
+
+log = logging.getLogger("tierkeeper.metering")
+
+MAX_TENANT_COPIES = 100_000
+"""Tenants whose last-read copy admission keeps (the memory is emptied when full)."""
+MAX_TENANT_READS = 3
+"""How often one admission or settlement reads a tenant that keeps changing before it
+gives up."""
+
+
+@attrs.define
+class MeteringCaches:
+    """What one API process keeps between messages, built once by bootstrap: the tenant
+    copies last read (checked by the ledger against the stored revision, so never stale in
+    effect) and the windows last computed. Never a count: counts live in the ledger."""
+
+    tenant_copies: dict[TenantId, Tenant] = attrs.Factory(dict)
+    windows: WindowMemo = attrs.Factory(WindowMemo)
+    weights: dict[tuple[ModelRef, ...], Decimal] = attrs.Factory(dict)
+    """The highest budget weight per set of model refs (the catalog never changes while
+    the process runs; a handful of routes and tiers, so it stays small)."""
+
+    def keep(self, tenant_id: TenantId, tenant: Tenant | None) -> None:
+        """Remember the tenant as just read; forget it when it is gone."""
+        if tenant is None:
+            self.tenant_copies.pop(tenant_id, None)
+        else:
+            remember(self.tenant_copies, tenant_id, tenant, MAX_TENANT_COPIES)
 
 
 @attrs.frozen
@@ -48,24 +89,31 @@ class Admission:
 
 
 @attrs.frozen
+class Settlement:
+    """How a settlement counted: ``counted_as`` the tenant's key or platform usage, the
+    anomaly that made it differ from the report, and whether it was settled before."""
+
+    counted_as: Credential
+    anomaly: Anomaly | None
+    replayed: bool
+
+
+@attrs.frozen
 class UsageView:
     day: Window
     period: Window
     messages_used: int
     message_cap: int
     tokens_used: int
+    tokens_reserved: int
     token_budget: int | None
     fallback_tokens_used: int | None
+    fallback_tokens_reserved: int | None
     fallback_token_budget: int | None
 
 
-T = TypeVar("T")
-
-MAX_TENANT_COPIES = 100_000
-"""Tenants whose last-read copy admission keeps (the memory is emptied when full)."""
-MAX_TENANT_READS = 3
-"""How often one admission or settlement reads a tenant that keeps changing before it
-gives up."""
+def _refused(reason: RefusalReason, route: Route | None = None) -> Admission:
+    return Admission(Refused(reason, None), route, None, None)
 
 
 @attrs.frozen
@@ -76,95 +124,90 @@ class Metering:
     ledger: UsageLedger
     notifier: Notifier
     clock: Clock
-    _tenant_copies: dict[TenantId, Tenant] = attrs.field(
-        factory=dict, init=False, repr=False, eq=False
-    )
-    _windows: WindowMemo = attrs.field(factory=WindowMemo, init=False, repr=False, eq=False)
+    caches: MeteringCaches = attrs.field(factory=MeteringCaches, repr=False, eq=False)
 
     def tenant_windows(self, tenant: Tenant, now: datetime) -> tuple[Window, Window]:
-        """The tenant's local day and billing period containing ``now``."""
-        return self._windows.windows(tenant.timezone, tenant.billing_anchor_day, now)
+        """The tenant's local day and billing period containing ``now`` (zone changes
+        apply at the end of the current day and period: windows never overlap)."""
+        return self.caches.windows.windows(
+            tenant.timezone, tenant.billing_anchor_day, now, tenant.zone_history
+        )
+
+    async def _tenant_versions(
+        self, tenant_id: TenantId
+    ) -> AsyncIterator[tuple[Tenant | None, bool]]:
+        """The kept copy of the tenant when there is one, then up to three fresh reads,
+        each with whether it is fresh (None: the tenant is gone)."""
+        copy = self.caches.tenant_copies.get(tenant_id)
+        if copy is not None:
+            yield copy, False
+        for _ in range(MAX_TENANT_READS):
+            tenant = await self.tenants.get(tenant_id)
+            self.caches.keep(tenant_id, tenant)
+            yield tenant, True
 
     async def admit(
         self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None
     ) -> Admission:
         """Refuse unknown tenants, inactive subscriptions and BYOK tenants with no usable
-        model; otherwise let the ledger admit atomically against cap and budget.
-
-        Tokens are reserved against the platform budget only when the primary model runs on
-        platform keys; a BYOK tenant's own-key traffic holds no platform reservation."""
+        model; otherwise let the ledger admit atomically against cap and budget."""
         reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
         now = self.clock.now()
-
-        async def on(tenant: Tenant | None, from_copy: bool) -> Admission | None:
+        async for tenant, fresh in self._tenant_versions(tenant_id):
             if tenant is None:
-                return Admission(Refused(RefusalReason.TENANT_UNKNOWN, None), None, None, None)
-            return await self._admit(tenant, message_id, reserve, now, from_copy)
-
-        return await self._on_tenant(tenant_id, on)
-
-    async def _on_tenant(
-        self, tenant_id: TenantId, attempt: Callable[[Tenant | None, bool], Awaitable[T | None]]
-    ) -> T:
-        """``attempt(tenant, from_copy)`` on the copy of the tenant last read when there is
-        one, else (and whenever it answers None) on the tenant read again; ``attempt(None,
-        False)`` when the tenant is gone.
-
-        The attempt builds its ledger request with the tenant's revision, so the ledger acts
-        only if the stored tenant still has it (one statement; a change saved in any process
-        takes effect at once) and answers None when it did not act."""
-        copy = self._tenant_copies.get(tenant_id)
-        if copy is not None:
-            result = await attempt(copy, True)
-            if result is not None:
-                return result
-        for _ in range(MAX_TENANT_READS):
-            tenant = await self.tenants.get(tenant_id)
-            if tenant is None:
-                self._tenant_copies.pop(tenant_id, None)
-            else:
-                remember(self._tenant_copies, tenant.id, tenant, MAX_TENANT_COPIES)
-            result = await attempt(tenant, False)
-            if result is not None:
-                return result
+                return _refused(RefusalReason.TENANT_UNKNOWN)
+            admission = await self._admit(tenant, fresh, message_id, reserve, now)
+            if not isinstance(admission, TenantChanged):
+                return admission
         raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
 
     async def _admit(
-        self, tenant: Tenant, message_id: MessageId, reserve: int, now: datetime, from_copy: bool
-    ) -> Admission | None:
-        """The admission decided on this tenant; None when it must be read again: the ledger
-        found the stored tenant changed (nothing was counted), or a kept copy would refuse
-        before the ledger could check it."""
+        self, tenant: Tenant, fresh: bool, message_id: MessageId, reserve: int, now: datetime
+    ) -> Admission | TenantChanged:
+        """The admission decided on this tenant. A kept copy that would refuse before the
+        ledger could check it is read again first (``TenantChanged``).
+
+        Tokens are reserved against the platform budget while any model of the route runs
+        on platform keys: the primary's reservation is required; a BYOK tenant's platform
+        fallbacks are offered only while the starter budget holds the reservation."""
         if not may_use_service(tenant, now, self.catalog.past_due_grace_days):
-            if from_copy:
-                return None
-            return Admission(Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None), None, None, None)
+            return _refused(RefusalReason.SUBSCRIPTION_INACTIVE) if fresh else TenantChanged()
         tier = self.catalog.tier(tenant.tier)
         credential = await self.credentials.get(tenant.id) if tier.id == BYOK else None
         route = decide_route(self.catalog, tenant, credential)
         if route.primary is None:
-            if from_copy:
-                return None
-            return Admission(Refused(RefusalReason.BYOK_KEY_INVALID, None), route, None, None)
+            if fresh:
+                return _refused(RefusalReason.BYOK_KEY_INVALID, route)
+            return TenantChanged()
         day, period = self.tenant_windows(tenant, now)
         budget = platform_token_budget(self.catalog, tier)
+        on_platform = route.runs_on_platform()
+        on_tenant_key = route.primary.credential is Credential.TENANT
         request = AdmissionRequest(
             tenant_id=tenant.id,
             message_id=message_id,
             day=day,
             period=period,
             message_cap=tier.messages_per_day,
-            token_budget=budget if route.primary_is_platform else None,
-            reserve_tokens=reserve if route.primary_is_platform else 0,
+            token_budget=budget if on_platform else None,
+            reserve_tokens=reserve if on_platform else 0,
             now=now,
             reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
             tenant_revision=tenant.revision,
+            reservation_optional=on_tenant_key and on_platform,
+            route=OfferedRoute(
+                models=tuple(choice.ref for choice in route.choices),
+                tenant_key_model=route.primary.ref if on_tenant_key else None,
+                max_weight=self._highest_weight(route.platform_refs()),
+            ),
         )
         decision = await self.ledger.admit(request)
+        if isinstance(decision, TenantChanged):
+            return decision
         if isinstance(decision, Refused):
-            if decision.reason is RefusalReason.TENANT_CHANGED:
-                return None
             return Admission(decision, route, None, None)
+        if request.reservation_optional and decision.held_tokens == 0:
+            route = route.without_platform()
         if not decision.replayed:
             await self._notify(
                 tenant.id, LimitKind.MESSAGES, day,
@@ -175,7 +218,23 @@ class Metering:
             decision=decision,
             route=route,
             messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
-            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed),
+            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed()),
+        )
+
+    def _highest_weight(self, refs: tuple[ModelRef, ...]) -> Decimal:
+        """The budget weight of the most expensive of these models (1 when none is known)."""
+        known = self.caches.weights.get(refs)
+        if known is None:
+            found = [m.budget_weight for m in map(self.catalog.find_model, refs) if m]
+            known = self.caches.weights[refs] = max(found, default=Decimal(1))
+        return known
+
+    def _tier_weight(self, tier: Tier) -> Decimal:
+        """The weight a settlement without an admission is rated at for an unknown model:
+        the most expensive platform model the tier could have routed to."""
+        fallback = platform_fallback_tier(self.catalog, tier)
+        return self._highest_weight(
+            tier_models(tier) + tier.selectable_models + tier_models(fallback)
         )
 
     async def settle(
@@ -185,19 +244,19 @@ class Metering:
         model: str,
         usage: TokenUsage,
         credential: Credential,
-    ) -> bool:
-        """Replace the reservation by the weighted actual count, once per message id.
-        Platform-served tokens count against the (fallback) budget; own-key tokens do not.
-        Returns False when the message was already settled."""
+    ) -> Settlement:
+        """Replace the reservation by the weighted actual count, once per message id,
+        checked against what the admission offered (``settlement_terms``): platform-served
+        tokens count against the (fallback) budget; a settlement never makes tokens free."""
         check_token_usage(usage)
         now = self.clock.now()
-
-        async def on(tenant: Tenant | None, _from_copy: bool) -> bool | None:
+        async for tenant, _fresh in self._tenant_versions(tenant_id):
             if tenant is None:
                 raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
-            return await self._settle(tenant, message_id, model, usage, credential, now)
-
-        return await self._on_tenant(tenant_id, on)
+            settlement = await self._settle(tenant, message_id, model, usage, credential, now)
+            if not isinstance(settlement, TenantChanged):
+                return settlement
+        raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
 
     async def _settle(
         self,
@@ -207,13 +266,9 @@ class Metering:
         usage: TokenUsage,
         credential: Credential,
         now: datetime,
-    ) -> bool | None:
-        """Whether this settled the message (False: settled before); None when the ledger
-        found the stored tenant changed (nothing was written)."""
+    ) -> Settlement | TenantChanged:
         tier = self.catalog.tier(tenant.tier)
         catalog_model = self.catalog.find_model(model)
-        weight = catalog_model.budget_weight if catalog_model else Decimal(1)
-        counts = credential is Credential.PLATFORM
         day, period = self.tenant_windows(tenant, now)
         settled = await self.ledger.settle(
             SettlementRequest(
@@ -222,8 +277,8 @@ class Metering:
                 model=ModelRef(model),
                 credential=credential,
                 usage=usage,
-                weighted=weighted_tokens(usage, weight),
-                counts_against_budget=counts,
+                reported_weight=catalog_model.budget_weight if catalog_model else None,
+                unadmitted_weight=self._tier_weight(tier),
                 period=period,
                 day=day,
                 at=now,
@@ -231,15 +286,22 @@ class Metering:
             )
         )
         if isinstance(settled, TenantChanged):
-            return None
-        if not settled.replayed and counts:
+            return settled
+        terms = settled.terms
+        if not settled.replayed and terms.anomaly is not None:
+            log.warning(
+                "settlement anomaly %s: tenant %s message %s reported %s on %s, counted as %s",
+                terms.anomaly.value, tenant.id, message_id, credential.value, model,
+                terms.counted_as.value,
+            )  # fmt: skip
+        if not settled.replayed and terms.counted_as is Credential.PLATFORM:
             await self._notify(
                 tenant.id, LimitKind.TOKENS, period,
                 settled.counters_before.platform_tokens_settled,
                 settled.counters_after.platform_tokens_settled,
                 platform_token_budget(self.catalog, tier),
             )  # fmt: skip
-        return not settled.replayed
+        return Settlement(terms.counted_as, terms.anomaly, settled.replayed)
 
     async def usage(self, tenant_id: TenantId) -> UsageView:
         tenant = await self.tenants.get(tenant_id)
@@ -257,10 +319,17 @@ class Metering:
             messages_used=counters.messages_today,
             message_cap=tier.messages_per_day,
             tokens_used=counters.own_key_tokens if is_byok else counters.platform_tokens_settled,
+            tokens_reserved=0 if is_byok else counters.platform_tokens_reserved,
             token_budget=None if is_byok else budget,
             fallback_tokens_used=counters.platform_tokens_settled if is_byok else None,
+            fallback_tokens_reserved=counters.platform_tokens_reserved if is_byok else None,
             fallback_token_budget=budget if is_byok else None,
         )
+
+    async def sweep(self) -> int:
+        """Expire reservations never settled (15 minutes after admission): they leave the
+        counters for good. Run by ``tierkeeper usage sweep`` and on a timer by ``serve``."""
+        return await self.ledger.release_expired(self.clock.now())
 
     async def _notify(
         self,

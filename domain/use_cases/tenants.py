@@ -9,17 +9,31 @@ from domain.errors import NotFound
 from domain.ids import TenantId
 from domain.ports import Clock, CredentialRepository, TenantRepository
 from domain.routing import Route, decide_route
-from domain.tenants import SubscriptionStatus, Tenant, choose_model, with_status, with_tier
+from domain.tenants import (
+    PendingTimezone,
+    SubscriptionStatus,
+    Tenant,
+    choose_model,
+    current_timezone,
+    pending_timezone,
+    with_status,
+    with_tier,
+    with_timezone,
+)
 from domain.use_cases.configs import Configs
 from domain.welcome import welcome_message
-from domain.windows import parse_timezone
 
 
 @attrs.frozen
 class TenantOverview:
+    """``timezone``: the zone the current day is counted in; ``pending_timezone``: the zone
+    chosen since, and when it starts counting days."""
+
     tenant: Tenant
     route: Route
     welcome_message: str
+    timezone: str
+    pending_timezone: PendingTimezone | None
 
 
 @attrs.frozen
@@ -42,7 +56,14 @@ class Tenants:
         if self.catalog.tier(tenant.tier).id == BYOK:
             credential = await self.credentials.get(tenant_id)
         route = decide_route(self.catalog, tenant, credential)
-        return TenantOverview(tenant, route, welcome_message(self.catalog, tenant, route))
+        now = self.clock.now()
+        return TenantOverview(
+            tenant,
+            route,
+            welcome_message(self.catalog, tenant, route),
+            current_timezone(tenant, now),
+            pending_timezone(tenant, now),
+        )
 
     async def change_tier(
         self, tenant_id: TenantId, tier_id: str, status: SubscriptionStatus | None = None
@@ -66,8 +87,7 @@ class Tenants:
         tenant = await self.get(tenant_id)
         changed = tenant
         if timezone is not None:
-            parse_timezone(timezone)
-            changed = attrs.evolve(changed, timezone=timezone)
+            changed = with_timezone(changed, timezone, self.clock.now())
         if model_preference is not None or clear_model_preference:
             changed = choose_model(self.catalog, changed, model_preference)
         if changed != tenant:

@@ -1,12 +1,19 @@
 """``tierkeeper serve [--host H] [--port P] [--workers N]``: the HTTP API (and pages) under
 uvicorn. On the embedded default (SQLite) the schema is brought to the newest revision
-first, so a fresh machine needs no other step."""
+first, so a fresh machine needs no other step; then every tenant's config is brought in
+line with the database (``reconcile_configs``). The app expires unsettled reservations on a
+timer (``entrypoints.http.app``)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+from typing import TYPE_CHECKING
 
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.use_cases.configs import RegenerationSummary
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -36,6 +43,19 @@ def migrate_embedded(settings: Settings) -> bool:
     return True
 
 
+async def reconcile_configs(settings: Settings) -> RegenerationSummary:
+    """Before serving: every tenant's files written again from the database and the
+    temporary files of a crashed write removed, so a crash between saving a key and
+    writing its files leaves nothing out of line (spec §3)."""
+    from entrypoints.bootstrap import build_services
+
+    services = await build_services(settings)
+    try:
+        return await services.configs.regenerate()
+    finally:
+        await services.close()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -46,6 +66,11 @@ def serve(args: argparse.Namespace) -> int:
         print("database schema is up to date (embedded SQLite)")
     if settings.key_store == "fernet":
         settings.fernet_secrets()  # generate the embedded secret once, before workers race
+    summary = asyncio.run(reconcile_configs(settings))
+    print(
+        f"configs in line with the database: {summary.written} rewritten,"
+        f" {summary.unchanged} unchanged, {len(summary.failed)} failed"
+    )
     print(f"tierkeeper serving on http://{args.host}:{args.port} ({args.workers} worker(s))")
     uvicorn.run(
         APP_FACTORY,

@@ -67,6 +67,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--csv", dest="as_csv", action="store_true", help="write CSV to stdout instead of a table"
     )
     report.set_defaults(handler=report_command)
+    sweep = commands.add_parser(
+        "sweep", help="expire reservations never settled (15 minutes after admission)"
+    )
+    sweep.set_defaults(handler=sweep_command)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """Reservations never settled leave the counters for good (``serve`` also runs this on
+    a timer); prints how many expired."""
+    settings = Settings.from_environ()
+    migrate_embedded(settings)
+    return asyncio.run(_sweep(bootstrap.build_services, settings))
+
+
+async def _sweep(builder: ServicesBuilder, settings: Settings) -> int:
+    services = await builder(settings)
+    try:
+        expired = await services.metering.sweep()
+    finally:
+        await services.close()
+    print(f"{expired} reservation(s) expired")
+    return EXIT_OK
 
 
 def report_command(args: argparse.Namespace) -> int:

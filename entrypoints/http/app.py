@@ -37,6 +37,7 @@ from entrypoints.http.delivery_task import deliver_in_background
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.notification_pages import NotificationPagesController, load_banners
 from entrypoints.http.request_log import request_log_middleware
+from entrypoints.http.sweeper import sweeping
 from entrypoints.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -141,7 +142,8 @@ def create_app(
         app.state.services = built
         app.state.services_built_here = True
         try:
-            yield
+            async with sweeping(built):
+                yield
         finally:
             await built.close()
 

@@ -31,21 +31,33 @@ from domain.errors import (
     Unauthorized,
     ValidationError,
 )
+from domain.metering import RefusalReason, Refused
 from entrypoints.http.schemas import ErrorBody
 
 log = logging.getLogger("tierkeeper.http")
+
+REFUSALS: dict[RefusalReason, tuple[int, str]] = {
+    RefusalReason.MESSAGE_CAP_REACHED: (429, "the tenant's daily message cap is reached"),
+    RefusalReason.TOKEN_BUDGET_EXHAUSTED: (
+        429,
+        "the tenant's token budget for the period is spent",
+    ),
+    RefusalReason.SUBSCRIPTION_INACTIVE: (402, "the tenant's subscription is not active"),
+    RefusalReason.TENANT_UNKNOWN: (404, "the tenant is unknown"),
+    RefusalReason.BYOK_KEY_INVALID: (
+        429,
+        "the tenant's own key is invalid and platform fallback is disabled",
+    ),
+}
+"""The one table of what a refusal means: its HTTP status and its words."""
 
 STATUS_BY_CODE: dict[str, int] = {
     "validation_error": 422,
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
-    "tenant_unknown": 404,
     "conflict": 409,
-    "message_cap_reached": 429,
-    "token_budget_exhausted": 429,
-    "byok_key_invalid": 429,
-    "subscription_inactive": 402,
+    **{reason.value: status for reason, (status, _) in REFUSALS.items()},
     "key_store_unavailable": 503,
     "database_unavailable": 503,
     "payment_provider_error": 502,
@@ -86,6 +98,13 @@ class AdmissionRefused(DomainError):
     """The gateway's admission was refused; the code names why, ``resets_at`` says when."""
 
     resets_at: datetime | None = None
+
+
+def refusal_error(refused: Refused) -> AdmissionRefused:
+    """The gateway's answer to a refused admission: its code, words and when it resets."""
+    return AdmissionRefused(
+        detail=REFUSALS[refused.reason][1], code=refused.reason.value, resets_at=refused.resets_at
+    )
 
 
 def status_for(error: DomainError) -> int:
@@ -203,7 +222,17 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+def handle_too_deep(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """A body nested deeper than the decoder recurses (JSON 1,000 arrays deep) is the
+    client's input at fault, not ours."""
+    log.warning("request body too deeply nested on %s %s", request.method, request.url.path)
+    return error_response(
+        request, 422, "validation_error", "the request body is nested too deeply", field="body"
+    )
+
+
 EXCEPTION_HANDLERS = {
+    RecursionError: handle_too_deep,
     DomainError: handle_domain_error,
     ValidationException: handle_validation,
     HTTPException: handle_http_exception,

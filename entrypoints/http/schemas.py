@@ -136,6 +136,14 @@ class TenantOut(Wire):
     billing_anchor_day: int
     model: ModelRouteOut
     welcome_message: str
+    pending_timezone: PendingTimezoneOut | None
+
+
+class PendingTimezoneOut(Wire):
+    """A zone chosen that counts days from ``applies_at`` (the end of the current day)."""
+
+    timezone: str
+    applies_at: datetime
 
 
 class TenantPatch(Wire):
@@ -153,6 +161,7 @@ class DayUsageOut(Wire):
 
 class PeriodUsageOut(Wire):
     tokens_used: int
+    tokens_reserved: int
     token_budget: int | None
     starts_at: datetime
     resets_at: datetime
@@ -160,6 +169,7 @@ class PeriodUsageOut(Wire):
 
 class FallbackUsageOut(Wire):
     tokens_used: int
+    tokens_reserved: int
     token_budget: int | None
 
 
@@ -290,7 +300,12 @@ class SettleIn(Wire):
 
 
 class SettleOut(Wire):
+    """``counted_as``: whose key the tokens counted against; ``anomaly``: why that differs
+    from what was reported (null when it does not)."""
+
     settled: bool
+    counted_as: CredentialIn
+    anomaly: str | None
 
 
 class KeyFailureIn(Wire):

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import attrs
@@ -329,3 +330,23 @@ async def test_a_read_only_root_fails_every_write_counted_and_old_configs_stay(
     assert all("PermissionError" in reason for reason in failed.values()), failed
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
     assert not [p for p in root.rglob("*.tmp")]
+
+
+async def test_leftovers_of_crashed_writes_are_removed_and_writes_in_progress_kept(
+    tmp_path: Path,
+) -> None:
+    """A crash between creating a temporary file and renaming it leaves the file (it may hold
+    a key); ``remove_leftovers`` removes those, never one younger than a write takes."""
+    root = tmp_path / "configs"
+    for tenant in ("t1", "t2"):
+        (root / tenant).mkdir(parents=True)
+    stale = [root / "t1" / "..env.abc123.tmp", root / "t2" / ".openclaw.json.x9.tmp"]
+    fresh = root / "t2" / "..env.inflight.tmp"
+    kept = root / "t1" / ".env"
+    for path in [*stale, fresh, kept]:
+        path.write_text("secret")
+    old = time.time() - 60
+    for path in stale:
+        os.utime(path, (old, old))
+    assert await FileConfigWriter(root).remove_leftovers() == 2
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["..env.inflight.tmp", ".env"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -14,12 +15,15 @@ from domain.ids import MessageId, ModelRef, ReservationId, TenantId, TierId, Use
 from domain.metering import (
     AdmissionRequest,
     Admitted,
+    Anomaly,
     Counters,
     Credential,
+    OfferedRoute,
     RefusalReason,
     Refused,
     Settled,
     SettlementRequest,
+    SettlementTerms,
     TenantChanged,
     TokenUsage,
 )
@@ -35,6 +39,11 @@ T0 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")
 TENANT = TenantId("t001")
 TTL = timedelta(minutes=15)
+KIMI = ModelRef("moonshot/kimi-k2.5")
+OWN = ModelRef("byok-openai/gpt-4.1")
+ROUTE = OfferedRoute((OWN, KIMI), OWN, Decimal(1))
+"""A BYOK route: the tenant's key first, kimi on the platform's."""
+PLATFORM_ROUTE = OfferedRoute((KIMI,), None, Decimal("1.67"))
 
 
 def windows(at: datetime) -> tuple[Window, Window]:
@@ -48,6 +57,8 @@ def admission(
     budget: int | None = 100_000,
     reserve: int = 16_000,
     tenant: str = TENANT,
+    optional: bool = False,
+    route: OfferedRoute = ROUTE,
 ) -> AdmissionRequest:
     day, period = windows(at)
     return AdmissionRequest(
@@ -60,6 +71,8 @@ def admission(
         reserve_tokens=reserve,
         now=at,
         reservation_expires_at=at + TTL,
+        reservation_optional=optional,
+        route=route,
     )
 
 
@@ -69,20 +82,27 @@ def settlement(
     at: datetime = T0,
     counts: bool = True,
     tenant: str = TENANT,
+    model: str = KIMI,
+    weight: Decimal | None = Decimal(1),
 ) -> SettlementRequest:
+    """``weighted`` tokens of ``model`` (weight 1) on the platform's key, or (``counts``
+    False) on the tenant's."""
     day, period = windows(at)
     return SettlementRequest(
         tenant_id=TenantId(tenant),
         message_id=MessageId(message),
-        model=ModelRef("moonshot/kimi-k2.5"),
+        model=ModelRef(model),
         credential=Credential.PLATFORM if counts else Credential.TENANT,
         usage=TokenUsage(weighted - 10, 10, 0),
-        weighted=weighted,
-        counts_against_budget=counts,
+        reported_weight=weight,
+        unadmitted_weight=Decimal(1),
         period=period,
         day=day,
         at=at,
     )
+
+
+PLATFORM_500 = SettlementTerms(Credential.PLATFORM, 500, None)
 
 
 async def counters_at(storage: Storage, at: datetime, tenant: str = TENANT) -> Counters:
@@ -94,7 +114,9 @@ async def test_an_admitted_message_counts_at_once_and_holds_its_reservation(
     storage: Storage,
 ) -> None:
     decision = await storage.ledger.admit(admission("m1"))
-    assert decision == Admitted(ReservationId("t001:m1"), Counters(1, 0, 16_000, 0))
+    assert decision == Admitted(
+        ReservationId("t001:m1"), Counters(1, 0, 16_000, 0), held_tokens=16_000
+    )
     assert await counters_at(storage, T0) == Counters(1, 0, 16_000, 0)
 
 
@@ -186,7 +208,9 @@ async def test_expired_reservations_stop_counting_and_free_the_budget(storage: S
     later = T0 + TTL
     assert await counters_at(storage, later) == Counters(1, 0, 0, 0)
     admitted = await storage.ledger.admit(admission("m2", at=later, budget=20_000))
-    assert admitted == Admitted(ReservationId("t001:m2"), Counters(2, 0, 16_000, 0))
+    assert admitted == Admitted(
+        ReservationId("t001:m2"), Counters(2, 0, 16_000, 0), held_tokens=16_000
+    )
 
 
 async def test_release_expired_drops_each_stale_reservation_once(storage: Storage) -> None:
@@ -216,13 +240,17 @@ async def test_a_new_local_day_resets_messages_but_not_the_period(storage: Stora
     await storage.ledger.settle(settlement("m0", 2_000))
     next_day = datetime(2026, 3, 15, 23, 30, tzinfo=UTC)  # 00:30 in Berlin; m0–m2 expired
     admitted = await storage.ledger.admit(admission("m9", at=next_day, reserve=1_000))
-    assert admitted == Admitted(ReservationId("t001:m9"), Counters(1, 2_000, 1_000, 0))
+    assert admitted == Admitted(
+        ReservationId("t001:m9"), Counters(1, 2_000, 1_000, 0), held_tokens=1_000
+    )
 
 
 async def test_tenants_are_counted_apart(storage: Storage) -> None:
     await storage.ledger.admit(admission("m1", cap=1))
     other = await storage.ledger.admit(admission("m1", cap=1, tenant="t002"))
-    assert other == Admitted(ReservationId("t002:m1"), Counters(1, 0, 16_000, 0))
+    assert other == Admitted(
+        ReservationId("t002:m1"), Counters(1, 0, 16_000, 0), held_tokens=16_000
+    )
 
 
 async def test_usage_records_list_settlements_in_a_half_open_range(storage: Storage) -> None:
@@ -240,7 +268,7 @@ async def test_usage_records_list_settlements_in_a_half_open_range(storage: Stor
     both = await storage.ledger.usage_records(T0, later + timedelta(microseconds=1))
     assert [(r.message_id, r.credential, r.at) for r in both] == [
         ("m1", Credential.PLATFORM, T0),
-        ("m2", Credential.TENANT, later),
+        ("m2", Credential.PLATFORM, later),  # no admission routed it to the tenant's key
     ]
 
 
@@ -298,7 +326,9 @@ async def stored_tenant(storage: Storage, saves: int = 0) -> int:
 async def test_an_admission_on_the_stored_tenants_revision_is_admitted(storage: Storage) -> None:
     current = await stored_tenant(storage, saves=1)
     decision = await storage.ledger.admit(attrs.evolve(admission("m1"), tenant_revision=current))
-    assert decision == Admitted(ReservationId("t001:m1"), Counters(1, 0, 16_000, 0))
+    assert decision == Admitted(
+        ReservationId("t001:m1"), Counters(1, 0, 16_000, 0), held_tokens=16_000
+    )
 
 
 async def test_an_admission_on_an_older_revision_is_refused_as_changed_and_counts_nothing(
@@ -306,7 +336,7 @@ async def test_an_admission_on_an_older_revision_is_refused_as_changed_and_count
 ) -> None:
     current = await stored_tenant(storage, saves=2)
     stale = attrs.evolve(admission("m1"), tenant_revision=current - 1)
-    assert await storage.ledger.admit(stale) == Refused(RefusalReason.TENANT_CHANGED, None)
+    assert await storage.ledger.admit(stale) == TenantChanged()
     assert await counters_at(storage, T0) == Counters(0, 0, 0, 0)
     again = await storage.ledger.admit(attrs.evolve(stale, tenant_revision=current))
     assert isinstance(again, Admitted) and again.replayed is False
@@ -314,7 +344,7 @@ async def test_an_admission_on_an_older_revision_is_refused_as_changed_and_count
 
 async def test_a_revision_for_a_tenant_not_stored_is_refused_as_changed(storage: Storage) -> None:
     request = attrs.evolve(admission("m1"), tenant_revision=0)
-    assert await storage.ledger.admit(request) == Refused(RefusalReason.TENANT_CHANGED, None)
+    assert await storage.ledger.admit(request) == TenantChanged()
 
 
 async def test_a_full_day_on_an_older_revision_is_refused_as_changed_not_as_full(
@@ -324,7 +354,7 @@ async def test_a_full_day_on_an_older_revision_is_refused_as_changed_not_as_full
     current = await stored_tenant(storage, saves=1)
     assert isinstance(await storage.ledger.admit(admission("m1", cap=1)), Admitted)
     stale = attrs.evolve(admission("m2", cap=1), tenant_revision=current - 1)
-    assert await storage.ledger.admit(stale) == Refused(RefusalReason.TENANT_CHANGED, None)
+    assert await storage.ledger.admit(stale) == TenantChanged()
     fresh = attrs.evolve(stale, tenant_revision=current)
     refused = await storage.ledger.admit(fresh)
     assert isinstance(refused, Refused) and refused.reason is RefusalReason.MESSAGE_CAP_REACHED
@@ -336,7 +366,7 @@ async def test_a_settlement_on_the_stored_tenants_revision_settles(storage: Stor
     settled = await storage.ledger.settle(
         attrs.evolve(settlement("m1", 500), tenant_revision=current)
     )
-    assert settled == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0))
+    assert settled == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0), PLATFORM_500)
 
 
 async def test_a_settlement_on_an_older_revision_is_answered_as_changed_and_writes_nothing(
@@ -349,7 +379,7 @@ async def test_a_settlement_on_an_older_revision_is_answered_as_changed_and_writ
     assert await counters_at(storage, T0) == Counters(1, 0, 16_000, 0)
     assert await storage.ledger.usage_records(T0, T0 + TTL) == []
     again = await storage.ledger.settle(attrs.evolve(stale, tenant_revision=current))
-    assert again == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0))
+    assert again == Settled(Counters(1, 0, 16_000, 0), Counters(1, 500, 0, 0), PLATFORM_500)
 
 
 async def test_a_settlement_for_a_tenant_not_stored_is_answered_as_changed(
@@ -358,3 +388,60 @@ async def test_a_settlement_for_a_tenant_not_stored_is_answered_as_changed(
     request = attrs.evolve(settlement("m1", 500), tenant_revision=0)
     assert await storage.ledger.settle(request) == TenantChanged()
     assert await counters_at(storage, T0) == Counters(0, 0, 0, 0)
+
+
+async def test_an_optional_reservation_the_budget_cannot_hold_is_admitted_holding_nothing(
+    storage: Storage,
+) -> None:
+    """A BYOK tenant's platform fallbacks: held on the starter budget while it can hold
+    them; with it spent the message is admitted on the tenant's key alone."""
+    first = await storage.ledger.admit(admission("m1", budget=20_000, optional=True))
+    assert isinstance(first, Admitted) and first.held_tokens == 16_000
+    second = await storage.ledger.admit(admission("m2", budget=20_000, optional=True))
+    assert isinstance(second, Admitted) and second.held_tokens == 0
+    assert await counters_at(storage, T0) == Counters(2, 0, 16_000, 0)
+    again = await storage.ledger.admit(admission("m2", budget=20_000, optional=True))
+    assert isinstance(again, Admitted) and again.replayed and again.held_tokens == 0
+    # m2's route offered the tenant's key alone: a platform model on it is not offered
+    settled = await storage.ledger.settle(settlement("m2", 1_000))
+    assert settled.terms == SettlementTerms(Credential.PLATFORM, 1_000, Anomaly.MODEL_NOT_OFFERED)
+
+
+async def test_the_tenants_key_served_releases_the_fallback_reservation(storage: Storage) -> None:
+    await storage.ledger.admit(admission("m1", budget=20_000, optional=True))
+    settled = await storage.ledger.settle(
+        settlement("m1", 7_000, counts=False, model=OWN, weight=None)
+    )
+    assert settled.terms == SettlementTerms(Credential.TENANT, 7_000, None)
+    assert settled.counters_after == Counters(1, 0, 0, 7_000)
+
+
+async def test_tenant_credential_counts_as_platform_unless_the_admission_routed_there(
+    storage: Storage,
+) -> None:
+    """Checked in the ledger statement itself: a settlement never makes tokens free."""
+    await storage.ledger.admit(admission("m1", route=PLATFORM_ROUTE))
+    settled = await storage.ledger.settle(settlement("m1", 1_000, counts=False))
+    assert settled.terms == SettlementTerms(
+        Credential.PLATFORM, 1_000, Anomaly.TENANT_KEY_NOT_ROUTED
+    )
+    assert settled.counters_after == Counters(1, 1_000, 0, 0)
+    again = await storage.ledger.settle(settlement("m1", 1_000, counts=True))
+    assert again.replayed and again.terms == settled.terms
+    records = await storage.ledger.usage_records(T0, T0 + TTL)
+    assert [(r.credential, r.weighted_tokens) for r in records] == [(Credential.PLATFORM, 1_000)]
+
+
+async def test_an_unoffered_or_unknown_model_is_rated_at_the_routes_dearest(
+    storage: Storage,
+) -> None:
+    await storage.ledger.admit(admission("m1", route=PLATFORM_ROUTE))
+    await storage.ledger.admit(admission("m2", route=PLATFORM_ROUTE))
+    opus = await storage.ledger.settle(
+        settlement("m1", 1_000, model="anthropic/claude-opus-4-6", weight=Decimal("1.67"))
+    )
+    assert opus.terms == SettlementTerms(Credential.PLATFORM, 1_670, Anomaly.MODEL_NOT_OFFERED)
+    unknown = await storage.ledger.settle(settlement("m2", 1_000, model="acme/x", weight=None))
+    assert unknown.terms == SettlementTerms(Credential.PLATFORM, 1_670, Anomaly.MODEL_NOT_OFFERED)
+    ghost = await storage.ledger.settle(settlement("m3", 999, counts=False))
+    assert ghost.terms == SettlementTerms(Credential.PLATFORM, 999, Anomaly.NOT_ADMITTED)

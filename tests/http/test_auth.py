@@ -147,7 +147,7 @@ async def test_a_cookie_authenticated_unsafe_request_needs_the_csrf_token(
         headers={CSRF_HEADER: csrf_token_for(customer.token)},
     )
     assert accepted.status_code == 200
-    assert accepted.json()["timezone"] == "Asia/Tokyo"
+    assert accepted.json()["pending_timezone"]["timezone"] == "Asia/Tokyo"
 
 
 async def test_logout_by_cookie_revokes_the_session_and_clears_the_cookie(

@@ -196,7 +196,7 @@ async def test_settle_is_idempotent_and_counts_platform_tokens_against_the_budge
     for _ in range(2):
         response = await client.post("/api/v1/gateway/settle", json=settle, headers=service_headers)
         assert response.status_code == 200
-        assert response.json() == {"settled": True}
+        assert response.json() == {"settled": True, "counted_as": "platform", "anomaly": None}
     usage = (await client.get("/api/v1/usage", headers=customer.headers)).json()
     assert usage["period"]["tokens_used"] == 160
     assert usage["day"]["messages_used"] == 1
@@ -256,7 +256,13 @@ async def test_byok_usage_separates_own_key_and_platform_fallback_tokens(
     service_headers: dict[str, str],
 ) -> None:
     await make_active(services, customer.tenant_id, "byok")
+    await client.put(
+        "/api/v1/settings/llm-config/",
+        json={"provider": "openai", "api_key": key_for("openai"), "model_preference": "gpt-4.1"},
+        headers=customer.headers,
+    )
     for message_id, credential, tokens in (("own", "tenant", 40), ("fb", "platform", 2)):
+        await admit(client, service_headers, customer.tenant_id, message_id, max_tokens=100)
         await client.post(
             "/api/v1/gateway/settle",
             json={
@@ -272,6 +278,7 @@ async def test_byok_usage_separates_own_key_and_platform_fallback_tokens(
     assert usage["period"]["token_budget"] is None
     assert usage["platform_fallback"] == {
         "tokens_used": 2,
+        "tokens_reserved": 0,
         "token_budget": starter["token_budget_per_period"],
     }
 

@@ -117,20 +117,26 @@ async def test_the_tenant_shows_tier_route_and_welcome(
             "fallbacks": list(starter.fallback_models),
         },
         "welcome_message": body["welcome_message"],
+        "pending_timezone": None,
     }
     assert starter.name in body["welcome_message"]
 
 
-async def test_patch_changes_the_time_zone_and_the_usage_day_follows(
+async def test_a_time_zone_change_applies_when_the_current_day_ends(
     client: AsyncTestClient[Any], customer: Customer
 ) -> None:
+    """Windows never overlap (spec §2): the UTC day keeps its bounds, the new zone is shown
+    as pending until the day ends."""
     response = await client.patch(
         "/api/v1/tenant", json={"timezone": "America/New_York"}, headers=customer.headers
     )
     assert response.status_code == 200
-    assert response.json()["timezone"] == "America/New_York"
+    body = response.json()
+    assert body["timezone"] == "UTC"
+    assert body["pending_timezone"]["timezone"] == "America/New_York"
+    assert body["pending_timezone"]["applies_at"].endswith("T00:00:00Z")
     usage = (await client.get("/api/v1/usage", headers=customer.headers)).json()
-    assert usage["day"]["resets_at"].endswith(("04:00:00Z", "05:00:00Z"))
+    assert usage["day"]["resets_at"] == body["pending_timezone"]["applies_at"]
 
 
 async def test_a_premium_tenant_may_choose_a_selectable_model_and_restore_the_default(

@@ -233,7 +233,7 @@ async def test_a_customer_goes_from_signup_to_a_valid_byok_config(
               "input_tokens": 1200, "output_tokens": 300, "credential": "tenant"},
         headers=service,
     )  # fmt: skip
-    assert settled.json() == {"settled": True}
+    assert settled.json() == {"settled": True, "counted_as": "tenant", "anomaly": None}
     usage = (await client.get("/api/v1/usage", headers=customer.headers)).json()
     assert usage["day"]["messages_used"] == 1
     assert usage["period"]["tokens_used"] == 1500

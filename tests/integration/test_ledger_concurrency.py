@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -58,8 +59,8 @@ def _settlement(message: str, weighted: int) -> SettlementRequest:
         model=ModelRef("moonshot/kimi-k2.5"),
         credential=Credential.PLATFORM,
         usage=TokenUsage(weighted, 0, 0),
-        weighted=weighted,
-        counts_against_budget=True,
+        reported_weight=Decimal(1),
+        unadmitted_weight=Decimal(1),
         period=PERIOD,
         day=DAY,
         at=T0,
@@ -88,7 +89,9 @@ async def _work(
             latencies.append(time.perf_counter() - started)
             if isinstance(decision, Admitted):
                 outcomes["replayed" if decision.replayed else "admitted"] += 1
-                worst_committed = max(worst_committed, decision.counters.platform_tokens_committed)
+                worst_committed = max(
+                    worst_committed, decision.counters.platform_tokens_committed()
+                )
                 if plan["settle"] is not None and (plan["settle_replays"] or not decision.replayed):
                     settled = await db.ledger.settle(_settlement(message, plan["settle"]))
                     outcomes["settle_replayed" if settled.replayed else "settled"] += 1
@@ -202,7 +205,7 @@ async def test_admissions_never_exceed_the_token_budget_with_reservations(
     assert outcomes["admitted"] + outcomes["token_budget_exhausted"] == 1_200
     assert result["worst_committed"] <= budget
     counters = await final_counters(database_url)
-    assert counters.platform_tokens_committed <= budget
+    assert counters.platform_tokens_committed() <= budget
     assert counters.platform_tokens_settled == 9_000 * outcomes["admitted"]
     assert counters.platform_tokens_reserved == 0
     # 1,000,000 // 9,000 = 111 settled at most; the last reservation needs 16,000 free

@@ -15,14 +15,17 @@ import attrs
 import pytest
 
 from domain.billing import model_cost_usd, usd_to_cents
+from domain.byok import CredentialInput
 from domain.ids import MessageId, TenantId, TierId, UserId
 from domain.metering import Credential, TokenUsage
+from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus, Tenant, User
 from entrypoints.bootstrap import build_services
 from entrypoints.cli import main
 from entrypoints.cli.usage_commands import CSV_COLUMNS
 from entrypoints.settings import Settings
+from tests.fakes import FixedClock
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +82,12 @@ async def _seed(settings: Settings) -> None:
             TenantId("t-premium"), MessageId("m-1"), premium_model,
             TokenUsage(*PREMIUM_TOKENS), Credential.PLATFORM,
         )  # fmt: skip
+        # own-key tokens count as the tenant's only when the admission routed there
+        await services.credentials.put(
+            TenantId("t-byok"), UserId("u-t-byok"),
+            CredentialInput("openai", "gpt-4.1", Secret("sk-usage-report-test-key"), None),
+        )  # fmt: skip
+        await metering.admit(TenantId("t-byok"), MessageId("m-2"))
         await metering.settle(
             TenantId("t-byok"), MessageId("m-2"), "openai/gpt-4.1",
             TokenUsage(*OWN_KEY_TOKENS), Credential.TENANT,
@@ -166,3 +175,28 @@ def test_on_a_fresh_embedded_database_the_report_is_empty(
     """The embedded SQLite file is created and migrated first, like the other commands do."""
     assert main(["usage", "report", "--period", "2026-01", "--csv"]) == 0
     assert capsys.readouterr().out.splitlines() == [",".join(CSV_COLUMNS)]
+
+
+async def _admit_long_ago(settings: Settings) -> None:
+    """Two reservations: one admitted 20 minutes ago (expired), one just now."""
+    services = await build_services(settings, migrate=True)
+    try:
+        tenant = Tenant(TenantId("t-sweep"), TierId("starter"), SubscriptionStatus.ACTIVE, "UTC",
+                        1, datetime.now(UTC))  # fmt: skip
+        user = User(UserId("u-sweep"), "sweep@example.com", "x", tenant.id, tenant.created_at)
+        await services.ports.tenants.add(tenant, user)
+        for message, ago in (("old", timedelta(minutes=20)), ("new", timedelta(0))):
+            clocked = attrs.evolve(services.metering, clock=FixedClock(datetime.now(UTC) - ago))
+            await clocked.admit(tenant.id, MessageId(message))
+    finally:
+        await services.close()
+
+
+def test_usage_sweep_expires_the_reservations_never_settled(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_admit_long_ago(settings))
+    assert main(["usage", "sweep"]) == 0
+    assert capsys.readouterr().out.strip().endswith("1 reservation(s) expired")
+    assert main(["usage", "sweep"]) == 0
+    assert capsys.readouterr().out.strip().endswith("0 reservation(s) expired")

@@ -120,6 +120,9 @@ async def test_settling_for_an_unknown_tenant_is_tenant_unknown(world: World) ->
 
 async def test_settlement_records_model_credential_and_weight(world: World) -> None:
     await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.metering.admit(T, MessageId("m"))
+    await world.metering.admit(T, MessageId("n"))
     await world.metering.settle(T, MessageId("m"), "byok-openai/gpt-4.1", TokenUsage(7, 3, 1),
                                 Credential.TENANT)  # fmt: skip
     await world.metering.settle(T, MessageId("n"), "acme/unknown", TokenUsage(5, 5),
@@ -128,12 +131,15 @@ async def test_settlement_records_model_credential_and_weight(world: World) -> N
                for r in world.ledger.records]  # fmt: skip
     assert records == [
         ("byok-openai/gpt-4.1", Credential.TENANT, 1, 11),
-        ("acme/unknown", Credential.PLATFORM, 0, 10),  # a model not in the catalog weighs 1
+        # a model the route did not offer weighs its dearest platform model (kimi: 1.0)
+        ("acme/unknown", Credential.PLATFORM, 0, 10),
     ]
 
 
 async def test_own_key_settlements_never_notify_thresholds(world: World) -> None:
     await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.metering.admit(T, MessageId("m"))
     await world.metering.settle(T, MessageId("m"), "byok-openai/gpt-4.1",
                                 TokenUsage(10**7, 0), Credential.TENANT)  # fmt: skip
     assert world.notifier.thresholds == []

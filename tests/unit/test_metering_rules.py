@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from domain.errors import ValidationError
@@ -15,6 +16,7 @@ from domain.metering import (
     Counters,
     LimitKind,
     RefusalReason,
+    Refused,
     TokenUsage,
     admitted_counters,
     check_token_usage,
@@ -50,7 +52,7 @@ def counters(messages: int = 0, settled: int = 0, reserved: int = 0) -> Counters
 
 
 def test_the_last_message_under_the_cap_is_admitted() -> None:
-    assert evaluate_admission(counters(messages=49), request(cap=50)) is None
+    assert evaluate_admission(counters(messages=49), request(cap=50)) == 100
 
 
 def test_the_message_at_the_cap_is_refused_until_the_day_resets() -> None:
@@ -60,13 +62,23 @@ def test_the_message_at_the_cap_is_refused_until_the_day_resets() -> None:
     assert refusal.resets_at == DAY.resets_at
 
 
+def test_an_optional_reservation_the_budget_cannot_hold_admits_holding_nothing() -> None:
+    """A BYOK tenant's platform fallbacks: offered only while the starter budget holds the
+    reservation; with it spent, the message is still admitted on the tenant's own key."""
+    optional = attrs.evolve(request(reserve=100), reservation_optional=True)
+    assert evaluate_admission(counters(settled=900), optional) == 100
+    assert evaluate_admission(counters(settled=901), optional) == 0
+    refusal = evaluate_admission(counters(messages=50, settled=901), optional)
+    assert isinstance(refusal, Refused) and refusal.reason is RefusalReason.MESSAGE_CAP_REACHED
+
+
 def test_a_zero_cap_admits_nothing() -> None:
     refusal = evaluate_admission(counters(), request(cap=0))
     assert refusal is not None and refusal.reason is RefusalReason.MESSAGE_CAP_REACHED
 
 
 def test_a_reservation_that_exactly_fits_the_budget_is_admitted() -> None:
-    assert evaluate_admission(counters(settled=600, reserved=300), request(reserve=100)) is None
+    assert evaluate_admission(counters(settled=600, reserved=300), request(reserve=100)) == 100
 
 
 def test_a_reservation_one_token_over_the_budget_is_refused_until_the_period_resets() -> None:
@@ -82,13 +94,13 @@ def test_the_cap_is_checked_before_the_budget() -> None:
 
 
 def test_no_budget_means_no_token_limit() -> None:
-    assert evaluate_admission(counters(settled=10**12), request(budget=None)) is None
+    assert evaluate_admission(counters(settled=10**12), request(budget=None)) == 100
 
 
 def test_admission_counts_the_message_and_holds_the_reservation() -> None:
-    after = admitted_counters(counters(messages=3, settled=10, reserved=20), request(reserve=100))
+    after = admitted_counters(counters(messages=3, settled=10, reserved=20), 100)
     assert after == Counters(4, 10, 120)
-    assert after.platform_tokens_committed == 130
+    assert after.platform_tokens_committed() == 130
 
 
 def test_reserve_then_settle_sequences_never_let_admissions_exceed_the_budget() -> None:
@@ -96,13 +108,14 @@ def test_reserve_then_settle_sequences_never_let_admissions_exceed_the_budget() 
     state = counters()
     admitted = 0
     for step in range(40):
-        if evaluate_admission(state, request(cap=1000, budget=1000, reserve=300)) is None:
-            state = admitted_counters(state, request(cap=1000, budget=1000, reserve=300))
+        held = evaluate_admission(state, request(cap=1000, budget=1000, reserve=300))
+        if not isinstance(held, Refused):
+            state = admitted_counters(state, held)
             admitted += 1
         if step % 3 == 2 and state.platform_tokens_reserved >= 300:  # one answer settles at 50
             state = Counters(state.messages_today, state.platform_tokens_settled + 50,
                              state.platform_tokens_reserved - 300)  # fmt: skip
-        assert state.platform_tokens_committed <= 1000
+        assert state.platform_tokens_committed() <= 1000
     assert admitted > 3
 
 
@@ -126,7 +139,7 @@ def test_reservations_expire_after_the_ttl() -> None:
 
 def test_weighted_tokens_count_every_token_times_the_weight_rounded_up() -> None:
     usage = TokenUsage(input_tokens=1000, output_tokens=200, cache_read_tokens=300)
-    assert usage.total == 1500
+    assert usage.total() == 1500
     assert weighted_tokens(usage, Decimal("1.0")) == 1500
     assert weighted_tokens(usage, Decimal("1.67")) == 2505
     assert weighted_tokens(TokenUsage(1, 0, 0), Decimal("1.67")) == 2

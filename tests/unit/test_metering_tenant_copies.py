@@ -11,7 +11,7 @@ from domain.catalog import Catalog
 from domain.errors import Conflict, NotFound
 from domain.ids import MessageId, TenantId
 from domain.metering import (
-    AdmissionDecision,
+    AdmissionOutcome,
     AdmissionRequest,
     Admitted,
     Credential,
@@ -130,10 +130,10 @@ class CountingLedger(InMemoryUsageLedger):
     answer instead of deciding."""
 
     asked: int = 0
-    answer: AdmissionDecision | None = None
+    answer: AdmissionOutcome | None = None
     settle_answer: SettlementOutcome | None = None
 
-    async def admit(self, request: AdmissionRequest) -> AdmissionDecision:
+    async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
         self.asked += 1
         return self.answer or await super().admit(request)
 
@@ -144,7 +144,7 @@ class CountingLedger(InMemoryUsageLedger):
 
 async def on_counting_ledger(
     world: World,
-    answer: AdmissionDecision | None = None,
+    answer: AdmissionOutcome | None = None,
     settle_answer: SettlementOutcome | None = None,
 ) -> tuple[Metering, CountingLedger]:
     """The tenant stored, and a use case whose ledger counts what it is asked."""
@@ -177,9 +177,7 @@ async def test_a_refusal_by_the_ledger_on_a_current_copy_needs_no_read(
 
 async def test_a_tenant_that_keeps_changing_is_a_conflict_after_a_few_reads(world: World):
     # a tenant saved again between every read and every admission
-    metering, ledger = await on_counting_ledger(
-        world, answer=Refused(RefusalReason.TENANT_CHANGED, None)
-    )
+    metering, ledger = await on_counting_ledger(world, answer=TenantChanged())
     with pytest.raises(Conflict) as raised:
         await metering.admit(T, MessageId("m1"))
     assert raised.value.detail == "tenant 't-1' changed while its message was counted; ask again"
@@ -191,7 +189,9 @@ MODEL = "moonshot/kimi-k2.5"
 
 
 async def settle(metering: Metering, message: str) -> bool:
-    return await metering.settle(T, MessageId(message), MODEL, USAGE, Credential.PLATFORM)
+    """Whether this settled the message (False: it was settled before)."""
+    settled = await metering.settle(T, MessageId(message), MODEL, USAGE, Credential.PLATFORM)
+    return not settled.replayed
 
 
 async def test_settling_admitted_messages_reads_the_tenant_no_more(

@@ -37,7 +37,8 @@ def test_starter_runs_kimi_with_minimax_fallback_on_platform_keys(catalog: Catal
     route = decide_route(catalog, make_tenant(tier="starter"), None)
     assert route.refs() == STARTER_ROUTE
     assert all(c.credential is Credential.PLATFORM for c in route.choices)
-    assert route.primary_is_platform and route.uses_platform
+    assert route.primary is not None
+    assert route.primary.credential is Credential.PLATFORM and route.runs_on_platform()
 
 
 def test_premium_defaults_to_sonnet_and_honours_opus_as_a_choice(catalog: Catalog) -> None:
@@ -66,13 +67,13 @@ def test_byok_with_a_usable_key_runs_the_tenants_model_with_starter_fallbacks(
     )
     assert [c.ref for c in route.fallbacks] == ["moonshot/kimi-k2.5", "minimax/MiniMax-M2.1"]
     assert all(c.credential is Credential.PLATFORM for c in route.fallbacks)
-    assert not route.primary_is_platform
+    assert route.primary is not None and route.primary.credential is Credential.TENANT
 
 
 def test_byok_opted_out_of_fallback_has_only_its_own_model(catalog: Catalog) -> None:
     route = decide_route(catalog, make_tenant(tier="byok"), credential(allow=False))
     assert route.refs() == ("byok-openai/gpt-4.1", ())
-    assert not route.uses_platform
+    assert not route.runs_on_platform()
 
 
 @pytest.mark.parametrize("stored", [None, "invalid"])
@@ -82,7 +83,7 @@ def test_byok_with_an_invalid_key_or_none_runs_the_starter_models(
     cred = credential(KeyStatus.INVALID) if stored else None
     route = decide_route(catalog, make_tenant(tier="byok"), cred)
     assert route.refs() == STARTER_ROUTE
-    assert route.primary_is_platform
+    assert route.primary is not None and route.primary.credential is Credential.PLATFORM
 
 
 def test_byok_with_an_invalid_key_and_no_fallback_has_no_usable_model(catalog: Catalog) -> None:

@@ -31,6 +31,8 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> sa.exc.DBAPIEr
         FileNotFoundError(2, "No such file or directory"),
         TimeoutError(),
         sqlite3.OperationalError("database is locked"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+        asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute UPDATE in a read-only"),
         wrapped(ConnectionResetError(104, "reset")),
         wrapped(Exception("server closed the connection"), invalidated=True),
     ],

@@ -11,6 +11,7 @@ from domain.byok import KeyStatus
 from domain.ids import MessageId, TenantId
 from domain.metering import (
     Admitted,
+    Anomaly,
     Credential,
     LimitKind,
     RefusalReason,
@@ -118,10 +119,10 @@ async def test_settlement_is_idempotent_on_the_message_id(world: World) -> None:
     await world.add_tenant()
     await world.metering.admit(T, mid(1))
     usage = TokenUsage(100, 50)
-    assert await world.metering.settle(T, mid(1), "moonshot/kimi-k2.5", usage, Credential.PLATFORM)
-    assert not await world.metering.settle(
-        T, mid(1), "moonshot/kimi-k2.5", usage, Credential.PLATFORM
-    )
+    first = await world.metering.settle(T, mid(1), "moonshot/kimi-k2.5", usage, Credential.PLATFORM)
+    again = await world.metering.settle(T, mid(1), "moonshot/kimi-k2.5", usage, Credential.PLATFORM)
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.counted_as is Credential.PLATFORM
     assert (await world.metering.usage(T)).tokens_used == 150
 
 
@@ -176,18 +177,77 @@ async def test_a_tier_change_takes_effect_at_once_and_spent_counts_stay(world: W
     assert admission.messages_remaining == 200 - 51
 
 
-async def test_byok_own_key_traffic_holds_no_platform_reservation(world: World) -> None:
+async def test_byok_own_key_traffic_holds_its_fallback_reservation_until_settled(
+    world: World,
+) -> None:
+    """The platform fallbacks an admission offers hold their reservation on the starter
+    budget; the tenant's key serving the message releases it (spec §3)."""
     await world.add_tenant(tier="byok")
     await world.add_key()
     admission = await world.metering.admit(T, mid(1), max_tokens=16_000)
     assert isinstance(admission.decision, Admitted)
     assert admission.route is not None and admission.route.refs()[0] == "byok-openai/gpt-4.1"
-    assert admission.tokens_remaining == 500_000
+    assert admission.tokens_remaining == 500_000 - 16_000
+    assert (await world.metering.usage(T)).fallback_tokens_reserved == 16_000
     await world.metering.settle(T, mid(1), "byok-openai/gpt-4.1", TokenUsage(10**6, 0),
                                 Credential.TENANT)  # fmt: skip
     usage = await world.metering.usage(T)
     assert (usage.tokens_used, usage.token_budget) == (10**6, None)
     assert (usage.fallback_tokens_used, usage.fallback_token_budget) == (0, 500_000)
+    assert usage.fallback_tokens_reserved == 0
+
+
+async def test_byok_with_the_fallback_budget_spent_is_admitted_without_platform_fallbacks(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.metering.settle(T, mid("spent"), "moonshot/kimi-k2.5", TokenUsage(600_400, 0),
+                                Credential.PLATFORM)  # fmt: skip
+    admission = await world.metering.admit(T, mid(1))
+    assert isinstance(admission.decision, Admitted) and admission.decision.held_tokens == 0
+    assert admission.route is not None
+    assert admission.route.refs() == ("byok-openai/gpt-4.1", ())
+    # a platform settlement of that message is counted, at the route's dearest model
+    settled = await world.metering.settle(T, mid(1), "moonshot/kimi-k2.5", TokenUsage(10, 0),
+                                          Credential.PLATFORM)  # fmt: skip
+    assert (settled.counted_as, settled.anomaly) == (Credential.PLATFORM, Anomaly.MODEL_NOT_OFFERED)
+
+
+async def test_byok_with_an_invalid_key_and_the_fallback_budget_spent_is_refused(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.metering.settle(T, mid("spent"), "moonshot/kimi-k2.5", TokenUsage(600_400, 0),
+                                Credential.PLATFORM)  # fmt: skip
+    refused = (await world.metering.admit(T, mid(1))).decision
+    assert isinstance(refused, Refused) and refused.reason is RefusalReason.TOKEN_BUDGET_EXHAUSTED
+
+
+async def test_tenant_credential_counts_as_platform_unless_the_admission_routed_to_the_key(
+    world: World,
+) -> None:
+    """A premium tenant has no key of its own: 2,000,000 Opus tokens reported as ``tenant``
+    are counted as platform usage at Opus's weight, and the anomaly is named."""
+    await world.add_tenant(tier="premium", model_preference="anthropic/claude-opus-4-6")
+    await world.metering.admit(T, mid(1))
+    settled = await world.metering.settle(T, mid(1), "anthropic/claude-opus-4-6",
+                                          TokenUsage(2_000_000, 0), Credential.TENANT)  # fmt: skip
+    assert (settled.counted_as, settled.anomaly) == (
+        Credential.PLATFORM, Anomaly.TENANT_KEY_NOT_ROUTED
+    )  # fmt: skip
+    assert (await world.metering.usage(T)).tokens_used == 3_340_000
+    refused = (await world.metering.admit(T, mid(2))).decision
+    assert isinstance(refused, Refused) and refused.reason is RefusalReason.TOKEN_BUDGET_EXHAUSTED
+
+
+async def test_an_unoffered_model_is_rated_at_the_routes_dearest_model(world: World) -> None:
+    await world.add_tenant(tier="starter")
+    await world.metering.admit(T, mid(1))
+    settled = await world.metering.settle(T, mid(1), "anthropic/claude-opus-4-6",
+                                          TokenUsage(1000, 0), Credential.PLATFORM)  # fmt: skip
+    assert settled.anomaly is Anomaly.MODEL_NOT_OFFERED
+    assert (await world.metering.usage(T)).tokens_used == 1000  # starter's dearest weighs 1.0
 
 
 async def test_byok_platform_fallback_tokens_count_against_the_starter_budget(world: World) -> None:

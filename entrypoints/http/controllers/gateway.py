@@ -12,20 +12,21 @@ from litestar.params import JSONBody, Parameter
 
 from domain.errors import NotFound
 from domain.ids import MessageId, TenantId
-from domain.metering import Credential, RefusalReason, Refused, TokenUsage
+from domain.metering import Credential, Refused, TokenUsage
 from entrypoints.http.auth import (
     SERVICE_SECURITY,
     ServiceDep,
     ServicesDep,
     provide_service,
 )
-from entrypoints.http.errors import AdmissionRefused
+from entrypoints.http.errors import refusal_error
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import (
     IDENTIFIER_PATTERN,
     AdmitIn,
     AdmitOut,
     ConfigOut,
+    CredentialIn,
     KeyFailureIn,
     KeyFailureOut,
     KeyStatusOut,
@@ -36,24 +37,6 @@ from entrypoints.http.schemas import (
 )
 
 GATEWAY_ERRORS = (401, 403, 404, 503)
-
-_REFUSAL_DETAILS = {
-    RefusalReason.MESSAGE_CAP_REACHED: "the tenant's daily message cap is reached",
-    RefusalReason.TOKEN_BUDGET_EXHAUSTED: "the tenant's token budget for the period is spent",
-    RefusalReason.SUBSCRIPTION_INACTIVE: "the tenant's subscription is not active",
-    RefusalReason.TENANT_UNKNOWN: "the tenant is unknown",
-    RefusalReason.BYOK_KEY_INVALID: (
-        "the tenant's own key is invalid and platform fallback is disabled"
-    ),
-}
-
-
-def refusal_error(refused: Refused) -> AdmissionRefused:
-    return AdmissionRefused(
-        detail=_REFUSAL_DETAILS[refused.reason],
-        code=refused.reason.value,
-        resets_at=refused.resets_at,
-    )
 
 
 def config_digest(document: dict[str, Any]) -> str:
@@ -105,17 +88,23 @@ class GatewayController(Controller):
         service: ServiceDep,
         services: ServicesDep,
     ) -> SettleOut:
-        """Replace the reservation by the weighted actual tokens; idempotent on message_id;
-        an unknown message_id settles without a reservation."""
+        """Replace the reservation by the weighted actual tokens; idempotent on message_id.
+        Checked against the admission: ``tenant`` counts as the tenant's key only when the
+        admission routed there, an unoffered model is rated at the route's dearest, an
+        unknown message_id counts in full; ``counted_as`` and ``anomaly`` say how it counted."""
         request.state.tenant_id = data.tenant_id
-        await services.metering.settle(
+        settlement = await services.metering.settle(
             TenantId(data.tenant_id),
             MessageId(data.message_id),
             data.model,
             TokenUsage(data.input_tokens, data.output_tokens, data.cache_read_tokens),
             Credential(data.credential.value),
         )
-        return SettleOut(settled=True)
+        return SettleOut(
+            settled=True,
+            counted_as=CredentialIn(settlement.counted_as.value),
+            anomaly=settlement.anomaly.value if settlement.anomaly else None,
+        )
 
     @post("/key-failure", status_code=200, responses=errors(*GATEWAY_ERRORS, 503))
     async def key_failure(

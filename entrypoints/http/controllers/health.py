@@ -26,9 +26,11 @@ class HealthController(Controller):
     async def readyz(
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[ReadyOut] | Response[ErrorBody]:
-        """200 when the database and the key store answer; 503 naming the one that does not."""
+        """200 when the database (for writes too: a read-only one admits nothing) and the key
+        store answer; 503 naming the one that does not."""
         try:
             await services.ports.tenants.count()
+            await services.ports.ledger.check_writable()
         except Exception:  # any failure means: not ready
             return error_response(
                 request, 503, "database_unavailable", "the database does not answer"

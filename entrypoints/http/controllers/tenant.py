@@ -19,6 +19,7 @@ from entrypoints.http.schemas import (
     DayUsageOut,
     FallbackUsageOut,
     ModelRouteOut,
+    PendingTimezoneOut,
     PeriodUsageOut,
     TenantOut,
     TenantPatch,
@@ -29,11 +30,15 @@ from entrypoints.http.schemas import (
 def tenant_out(overview: TenantOverview) -> TenantOut:
     tenant = overview.tenant
     primary, fallbacks = overview.route.refs()
+    pending = overview.pending_timezone
     return TenantOut(
         id=tenant.id,
         tier=tenant.tier,
         status=tenant.status.value,
-        timezone=tenant.timezone,
+        timezone=overview.timezone,
+        pending_timezone=None
+        if pending is None
+        else PendingTimezoneOut(timezone=pending.timezone, applies_at=pending.applies_at),
         billing_anchor_day=tenant.billing_anchor_day,
         model=ModelRouteOut(primary=primary, fallbacks=list(fallbacks)),
         welcome_message=overview.welcome_message,
@@ -75,7 +80,9 @@ class TenantController(Controller):
         fallback = None
         if view.fallback_tokens_used is not None:
             fallback = FallbackUsageOut(
-                tokens_used=view.fallback_tokens_used, token_budget=view.fallback_token_budget
+                tokens_used=view.fallback_tokens_used,
+                tokens_reserved=view.fallback_tokens_reserved or 0,
+                token_budget=view.fallback_token_budget,
             )
         return UsageOut(
             day=DayUsageOut(
@@ -85,6 +92,7 @@ class TenantController(Controller):
             ),
             period=PeriodUsageOut(
                 tokens_used=view.tokens_used,
+                tokens_reserved=view.tokens_reserved,
                 token_budget=view.token_budget,
                 starts_at=view.period.starts_at,
                 resets_at=view.period.resets_at,

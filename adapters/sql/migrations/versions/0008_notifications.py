@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_notifications"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0007_limits"
 branch_labels = None
 depends_on = None
 
