@@ -86,3 +86,21 @@ class Forbidden(DomainError):
     """Valid credentials of the wrong kind for this action."""
 
     code: str = "forbidden"
+
+
+@attrs.define(eq=False)
+class TooManyAttempts(DomainError):
+    """Too many failed attempts from this account or address; try again after
+    ``retry_after_s`` seconds."""
+
+    retry_after_s: int = 1
+    code: str = "too_many_attempts"
+
+
+@attrs.define(eq=False)
+class Overloaded(DomainError):
+    """The service sheds this request to protect itself (e.g. too many password hashes at
+    once); try again after ``retry_after_s`` seconds."""
+
+    retry_after_s: int = 1
+    code: str = "overloaded"

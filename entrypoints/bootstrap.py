@@ -7,7 +7,7 @@ import time. ``Services`` holds the ports and the use cases built over them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -17,9 +17,13 @@ from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.key_store_set import KeyStoreSet
 from domain.ports import (
+    AccountMailer,
+    AccountRepository,
+    AttemptLog,
     AuthTokenRepository,
     BillingGateway,
     Clock,
+    ConfigRemover,
     ConfigWriter,
     CredentialRepository,
     KeyStore,
@@ -27,9 +31,11 @@ from domain.ports import (
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionCanceler,
     TenantRepository,
     UsageLedger,
 )
+from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
@@ -37,6 +43,9 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.tenants import Tenants
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.sql.database import SqlDatabase
 
 
 @attrs.frozen
@@ -55,6 +64,19 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    accounts: AccountPorts | None = None
+    """Throttling, account changes and mail, deletion's helpers; see ``AccountPorts``."""
+
+
+@attrs.frozen
+class AccountPorts:
+    """The ports only the accounts use cases need."""
+
+    attempts: AttemptLog
+    store: AccountRepository
+    mailer: AccountMailer
+    config_remover: ConfigRemover
+    canceler: SubscriptionCanceler | None
 
 
 @attrs.frozen
@@ -67,6 +89,7 @@ class Services:
     metering: Metering
     tenants: Tenants
     accounts: Accounts
+    account_changes: AccountChanges
     close: Callable[[], Awaitable[None]]
     billing: Billing | None = None
     """Checkout and subscription events; None when no payment provider is configured."""
@@ -83,7 +106,14 @@ class WebhookParser(Protocol):
 def _default_password_hasher() -> PasswordHasher:
     from adapters.security.passwords import Argon2PasswordHasher
 
-    return Argon2PasswordHasher()
+    return bounded(Argon2PasswordHasher())
+
+
+def bounded(hasher: PasswordHasher) -> PasswordHasher:
+    """At most a few password hashes at a time; the rest wait briefly or are shed."""
+    from adapters.security.bounded import BoundedPasswordHasher
+
+    return BoundedPasswordHasher(hasher)
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -100,6 +130,21 @@ def assemble(
     """Build the use cases over a set of ports; the same for production and tests."""
     configs = Configs(
         catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
+    )
+    if ports.accounts is None:
+        raise ValidationError("the accounts' ports are required", field="accounts")
+    account_ports = ports.accounts
+    accounts = Accounts(
+        catalog,
+        ports.tenants,
+        ports.auth_tokens,
+        ports.password_hasher,
+        configs,
+        ports.clock,
+        account_ports.attempts,
+        account_ports.store,
+        account_ports.mailer,
+        settings.public_url,
     )
     return Services(
         settings=settings,
@@ -121,8 +166,19 @@ def assemble(
         ),
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,
-        accounts=Accounts(
-            catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
+        accounts=accounts,
+        account_changes=AccountChanges(
+            accounts,
+            ports.tenants,
+            ports.auth_tokens,
+            account_ports.store,
+            ports.password_hasher,
+            account_ports.mailer,
+            ports.credentials,
+            account_ports.config_remover,
+            account_ports.canceler,
+            ports.clock,
+            settings.public_url,
         ),
         billing=None
         if ports.billing is None
@@ -216,9 +272,37 @@ async def build_services(
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
-        password_hasher=password_hasher or _default_password_hasher(),
+        password_hasher=bounded(password_hasher) if password_hasher else _default_password_hasher(),
+        accounts=build_account_ports(settings, database),
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
+
+
+def build_account_ports(settings: Settings, database: SqlDatabase) -> AccountPorts:
+    """Attempt counts and account changes in the database, account mail through the
+    notifications outbox, config removal under the config root, Stripe cancellation when
+    Stripe is configured."""
+    from adapters.openclaw.remover import FileConfigRemover
+    from adapters.sql.account_mail import SqlAccountMailOutbox
+    from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+
+    return AccountPorts(
+        attempts=SqlAttemptLog(database.engine),
+        store=SqlAccountRepository(database.engine),
+        mailer=SqlAccountMailOutbox(database.engine, settings.public_url),
+        config_remover=FileConfigRemover(settings.config_root),
+        canceler=build_subscription_canceler(settings),
+    )
+
+
+def build_subscription_canceler(settings: Settings) -> SubscriptionCanceler | None:
+    if settings.stripe_api_key is None:
+        return None
+    from adapters.billing.cancel import StripeSubscriptionCanceler
+    from adapters.billing.stripe_gateway import build_stripe_client
+
+    client = build_stripe_client(settings.stripe_api_key, settings.stripe_api_base)
+    return StripeSubscriptionCanceler(client)
 
 
 def build_billing_gateway(settings: Settings) -> BillingGateway | None:

@@ -22,7 +22,7 @@ from litestar.types import ControllerRouterHandler
 
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import SESSION_COOKIE, provide_services
-from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.auth import AccountController, AuthController
 from entrypoints.http.controllers.billing import BillingController
 from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
@@ -30,6 +30,7 @@ from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.origin_guard import origin_guard_middleware
 from entrypoints.http.request_log import request_log_middleware
 from entrypoints.settings import Settings
 
@@ -123,6 +124,7 @@ def create_app(
     handlers: list[Any] = [
         HealthController,
         AuthController,
+        AccountController,
         CatalogController,
         TenantController,
         LlmConfigController,
@@ -141,5 +143,6 @@ def create_app(
     )
     # outermost, so unknown paths and wrong methods are logged too (route middleware would
     # only see requests that matched a route)
+    app.asgi_handler = origin_guard_middleware(app.asgi_handler)
     app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app

@@ -51,6 +51,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "payment_provider_error": 502,
     "invalid_signature": 400,
     "billing_not_configured": 503,
+    "too_many_attempts": 429,
+    "overloaded": 503,
 }
 
 STATUS_BY_CLASS: tuple[tuple[type[DomainError], int], ...] = (
@@ -126,7 +128,11 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
     status = status_for(exc)
     field = getattr(exc, "field", None)
     resets_at = exc.resets_at if isinstance(exc, AdmissionRefused) else None
-    return error_response(request, status, exc.code, exc.detail, field, resets_at)
+    response = error_response(request, status, exc.code, exc.detail, field, resets_at)
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if isinstance(retry_after_s, int):
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 _MSGSPEC_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")

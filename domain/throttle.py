@@ -1,0 +1,51 @@
+"""Failed-login throttling: a growing wait after a few free failures.
+
+Failures are counted per key (one account, one client address). The first
+``FREE_FAILURES`` cost nothing; from then on every attempt must wait ``delay_after`` since
+the last failure, doubling with each further failure up to ``MAX_DELAY``. A successful login
+clears the account's count (not the address's: an attacker's own account must not reset the
+count of the address it guesses from).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import attrs
+
+FREE_FAILURES = 5
+BASE_DELAY = timedelta(seconds=1)
+MAX_DELAY = timedelta(minutes=15)
+
+
+@attrs.frozen
+class Attempts:
+    """The failures counted for one key and when the last one happened."""
+
+    failures: int = 0
+    last_failure_at: datetime | None = None
+
+
+def delay_after(failures: int) -> timedelta:
+    """No wait for the first ``FREE_FAILURES`` failures, then 1 s, 2 s, 4 s … up to 15 min."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    doublings = failures - FREE_FAILURES
+    if doublings >= 20:
+        return MAX_DELAY
+    delay: timedelta = BASE_DELAY * (2**doublings)
+    return min(delay, MAX_DELAY)
+
+
+def wait_before_next(attempts: Attempts, now: datetime) -> timedelta:
+    """How long the next attempt must still wait (zero: it may go ahead)."""
+    if attempts.last_failure_at is None:
+        return timedelta(0)
+    allowed_at = attempts.last_failure_at + delay_after(attempts.failures)
+    return max(allowed_at - now, timedelta(0))
+
+
+def retry_after_seconds(wait: timedelta) -> int:
+    """``Retry-After`` in whole seconds, rounded up so a client that obeys it is let in."""
+    return max(1, math.ceil(wait.total_seconds()))
