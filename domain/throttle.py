@@ -49,3 +49,15 @@ def wait_before_next(attempts: Attempts, now: datetime) -> timedelta:
 def retry_after_seconds(wait: timedelta) -> int:
     """``Retry-After`` in whole seconds, rounded up so a client that obeys it is let in."""
     return max(1, math.ceil(wait.total_seconds()))
+
+
+KEY_TESTS_PER_WINDOW = 10
+KEY_TEST_WINDOW = timedelta(minutes=1)
+
+
+def key_test_window(now: datetime) -> tuple[str, datetime]:
+    """Testing provider keys is limited to ``KEY_TESTS_PER_WINDOW`` per tenant per fixed
+    minute: the window's label (part of the counting key) and when the next one starts."""
+    seconds = int(KEY_TEST_WINDOW.total_seconds())
+    start = int(now.timestamp()) // seconds * seconds
+    return str(start), datetime.fromtimestamp(start + seconds, tz=now.tzinfo)

@@ -52,7 +52,12 @@ from domain.ports import (
 from domain.secrets import Secret
 from domain.sessions import needs_touch, session_expired, session_expires_at
 from domain.tenants import SubscriptionStatus, Tenant, User
-from domain.throttle import retry_after_seconds, wait_before_next
+from domain.throttle import (
+    KEY_TESTS_PER_WINDOW,
+    key_test_window,
+    retry_after_seconds,
+    wait_before_next,
+)
 from domain.use_cases.configs import Configs
 from domain.windows import parse_timezone
 
@@ -309,6 +314,19 @@ class Accounts:
         for key in keys:
             await self.attempts.record_failure(key, now)
         raise refusal
+
+    async def count_key_test(self, tenant_id: TenantId) -> None:
+        """Each provider-key test of a tenant counts; beyond ``KEY_TESTS_PER_WINDOW`` in one
+        window it is ``TooManyAttempts`` until the next window (a probe costs a provider
+        call, and an unlimited one lets a tenant use us to test stolen keys)."""
+        now = self.clock.now()
+        label, next_window = key_test_window(now)
+        counted = await self.attempts.record_failure(f"key-test:{tenant_id}:{label}", now)
+        if counted.failures > KEY_TESTS_PER_WINDOW:
+            raise TooManyAttempts(
+                "too many key tests; wait a minute before testing again",
+                retry_after_s=retry_after_seconds(next_window - now),
+            )
 
     async def confirm_password(self, user: User, password: Secret, field: str) -> None:
         """A signed-in customer re-enters its password (to change it, change the email or

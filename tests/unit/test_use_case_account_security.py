@@ -20,7 +20,7 @@ from domain.ports import AccountMailKind
 from domain.secrets import Secret
 from domain.sessions import ABSOLUTE_LIMIT, IDLE_LIMIT
 from domain.tenants import SubscriptionStatus
-from domain.throttle import FREE_FAILURES
+from domain.throttle import FREE_FAILURES, KEY_TESTS_PER_WINDOW
 from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts, SignedUp, hash_token
 from tests.fakes import InMemoryAuthTokenRepository
@@ -502,3 +502,19 @@ async def test_an_unpaid_account_is_deleted_without_billing(
     here = await accounts.customer(signed.token.reveal())
     await attrs.evolve(changes, canceler=None).delete_account(here, PASSWORD)
     assert await world.tenant_repo.user(signed.user.id) is None
+
+
+async def test_key_tests_are_limited_per_tenant_per_minute(
+    accounts: Accounts, signed: SignedUp, world: World
+) -> None:
+    world.clock.instant = world.clock.instant.replace(second=0)
+    other = await accounts.signup("other@example.com", PASSWORD)
+    for _ in range(KEY_TESTS_PER_WINDOW):
+        await accounts.count_key_test(signed.tenant.id)
+    world.clock.advance(seconds=20)
+    with pytest.raises(TooManyAttempts) as caught:
+        await accounts.count_key_test(signed.tenant.id)
+    assert caught.value.retry_after_s == 40
+    await accounts.count_key_test(other.tenant.id)
+    world.clock.advance(seconds=40)
+    await accounts.count_key_test(signed.tenant.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.params import JSONBody, Parameter
 
@@ -35,6 +36,7 @@ from entrypoints.http.auth import (
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import LoginIn, SignupIn, SignupOut, TenantBrief, TokenOut, UserOut
 
+NO_STORE_HEADERS = [ResponseHeader(name=k, value=v) for k, v in NO_STORE.items()]
 CUSTOMER = {"customer": Provide(provide_customer)}
 SESSION_ID_PATTERN = r"^[0-9a-f]{1,64}$"
 
@@ -42,7 +44,7 @@ SESSION_ID_PATTERN = r"^[0-9a-f]{1,64}$"
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ("auth",)
-    response_headers = NO_STORE
+    response_headers = NO_STORE_HEADERS
 
     @post("/signup", status_code=201, responses=errors(403, 409, 415, 422), security=[])
     async def signup(
@@ -61,7 +63,7 @@ class AuthController(Controller):
             ),
             token=signed.token.reveal(),
         )
-        response = Response(body, status_code=201)
+        response = Response(body, status_code=201, headers=NO_STORE)
         set_session(response, signed.token, services)
         return response
 
@@ -76,7 +78,7 @@ class AuthController(Controller):
             data.email, Secret(data.password), client_address(request)
         )
         request.state.tenant_id = user.tenant_id
-        response = Response(TokenOut(token=token.reveal()), status_code=200)
+        response = Response(TokenOut(token=token.reveal()), status_code=200, headers=NO_STORE)
         set_session(response, token, services)
         return response
 
@@ -195,7 +197,7 @@ class AuthController(Controller):
 class AccountController(Controller):
     path = "/api/v1/account"
     tags = ("auth",)
-    response_headers = NO_STORE
+    response_headers = NO_STORE_HEADERS
 
     @delete(
         "/",
