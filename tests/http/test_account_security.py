@@ -14,9 +14,19 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from domain.throttle import FREE_FAILURES, KEY_TESTS_PER_WINDOW
-from entrypoints.bootstrap import Services
+from entrypoints.bootstrap import Services, build_services
+from entrypoints.http.app import create_app
 from entrypoints.http.auth import CSRF_HEADER, SESSION_COOKIE, csrf_token_for
-from tests.http.conftest import PASSWORD, Customer, key_for, sign_up
+from entrypoints.settings import Settings
+from tests.http.conftest import (
+    PASSWORD,
+    TEST_PASSWORD_HASHER,
+    Customer,
+    http_environ,
+    key_for,
+    sign_up,
+)
+from tests.support.provider_stub import ProviderStub, refused_url
 
 pytestmark = pytest.mark.http
 
@@ -313,3 +323,36 @@ async def test_testing_keys_is_limited_per_tenant(
     assert 1 <= int(last.headers["retry-after"]) <= 60
     other = await sign_up(client)
     assert (await client.post(url, json=body, headers=other.headers)).status_code == 200
+
+
+async def test_infrastructure_failures_do_not_name_internal_hosts_or_vault_mounts(
+    tmp_path: Path, sqlite_template: Path, provider_stub: ProviderStub
+) -> None:
+    vault_addr = refused_url().rsplit("/", 1)[0]
+    environ = http_environ(
+        tmp_path,
+        sqlite_template,
+        provider_stub,
+        TIERKEEPER_KEY_STORE="vault",
+        TIERKEEPER_VAULT_ADDR=vault_addr,
+        TIERKEEPER_VAULT_TOKEN="s.nothing",
+    )
+    services = await build_services(
+        Settings.from_environ(environ), password_hasher=TEST_PASSWORD_HASHER
+    )
+    try:
+        async with AsyncTestClient(create_app(services)) as client:
+            customer = await sign_up(client)
+            put = await client.put(
+                "/api/v1/settings/llm-config/",
+                json={"provider": "openai", "api_key": key_for("openai"),
+                      "model_preference": "gpt-4o"},
+                headers=customer.headers,
+            )  # fmt: skip
+    finally:
+        await services.close()
+    assert put.status_code == 503
+    assert put.json()["code"] == "key_store_unavailable"
+    host = vault_addr.split("//", 1)[1]
+    for internal in (host, "Vault", "transit", "vault"):
+        assert internal not in put.json()["detail"]

@@ -4,9 +4,12 @@ name (never the token), and a revoked one no longer authenticates."""
 from __future__ import annotations
 
 import asyncio
+import stat
+from pathlib import Path
 
 import pytest
 
+from adapters.sql.urls import private_file
 from domain.errors import Unauthorized
 from entrypoints.bootstrap import build_services
 from entrypoints.settings import Settings
@@ -68,3 +71,23 @@ def test_revoking_an_unknown_token_is_an_error(
     code, _, err = run_cli("tokens", "revoke", "nothing-like-this", capsys=capsys)
     assert code == 1
     assert "no live service token" in err
+
+
+def test_the_embedded_database_and_secret_are_readable_by_the_owner_only(
+    fresh_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    create("gateway", capsys)
+    var = Path(fresh_env["TIERKEEPER_VAR_DIR"])
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    files = [p for p in var.iterdir() if p.is_file()]
+    assert any(p.suffix == ".sqlite3" for p in files) and (var / "secret_key") in files
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    private_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
