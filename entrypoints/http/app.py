@@ -17,6 +17,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
@@ -32,6 +33,7 @@ from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.origin_guard import origin_guard_middleware
 from entrypoints.http.request_log import request_log_middleware
+from entrypoints.http.schema_page import ServerRenderedDocs
 from entrypoints.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -45,6 +47,7 @@ def openapi_config() -> OpenAPIConfig:
         description="Control plane for per-tenant OpenClaw gateways: tiers, metering, BYOK "
         "keys, billing, configs.",
         path="/schema",
+        render_plugins=[ServerRenderedDocs(), JsonRenderPlugin()],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(

@@ -9,6 +9,9 @@ any handler runs; pages and the JSON API alike, login and signup included.
   is 415 ``unsupported_media_type``, so a cross-site ``<form enctype="text/plain">`` cannot
   smuggle JSON in even where no browser header gives it away.
 
+The API reference page (``/schema``) also gets its no-script ``Content-Security-Policy``
+header here.
+
 The CSRF token (``entrypoints.http.auth``) is the second, independent check for requests
 authenticated by the session cookie.
 """
@@ -18,7 +21,9 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.http.schema_page import SCHEMA_CSP as SCHEMA_CSP_TEXT
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
@@ -71,8 +76,27 @@ def _public_url(scope: Scope) -> str:
     return str(services.settings.public_url) if services is not None else ""
 
 
+SCHEMA_CSP = SCHEMA_CSP_TEXT.encode()
+SCHEMA_PAGES = frozenset({"/schema", "/schema/"})
+
+
+def _with_schema_csp(send: Send) -> Send:
+    """The API reference page gets its no-script CSP as a header too."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (b"content-security-policy", SCHEMA_CSP)]
+            message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+        await send(message)
+
+    return sending
+
+
 def origin_guard_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in SCHEMA_PAGES:
+            await app(scope, receive, _with_schema_csp(send))
+            return
         if scope["type"] != "http" or scope.get("method") not in UNSAFE_METHODS:
             await app(scope, receive, send)
             return

@@ -356,3 +356,17 @@ async def test_infrastructure_failures_do_not_name_internal_hosts_or_vault_mount
     host = vault_addr.split("//", 1)[1]
     for internal in (host, "Vault", "transit", "vault"):
         assert internal not in put.json()["detail"]
+
+
+async def test_the_api_reference_loads_no_script_and_forbids_any(
+    client: AsyncTestClient[Any],
+) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200
+    assert "<script" not in page.text.lower()
+    assert "cdn" not in page.text.lower()
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "/api/v1/auth/sessions" in page.text
+    document = await client.get("/schema/openapi.json")
+    assert document.status_code == 200
+    assert "/api/v1/account" in document.json()["paths"]
