@@ -115,8 +115,9 @@
   }
 
   function safeNext(value, fallback) {
-    /* Only a path of this site: "//host" and "/\\host" would leave it. */
-    return value && /^\/(?![\/\\])/.test(value) ? value : fallback;
+    /* Only a path of this site: "//host" and "/\\host" would leave it, and so would
+       "/<tab>/host" (browsers drop tabs and newlines): no backslash or control character. */
+    return value && /^\/(?![\/\\])[^\\\u0000-\u001f\u007f]*$/.test(value) ? value : fallback;
   }
 
   /* ---- sign up / log in ---------------------------------------------------------------- */
