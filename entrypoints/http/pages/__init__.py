@@ -7,6 +7,7 @@ session cookie and the CSRF header named in ``entrypoints.http.auth``.
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from entrypoints.http.pages.account_pages import AccountPagesController
 from entrypoints.http.pages.controllers import PagesController
 from entrypoints.http.pages.rendering import STATIC_DIR, STATIC_PATH
 
@@ -14,6 +15,7 @@ pages_router = Router(
     path="/",
     route_handlers=[
         PagesController,
+        AccountPagesController,
         create_static_files_router(
             path=STATIC_PATH,
             directories=[STATIC_DIR],
