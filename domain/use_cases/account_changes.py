@@ -10,6 +10,8 @@ anyone.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
 from domain.errors import PaymentProviderError, Unauthorized, ValidationError
@@ -29,6 +31,7 @@ from domain.ports import (
 )
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, User
+from domain.throttle import wait_before_next
 from domain.use_cases.accounts import (
     LOGIN_PATH,
     PASSWORD_RESET_VALID_FOR,
@@ -38,6 +41,7 @@ from domain.use_cases.accounts import (
     check_password,
     hash_token,
     normalise_email,
+    throttle_key,
 )
 
 INVALID_CODE = "the code is wrong, used or expired; ask for a new one"
@@ -80,11 +84,17 @@ class AccountChanges:
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset code (single use, 30 minutes) when the address has an account; the
-        caller learns nothing either way."""
+        caller learns nothing either way. Requests for one address beyond a few wait like
+        failed logins, silently: nobody can flood a mailbox through us."""
         try:
             address = normalise_email(email)
         except ValidationError:
             return
+        now = self.clock.now()
+        key = throttle_key("reset", address)
+        if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
+            return
+        await self.accounts.attempts.record_failure(key, now)
         user = await self.tenants.user_by_email(address)
         if user is None:
             return

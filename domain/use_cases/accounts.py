@@ -210,14 +210,25 @@ class Accounts:
         factory=dict, init=False, repr=False, eq=False
     )
 
-    async def signup(self, email: str, password: Secret, timezone: str | None = None) -> SignedUp:
+    async def signup(
+        self,
+        email: str,
+        password: Secret,
+        timezone: str | None = None,
+        client_address: str | None = None,
+    ) -> SignedUp:
         """A new tenant on the starter tier, ``incomplete`` until paid, with its first user
         and a customer token; a mail asks to verify the address. A taken email is a
-        ``Conflict`` whose words do not say the account exists; its owner gets a mail."""
+        ``Conflict`` whose words do not say the account exists; its owner gets a mail, and
+        it counts against the client address, which after a few must wait like a failed
+        login (so nobody can test many addresses quickly)."""
         address = normalise_email(email)
         check_password(password)
         zone = DEFAULT_TIMEZONE if timezone is None else timezone
         parse_timezone(zone)
+        probing_key = throttle_key("signup-address", client_address) if client_address else None
+        if probing_key is not None:
+            await self._refuse_while_throttled([probing_key])
         now = self.clock.now()
         tenant = Tenant(
             id=TenantId(f"t_{uuid.uuid4().hex}"),
@@ -237,6 +248,8 @@ class Accounts:
         try:
             await self.tenants.add(tenant, user)
         except Conflict:
+            if probing_key is not None:
+                await self.attempts.record_failure(probing_key, now)
             await self._tell_owner_of_signup_attempt(address)
             raise Conflict(
                 "this email cannot be used to sign up; if it is yours, log in or reset "
@@ -344,7 +357,7 @@ class Accounts:
         longest = max(waits)
         if longest > timedelta(0):
             raise TooManyAttempts(
-                "too many failed logins; wait before trying again",
+                "too many failed attempts; wait before trying again",
                 retry_after_s=retry_after_seconds(longest),
             )
 

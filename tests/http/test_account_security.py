@@ -370,3 +370,17 @@ async def test_the_api_reference_loads_no_script_and_forbids_any(
     document = await client.get("/schema/openapi.json")
     assert document.status_code == 200
     assert "/api/v1/account" in document.json()["paths"]
+
+
+async def test_probing_taken_emails_by_signup_is_throttled(
+    client: AsyncTestClient[Any], customer: Customer
+) -> None:
+    body = {"email": customer.email, "password": "some other password"}
+    for _ in range(FREE_FAILURES):
+        assert (await client.post("/api/v1/auth/signup", json=body)).status_code == 409
+    refused = await client.post(
+        "/api/v1/auth/signup", json={"email": "new@example.com", "password": PASSWORD}
+    )
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "too_many_attempts"
+    assert int(refused.headers["retry-after"]) >= 1

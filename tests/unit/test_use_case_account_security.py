@@ -518,3 +518,29 @@ async def test_key_tests_are_limited_per_tenant_per_minute(
     await accounts.count_key_test(other.tenant.id)
     world.clock.advance(seconds=40)
     await accounts.count_key_test(signed.tenant.id)
+
+
+async def test_probing_many_taken_emails_from_one_address_must_wait(
+    accounts: Accounts, signed: SignedUp, world: World
+) -> None:
+    for _ in range(FREE_FAILURES):
+        with pytest.raises(Conflict):
+            await accounts.signup(EMAIL, PASSWORD, None, "203.0.113.7")
+    with pytest.raises(TooManyAttempts):
+        await accounts.signup("fresh@example.com", PASSWORD, None, "203.0.113.7")
+    fresh = await accounts.signup("fresh@example.com", PASSWORD, None, "198.51.100.2")
+    assert fresh.user.email == "fresh@example.com"
+
+
+async def test_reset_requests_for_one_address_are_limited_silently(
+    changes: AccountChanges, signed: SignedUp, world: World
+) -> None:
+    for _ in range(FREE_FAILURES + 3):
+        await changes.request_password_reset(EMAIL)
+    resets = [m for m in world.mailer.sent if m.kind is AccountMailKind.PASSWORD_RESET]
+    assert len(resets) == FREE_FAILURES
+    world.clock.advance(minutes=1)
+    await changes.request_password_reset(EMAIL)
+    assert len([m for m in world.mailer.sent if m.kind is AccountMailKind.PASSWORD_RESET]) == (
+        FREE_FAILURES + 1
+    )

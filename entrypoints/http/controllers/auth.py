@@ -46,7 +46,7 @@ class AuthController(Controller):
     tags = ("auth",)
     response_headers = NO_STORE_HEADERS
 
-    @post("/signup", status_code=201, responses=errors(403, 409, 415, 422), security=[])
+    @post("/signup", status_code=201, responses=errors(403, 409, 415, 422, 429), security=[])
     async def signup(
         self, request: Request[Any, Any, Any], data: JSONBody[SignupIn], services: ServicesDep
     ) -> Response[SignupOut]:
@@ -54,7 +54,9 @@ class AuthController(Controller):
         answers a customer token and sets the session cookie. A mail asks to verify the
         address."""
         await verify_login_csrf(request, services)
-        signed = await services.accounts.signup(data.email, Secret(data.password), data.timezone)
+        signed = await services.accounts.signup(
+            data.email, Secret(data.password), data.timezone, client_address(request)
+        )
         request.state.tenant_id = signed.tenant.id
         body = SignupOut(
             user=UserOut(id=signed.user.id, email=signed.user.email),

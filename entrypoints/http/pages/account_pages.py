@@ -23,13 +23,25 @@ from domain.use_cases.accounts import MIN_PASSWORD_LENGTH, Principal
 from entrypoints.http.auth import (
     CLEARED_SESSION_COOKIES,
     CSRF_COOKIE,
+    CSRF_FORM_FIELD,
     CSRF_HEADER,
     csrf_token,
     provide_customer,
     services_of,
 )
-from entrypoints.http.pages.controllers import HTML_HEADERS
 from entrypoints.http.pages.rendering import render
+
+HTML_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'self'"
+    ),
+}
+"""The same headers as every other page: never cached, no framing, scripts of ours only."""
 
 NOTICES = {
     "session": "The session has ended.",
@@ -69,6 +81,7 @@ def _page(
             "viewer": viewer,
             "csrf_header": CSRF_HEADER,
             "csrf_cookie": CSRF_COOKIE,
+            "csrf_field": CSRF_FORM_FIELD,
             "csrf_token": csrf_token(request) if viewer else None,
             "password_min_length": MIN_PASSWORD_LENGTH,
             "notice": context.pop("notice", _notice(request)),
