@@ -544,3 +544,10 @@ async def test_reset_requests_for_one_address_are_limited_silently(
     assert len([m for m in world.mailer.sent if m.kind is AccountMailKind.PASSWORD_RESET]) == (
         FREE_FAILURES + 1
     )
+
+
+async def test_a_mailed_code_is_never_in_a_repr(signed: SignedUp, world: World) -> None:
+    mail = world.mailer.sent[-1]
+    assert mail.code is not None
+    assert mail.code.reveal() not in repr(mail)
+    assert mail.code.reveal() not in str(mail)
