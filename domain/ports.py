@@ -308,6 +308,13 @@ class AccountMail:
     link: str
     code: Secret | None = None
 
+    def link_with_code(self) -> Secret:
+        """The one-click link: the code rides in the fragment (``#code=…``), which a browser
+        never sends to a server, so it reaches no log; the page fills its form from it."""
+        if self.code is None:
+            return Secret(self.link)
+        return Secret(f"{self.link}#code={self.code.reveal()}")
+
 
 class AccountMailer(Protocol):
     async def send(self, mail: AccountMail) -> None:

@@ -31,12 +31,12 @@ SUBJECTS = {
 INTROS = {
     AccountMailKind.PASSWORD_RESET: (
         "Someone asked to reset the password of your account. If it was you, open the link "
-        "below and enter the code; it works once, for 30 minutes. If it was not you, ignore "
-        "this mail: your password stays as it is."
+        "below (or enter the code on that page); it works once, for 30 minutes. If it was "
+        "not you, ignore this mail: your password stays as it is."
     ),
     AccountMailKind.VERIFY_EMAIL: (
-        "Please confirm that this address is yours: open the link below and enter the code "
-        "(it works once, for 24 hours)."
+        "Please confirm that this address is yours: open the link below (or enter the code on "
+        "that page); it works once, for 24 hours."
     ),
     AccountMailKind.SIGNUP_ATTEMPT: (
         "Someone tried to create an account with this address, which already has one. If it "
@@ -50,8 +50,9 @@ INTROS = {
 
 
 def render_text(mail: AccountMail) -> str:
-    """The mail's plain text: what happened, the link, and the code when there is one."""
-    lines = [INTROS[mail.kind], "", mail.link]
+    """The mail's plain text: what happened, the one-click link, and the code to paste when
+    the page cannot read it from the link (JavaScript off)."""
+    lines = [INTROS[mail.kind], "", mail.link_with_code().reveal()]
     if mail.code is not None:
         lines += ["", f"Your code: {mail.code.reveal()}"]
     lines += ["", f"— {PRODUCT}"]

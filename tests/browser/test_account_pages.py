@@ -177,3 +177,28 @@ def test_the_account_is_deleted_by_form_with_its_password(
     assert "Your account is deleted" in page.content()
     assert not config_dir.exists()
     assert api_login(page, live_app, email, PASSWORD) == 401
+
+
+def test_the_one_click_link_fills_the_code_from_its_fragment(
+    browser: Browser, live_app: LiveApp
+) -> None:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    seen = urls_of(page)
+    email = signed_up(page, live_app)
+    context.clear_cookies()
+    page.goto(live_app.url("/forgot-password"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Mail me a code").click()
+    page.wait_for_url(live_app.url("/reset-password?done=reset-asked"))
+    code = mailed_code(live_app, email, "password_reset")
+    page.goto(live_app.url(f"/reset-password#code={code}"))
+    page.wait_for_function("() => document.getElementById('token').value.length > 0")
+    assert page.get_by_label("Code").input_value() == code
+    assert "#" not in page.url
+    page.get_by_label("New password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set the new password").click()
+    page.wait_for_url(live_app.url("/login?done=reset"))
+    assert api_login(page, live_app, email, NEW_PASSWORD) == 200
+    assert not [u for u in seen if code in u]
+    context.close()

@@ -551,3 +551,13 @@ async def test_a_mailed_code_is_never_in_a_repr(signed: SignedUp, world: World) 
     assert mail.code is not None
     assert mail.code.reveal() not in repr(mail)
     assert mail.code.reveal() not in str(mail)
+
+
+async def test_the_one_click_link_carries_the_code_only_in_its_fragment(
+    signed: SignedUp, world: World
+) -> None:
+    mail = world.mailer.sent[-1]
+    assert mail.code is not None
+    link = mail.link_with_code().reveal()
+    assert link == f"https://tierkeeper.example/verify-email#code={mail.code.reveal()}"
+    assert "?" not in link
