@@ -112,7 +112,7 @@ class AccountChanges:
         )
         user = None if token is None else await self.tenants.user(token.user_id)
         if token is None or user is None or user.email != token.email:
-            raise Unauthorized(INVALID_CODE)
+            raise ValidationError(INVALID_CODE, field="token")
         now = self.clock.now()
         await self.account_store.set_password_hash(user.id, await self.hasher.hash(new))
         await self.auth_tokens.revoke_subject(user.id, now)
@@ -137,7 +137,7 @@ class AccountChanges:
         )
         user = None if token is None else await self.tenants.user(token.user_id)
         if token is None or user is None:
-            raise Unauthorized(INVALID_CODE)
+            raise ValidationError(INVALID_CODE, field="token")
         if token.email != user.email:
             await self.account_store.set_email(user.id, token.email)
         await self.account_store.mark_email_verified(user.id, now)

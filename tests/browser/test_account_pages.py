@@ -202,3 +202,13 @@ def test_the_one_click_link_fills_the_code_from_its_fragment(
     assert api_login(page, live_app, email, NEW_PASSWORD) == 200
     assert not [u for u in seen if code in u]
     context.close()
+
+
+def test_a_wrong_verification_code_is_said_on_the_page(
+    no_js: BrowserContext, live_app: LiveApp
+) -> None:
+    page = no_js.new_page()
+    page.goto(live_app.url("/verify-email"))
+    page.get_by_label("Code").fill("tkm_not-a-real-code")
+    page.get_by_role("button", name="Confirm my address").click()
+    assert "wrong, used or expired" in page.locator(".form-error").inner_text()

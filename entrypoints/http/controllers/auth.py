@@ -164,7 +164,7 @@ class AuthController(Controller):
         an account."""
         await services.account_changes.request_password_reset(data.email)
 
-    @post("/password-reset/confirm", status_code=204, responses=errors(401, 422), security=[])
+    @post("/password-reset/confirm", status_code=204, responses=errors(422), security=[])
     async def password_reset_confirm(
         self, data: JSONBody[PasswordResetConfirmIn], services: ServicesDep
     ) -> None:
@@ -173,7 +173,7 @@ class AuthController(Controller):
             Secret(data.token), Secret(data.password)
         )
 
-    @post("/verify-email", status_code=204, responses=errors(401, 409, 422), security=[])
+    @post("/verify-email", status_code=204, responses=errors(409, 422), security=[])
     async def verify_email(self, data: JSONBody[VerifyEmailIn], services: ServicesDep) -> None:
         """Confirms the address a verification code was mailed to (an email change takes
         effect here)."""

@@ -236,7 +236,7 @@ class AccountPagesController(Controller):
             await services_of(request).account_changes.confirm_password_reset(
                 Secret(form.get("token", "").strip()), Secret(form.get("password", ""))
             )
-        except (ValidationError, Unauthorized) as error:
+        except ValidationError as error:
             return _page(
                 request, "pages/account_code.html", "Reset your password", None, 422,
                 mode="reset", error=_problem(error), notice="",
@@ -254,7 +254,7 @@ class AccountPagesController(Controller):
             await services_of(request).account_changes.verify_email(
                 Secret(form.get("token", "").strip())
             )
-        except (Unauthorized, Conflict) as error:
+        except (ValidationError, Conflict) as error:
             return _page(
                 request, "pages/account_code.html", "Confirm your email", None, 422,
                 mode="verify", error=_problem(error), notice="",
