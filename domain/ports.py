@@ -243,6 +243,10 @@ class AttemptLog(Protocol):
 
     async def clear(self, key: str) -> None: ...
 
+    async def forget_before(self, at: datetime) -> int:
+        """Drop every count whose last failure is before ``at``; how many."""
+        ...
+
 
 class OneTimePurpose(enum.Enum):
     PASSWORD_RESET = "password_reset"

@@ -17,6 +17,9 @@ import attrs
 FREE_FAILURES = 5
 BASE_DELAY = timedelta(seconds=1)
 MAX_DELAY = timedelta(minutes=15)
+FORGET_AFTER = timedelta(days=1)
+"""A key without a failure for this long starts afresh: its count is forgotten, so the log
+keeps only recent keys however many an attacker invents."""
 
 
 @attrs.frozen
@@ -44,6 +47,11 @@ def wait_before_next(attempts: Attempts, now: datetime) -> timedelta:
         return timedelta(0)
     allowed_at = attempts.last_failure_at + delay_after(attempts.failures)
     return max(allowed_at - now, timedelta(0))
+
+
+def forget_before(now: datetime) -> datetime:
+    """Counts whose last failure is older than this instant are forgotten."""
+    return now - FORGET_AFTER
 
 
 def retry_after_seconds(wait: timedelta) -> int:

@@ -417,6 +417,14 @@ class InMemoryAttemptLog:
     async def clear(self, key: str) -> None:
         self.attempts.pop(key, None)
 
+    async def forget_before(self, at: datetime) -> int:
+        stale = [
+            k for k, a in self.attempts.items() if a.last_failure_at and a.last_failure_at < at
+        ]
+        for key in stale:
+            del self.attempts[key]
+        return len(stale)
+
 
 @attrs.define
 class InMemoryAccountRepository:

@@ -50,6 +50,12 @@ class SqlAttemptLog:
         async with self.engine.begin() as conn:
             await conn.execute(t.login_attempts.delete().where(t.login_attempts.c.key == key))
 
+    async def forget_before(self, at: datetime) -> int:
+        statement = t.login_attempts.delete().where(t.login_attempts.c.last_failure_at < at)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+        return int(result.rowcount)
+
 
 def _one_time(row: sa.RowMapping) -> OneTimeToken:
     return OneTimeToken(

@@ -94,7 +94,7 @@ class AccountChanges:
         key = throttle_key("reset", address)
         if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
             return
-        await self.accounts.attempts.record_failure(key, now)
+        await self.accounts.count_failure(key, now)
         user = await self.tenants.user_by_email(address)
         if user is None:
             return

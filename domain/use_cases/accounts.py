@@ -54,6 +54,8 @@ from domain.sessions import needs_touch, session_expired, session_expires_at
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.throttle import (
     KEY_TESTS_PER_WINDOW,
+    Attempts,
+    forget_before,
     key_test_window,
     retry_after_seconds,
     wait_before_next,
@@ -249,7 +251,7 @@ class Accounts:
             await self.tenants.add(tenant, user)
         except Conflict:
             if probing_key is not None:
-                await self.attempts.record_failure(probing_key, now)
+                await self.count_failure(probing_key, now)
             await self._tell_owner_of_signup_attempt(address)
             raise Conflict(
                 "this email cannot be used to sign up; if it is yours, log in or reset "
@@ -325,7 +327,7 @@ class Accounts:
             return user, await self._issue(TokenKind.CUSTOMER, user.id)
         now = self.clock.now()
         for key in keys:
-            await self.attempts.record_failure(key, now)
+            await self.count_failure(key, now)
         raise refusal
 
     async def count_key_test(self, tenant_id: TenantId) -> None:
@@ -334,7 +336,7 @@ class Accounts:
         call, and an unlimited one lets a tenant use us to test stolen keys)."""
         now = self.clock.now()
         label, next_window = key_test_window(now)
-        counted = await self.attempts.record_failure(f"key-test:{tenant_id}:{label}", now)
+        counted = await self.count_failure(f"key-test:{tenant_id}:{label}", now)
         if counted.failures > KEY_TESTS_PER_WINDOW:
             raise TooManyAttempts(
                 "too many key tests; wait a minute before testing again",
@@ -348,8 +350,16 @@ class Accounts:
         account_key = throttle_key("account", user.email)
         await self._refuse_while_throttled([account_key])
         if not await self.hasher.verify(user.password_hash, password):
-            await self.attempts.record_failure(account_key, self.clock.now())
+            await self.count_failure(account_key, self.clock.now())
             raise ValidationError("the password is wrong", field=field)
+
+    async def count_failure(self, key: str, now: datetime) -> Attempts:
+        """Count a failure for ``key``; a key's first failure also sweeps the counts nobody
+        added to since ``FORGET_AFTER`` (new keys are what make the log grow)."""
+        counted = await self.attempts.record_failure(key, now)
+        if counted.failures == 1:
+            await self.attempts.forget_before(forget_before(now))
+        return counted
 
     async def _refuse_while_throttled(self, keys: list[str]) -> None:
         now = self.clock.now()

@@ -135,6 +135,15 @@ async def test_failures_count_up_per_key_until_cleared(storage: AccountStorage) 
     assert await log.get("k1") == Attempts()
 
 
+async def test_counts_older_than_an_instant_are_forgotten(storage: AccountStorage) -> None:
+    log = storage.attempts
+    await log.record_failure("old", T0)
+    await log.record_failure("new", T0 + timedelta(hours=2))
+    assert await log.forget_before(T0 + timedelta(hours=1)) == 1
+    assert await log.get("old") == Attempts()
+    assert await log.get("new") == Attempts(1, T0 + timedelta(hours=2))
+
+
 async def add_user(storage: AccountStorage, n: int = 1) -> UserId:
     user = a_user(n)
     await storage.tenants.add(a_tenant(n), user)

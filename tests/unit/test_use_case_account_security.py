@@ -562,3 +562,13 @@ async def test_the_one_click_link_carries_the_code_only_in_its_fragment(
     link = mail.link_with_code().reveal()
     assert link == f"https://tierkeeper.example/verify-email#code={mail.code.reveal()}"
     assert "?" not in link
+
+
+async def test_counts_nobody_added_to_for_a_day_are_forgotten_when_a_new_key_fails(
+    accounts: Accounts, signed: SignedUp, world: World
+) -> None:
+    await fail_logins(accounts, 3, "203.0.113.9")
+    world.clock.advance(days=1, seconds=1)
+    with pytest.raises(Unauthorized):
+        await accounts.login("someone.else@example.com", WRONG)
+    assert len(world.attempts.attempts) == 1

@@ -28,7 +28,7 @@ def upgrade() -> None:
         "login_attempts",
         sa.Column("key", sa.String(128), primary_key=True),
         sa.Column("failures", sa.Integer, nullable=False),
-        sa.Column("last_failure_at", TS, nullable=False),
+        sa.Column("last_failure_at", TS, nullable=False, index=True),
     )
     op.create_table(
         "one_time_tokens",
