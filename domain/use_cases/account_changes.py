@@ -10,7 +10,7 @@ anyone.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -127,6 +127,24 @@ class AccountChanges:
         address = normalise_email(new_email)
         await self._confirm_password(user, password, "password")
         await self.accounts.send_verification(user, address)
+
+    async def email_verified_at(self, principal: Principal) -> datetime | None:
+        """When the customer's current address was confirmed (None: not yet)."""
+        user = await self._user(principal)
+        return await self.account_store.email_verified_at(user.id)
+
+    async def resend_verification(self, principal: Principal) -> None:
+        """A new code for the current address, unless it is confirmed already; resends to
+        one address are limited like reset mails."""
+        user = await self._user(principal)
+        if await self.account_store.email_verified_at(user.id) is not None:
+            return
+        now = self.clock.now()
+        key = throttle_key("verify", user.email)
+        if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
+            return
+        await self.accounts.count_failure(key, now)
+        await self.accounts.send_verification(user)
 
     async def verify_email(self, code: Secret) -> None:
         """A mailed verification code, once: the address it was sent to becomes the user's

@@ -212,3 +212,20 @@ def test_a_wrong_verification_code_is_said_on_the_page(
     page.get_by_label("Code").fill("tkm_not-a-real-code")
     page.get_by_role("button", name="Confirm my address").click()
     assert "wrong, used or expired" in page.locator(".form-error").inner_text()
+
+
+def test_the_address_is_confirmed_with_the_code_from_a_new_mail(
+    no_js: BrowserContext, live_app: LiveApp
+) -> None:
+    page = no_js.new_page()
+    email = signed_up(page, live_app)
+    page.goto(live_app.url("/account"))
+    assert "is not confirmed yet" in page.content()
+    page.get_by_role("button", name="Mail me a new code").click()
+    page.wait_for_url(live_app.url("/account?done=verification-sent"))
+    page.goto(live_app.url("/verify-email"))
+    page.get_by_label("Code").fill(mailed_code(live_app, email, "verify_email"))
+    page.get_by_role("button", name="Confirm my address").click()
+    page.wait_for_url(live_app.url("/verify-email?done=verified"))
+    page.goto(live_app.url("/account"))
+    assert f"{email} is confirmed" in page.content()

@@ -572,3 +572,17 @@ async def test_counts_nobody_added_to_for_a_day_are_forgotten_when_a_new_key_fai
     with pytest.raises(Unauthorized):
         await accounts.login("someone.else@example.com", WRONG)
     assert len(world.attempts.attempts) == 1
+
+
+async def test_a_new_verification_code_is_sent_only_while_unconfirmed(
+    accounts: Accounts, changes: AccountChanges, signed: SignedUp, world: World
+) -> None:
+    here = await accounts.customer(signed.token.reveal())
+    assert await changes.email_verified_at(here) is None
+    await changes.resend_verification(here)
+    codes = [m for m in world.mailer.sent if m.kind is AccountMailKind.VERIFY_EMAIL]
+    assert len(codes) == 2
+    await changes.verify_email(world.mailer.last_code(AccountMailKind.VERIFY_EMAIL))
+    assert await changes.email_verified_at(here) == world.clock.now()
+    await changes.resend_verification(here)
+    assert len([m for m in world.mailer.sent if m.kind is AccountMailKind.VERIFY_EMAIL]) == 2

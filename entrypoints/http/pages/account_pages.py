@@ -45,6 +45,7 @@ HTML_HEADERS = {
 
 NOTICES = {
     "session": "The session has ended.",
+    "verification-sent": "We mailed a new code to your address.",
     "password": "Your password is changed; your other sessions have ended.",
     "email": "We mailed a code to the new address; enter it to finish the change.",
     "reset-asked": "If that address has an account, a code is on its way. It works for 30 minutes.",
@@ -131,6 +132,7 @@ class AccountPagesController(Controller):
             "Account & security",
             AccountViewer(principal.user.email),
             sessions=await services.accounts.sessions(principal),
+            verified_at=await services.account_changes.email_verified_at(principal),
             **context,
         )
 
@@ -155,6 +157,14 @@ class AccountPagesController(Controller):
         except DomainError as error:
             return await self._account(request, principal, error=_problem(error))
         return _done("/account", "session")
+
+    @post("/account/verify-email", status_code=303)
+    async def resend_verification(self, request: Request[Any, Any, Any]) -> Redirect:
+        principal = await _signed_in(request)
+        if principal is None:
+            return Redirect(path="/login", status_code=303)
+        await services_of(request).account_changes.resend_verification(principal)
+        return _done("/account", "verification-sent")
 
     @post("/account/logout-all", status_code=303)
     async def logout_all(self, request: Request[Any, Any, Any]) -> Redirect:
