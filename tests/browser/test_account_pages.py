@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from entrypoints.http.auth import SESSION_COOKIE
-from tests.browser.harness import DESKTOP, LiveApp
+from tests.browser.harness import DESKTOP, LiveApp, accessibility_problems, screenshot
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
@@ -90,6 +90,8 @@ def test_sessions_are_listed_ended_and_ended_everywhere_without_javascript(
     )
     assert signed_in.status == 200
     page.goto(live_app.url("/account"))
+    assert accessibility_problems(page) == []
+    screenshot(page, "account-desktop")
     rows = page.locator("tbody tr")
     assert rows.count() == 2
     assert "This browser" in rows.nth(0).inner_text()
