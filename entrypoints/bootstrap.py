@@ -42,6 +42,7 @@ from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.tenants import Tenants
+from domain.use_cases.usage_history import UsageHistory
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Services:
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+    usage_history: UsageHistory | None = None
+    """A tenant's settled usage by day or model (the history page and its API)."""
 
 
 class WebhookParser(Protocol):
@@ -193,6 +196,7 @@ def assemble(
             settings.public_url,
         ),
         webhooks=webhooks,
+        usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
 
