@@ -27,11 +27,14 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MessageCounter,
     Notifier,
+    PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
     SubscriptionCanceler,
+    SubscriptionRepository,
     TenantRepository,
     UsageLedger,
 )
@@ -65,6 +68,11 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    subscriptions: SubscriptionRepository | None = None
+    """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
+    paid_invoices: PaidInvoiceRepository | None = None
+    message_counts: MessageCounter | None = None
+    """Admitted, settled and expired messages for the usage report."""
     accounts: AccountPorts | None = None
     """Throttling, account changes and mail, deletion's helpers; see ``AccountPorts``."""
 
@@ -184,7 +192,7 @@ def assemble(
             settings.public_url,
         ),
         billing=None
-        if ports.billing is None
+        if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
         else Billing(
             catalog,
             build_price_book(catalog, settings.stripe_prices),
@@ -194,6 +202,8 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            subscriptions=ports.subscriptions,
+            invoices=ports.paid_invoices,
         ),
         webhooks=webhooks,
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
@@ -278,6 +288,9 @@ async def build_services(
         billing=build_billing_gateway(settings),
         password_hasher=bounded(password_hasher) if password_hasher else _default_password_hasher(),
         accounts=build_account_ports(settings, database),
+        subscriptions=database.subscriptions,
+        paid_invoices=database.paid_invoices,
+        message_counts=database.message_counts,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

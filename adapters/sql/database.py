@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
@@ -28,6 +29,7 @@ from adapters.sql.repositories import (
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
+from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -136,6 +138,9 @@ class SqlDatabase:
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
+    subscriptions: SqlSubscriptionRepository
+    paid_invoices: SqlPaidInvoiceRepository
+    message_counts: SqlMessageCounter
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
 
     @property
@@ -180,5 +185,8 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
+        subscriptions=SqlSubscriptionRepository(engine),
+        paid_invoices=SqlPaidInvoiceRepository(engine),
+        message_counts=SqlMessageCounter(engine),
         pool=pool,
     )

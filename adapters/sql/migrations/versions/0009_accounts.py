@@ -3,7 +3,7 @@ behind throttling, the mailed single-use codes (password reset, email verificati
 when a user's address was verified, and the outbox rows of account mail.
 
 Revision ID: 0009_accounts
-Revises: 0006_settle_tenant_revision
+Revises: 0010_subscriptions
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_accounts"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0010_subscriptions"
 branch_labels = None
 depends_on = None
 
