@@ -93,3 +93,21 @@ class UpstreamUnreachable(DomainError):
     """An LLM provider could not be reached (network, timeout); the proxy tries the next."""
 
     code: str = "upstream_unreachable"
+
+
+@attrs.define(eq=False)
+class TooManyAttempts(DomainError):
+    """Too many failed attempts from this account or address; try again after
+    ``retry_after_s`` seconds."""
+
+    retry_after_s: int = 1
+    code: str = "too_many_attempts"
+
+
+@attrs.define(eq=False)
+class Overloaded(DomainError):
+    """The service sheds this request to protect itself (e.g. too many password hashes at
+    once); try again after ``retry_after_s`` seconds."""
+
+    retry_after_s: int = 1
+    code: str = "overloaded"

@@ -5,6 +5,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -37,6 +38,7 @@ from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import Tenant, User
+from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
@@ -272,6 +274,7 @@ class AuthToken:
     subject: str
     created_at: datetime
     revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 class AuthTokenRepository(Protocol):
@@ -282,6 +285,18 @@ class AuthTokenRepository(Protocol):
         ...
 
     async def revoke(self, token_hash: str, at: datetime) -> bool: ...
+
+    async def touch(self, token_hash: str, at: datetime) -> None:
+        """Record that the token was used at ``at``."""
+        ...
+
+    async def live_for_subject(self, kind: str, subject: str | None = None) -> list[AuthToken]:
+        """The tokens of ``kind`` (and ``subject`` when given) not revoked, oldest first."""
+        ...
+
+    async def revoke_subject(self, subject: str, at: datetime, keep: str | None = None) -> int:
+        """Revoke every live token of ``subject`` except the one hashed ``keep``; how many."""
+        ...
 
 
 class PasswordHasher(Protocol):
@@ -391,4 +406,109 @@ class LlmUpstream(Protocol):
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send a call and answer once the status and headers are in; a provider that
         cannot be reached raises ``UpstreamUnreachable``."""
+
+
+class AttemptLog(Protocol):
+    """Failed attempts per key (an account, a client address), for throttling."""
+
+    async def get(self, key: str) -> Attempts: ...
+
+    async def record_failure(self, key: str, at: datetime) -> Attempts:
+        """Count one more failure at ``at`` atomically; the count after it."""
+        ...
+
+    async def clear(self, key: str) -> None: ...
+
+    async def forget_before(self, at: datetime) -> int:
+        """Drop every count whose last failure is before ``at``; how many."""
+        ...
+
+
+class OneTimePurpose(enum.Enum):
+    PASSWORD_RESET = "password_reset"
+    VERIFY_EMAIL = "verify_email"
+
+
+@attrs.frozen
+class OneTimeToken:
+    """A mailed single-use token as stored: only its hash. ``email`` is the address it was
+    sent to (for an email change, the new address)."""
+
+    token_hash: str
+    purpose: OneTimePurpose
+    user_id: UserId
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class AccountRepository(Protocol):
+    """What changes about a user after signup, and the single-use tokens mailed to them."""
+
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None: ...
+
+    async def set_email(self, user_id: UserId, email: str) -> None:
+        """Change the address; one taken by another user raises ``Conflict``."""
+        ...
+
+    async def mark_email_verified(self, user_id: UserId, at: datetime) -> None: ...
+
+    async def email_verified_at(self, user_id: UserId) -> datetime | None: ...
+
+    async def add_one_time_token(self, token: OneTimeToken) -> None: ...
+
+    async def consume_one_time_token(
+        self, token_hash: str, purpose: OneTimePurpose, at: datetime
+    ) -> OneTimeToken | None:
+        """Mark the token used and return it, once, if it has ``purpose`` and has not
+        expired at ``at``; None otherwise (unknown, used, expired, other purpose)."""
+        ...
+
+    async def delete_user(self, user_id: UserId) -> None:
+        """Remove the user (its email with it), its tokens and its single-use tokens."""
+        ...
+
+
+class AccountMailKind(enum.Enum):
+    PASSWORD_RESET = "password_reset"
+    VERIFY_EMAIL = "verify_email"
+    SIGNUP_ATTEMPT = "signup_attempt"
+    PASSWORD_CHANGED = "password_changed"
+
+
+@attrs.frozen
+class AccountMail:
+    """A mail about the account itself. ``code`` is the single-use token (a secret, shown in
+    the mail only); ``link`` the page to enter it on."""
+
+    kind: AccountMailKind
+    to: str
+    tenant_id: TenantId
+    link: str
+    code: Secret | None = None
+
+    def link_with_code(self) -> Secret:
+        """The one-click link: the code rides in the fragment (``#code=…``), which a browser
+        never sends to a server, so it reaches no log; the page fills its form from it."""
+        if self.code is None:
+            return Secret(self.link)
+        return Secret(f"{self.link}#code={self.code.reveal()}")
+
+
+class AccountMailer(Protocol):
+    async def send(self, mail: AccountMail) -> None:
+        """Queue the mail for delivery (the notifications outbox)."""
+        ...
+
+
+class SubscriptionCanceler(Protocol):
+    async def cancel_now(self, subscription_id: str) -> None:
+        """End the subscription immediately (no further invoices)."""
+        ...
+
+
+class ConfigRemover(Protocol):
+    async def remove(self, tenant_id: TenantId) -> bool:
+        """Delete the tenant's OpenClaw files; False when there were none."""
         ...

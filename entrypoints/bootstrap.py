@@ -7,7 +7,7 @@ import time. ``Services`` holds the ports and the use cases built over them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -17,9 +17,13 @@ from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.key_store_set import KeyStoreSet
 from domain.ports import (
+    AccountMailer,
+    AccountRepository,
+    AttemptLog,
     AuthTokenRepository,
     BillingGateway,
     Clock,
+    ConfigRemover,
     ConfigWriter,
     CredentialRepository,
     KeyStore,
@@ -33,12 +37,14 @@ from domain.ports import (
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionCanceler,
     SubscriptionRepository,
     TenantRepository,
     UsageLedger,
     VirtualKeyRepository,
     WebhookPoster,
 )
+from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs, ProxyMode
@@ -50,6 +56,9 @@ from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
 from domain.use_cases.virtual_keys import VirtualKeys
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.sql.database import SqlDatabase
 
 
 @attrs.frozen
@@ -80,6 +89,19 @@ class Ports:
     notification_settings: NotificationSettingsRepository | None = None
     mail: MailSender | None = None
     webhook_poster: WebhookPoster | None = None
+    accounts: AccountPorts | None = None
+    """Throttling, account changes and mail, deletion's helpers; see ``AccountPorts``."""
+
+
+@attrs.frozen
+class AccountPorts:
+    """The ports only the accounts use cases need."""
+
+    attempts: AttemptLog
+    store: AccountRepository
+    mailer: AccountMailer
+    config_remover: ConfigRemover
+    canceler: SubscriptionCanceler | None
 
 
 @attrs.frozen
@@ -92,6 +114,7 @@ class Services:
     metering: Metering
     tenants: Tenants
     accounts: Accounts
+    account_changes: AccountChanges
     close: Callable[[], Awaitable[None]]
     billing: Billing | None = None
     """Checkout and subscription events; None when no payment provider is configured."""
@@ -116,7 +139,14 @@ class WebhookParser(Protocol):
 def _default_password_hasher() -> PasswordHasher:
     from adapters.security.passwords import Argon2PasswordHasher
 
-    return Argon2PasswordHasher()
+    return bounded(Argon2PasswordHasher())
+
+
+def bounded(hasher: PasswordHasher) -> PasswordHasher:
+    """At most a few password hashes at a time; the rest wait briefly or are shed."""
+    from adapters.security.bounded import BoundedPasswordHasher
+
+    return BoundedPasswordHasher(hasher)
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -184,6 +214,21 @@ def assemble(
             await llm_proxy.drain()
         await close()
 
+    if ports.accounts is None:
+        raise ValidationError("the accounts' ports are required", field="accounts")
+    account_ports = ports.accounts
+    accounts = Accounts(
+        catalog,
+        ports.tenants,
+        ports.auth_tokens,
+        ports.password_hasher,
+        configs,
+        ports.clock,
+        account_ports.attempts,
+        account_ports.store,
+        account_ports.mailer,
+        settings.public_url,
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -193,8 +238,19 @@ def assemble(
         metering=metering,
         tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close_all,
-        accounts=Accounts(
-            catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
+        accounts=accounts,
+        account_changes=AccountChanges(
+            accounts,
+            ports.tenants,
+            ports.auth_tokens,
+            account_ports.store,
+            ports.password_hasher,
+            account_ports.mailer,
+            ports.credentials,
+            account_ports.config_remover,
+            account_ports.canceler,
+            ports.clock,
+            settings.public_url,
         ),
         billing=None
         if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
@@ -355,9 +411,10 @@ async def build_services(
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
-        password_hasher=password_hasher or _default_password_hasher(),
+        password_hasher=bounded(password_hasher) if password_hasher else _default_password_hasher(),
         virtual_keys=database.virtual_keys,
         llm_upstream=(upstream := AiohttpLlmUpstream()),
+        accounts=build_account_ports(settings, database),
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,
         message_counts=database.message_counts,
@@ -372,6 +429,33 @@ async def build_services(
         await database.close()
 
     return assemble(settings, catalog, ports, close, build_webhook_parser(settings))
+
+
+def build_account_ports(settings: Settings, database: SqlDatabase) -> AccountPorts:
+    """Attempt counts and account changes in the database, account mail through the
+    notifications outbox, config removal under the config root, Stripe cancellation when
+    Stripe is configured."""
+    from adapters.openclaw.remover import FileConfigRemover
+    from adapters.sql.account_mail import SqlAccountMailOutbox
+    from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+
+    return AccountPorts(
+        attempts=SqlAttemptLog(database.engine),
+        store=SqlAccountRepository(database.engine),
+        mailer=SqlAccountMailOutbox(database.engine, settings.public_url),
+        config_remover=FileConfigRemover(settings.config_root),
+        canceler=build_subscription_canceler(settings),
+    )
+
+
+def build_subscription_canceler(settings: Settings) -> SubscriptionCanceler | None:
+    if settings.stripe_api_key is None:
+        return None
+    from adapters.billing.cancel import StripeSubscriptionCanceler
+    from adapters.billing.stripe_gateway import build_stripe_client
+
+    client = build_stripe_client(settings.stripe_api_key, settings.stripe_api_base)
+    return StripeSubscriptionCanceler(client)
 
 
 def build_billing_gateway(settings: Settings) -> BillingGateway | None:

@@ -108,7 +108,7 @@ class Settings:
             return self.secret_keys
         path = self.var_dir / "secret_key"
         if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))

@@ -53,10 +53,20 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import AuthToken, CheckoutSession, MessageCounts, UsageRecord
+from domain.ports import (
+    AccountMail,
+    AccountMailKind,
+    AuthToken,
+    CheckoutSession,
+    MessageCounts,
+    OneTimePurpose,
+    OneTimeToken,
+    UsageRecord,
+)
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import Tenant, User
+from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
@@ -452,6 +462,29 @@ class InMemoryAuthTokenRepository:
         self.tokens[token_hash] = attrs.evolve(token, revoked_at=at)
         return True
 
+    async def touch(self, token_hash: str, at: datetime) -> None:
+        token = self.tokens.get(token_hash)
+        if token is not None:
+            self.tokens[token_hash] = attrs.evolve(token, last_used_at=at)
+
+    async def live_for_subject(self, kind: str, subject: str | None = None) -> list[AuthToken]:
+        live = [
+            t
+            for t in self.tokens.values()
+            if t.kind == kind and t.revoked_at is None and subject in (None, t.subject)
+        ]
+        return sorted(live, key=lambda t: (t.created_at, t.token_hash))
+
+    async def revoke_subject(self, subject: str, at: datetime, keep: str | None = None) -> int:
+        chosen = [
+            h
+            for h, t in self.tokens.items()
+            if t.subject == subject and t.revoked_at is None and h != keep
+        ]
+        for token_hash in chosen:
+            await self.revoke(token_hash, at)
+        return len(chosen)
+
 
 @attrs.define
 class FakePasswordHasher:
@@ -498,6 +531,110 @@ class InMemoryVirtualKeyRepository:
 
     async def tenant_for(self, key_hash: str) -> TenantId | None:
         return next((t for t, k in self.keys.items() if k.key_hash == key_hash), None)
+
+
+@attrs.define
+class InMemoryAttemptLog:
+    attempts: dict[str, Attempts] = attrs.Factory(dict)
+
+    async def get(self, key: str) -> Attempts:
+        return self.attempts.get(key, Attempts())
+
+    async def record_failure(self, key: str, at: datetime) -> Attempts:
+        before = self.attempts.get(key, Attempts())
+        self.attempts[key] = Attempts(before.failures + 1, at)
+        return self.attempts[key]
+
+    async def clear(self, key: str) -> None:
+        self.attempts.pop(key, None)
+
+    async def forget_before(self, at: datetime) -> int:
+        stale = [
+            k for k, a in self.attempts.items() if a.last_failure_at and a.last_failure_at < at
+        ]
+        for key in stale:
+            del self.attempts[key]
+        return len(stale)
+
+
+@attrs.define
+class InMemoryAccountRepository:
+    """Changes users in the in-memory tenant repository it is given."""
+
+    tenants: InMemoryTenantRepository
+    auth_tokens: InMemoryAuthTokenRepository
+    verified: dict[UserId, datetime] = attrs.Factory(dict)
+    one_time: dict[str, OneTimeToken] = attrs.Factory(dict)
+
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        user = self.tenants.users[user_id]
+        self.tenants.users[user_id] = attrs.evolve(user, password_hash=password_hash)
+
+    async def set_email(self, user_id: UserId, email: str) -> None:
+        if any(u.email == email and u.id != user_id for u in self.tenants.users.values()):
+            raise Conflict("this email is taken", code="conflict")
+        user = self.tenants.users[user_id]
+        self.tenants.users[user_id] = attrs.evolve(user, email=email)
+        self.verified.pop(user_id, None)
+
+    async def mark_email_verified(self, user_id: UserId, at: datetime) -> None:
+        self.verified[user_id] = at
+
+    async def email_verified_at(self, user_id: UserId) -> datetime | None:
+        return self.verified.get(user_id)
+
+    async def add_one_time_token(self, token: OneTimeToken) -> None:
+        self.one_time[token.token_hash] = token
+
+    async def consume_one_time_token(
+        self, token_hash: str, purpose: OneTimePurpose, at: datetime
+    ) -> OneTimeToken | None:
+        token = self.one_time.get(token_hash)
+        if token is None or token.purpose is not purpose or token.used_at is not None:
+            return None
+        if at >= token.expires_at:
+            return None
+        self.one_time[token_hash] = attrs.evolve(token, used_at=at)
+        return self.one_time[token_hash]
+
+    async def delete_user(self, user_id: UserId) -> None:
+        self.tenants.users.pop(user_id, None)
+        self.verified.pop(user_id, None)
+        self.one_time = {h: t for h, t in self.one_time.items() if t.user_id != user_id}
+        self.auth_tokens.tokens = {
+            h: t for h, t in self.auth_tokens.tokens.items() if t.subject != user_id
+        }
+
+
+@attrs.define
+class InMemoryAccountMailer:
+    sent: list[AccountMail] = attrs.Factory(list)
+
+    async def send(self, mail: AccountMail) -> None:
+        self.sent.append(mail)
+
+    def last_code(self, kind: AccountMailKind) -> Secret:
+        code = next(m.code for m in reversed(self.sent) if m.kind is kind)
+        assert code is not None
+        return code
+
+
+@attrs.define
+class FakeSubscriptionCanceler:
+    canceled: list[str] = attrs.Factory(list)
+
+    async def cancel_now(self, subscription_id: str) -> None:
+        self.canceled.append(subscription_id)
+
+
+@attrs.define
+class InMemoryConfigRemover:
+    """Removes from the in-memory config writer it is given."""
+
+    writer: InMemoryConfigWriter
+
+    async def remove(self, tenant_id: TenantId) -> bool:
+        return self.writer.written.pop(tenant_id, None) is not None
 
 
 @attrs.define

@@ -363,15 +363,7 @@ class SqlAuthTokenRepository:
             ),
             token_hash,
         )
-        if row is None:
-            return None
-        return AuthToken(
-            row["token_hash"],
-            row["kind"],
-            row["subject"],
-            _utc(row["created_at"]),  # type: ignore[arg-type]
-            _utc(row["revoked_at"]),
-        )
+        return None if row is None else _auth_token(row)
 
     async def revoke(self, token_hash: str, at: datetime) -> bool:
         """Revoke once: False when the token is unknown or already revoked."""
@@ -383,6 +375,47 @@ class SqlAuthTokenRepository:
         async with self.engine.begin() as conn:
             result = await conn.execute(statement)
         return result.rowcount == 1
+
+    async def touch(self, token_hash: str, at: datetime) -> None:
+        statement = (
+            t.auth_tokens.update()
+            .where(t.auth_tokens.c.token_hash == token_hash)
+            .values(last_used_at=at)
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def live_for_subject(self, kind: str, subject: str | None = None) -> list[AuthToken]:
+        query = t.auth_tokens.select().where(
+            t.auth_tokens.c.kind == kind, t.auth_tokens.c.revoked_at.is_(None)
+        )
+        if subject is not None:
+            query = query.where(t.auth_tokens.c.subject == subject)
+        query = query.order_by(t.auth_tokens.c.created_at, t.auth_tokens.c.token_hash)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_auth_token(row) for row in rows]
+
+    async def revoke_subject(self, subject: str, at: datetime, keep: str | None = None) -> int:
+        statement = t.auth_tokens.update().where(
+            t.auth_tokens.c.subject == subject, t.auth_tokens.c.revoked_at.is_(None)
+        )
+        if keep is not None:
+            statement = statement.where(t.auth_tokens.c.token_hash != keep)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement.values(revoked_at=at))
+        return int(result.rowcount)
+
+
+def _auth_token(row: Mapping[Any, Any]) -> AuthToken:
+    return AuthToken(
+        row["token_hash"],
+        row["kind"],
+        row["subject"],
+        _utc(row["created_at"]),  # type: ignore[arg-type]
+        _utc(row["revoked_at"]),
+        _utc(row["last_used_at"]),
+    )
 
 
 @reports_unavailable

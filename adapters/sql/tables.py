@@ -64,6 +64,7 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("email_verified_at", UtcDateTime),
 )
 
 credentials = sa.Table(
@@ -93,6 +94,7 @@ auth_tokens = sa.Table(
     sa.Column("subject", sa.String(255), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime),
+    sa.Column("last_used_at", UtcDateTime),
 )
 
 processed_events = sa.Table(
@@ -226,6 +228,43 @@ virtual_keys = sa.Table(
     sa.Column("ciphertext_token", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("key_hash", name="uq_virtual_keys_key_hash"),
+)
+
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime, nullable=False),
+)
+
+one_time_tokens = sa.Table(
+    "one_time_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(128), primary_key=True),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)
+
+account_mail_outbox = sa.Table(
+    "account_mail_outbox",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
 )
 
 subscriptions = sa.Table(

@@ -3,6 +3,8 @@ each use picks its driver from it."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -46,7 +48,9 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """The database file of a SQLite URL; its directory is created on first use."""
+    """The database file of a SQLite URL; its directory is created on first use (0700) and
+    the file is readable by the owner only (0600: it holds password and token hashes);
+    SQLite gives its journal files the database file's mode."""
     database = sa.make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         raise ValidationError(
@@ -54,5 +58,17 @@ def sqlite_path(url: str) -> Path:
             field="TIERKEEPER_DATABASE_URL",
         )
     path = Path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path``'s directory 0700 and the file 0600 if missing; take group and other
+    bits off an existing file (never loosen anything)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)

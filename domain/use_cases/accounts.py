@@ -6,6 +6,12 @@ completes, so an unpaid tenant is never admitted) and billing anchor day 1 (bill
 to the day the subscription starts). Tokens are random, shown once, and stored only as their
 SHA-256 hash; a token is either a customer's (subject: user id) or a service's (subject: the
 service name), never both.
+
+A customer token is a session: it expires on the server after a time without use and at the
+latest a fixed time after login (``domain.sessions``); the customer lists its sessions, ends
+one, or ends all. Failed logins are throttled per account and per client address
+(``domain.throttle``): while a key must wait, the login is refused before any password is
+hashed.
 """
 
 from __future__ import annotations
@@ -20,11 +26,40 @@ import attrs
 
 from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
-from domain.errors import Forbidden, Unauthorized, ValidationError
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+    ValidationError,
+)
 from domain.ids import TenantId, UserId
-from domain.ports import AuthToken, AuthTokenRepository, Clock, PasswordHasher, TenantRepository
+from domain.ports import (
+    AccountMail,
+    AccountMailer,
+    AccountMailKind,
+    AccountRepository,
+    AttemptLog,
+    AuthToken,
+    AuthTokenRepository,
+    Clock,
+    OneTimePurpose,
+    OneTimeToken,
+    PasswordHasher,
+    TenantRepository,
+)
 from domain.secrets import Secret
+from domain.sessions import needs_touch, session_expired, session_expires_at
 from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.throttle import (
+    KEY_TESTS_PER_WINDOW,
+    Attempts,
+    forget_before,
+    key_test_window,
+    retry_after_seconds,
+    wait_before_next,
+)
 from domain.use_cases.configs import Configs
 from domain.windows import parse_timezone
 
@@ -37,6 +72,13 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_ANCHOR_DAY = 1
 SERVICE_TOKEN_TRUST_SECONDS = 5.0
 MAX_TRUSTED_SERVICE_TOKENS = 1024
+SESSION_ID_LENGTH = 16
+ONE_TIME_TOKEN_PREFIX = "tkm_"
+VERIFY_EMAIL_VALID_FOR = timedelta(hours=24)
+PASSWORD_RESET_VALID_FOR = timedelta(minutes=30)
+VERIFY_EMAIL_PATH = "/verify-email"
+RESET_PASSWORD_PATH = "/reset-password"
+LOGIN_PATH = "/login"
 
 
 class TokenKind(enum.Enum):
@@ -62,6 +104,27 @@ class Principal:
 
 
 @attrs.frozen
+class SessionView:
+    """One of a customer's live sessions; ``current`` is the one asking."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime
+    current: bool
+
+
+@attrs.frozen
+class ServiceTokenView:
+    """A live service token as the operator sees it: never the token itself."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@attrs.frozen
 class SignedUp:
     user: User
     tenant: Tenant
@@ -76,6 +139,22 @@ def hash_token(token: str) -> str:
 
 def new_token(kind: TokenKind) -> Secret:
     return Secret(TOKEN_PREFIXES[kind] + secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def new_one_time_token() -> Secret:
+    return Secret(ONE_TIME_TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def public_id(token_hash: str) -> str:
+    """The id a session or service token is listed and revoked by: a prefix of its hash,
+    which says nothing about the token itself."""
+    return token_hash[:SESSION_ID_LENGTH]
+
+
+def throttle_key(kind: str, value: str) -> str:
+    """The throttling key of an account or a client address, hashed so the attempt log
+    holds neither emails nor addresses."""
+    return kind + ":" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def normalise_email(email: str) -> str:
@@ -124,18 +203,34 @@ class Accounts:
     hasher: PasswordHasher
     configs: Configs
     clock: Clock
+    attempts: AttemptLog
+    account_store: AccountRepository
+    mailer: AccountMailer
+    public_url: str
     service_trust_s: float = SERVICE_TOKEN_TRUST_SECONDS
     _trusted_services: dict[str, tuple[datetime, Principal]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
 
-    async def signup(self, email: str, password: Secret, timezone: str | None = None) -> SignedUp:
+    async def signup(
+        self,
+        email: str,
+        password: Secret,
+        timezone: str | None = None,
+        client_address: str | None = None,
+    ) -> SignedUp:
         """A new tenant on the starter tier, ``incomplete`` until paid, with its first user
-        and a customer token; a taken email is a ``Conflict`` raised by the repository."""
+        and a customer token; a mail asks to verify the address. A taken email is a
+        ``Conflict`` whose words do not say the account exists; its owner gets a mail, and
+        it counts against the client address, which after a few must wait like a failed
+        login (so nobody can test many addresses quickly)."""
         address = normalise_email(email)
         check_password(password)
         zone = DEFAULT_TIMEZONE if timezone is None else timezone
         parse_timezone(zone)
+        probing_key = throttle_key("signup-address", client_address) if client_address else None
+        if probing_key is not None:
+            await self._refuse_while_throttled([probing_key])
         now = self.clock.now()
         tenant = Tenant(
             id=TenantId(f"t_{uuid.uuid4().hex}"),
@@ -152,26 +247,129 @@ class Accounts:
             tenant_id=tenant.id,
             created_at=now,
         )
-        await self.tenants.add(tenant, user)
+        try:
+            await self.tenants.add(tenant, user)
+        except Conflict:
+            if probing_key is not None:
+                await self.count_failure(probing_key, now)
+            await self._tell_owner_of_signup_attempt(address)
+            raise Conflict(
+                "this email cannot be used to sign up; if it is yours, log in or reset "
+                "the password",
+                code="conflict",
+            ) from None
         await self.configs.write(tenant.id)
         token = await self._issue(TokenKind.CUSTOMER, user.id)
+        await self.send_verification(user)
         return SignedUp(user, tenant, token)
 
-    async def login(self, email: str, password: Secret) -> tuple[User, Secret]:
+    async def _tell_owner_of_signup_attempt(self, address: str) -> None:
+        owner = await self.tenants.user_by_email(address)
+        if owner is not None:
+            await self.mailer.send(
+                AccountMail(
+                    AccountMailKind.SIGNUP_ATTEMPT,
+                    owner.email,
+                    owner.tenant_id,
+                    self.public_url + LOGIN_PATH,
+                )
+            )
+
+    async def send_verification(self, user: User, email: str | None = None) -> None:
+        """Mail a single-use code (valid 24 h) that proves ``email`` (by default the
+        user's own) belongs to the user."""
+        address = user.email if email is None else email
+        code = await self.issue_one_time(
+            OneTimePurpose.VERIFY_EMAIL, user.id, address, VERIFY_EMAIL_VALID_FOR
+        )
+        await self.mailer.send(
+            AccountMail(
+                AccountMailKind.VERIFY_EMAIL,
+                address,
+                user.tenant_id,
+                self.public_url + VERIFY_EMAIL_PATH,
+                code,
+            )
+        )
+
+    async def issue_one_time(
+        self, purpose: OneTimePurpose, user_id: UserId, email: str, valid_for: timedelta
+    ) -> Secret:
+        code = new_one_time_token()
+        now = self.clock.now()
+        await self.account_store.add_one_time_token(
+            OneTimeToken(hash_token(code.reveal()), purpose, user_id, email, now, now + valid_for)
+        )
+        return code
+
+    async def login(
+        self, email: str, password: Secret, client_address: str | None = None
+    ) -> tuple[User, Secret]:
         """A fresh customer token for the right email and password; the same refusal for a
-        wrong password and an unknown email (which still pays for one hash)."""
+        wrong password and an unknown email (which still pays for one hash). While the
+        account or the client address must wait after repeated failures, the login is
+        ``TooManyAttempts`` before any hashing, whatever the password."""
         refusal = Unauthorized("email or password is wrong")
         try:
             address = normalise_email(email)
         except ValidationError:
             raise refusal from None
+        account_key = throttle_key("account", address)
+        keys = [account_key]
+        if client_address:
+            keys.append(throttle_key("address", client_address))
+        await self._refuse_while_throttled(keys)
         user = await self.tenants.user_by_email(address)
         if user is None:
             await self.hasher.hash(password)
-            raise refusal
+        elif await self.hasher.verify(user.password_hash, password):
+            await self.attempts.clear(account_key)
+            return user, await self._issue(TokenKind.CUSTOMER, user.id)
+        now = self.clock.now()
+        for key in keys:
+            await self.count_failure(key, now)
+        raise refusal
+
+    async def count_key_test(self, tenant_id: TenantId) -> None:
+        """Each provider-key test of a tenant counts; beyond ``KEY_TESTS_PER_WINDOW`` in one
+        window it is ``TooManyAttempts`` until the next window (a probe costs a provider
+        call, and an unlimited one lets a tenant use us to test stolen keys)."""
+        now = self.clock.now()
+        label, next_window = key_test_window(now)
+        counted = await self.count_failure(f"key-test:{tenant_id}:{label}", now)
+        if counted.failures > KEY_TESTS_PER_WINDOW:
+            raise TooManyAttempts(
+                "too many key tests; wait a minute before testing again",
+                retry_after_s=retry_after_seconds(next_window - now),
+            )
+
+    async def confirm_password(self, user: User, password: Secret, field: str) -> None:
+        """A signed-in customer re-enters its password (to change it, change the email or
+        delete the account): wrong is a ``ValidationError`` on ``field``, and failures
+        count towards the account's login throttling, so a stolen session cannot guess."""
+        account_key = throttle_key("account", user.email)
+        await self._refuse_while_throttled([account_key])
         if not await self.hasher.verify(user.password_hash, password):
-            raise refusal
-        return user, await self._issue(TokenKind.CUSTOMER, user.id)
+            await self.count_failure(account_key, self.clock.now())
+            raise ValidationError("the password is wrong", field=field)
+
+    async def count_failure(self, key: str, now: datetime) -> Attempts:
+        """Count a failure for ``key``; a key's first failure also sweeps the counts nobody
+        added to since ``FORGET_AFTER`` (new keys are what make the log grow)."""
+        counted = await self.attempts.record_failure(key, now)
+        if counted.failures == 1:
+            await self.attempts.forget_before(forget_before(now))
+        return counted
+
+    async def _refuse_while_throttled(self, keys: list[str]) -> None:
+        now = self.clock.now()
+        waits = [wait_before_next(await self.attempts.get(key), now) for key in keys]
+        longest = max(waits)
+        if longest > timedelta(0):
+            raise TooManyAttempts(
+                "too many failed attempts; wait before trying again",
+                retry_after_s=retry_after_seconds(longest),
+            )
 
     async def authenticate(self, token: str) -> Principal:
         """The principal a presented token stands for; unknown or revoked tokens are
@@ -185,6 +383,13 @@ class Accounts:
         if stored is None or stored.revoked_at is not None:
             raise Unauthorized("the token is unknown or revoked")
         kind = TokenKind(stored.kind)
+        now = self.clock.now()
+        if kind is TokenKind.CUSTOMER and session_expired(
+            stored.created_at, stored.last_used_at, now
+        ):
+            raise Unauthorized("the session has expired; log in again")
+        if needs_touch(stored.last_used_at, now):
+            await self.auth_tokens.touch(digest, now)
         if kind is TokenKind.SERVICE:
             return Principal(kind, stored.subject, stored.token_hash)
         user = await self.tenants.user(UserId(stored.subject))
@@ -226,8 +431,58 @@ class Accounts:
     async def logout(self, principal: Principal) -> None:
         await self.auth_tokens.revoke(principal.token_hash, self.clock.now())
 
+    async def logout_everywhere(self, principal: Principal) -> int:
+        """Revoke every session of the customer, the asking one included."""
+        return await self.auth_tokens.revoke_subject(principal.subject, self.clock.now())
+
+    async def sessions(self, principal: Principal) -> list[SessionView]:
+        """The customer's sessions that are neither revoked nor expired, oldest first."""
+        now = self.clock.now()
+        stored = await self.auth_tokens.live_for_subject(
+            TokenKind.CUSTOMER.value, principal.subject
+        )
+        return [
+            SessionView(
+                id=public_id(token.token_hash),
+                created_at=token.created_at,
+                last_used_at=token.last_used_at,
+                expires_at=session_expires_at(token.created_at, token.last_used_at),
+                current=token.token_hash == principal.token_hash,
+            )
+            for token in stored
+            if not session_expired(token.created_at, token.last_used_at, now)
+        ]
+
+    async def revoke_session(self, principal: Principal, session_id: str) -> None:
+        """End one of the customer's own sessions; any other id is ``NotFound``."""
+        stored = await self.auth_tokens.live_for_subject(
+            TokenKind.CUSTOMER.value, principal.subject
+        )
+        match = [t for t in stored if session_id and public_id(t.token_hash) == session_id]
+        if not match:
+            raise NotFound("no such session")
+        await self.auth_tokens.revoke(match[0].token_hash, self.clock.now())
+
     async def create_service_token(self, name: str) -> Secret:
         return await self._issue(TokenKind.SERVICE, check_service_name(name))
+
+    async def service_tokens(self) -> list[ServiceTokenView]:
+        """Every live service token by id and name, oldest first."""
+        stored = await self.auth_tokens.live_for_subject(TokenKind.SERVICE.value)
+        return [
+            ServiceTokenView(public_id(t.token_hash), t.subject, t.created_at, t.last_used_at)
+            for t in stored
+        ]
+
+    async def revoke_service_tokens(self, id_or_name: str) -> int:
+        """Revoke the live service token with this id, or every one with this name; how
+        many. Gateways holding one stop being trusted within ``service_trust_s``."""
+        stored = await self.auth_tokens.live_for_subject(TokenKind.SERVICE.value)
+        chosen = [t for t in stored if id_or_name in (public_id(t.token_hash), t.subject)]
+        now = self.clock.now()
+        for token in chosen:
+            await self.auth_tokens.revoke(token.token_hash, now)
+        return len(chosen)
 
     async def _issue(self, kind: TokenKind, subject: str) -> Secret:
         token = new_token(kind)

@@ -38,7 +38,7 @@ def migrate_embedded(settings: Settings) -> bool:
 
     if backend(settings.database_url) != "sqlite":
         return False
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.database_url)
     return True
 

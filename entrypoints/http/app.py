@@ -18,12 +18,13 @@ from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import SESSION_COOKIE, provide_services
-from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.auth import AccountController, AuthController
 from entrypoints.http.controllers.billing import BillingController
 from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
@@ -36,7 +37,9 @@ from entrypoints.http.controllers.usage_history import UsageHistoryController
 from entrypoints.http.delivery_task import deliver_in_background
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.notification_pages import NotificationPagesController, load_banners
+from entrypoints.http.origin_guard import origin_guard_middleware
 from entrypoints.http.request_log import request_log_middleware
+from entrypoints.http.schema_page import ServerRenderedDocs
 from entrypoints.http.sweeper import sweeping
 from entrypoints.settings import Settings
 
@@ -51,6 +54,7 @@ def openapi_config() -> OpenAPIConfig:
         description="Control plane for per-tenant OpenClaw gateways: tiers, metering, BYOK "
         "keys, billing, configs.",
         path="/schema",
+        render_plugins=[ServerRenderedDocs(), JsonRenderPlugin()],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(
@@ -150,6 +154,7 @@ def create_app(
     handlers: list[Any] = [
         HealthController,
         AuthController,
+        AccountController,
         CatalogController,
         TenantController,
         LlmConfigController,
@@ -174,5 +179,6 @@ def create_app(
     )
     # outermost, so unknown paths and wrong methods are logged too (route middleware would
     # only see requests that matched a route)
+    app.asgi_handler = origin_guard_middleware(app.asgi_handler)
     app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app

@@ -11,6 +11,10 @@ the token into a form (field ``csrf_token``) or a header (``X-CSRF-Token``).
   token (an HMAC only the holder of the cookie's value can compute). It is also set in a
   readable ``tierkeeper_csrf`` cookie so scripts of our own origin can send it back.
 - Customer endpoints refuse service tokens (403) and gateway endpoints customer tokens (403).
+- Login and signup, which have no session yet, are guarded against cross-site requests by
+  ``entrypoints.http.origin_guard`` (Origin / Sec-Fetch-Site); when they come with a live
+  session cookie, that session's CSRF token is required too (``verify_login_csrf``).
+- ``safe_next`` keeps a ``next`` target to a path of this site.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -27,6 +32,7 @@ from litestar.openapi.spec import SecurityRequirement
 from domain.errors import Forbidden, Unauthorized
 from domain.ids import TenantId
 from domain.secrets import Secret
+from domain.sessions import ABSOLUTE_LIMIT
 from domain.use_cases.accounts import Principal
 from entrypoints.bootstrap import Services
 
@@ -34,7 +40,9 @@ SESSION_COOKIE = "tierkeeper_session"
 CSRF_COOKIE = "tierkeeper_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FORM_FIELD = "csrf_token"
-SESSION_MAX_AGE_S = 14 * 24 * 3600
+SESSION_MAX_AGE_S = int(ABSOLUTE_LIMIT.total_seconds())
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+"""Headers of every response that carries a token."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 ServicesDep: TypeAlias = NamedDependency[Services]
@@ -94,6 +102,43 @@ async def verify_csrf(request: Request[Any, Any, Any], token: str) -> None:
         presented = value if isinstance(value, str) else None
     if presented is None or not hmac.compare_digest(presented, expected):
         raise Forbidden("the CSRF token is missing or wrong")
+
+
+async def verify_login_csrf(request: Request[Any, Any, Any], services: ServicesDep) -> None:
+    """Login and signup sent with a live session cookie (and no bearer header) must carry
+    that session's CSRF token, like any other cookie-authenticated unsafe request."""
+    if request.headers.get("authorization") is not None:
+        return
+    token = session_token(request)
+    if token is None:
+        return
+    try:
+        await services.accounts.customer(token)
+    except (Unauthorized, Forbidden):
+        return
+    await verify_csrf(request, token)
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """``value`` when it is a path of this site, else ``default``. Refused: anything not
+    starting with one ``/`` (``//host``, ``/\\host``), any backslash or control character
+    (a browser drops tabs and newlines, so ``/\t/host`` would become ``//host``), and
+    anything with a scheme or host."""
+    if not value or len(value) > 2048 or not value.startswith("/"):
+        return default
+    if value.startswith("//") or "\\" in value:
+        return default
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value
+
+
+def client_address(request: Request[Any, Any, Any]) -> str | None:
+    """The caller's address as the server sees it (uvicorn applies trusted proxy headers)."""
+    return request.client.host if request.client is not None else None
 
 
 async def _customer(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:

@@ -63,6 +63,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "payment_provider_error": 502,
     "invalid_signature": 400,
     "billing_not_configured": 503,
+    "too_many_attempts": 429,
+    "overloaded": 503,
 }
 
 STATUS_BY_CLASS: tuple[tuple[type[DomainError], int], ...] = (
@@ -140,12 +142,34 @@ def error_response(
     )
 
 
+PUBLIC_DETAILS: dict[str, str] = {
+    "key_store_unavailable": "the key store cannot be reached right now; retry shortly",
+    "payment_provider_error": "the payment provider did not complete the request; retry later",
+}
+"""What a client is told for failures of our own infrastructure: their adapters' details
+name internal hosts, Vault mounts and keys, which belong in the log, not in a response."""
+
+
+def public_detail(request: Request[Any, Any, Any], exc: DomainError) -> str:
+    """The detail a client may see; an infrastructure failure's own detail is logged."""
+    generic = PUBLIC_DETAILS.get(exc.code)
+    if generic is None:
+        return exc.detail
+    log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
+    return generic
+
+
 def handle_domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     assert isinstance(exc, DomainError)
     status = status_for(exc)
     field = getattr(exc, "field", None)
     resets_at = exc.resets_at if isinstance(exc, AdmissionRefused) else None
-    return error_response(request, status, exc.code, exc.detail, field, resets_at)
+    detail = public_detail(request, exc)
+    response = error_response(request, status, exc.code, detail, field, resets_at)
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if isinstance(retry_after_s, int):
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 _MSGSPEC_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")

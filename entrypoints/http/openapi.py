@@ -13,10 +13,12 @@ _DESCRIPTIONS = {
     403: "forbidden: wrong kind of token, or CSRF token missing",
     404: "not_found (or tenant_unknown)",
     409: "conflict",
+    415: "unsupported_media_type: the API takes application/json bodies only",
     422: "validation_error, with the field at fault",
-    429: "a limit is reached (message_cap_reached, token_budget_exhausted, byok_key_invalid)",
+    429: "a limit is reached (message_cap_reached, token_budget_exhausted, byok_key_invalid, "
+    "too_many_attempts with Retry-After)",
     502: "payment_provider_error",
-    503: "key_store_unavailable, or a dependency is not ready",
+    503: "key_store_unavailable, overloaded (Retry-After), or a dependency is not ready",
 }
 
 

@@ -16,6 +16,7 @@ from domain.ids import TenantId, TierId, UserId
 from domain.ports import AuthTokenRepository
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
@@ -24,8 +25,14 @@ from domain.use_cases.tenants import Tenants
 from tests.fakes import (
     FakeKeyStore,
     FakePasswordHasher,
+    FakeSubscriptionCanceler,
     FixedClock,
     FixedProviderProbe,
+    InMemoryAccountMailer,
+    InMemoryAccountRepository,
+    InMemoryAttemptLog,
+    InMemoryAuthTokenRepository,
+    InMemoryConfigRemover,
     InMemoryConfigWriter,
     InMemoryCredentialRepository,
     InMemoryNotifier,
@@ -89,6 +96,10 @@ class World:
     key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
     writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
+    attempts: InMemoryAttemptLog = attrs.Factory(InMemoryAttemptLog)
+    mailer: InMemoryAccountMailer = attrs.Factory(InMemoryAccountMailer)
+    canceler: FakeSubscriptionCanceler = attrs.Factory(FakeSubscriptionCanceler)
+    account_repos: dict[int, InMemoryAccountRepository] = attrs.Factory(dict)
 
     @property
     def configs(self) -> Configs:
@@ -120,8 +131,27 @@ class World:
         """The accounts use case over ``tokens`` (tests that watch the token lookups pass
         their own repository)."""
         return Accounts(
-            self.catalog, self.tenant_repo, tokens, FakePasswordHasher(), self.configs, self.clock
-        )
+            self.catalog, self.tenant_repo, tokens, FakePasswordHasher(), self.configs,
+            self.clock, self.attempts, self.account_repo(tokens), self.mailer,
+            "https://tierkeeper.example",
+        )  # fmt: skip
+
+    def account_repo(self, tokens: AuthTokenRepository) -> InMemoryAccountRepository:
+        """One account repository per token repository, so both share their state."""
+        assert isinstance(tokens, InMemoryAuthTokenRepository)
+        found = self.account_repos.get(id(tokens))
+        if found is None:
+            found = InMemoryAccountRepository(self.tenant_repo, tokens)
+            self.account_repos[id(tokens)] = found
+        return found
+
+    def account_changes(self, tokens: AuthTokenRepository) -> AccountChanges:
+        return AccountChanges(
+            self.accounts(tokens), self.tenant_repo, tokens, self.account_repo(tokens),
+            FakePasswordHasher(), self.mailer, self.credential_repo,
+            InMemoryConfigRemover(self.writer), self.canceler, self.clock,
+            "https://tierkeeper.example",
+        )  # fmt: skip
 
     async def add_tenant(self, tenant_id: str = "t-1", **kwargs: Any) -> Tenant:
         tenant = make_tenant(tenant_id, created_at=self.clock.now(), **kwargs)

@@ -76,12 +76,13 @@ class LlmConfigController(Controller):
         """Forget the credential; the tenant falls back to platform models."""
         await services.credentials.delete(tenant_of(customer))
 
-    @post("/test", status_code=200, responses=errors(*CUSTOMER_ERRORS, 503))
+    @post("/test", status_code=200, responses=errors(*CUSTOMER_ERRORS, 429, 503))
     async def test_connection(
         self, data: JSONBody[LlmTestIn], customer: CustomerDep, services: ServicesDep
     ) -> LlmTestOut:
         """Call the provider's models endpoint with the given key (not stored), or with the
-        stored key, whose status the result then updates."""
+        stored key, whose status the result then updates. Limited per tenant (429)."""
+        await services.accounts.count_key_test(tenant_of(customer))
         outcome = await services.credentials.test(
             tenant_of(customer),
             provider_id=data.provider,

@@ -9,6 +9,7 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
+from entrypoints.http.pages.account_pages import AccountPagesController
 from entrypoints.http.pages.controllers import PagesController
 from entrypoints.http.pages.errors import FaviconController, page_error_handlers
 from entrypoints.http.pages.forms import FormsController
@@ -22,6 +23,7 @@ pages_router = Router(
     path="/",
     route_handlers=[
         PagesController,
+        AccountPagesController,
         FormsController,
         FaviconController,
         create_static_files_router(

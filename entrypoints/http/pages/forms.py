@@ -22,6 +22,7 @@ from domain.use_cases.accounts import check_password, normalise_email
 from entrypoints.http.auth import (
     CLEARED_SESSION_COOKIES,
     CSRF_FORM_FIELD,
+    client_address,
     provide_customer,
     services_of,
     set_session,
@@ -104,10 +105,14 @@ class FormsController(Controller):
             )
         timezone = field(form, "timezone").strip() or None
         try:
-            signed = await services.accounts.signup(email, Secret(password), timezone)
+            signed = await services.accounts.signup(
+                email, Secret(password), timezone, client_address(request)
+            )
         except ValidationError as error:
             if error.field == "timezone":
-                signed = await services.accounts.signup(email, Secret(password), None)
+                signed = await services.accounts.signup(
+                    email, Secret(password), None, client_address(request)
+                )
             else:
                 return auth_page(
                     request,
@@ -156,7 +161,9 @@ class FormsController(Controller):
                 status_code=422,
             )  # fmt: skip
         try:
-            user, token = await services.accounts.login(email, Secret(password))
+            user, token = await services.accounts.login(
+                email, Secret(password), client_address(request)
+            )
         except DomainError as error:
             words = (
                 wording.CODE_WORDS["unauthorized"]

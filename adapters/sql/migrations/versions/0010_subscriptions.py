@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_subscriptions"
-down_revision = "0008_notifications"
+down_revision = "0009_accounts"
 branch_labels = None
 depends_on = None
 
