@@ -17,6 +17,7 @@ from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.key_store_set import KeyStoreSet
 from domain.ports import (
+    AuditLog,
     AuthTokenRepository,
     BillingGateway,
     Clock,
@@ -27,6 +28,7 @@ from domain.ports import (
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    TenantDirectory,
     TenantRepository,
     UsageLedger,
 )
@@ -35,6 +37,7 @@ from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
+from domain.use_cases.operations import Operations
 from domain.use_cases.tenants import Tenants
 from entrypoints.settings import Settings
 
@@ -55,6 +58,8 @@ class Ports:
     config_writer: ConfigWriter
     billing: BillingGateway | None
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
+    audit: AuditLog = attrs.field(kw_only=True)
+    directory: TenantDirectory = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -72,6 +77,8 @@ class Services:
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
+    operations: Operations = attrs.field(kw_only=True)
+    """The operator's tenant search and tenant report."""
 
 
 class WebhookParser(Protocol):
@@ -101,6 +108,9 @@ def assemble(
     configs = Configs(
         catalog, ports.tenants, ports.credentials, ports.key_store, ports.config_writer
     )
+    metering = Metering(
+        catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -115,14 +125,21 @@ def assemble(
             ports.notifier,
             configs,
             ports.clock,
+            audit=ports.audit,
         ),
-        metering=Metering(
-            catalog, ports.tenants, ports.credentials, ports.ledger, ports.notifier, ports.clock
+        metering=metering,
+        tenants=Tenants(
+            catalog, ports.tenants, ports.credentials, configs, ports.clock, audit=ports.audit
         ),
-        tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
         close=close,
         accounts=Accounts(
-            catalog, ports.tenants, ports.auth_tokens, ports.password_hasher, configs, ports.clock
+            catalog,
+            ports.tenants,
+            ports.auth_tokens,
+            ports.password_hasher,
+            configs,
+            ports.clock,
+            audit=ports.audit,
         ),
         billing=None
         if ports.billing is None
@@ -135,8 +152,10 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            audit=ports.audit,
         ),
         webhooks=webhooks,
+        operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
     )
 
 
@@ -217,6 +236,8 @@ async def build_services(
         config_writer=build_config_writer(settings),
         billing=build_billing_gateway(settings),
         password_hasher=password_hasher or _default_password_hasher(),
+        audit=database.audit,
+        directory=database.directory,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

@@ -20,6 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.sql.audit import SqlAuditLog
+from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
@@ -137,6 +139,8 @@ class SqlDatabase:
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
+    audit: SqlAuditLog = attrs.field(kw_only=True)
+    directory: SqlTenantDirectory = attrs.field(kw_only=True)
 
     @property
     def backend(self) -> str:
@@ -181,4 +185,6 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
         pool=pool,
+        audit=SqlAuditLog(engine),
+        directory=SqlTenantDirectory(engine),
     )

@@ -18,11 +18,19 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, AuditSource, NoAuditLog, token_id
 from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
 from domain.errors import Forbidden, Unauthorized, ValidationError
 from domain.ids import TenantId, UserId
-from domain.ports import AuthToken, AuthTokenRepository, Clock, PasswordHasher, TenantRepository
+from domain.ports import (
+    AuditLog,
+    AuthToken,
+    AuthTokenRepository,
+    Clock,
+    PasswordHasher,
+    TenantRepository,
+)
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.use_cases.configs import Configs
@@ -128,6 +136,7 @@ class Accounts:
     _trusted_services: dict[str, tuple[datetime, Principal]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def signup(self, email: str, password: Secret, timezone: str | None = None) -> SignedUp:
         """A new tenant on the starter tier, ``incomplete`` until paid, with its first user
@@ -153,8 +162,10 @@ class Accounts:
             created_at=now,
         )
         await self.tenants.add(tenant, user)
+        actor = Actor(AuditSource.API, user.id)
+        await self.audit.record(AuditEntry(now, AuditAction.SIGNED_UP, actor, tenant.id))
         await self.configs.write(tenant.id)
-        token = await self._issue(TokenKind.CUSTOMER, user.id)
+        token = await self._issue(TokenKind.CUSTOMER, user.id, actor, tenant.id)
         return SignedUp(user, tenant, token)
 
     async def login(self, email: str, password: Secret) -> tuple[User, Secret]:
@@ -168,10 +179,30 @@ class Accounts:
         user = await self.tenants.user_by_email(address)
         if user is None:
             await self.hasher.hash(password)
+            await self._login_failed(address, None)
             raise refusal
         if not await self.hasher.verify(user.password_hash, password):
+            await self._login_failed(address, user)
             raise refusal
-        return user, await self._issue(TokenKind.CUSTOMER, user.id)
+        actor = Actor(AuditSource.API, user.id)
+        await self.audit.record(
+            AuditEntry(self.clock.now(), AuditAction.LOGIN, actor, user.tenant_id)
+        )
+        return user, await self._issue(TokenKind.CUSTOMER, user.id, actor, user.tenant_id)
+
+    async def _login_failed(self, email: str, user: User | None) -> None:
+        """A failed login names the email tried (the password never); the tenant when the
+        email is a user's."""
+        actor = Actor(AuditSource.API, user.id if user is not None else "anonymous")
+        await self.audit.record(
+            AuditEntry(
+                self.clock.now(),
+                AuditAction.LOGIN_FAILED,
+                actor,
+                user.tenant_id if user is not None else None,
+                f"email {email}",
+            )
+        )
 
     async def authenticate(self, token: str) -> Principal:
         """The principal a presented token stands for; unknown or revoked tokens are
@@ -224,19 +255,38 @@ class Accounts:
         remember(self._trusted_services, digest, (until, principal), MAX_TRUSTED_SERVICE_TOKENS)
 
     async def logout(self, principal: Principal) -> None:
-        await self.auth_tokens.revoke(principal.token_hash, self.clock.now())
+        now = self.clock.now()
+        if await self.auth_tokens.revoke(principal.token_hash, now):
+            await self.audit.record(
+                AuditEntry(
+                    now,
+                    AuditAction.TOKEN_REVOKED,
+                    Actor(AuditSource.API, principal.subject),
+                    principal.tenant_id,
+                    f"{principal.kind.value} token {token_id(principal.token_hash)}",
+                )
+            )
 
-    async def create_service_token(self, name: str) -> Secret:
-        return await self._issue(TokenKind.SERVICE, check_service_name(name))
+    async def create_service_token(self, name: str, actor: Actor = OPERATOR) -> Secret:
+        return await self._issue(TokenKind.SERVICE, check_service_name(name), actor)
 
-    async def _issue(self, kind: TokenKind, subject: str) -> Secret:
+    async def _issue(
+        self, kind: TokenKind, subject: str, actor: Actor, tenant_id: TenantId | None = None
+    ) -> Secret:
+        """A new token, stored as its hash; the trail names it by a prefix of that hash."""
         token = new_token(kind)
+        digest = hash_token(token.reveal())
+        now = self.clock.now()
         await self.auth_tokens.add(
-            AuthToken(
-                token_hash=hash_token(token.reveal()),
-                kind=kind.value,
-                subject=subject,
-                created_at=self.clock.now(),
+            AuthToken(token_hash=digest, kind=kind.value, subject=subject, created_at=now)
+        )
+        await self.audit.record(
+            AuditEntry(
+                now,
+                AuditAction.TOKEN_CREATED,
+                actor,
+                tenant_id,
+                f"{kind.value} token {token_id(digest)} for {subject}",
             )
         )
         return token

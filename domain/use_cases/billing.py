@@ -6,6 +6,7 @@ import logging
 
 import attrs
 
+from domain.audit import PAYMENT_PROVIDER, NoAuditLog, tenant_change_entries
 from domain.billing import (
     EventDecision,
     Outcome,
@@ -17,6 +18,7 @@ from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.ids import TenantId
 from domain.ports import (
+    AuditLog,
     BillingGateway,
     CheckoutSession,
     Clock,
@@ -53,6 +55,7 @@ class Billing:
     configs: Configs
     clock: Clock
     public_url: str
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def checkout(self, tenant_id: TenantId, tier: str) -> CheckoutSession:
         """A subscription checkout for the tier (legacy ids accepted) at its configured
@@ -102,6 +105,9 @@ class Billing:
             )  # fmt: skip
         if decision.tenant != tenant:
             await self.tenants.save(decision.tenant)
+            now = self.clock.now()
+            for entry in tenant_change_entries(tenant, decision.tenant, PAYMENT_PROVIDER, now):
+                await self.audit.record(entry)
         if decision.tier_changed:
             await self._rewrite_config(decision)
         return await self._remember(event, decision.outcome.value, tenant.id, decision.tenant)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from domain.errors import DomainError
 from entrypoints.cli import (
+    audit_commands,
     catalog_commands,
     configs_commands,
     db_commands,
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     serve_commands,
     tokens_commands,
     tenants_commands,
+    audit_commands,
 )
 
 
