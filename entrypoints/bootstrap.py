@@ -12,6 +12,7 @@ from typing import Protocol
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
+from adapters.sql.pool_usage import PoolUsage
 from domain.billing import SubscriptionEvent, build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
@@ -60,6 +61,8 @@ class Ports:
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
     audit: AuditLog = attrs.field(kw_only=True)
     directory: TenantDirectory = attrs.field(kw_only=True)
+    database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
+    """The database's connection pools as they are now (for the metrics)."""
 
 
 @attrs.frozen
@@ -238,6 +241,7 @@ async def build_services(
         password_hasher=password_hasher or _default_password_hasher(),
         audit=database.audit,
         directory=database.directory,
+        database_pools=database.pool_usage,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

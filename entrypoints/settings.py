@@ -39,6 +39,9 @@ class Settings:
     stripe_prices: tuple[tuple[str, str], ...]
     """(price id, tier id) pairs, legacy ids included, as configured."""
     public_url: str
+    metrics_token: Secret | None = None
+    """``TIERKEEPER_METRICS_TOKEN``: a bearer token that may read ``/metrics`` (service
+    tokens may too)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +77,7 @@ class Settings:
             stripe_api_base=env.get("TIERKEEPER_STRIPE_API_BASE") or None,
             stripe_prices=tuple(prices),
             public_url=(env.get("TIERKEEPER_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            metrics_token=_secret(env.get("TIERKEEPER_METRICS_TOKEN")),
         )
 
     def fernet_secrets(self) -> tuple[Secret, ...]:

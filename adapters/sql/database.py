@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.pool_usage import PoolUsage
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
     SqlCredentialRepository,
@@ -145,6 +146,24 @@ class SqlDatabase:
     @property
     def backend(self) -> str:
         return self.engine.dialect.name
+
+    def pool_usage(self) -> list[PoolUsage]:
+        """The asyncpg pool (PostgreSQL's hot path) and SQLAlchemy's pool, as they are now."""
+        usage = []
+        if self._pool is not None:
+            size, idle = self._pool.get_size(), self._pool.get_idle_size()
+            usage.append(PoolUsage("asyncpg", size - idle, idle, self._pool.get_max_size()))
+        pool = self.engine.sync_engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            usage.append(
+                PoolUsage(
+                    "sqlalchemy",
+                    pool.checkedout(),
+                    pool.checkedin(),
+                    pool.size() + max(pool._max_overflow, 0),
+                )
+            )
+        return usage
 
     async def close(self) -> None:
         if isinstance(self.ledger, SqliteUsageLedger):

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -28,8 +29,10 @@ from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.metrics import MetricsController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.metrics import Metrics
 from entrypoints.http.request_log import request_log_middleware
 from entrypoints.settings import Settings
 
@@ -108,6 +111,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
+            metrics.watch_pools(services.ports.database_pools)
             yield
             return
         from entrypoints.bootstrap import build_services
@@ -115,11 +119,13 @@ def create_app(
         builder = build or build_services
         built = await builder(settings or Settings.from_environ())
         app.state.services = built
+        metrics.watch_pools(built.ports.database_pools)
         try:
             yield
         finally:
             await built.close()
 
+    metrics = Metrics.create()
     handlers: list[Any] = [
         HealthController,
         AuthController,
@@ -128,6 +134,7 @@ def create_app(
         LlmConfigController,
         BillingController,
         GatewayController,
+        MetricsController,
         *_pages(),
     ]
     app = Litestar(
@@ -138,8 +145,9 @@ def create_app(
         openapi_config=openapi_config(),
         logging_config=logging_config(),
         debug=False,
+        state=State({"metrics": metrics}),
     )
     # outermost, so unknown paths and wrong methods are logged too (route middleware would
     # only see requests that matched a route)
-    app.asgi_handler = request_log_middleware(app.asgi_handler)
+    app.asgi_handler = request_log_middleware(app.asgi_handler, metrics)
     return app

@@ -85,6 +85,7 @@ class GatewayController(Controller):
         decision = admission.decision
         if isinstance(decision, Refused):
             raise refusal_error(decision)
+        request.state.admission = "replayed" if decision.replayed else "admitted"
         assert admission.route is not None
         primary, fallbacks = admission.route.refs()
         return AdmitOut(
@@ -108,13 +109,14 @@ class GatewayController(Controller):
         """Replace the reservation by the weighted actual tokens; idempotent on message_id;
         an unknown message_id settles without a reservation."""
         request.state.tenant_id = data.tenant_id
-        await services.metering.settle(
+        settled = await services.metering.settle(
             TenantId(data.tenant_id),
             MessageId(data.message_id),
             data.model,
             TokenUsage(data.input_tokens, data.output_tokens, data.cache_read_tokens),
             Credential(data.credential.value),
         )
+        request.state.settlement = "settled" if settled else "replayed"
         return SettleOut(settled=True)
 
     @post("/key-failure", status_code=200, responses=errors(*GATEWAY_ERRORS, 503))
