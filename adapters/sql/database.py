@@ -7,6 +7,7 @@ migrations run from an installed package without an ``alembic.ini``.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,12 @@ from adapters.sql.urls import (
     backend,
     sqlite_path,
     sync_url,
+    transaction_pooled,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_STATEMENT_CACHE = 100
+"""asyncpg's own default: the hot path's statements are prepared once per connection."""
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
@@ -56,7 +60,10 @@ def alembic_config(url: str) -> Config:
 def _sync_engine(url: str) -> sa.Engine:
     if backend(url) != POSTGRESQL:
         sqlite_path(url)
-    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
+    # psycopg prepares a statement by name from its fifth run; a pooler in transaction mode
+    # may hand the next run another server connection
+    unprepared = {"prepare_threshold": None} if transaction_pooled(url) else {}
+    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool, connect_args=unprepared)
     if engine.dialect.name == "sqlite":
         # batch migrations copy and rename tables; SQLite's foreign key enforcement would
         # cascade or refuse those steps, so migrations run with it off
@@ -173,6 +180,19 @@ class SqlDatabase:
         await self.engine.dispose()
 
 
+def _unprepared_engine() -> dict[str, Any]:
+    """SQLAlchemy's asyncpg dialect prepares every statement by name; behind a
+    transaction-mode pooler the names must never be reused by another transaction, and
+    nothing is cached (SQLAlchemy's documented PgBouncer setup)."""
+    return {
+        "connect_args": {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__tk_{uuid.uuid4().hex}__",
+        }
+    }
+
+
 async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False) -> SqlDatabase:
     """Connect to ``url`` (``sqlite:///file`` or ``postgresql://…``). The schema must be at
     the newest revision; ``migrate=True`` runs ``upgrade`` first (handy for the embedded
@@ -182,9 +202,16 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
 
         await asyncio.to_thread(upgrade, url)
     if backend(url) == POSTGRESQL:
-        engine = create_async_engine(async_url(url), pool_size=pool_size)
+        pooled = transaction_pooled(url)
+        engine = create_async_engine(
+            async_url(url), pool_size=pool_size, **(_unprepared_engine() if pooled else {})
+        )
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=1, max_size=pool_size, reset=keep_session_state
+            asyncpg_dsn(url),
+            min_size=1,
+            max_size=pool_size,
+            reset=keep_session_state,
+            statement_cache_size=0 if pooled else DEFAULT_STATEMENT_CACHE,
         )
         assert pool is not None
         ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
