@@ -42,6 +42,8 @@ REFUSAL_CODES = frozenset(
     }
 )
 KEY_ERROR_CODES = frozenset({"key_store_unavailable"})
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods named in the labels; any other is ``other``, so a client cannot make series."""
 POOL_SAMPLE_INTERVAL_S = 1.0
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -150,7 +152,8 @@ class Metrics:
         self, route: str, method: str, status: int, seconds: float, state: Mapping[str, Any]
     ) -> None:
         """Count one answered request by what it left in its state."""
-        self.requests.labels(route, method, str(status)).observe(seconds)
+        named = method if method in HTTP_METHODS else "other"
+        self.requests.labels(route, named, str(status)).observe(seconds)
         code = state.get("error_code")
         if route == ADMIT_ROUTE:
             self._count_admission(status, code, state)

@@ -9,13 +9,16 @@ from typing import Any
 import attrs
 import pytest
 from litestar.testing import AsyncTestClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
+from entrypoints.http.metrics import SETTLE_ROUTE, UNMATCHED_ROUTE, Metrics
 from entrypoints.settings import Settings
 from tests.http.conftest import (
     Customer,
+    key_for,
     make_active,
     sign_up,
     stripe_event,
@@ -154,15 +157,11 @@ async def test_settlements_count_settled_and_replayed(
 
 def test_a_settle_anomaly_the_controller_records_is_counted_by_kind() -> None:
     """The limits work records anomalies in the request state; the metrics count them."""
-    from entrypoints.http.metrics import SETTLE_ROUTE, Metrics
-
     metrics = Metrics.create()
     metrics.observe_request(SETTLE_ROUTE, "POST", 200, 0.01, {"settlement": "settled"})
     metrics.observe_request(
         SETTLE_ROUTE, "POST", 200, 0.01, {"settlement": "settled", "settle_anomaly": "no_admission"}
     )
-    from prometheus_client import generate_latest
-
     text = generate_latest(metrics.registry).decode()
     assert value(text, "tierkeeper_settle_anomalies_total", kind="no_admission") == 1
     assert value(text, "tierkeeper_settlements_total", outcome="settled") == 2
@@ -190,8 +189,6 @@ async def test_key_failures_reported_by_the_gateway_are_counted(
     service_headers: dict[str, str],
     customer: Customer,
 ) -> None:
-    from tests.http.conftest import key_for
-
     await make_active(services, customer.tenant_id, "byok")
     saved = await client.put(
         "/api/v1/settings/llm-config/",
@@ -251,3 +248,14 @@ async def test_a_scrape_hook_sets_a_gauge_before_every_answer(
     async with AsyncTestClient(app) as client:
         text = await scrape(client, service_headers)
     assert value(text, "tierkeeper_outbox_backlog") == hooked
+
+
+def test_a_method_no_route_knows_is_labelled_other_so_clients_cannot_make_series() -> None:
+    metrics = Metrics.create()
+    for method in ("FOO", "BAR", "GET"):
+        metrics.observe_request(UNMATCHED_ROUTE, method, 404, 0.001, {})
+    text = generate_latest(metrics.registry).decode()
+    name = "tierkeeper_http_request_duration_seconds_count"
+    assert value(text, name, route=UNMATCHED_ROUTE, method="other", status="404") == 2
+    assert value(text, name, route=UNMATCHED_ROUTE, method="GET", status="404") == 1
+    assert "FOO" not in text
