@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -234,12 +233,13 @@ async def test_the_database_pool_is_reported(
     assert value(text, "tierkeeper_db_pool_connections", pool="sqlalchemy", state="max") > 0
 
 
-@pytest.mark.parametrize("hooked", [3])
 async def test_a_scrape_hook_sets_a_gauge_before_every_answer(
-    services: Services, service_headers: dict[str, str], hooked: int
+    services: Services, service_headers: dict[str, str]
 ) -> None:
     """How the notification outbox reports its backlog: a hook run at scrape time."""
     app = create_app(services)
+
+    hooked = 3
 
     async def backlog(_services: Any, metrics: Any) -> None:
         metrics.outbox_backlog.set(hooked)
