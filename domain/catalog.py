@@ -17,6 +17,7 @@ import attrs
 
 from domain.errors import CatalogError, ValidationError
 from domain.ids import ModelRef, ProviderId, TierId
+from domain.model_capabilities import ModelCapabilities, build_capabilities
 from domain.tool_policy import ToolPolicy, build_tool_policy, catalog_flag
 
 STARTER = TierId("starter")
@@ -49,10 +50,7 @@ class Model:
     name: str
     rates: ModelRates
     budget_weight: Decimal
-    context_window: int
-    max_tokens: int
-    reasoning: bool
-    input_modalities: tuple[str, ...]
+    capabilities: ModelCapabilities
 
     @property
     def provider(self) -> str:
@@ -101,8 +99,11 @@ class Tier:
 
 @attrs.frozen
 class ProviderModelOption:
+    """A model listed for a BYOK provider, with what it can do on the tenant's key."""
+
     id: str
     name: str
+    capabilities: ModelCapabilities
 
 
 @attrs.frozen
@@ -123,8 +124,24 @@ class ByokProvider:
     extra_headers: tuple[tuple[str, str], ...]
     models: tuple[ProviderModelOption, ...]
     accepts_any_model: bool
-    context_window: int
-    max_tokens: int
+    unlisted_model: ModelCapabilities | None
+    """For a provider that accepts any model: what is assumed of a model it does not list."""
+
+    def model_name(self, model_id: str) -> str:
+        """A listed model's name; an unlisted one is called by its id."""
+        return next((m.name for m in self.models if m.id == model_id), model_id)
+
+    def model_capabilities(self, model_id: str) -> ModelCapabilities:
+        """A listed model's capabilities, or the conservative assumption for one the
+        provider accepts without listing it."""
+        for option in self.models:
+            if option.id == model_id:
+                return option.capabilities
+        if self.unlisted_model is None:
+            raise ValidationError(
+                f"{self.name} has no model {model_id!r} in the catalog", field="model_preference"
+            )
+        return self.unlisted_model
 
 
 @attrs.frozen
@@ -204,8 +221,10 @@ def build_catalog(data: Mapping[str, Any]) -> Catalog:
             _build_platform_provider(pid, spec)
             for pid, spec in _table(data, "platform_providers").items()
         )
+        known_models: dict[str, Model] = {m.ref: m for m in models}
         byok = tuple(
-            _build_byok_provider(pid, spec) for pid, spec in _table(data, "byok_providers").items()
+            _build_byok_provider(pid, spec, known_models)
+            for pid, spec in _table(data, "byok_providers").items()
         )
         tiers = tuple(_build_tier(tid, spec) for tid, spec in _table(data, "tiers").items())
         metering = _table(data, "metering")
@@ -235,6 +254,8 @@ def check_catalog(catalog: Catalog) -> None:
     _unique("model ref", [m.ref for m in catalog.models])
     _unique("platform provider", [p.id for p in catalog.platform_providers])
     _unique("BYOK provider", [p.id for p in catalog.byok_providers])
+    for byok_provider in catalog.byok_providers:
+        _unique(f"{byok_provider.id} model", [m.id for m in byok_provider.models])
     _unique("tool policy", [p.name for p in catalog.tool_policies])
     for required in (STARTER, PREMIUM, BYOK):
         if required not in {t.id for t in catalog.tiers}:
@@ -330,10 +351,7 @@ def _build_model(ref: str, spec: Mapping[str, Any]) -> Model:
             usd_per_mtok_cache_read=_rate(spec, "usd_per_mtok_cache_read"),
         ),
         budget_weight=weight,
-        context_window=_positive_int(spec, "context_window"),
-        max_tokens=_positive_int(spec, "max_tokens"),
-        reasoning=catalog_flag(spec, "reasoning", False, f"model {ref!r}"),
-        input_modalities=tuple(spec.get("input", ("text",))),
+        capabilities=build_capabilities(spec, f"model {ref!r}"),
     )
 
 
@@ -353,7 +371,38 @@ def _build_platform_provider(pid: str, spec: Mapping[str, Any]) -> PlatformProvi
     )
 
 
-def _build_byok_provider(pid: str, spec: Mapping[str, Any]) -> ByokProvider:
+def _build_model_option(
+    pid: str, spec: Mapping[str, Any], known_models: Mapping[str, Model]
+) -> ProviderModelOption:
+    """A listed BYOK model states its capabilities, or names the platform model it is
+    (``same_model_as``) and takes that model's, so one model is described once."""
+    model_id = str(spec["id"])
+    where = f"BYOK provider {pid!r} model {model_id!r}"
+    same_as = spec.get("same_model_as")
+    if same_as is None:
+        capabilities = build_capabilities(spec, where)
+    elif same_as not in known_models:
+        raise CatalogError(f"{where}: same_model_as names unknown model {same_as!r}")
+    elif any(key in spec for key in _CAPABILITY_KEYS):
+        raise CatalogError(f"{where}: capabilities come from {same_as!r}; state them only there")
+    else:
+        capabilities = known_models[same_as].capabilities
+    return ProviderModelOption(id=model_id, name=str(spec["name"]), capabilities=capabilities)
+
+
+_CAPABILITY_KEYS = ("input", "reasoning", "context_window", "max_tokens")
+
+
+def _build_byok_provider(
+    pid: str, spec: Mapping[str, Any], known_models: Mapping[str, Model]
+) -> ByokProvider:
+    where = f"BYOK provider {pid!r}"
+    accepts_any_model = catalog_flag(spec, "accepts_any_model", False, where)
+    unlisted = spec.get("unlisted_model")
+    if accepts_any_model and not isinstance(unlisted, Mapping):
+        raise CatalogError(f"{where}: accepts any model, so it needs an [unlisted_model] table")
+    if not accepts_any_model and unlisted is not None:
+        raise CatalogError(f"{where}: unlisted_model is only for a provider accepting any model")
     return ByokProvider(
         id=ProviderId(pid),
         name=str(spec["name"]),
@@ -366,12 +415,11 @@ def _build_byok_provider(pid: str, spec: Mapping[str, Any]) -> ByokProvider:
         test_path=str(spec["test_path"]),
         auth_style=AuthStyle(spec["auth_style"]),
         extra_headers=tuple(sorted((str(k), str(v)) for k, v in spec.get("headers", {}).items())),
-        models=tuple(
-            ProviderModelOption(id=str(m["id"]), name=str(m["name"])) for m in spec["models"]
+        models=tuple(_build_model_option(pid, m, known_models) for m in spec["models"]),
+        accepts_any_model=accepts_any_model,
+        unlisted_model=(
+            None if unlisted is None else build_capabilities(unlisted, f"{where} unlisted_model")
         ),
-        accepts_any_model=catalog_flag(spec, "accepts_any_model", False, f"BYOK provider {pid!r}"),
-        context_window=_positive_int(spec, "context_window"),
-        max_tokens=_positive_int(spec, "max_tokens"),
     )
 
 

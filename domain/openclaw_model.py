@@ -13,6 +13,7 @@ import attrs
 from domain.byok import StoredCredential
 from domain.catalog import ByokProvider, Catalog, Model
 from domain.ids import TenantId
+from domain.model_capabilities import ModelCapabilities
 from domain.routing import Route, decide_route
 from domain.secrets import Secret
 from domain.tenants import Tenant
@@ -23,12 +24,12 @@ GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 
 @attrs.frozen
 class ModelEntry:
+    """One model row of a provider block: what the catalog says the model can do, and its
+    list prices when the platform pays for it."""
+
     id: str
     name: str
-    reasoning: bool
-    input_modalities: tuple[str, ...]
-    context_window: int
-    max_tokens: int
+    capabilities: ModelCapabilities
     usd_per_mtok_input: Decimal | None
     usd_per_mtok_output: Decimal | None
     usd_per_mtok_cache_read: Decimal | None
@@ -75,10 +76,7 @@ def _platform_model_entry(model: Model) -> ModelEntry:
     return ModelEntry(
         id=model.model_id,
         name=model.name,
-        reasoning=model.reasoning,
-        input_modalities=model.input_modalities,
-        context_window=model.context_window,
-        max_tokens=model.max_tokens,
+        capabilities=model.capabilities,
         usd_per_mtok_input=model.rates.usd_per_mtok_input,
         usd_per_mtok_output=model.rates.usd_per_mtok_output,
         usd_per_mtok_cache_read=model.rates.usd_per_mtok_cache_read,
@@ -86,14 +84,13 @@ def _platform_model_entry(model: Model) -> ModelEntry:
 
 
 def _byok_provider_entry(provider: ByokProvider, model_id: str) -> ProviderEntry:
-    listed = {m.id: m.name for m in provider.models}
+    """The tenant's model as capable as the catalog says it is, the same as the platform's
+    entry for the same model; a model the catalog does not list gets the provider's
+    conservative assumption. The tenant pays its provider, so no rates are written."""
     entry = ModelEntry(
         id=model_id,
-        name=listed.get(model_id, model_id),
-        reasoning=False,
-        input_modalities=("text",),
-        context_window=provider.context_window,
-        max_tokens=provider.max_tokens,
+        name=provider.model_name(model_id),
+        capabilities=provider.model_capabilities(model_id),
         usd_per_mtok_input=None,
         usd_per_mtok_output=None,
         usd_per_mtok_cache_read=None,

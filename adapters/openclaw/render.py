@@ -20,6 +20,7 @@ from typing import Any
 
 import cattrs
 
+from domain.model_capabilities import ModelCapabilities
 from domain.openclaw_model import ModelEntry, ProviderEntry, TenantConfig, TenantSecret
 from domain.routing import Route
 from domain.secrets import Secret
@@ -65,14 +66,21 @@ def _number(value: Decimal) -> int | float:
     return float(normalised)
 
 
+def _capabilities(capabilities: ModelCapabilities) -> dict[str, Any]:
+    """A model entry's capability keys, exactly as the catalog states them."""
+    return {
+        "reasoning": capabilities.reasoning,
+        "input": list(capabilities.input_modalities),
+        "contextWindow": capabilities.context_window,
+        "maxTokens": capabilities.max_tokens,
+    }
+
+
 def _model(entry: ModelEntry) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": literal(entry.id),
         "name": literal(entry.name),
-        "reasoning": entry.reasoning,
-        "input": list(entry.input_modalities),
-        "contextWindow": entry.context_window,
-        "maxTokens": entry.max_tokens,
+        **_CONVERTER.unstructure(entry.capabilities, ModelCapabilities),
     }
     rates = (entry.usd_per_mtok_input, entry.usd_per_mtok_output, entry.usd_per_mtok_cache_read)
     if all(rate is not None for rate in rates):
@@ -167,6 +175,7 @@ def _document(config: TenantConfig) -> dict[str, Any]:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_unstructure_hook(Decimal, _number)
+    converter.register_unstructure_hook(ModelCapabilities, _capabilities)
     converter.register_unstructure_hook(ModelEntry, _model)
     converter.register_unstructure_hook(ProviderEntry, _provider)
     converter.register_unstructure_hook(SandboxPolicy, _sandbox)

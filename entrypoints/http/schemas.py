@@ -95,7 +95,17 @@ class TierOut(Wire):
     tool_profile: str
 
 
-class ProviderModelOut(Wire):
+class CapabilitiesOut(Wire):
+    """What a model can do as the tenant's config writes it: inputs (``text``, ``image``,
+    ``video``, ``audio``), reasoning, context window and most output tokens per answer."""
+
+    input: list[str]
+    reasoning: bool
+    context_window: int
+    max_tokens: int
+
+
+class ProviderModelOut(CapabilitiesOut):
     id: str
     name: str
 
@@ -106,6 +116,8 @@ class ProviderOut(Wire):
     key_hint: str
     models: list[ProviderModelOut]
     accepts_any_model: bool
+    unlisted_model: CapabilitiesOut | None
+    """What is assumed of a model the provider accepts without listing it (else null)."""
 
 
 # --- tenant and usage -----------------------------------------------------------------------

@@ -286,6 +286,29 @@ def test_openrouter_takes_any_vendor_model_as_free_text(byok_page: Page, live_ap
     assert stored["allow_platform_fallback"] is False
 
 
+def test_each_model_choice_says_what_the_model_can_do(byok_page: Page, catalog: Catalog) -> None:
+    """Images and reasoning beside every model, from the catalog; for OpenRouter, what is
+    assumed of a model it does not list."""
+    page = byok_page
+    first = catalog.byok_providers[0].models[0]
+    options = page.locator("#model_preference option")
+    expect(options.first).to_have_text(f"{first.name} — text and images, 1M context")
+    page.get_by_label("Provider", exact=True).select_option("anthropic")
+    expect(options).to_have_text(
+        [
+            f"{m.name} — text and images, reasoning, 200K context"
+            for m in catalog.byok_provider("anthropic").models
+        ]
+    )
+    page.get_by_label("Provider", exact=True).select_option("groq")
+    expect(options.first).to_have_text("Llama 3.3 70B — text only, 131K context")
+    page.get_by_label("Provider", exact=True).select_option("openrouter")
+    expect(page.locator("#model-hint")).to_contain_text(
+        "OpenRouter models not listed here are set up cautiously: text only, no reasoning,"
+        " 66K context, up to 8,192 tokens per answer."
+    )
+
+
 def test_the_forms_work_from_the_keyboard_and_logout_ends_the_session(
     desktop: Page, live_app: LiveApp
 ) -> None:

@@ -66,9 +66,37 @@ async def test_providers_are_the_catalogs_byok_providers_without_internals(
     assert response.status_code == 200
     providers = response.json()
     assert [p["id"] for p in providers] == [p.id for p in catalog.byok_providers]
-    assert set(providers[0]) == {"id", "name", "key_hint", "models", "accepts_any_model"}
+    assert set(providers[0]) == {
+        "id", "name", "key_hint", "models", "accepts_any_model", "unlisted_model",
+    }  # fmt: skip
     openrouter = next(p for p in providers if p["id"] == "openrouter")
     assert openrouter["accepts_any_model"] is True
+
+
+async def test_provider_models_say_what_each_model_can_do_and_what_is_assumed(
+    client: AsyncTestClient[Any], catalog: Catalog
+) -> None:
+    """Each listed model with its inputs, reasoning and limits; for OpenRouter, the
+    assumption for a model it does not list; null where every model is listed."""
+    providers = {p["id"]: p for p in (await client.get("/api/v1/providers")).json()}
+    anthropic = providers["anthropic"]
+    assert anthropic["models"][0] == {
+        "id": "claude-sonnet-4-6", "name": "Claude Sonnet 4.6", "input": ["text", "image"],
+        "reasoning": True, "context_window": 200000, "max_tokens": 128000,
+    }  # fmt: skip
+    assert anthropic["unlisted_model"] is None
+    assert providers["groq"]["models"][0]["input"] == ["text"]
+    assert providers["groq"]["models"][0]["reasoning"] is False
+    assert providers["openrouter"]["unlisted_model"] == {
+        "input": ["text"], "reasoning": False, "context_window": 65536, "max_tokens": 8192,
+    }  # fmt: skip
+    for provider in catalog.byok_providers:
+        written = providers[provider.id]["models"]
+        assert [(m["id"], m["input"], m["reasoning"], m["max_tokens"]) for m in written] == [
+            (m.id, list(m.capabilities.input_modalities), m.capabilities.reasoning,
+             m.capabilities.max_tokens)
+            for m in provider.models
+        ]  # fmt: skip
 
 
 async def test_the_tenant_shows_tier_route_and_welcome(

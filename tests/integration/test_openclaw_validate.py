@@ -8,13 +8,15 @@ import hashlib
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.openclaw.writer import CONFIG_FILE, FileConfigWriter
 from domain.catalog import Catalog
+from domain.model_capabilities import INPUT_MODALITIES, ModelCapabilities
 from tests.support.openclaw import OPENCLAW_VERSION, OpenClawValidator, ensure_installed
-from tests.support.openclaw_variants import all_variants
+from tests.support.openclaw_variants import all_variants, byok_model_variants
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +64,38 @@ async def test_every_generated_config_passes_openclaw_config_validate(
     # distinct documents: starter, 2 premium, per provider (own key + fallback, own key only),
     # and the two provider-independent ones (starter route; no usable model)
     assert len(verdicts) == 1 + 2 + 5 * 2 + 2
+
+
+async def test_every_byok_model_with_its_capabilities_passes_openclaw_config_validate(
+    validator: OpenClawValidator, shipped: Catalog, tmp_path: Path
+) -> None:
+    """Each model each BYOK provider lists, and an unlisted OpenRouter model, written with
+    its capabilities as the tenant's primary, plus one model reading every input kind the
+    catalog accepts: 16 files, every one valid with no issue and no warning."""
+    writer = FileConfigWriter(tmp_path / "configs")
+    every_input = ModelCapabilities(INPUT_MODALITIES, True, 1_048_576, 65_536)
+    openrouter = attrs.evolve(shipped.byok_provider("openrouter"), unlisted_model=every_input)
+    every_input_catalog = attrs.evolve(
+        shipped,
+        byok_providers=tuple(
+            openrouter if p.id == "openrouter" else p for p in shipped.byok_providers
+        ),
+    )
+    variants = byok_model_variants(shipped)
+    last = variants[-1]
+    variants.append(attrs.evolve(last, name="every-input"))
+    verdicts: dict[str, tuple[int, bool, tuple[object, ...], tuple[object, ...]]] = {}
+    for variant in variants:
+        catalog = every_input_catalog if variant.name == "every-input" else shipped
+        assert await writer.write(variant.config(catalog)) is True
+        path = writer.tenant_dir(variant.tenant.id) / CONFIG_FILE
+        if variant.name == "every-input":
+            rows = json.loads(path.read_text())["models"]["providers"]["byok-openrouter"]["models"]
+            assert rows[0]["input"] == ["text", "image", "video", "audio"]
+        report = validator.validate(path)
+        verdicts[variant.name] = (report.exit_code, report.valid, report.issues, report.warnings)
+    assert len(verdicts) == sum(len(p.models) for p in shipped.byok_providers) + 2 == 16
+    assert {name: v for name, v in verdicts.items() if v != (0, True, (), ())} == {}
 
 
 async def test_a_broken_config_is_rejected_with_its_issues(

@@ -56,13 +56,17 @@ def tenant(tenant_id: str, tier: str, preference: str | None = None) -> Tenant:
 
 
 def credential(
-    tenant_id: str, provider: ByokProvider, status: KeyStatus, allow_fallback: bool
+    tenant_id: str,
+    provider: ByokProvider,
+    status: KeyStatus,
+    allow_fallback: bool,
+    model: str | None = None,
 ) -> StoredCredential:
     return StoredCredential(
         tenant_id=TenantId(tenant_id),
         user_id=UserId(f"user-{tenant_id}"),
         provider=provider.id,
-        model_preference=provider.models[0].id,
+        model_preference=model if model is not None else provider.models[0].id,
         ciphertext=Ciphertext("fake", 1, "opaque"),
         key_mask=f"{provider.key_prefix}…x9Qa",
         status=status,
@@ -96,6 +100,26 @@ def all_variants(catalog: Catalog) -> list[Variant]:
                     stored = credential(name, provider, KeyStatus.INVALID, False)
                 key = fake_key(provider, name) if stored is not None else None
                 variants.append(Variant(name, tenant(name, BYOK), stored, key))
+    return variants
+
+
+UNLISTED_OPENROUTER_MODEL = "mistralai/mistral-large-2512"
+"""A vendor/model id the catalog does not list, as a customer may type it for OpenRouter."""
+
+
+def byok_model_variants(catalog: Catalog) -> list[Variant]:
+    """A valid key with platform fallback for every model every BYOK provider lists, and for
+    an unlisted model on each provider that accepts any: every capability row the catalog
+    can put into a tenant's own provider entry."""
+    variants = []
+    for provider in catalog.byok_providers:
+        models = [m.id for m in provider.models]
+        if provider.accepts_any_model:
+            models.append(UNLISTED_OPENROUTER_MODEL)
+        for index, model in enumerate(models):
+            name = f"byok-{provider.id}-model-{index}"
+            stored = credential(name, provider, KeyStatus.VALID, True, model)
+            variants.append(Variant(name, tenant(name, BYOK), stored, fake_key(provider, name)))
     return variants
 
 

@@ -25,6 +25,7 @@ from domain.catalog import (
 )
 from domain.errors import CatalogError, ValidationError
 from domain.ids import ModelRef, ProviderId, TierId
+from domain.model_capabilities import ModelCapabilities
 from tests.unit.conftest import catalog_data
 
 
@@ -59,7 +60,7 @@ def small_catalog_data() -> dict[str, Any]:
                     "api": "openai-completions", "base_url": "https://own.test/v1",
                     "env_var": "TIERKEEPER_BYOK_OWN_KEY", "key_prefix": "own-",
                     "key_hint": "Starts with own-", "test_path": "/models", "auth_style": "bearer",
-                    "models": [], "context_window": 2000, "max_tokens": 200},
+                    "models": []},
         },
     }  # fmt: skip
 
@@ -78,10 +79,9 @@ def test_a_model_is_built_with_every_field_and_its_defaults() -> None:
         name="Small",
         rates=ModelRates(Decimal("0.5"), Decimal("1.5"), Decimal("0.05")),
         budget_weight=Decimal("1.0"),
-        context_window=1000,
-        max_tokens=100,
-        reasoning=False,
-        input_modalities=("text",),
+        capabilities=ModelCapabilities(
+            input_modalities=("text",), reasoning=False, context_window=1000, max_tokens=100
+        ),
     )
 
 
@@ -93,8 +93,8 @@ def test_a_model_keeps_its_given_weight_reasoning_and_inputs() -> None:
             )
         )
     ).model("acme/small")
-    assert (model.budget_weight, model.reasoning, model.input_modalities) == (
-        Decimal("2.5"), True, ("text", "image"),
+    assert (model.budget_weight, model.capabilities) == (
+        Decimal("2.5"), ModelCapabilities(("text", "image"), True, 1000, 100),
     )  # fmt: skip
 
 
@@ -128,8 +128,7 @@ def test_a_byok_provider_without_optional_fields_gets_their_defaults() -> None:
         extra_headers=(),
         models=(),
         accepts_any_model=False,
-        context_window=2000,
-        max_tokens=200,
+        unlisted_model=None,
     )
 
 
@@ -137,16 +136,22 @@ def test_a_byok_provider_keeps_its_headers_sorted_its_models_and_any_model_flag(
     def more(data: dict[str, Any]) -> None:
         data["byok_providers"]["own"].update(
             headers={"x-b": "2", "x-a": 1},
-            models=[{"id": "m-1", "name": "Model One"}, {"id": "m-2", "name": "Model Two"}],
+            models=[
+                {"id": "m-1", "name": "Model One", "context_window": 50, "max_tokens": 5},
+                {"id": "m-2", "name": "Model Two", "same_model_as": "acme/small"},
+            ],
             accepts_any_model=True,
+            unlisted_model={"context_window": 20, "max_tokens": 2},
             auth_style="x-goog-api-key",
         )
 
     (provider,) = build_catalog(changed(more)).byok_providers
     assert provider.extra_headers == (("x-a", "1"), ("x-b", "2"))
     assert provider.models == (
-        ProviderModelOption("m-1", "Model One"), ProviderModelOption("m-2", "Model Two"),
+        ProviderModelOption("m-1", "Model One", ModelCapabilities(("text",), False, 50, 5)),
+        ProviderModelOption("m-2", "Model Two", ModelCapabilities(("text",), False, 1000, 100)),
     )  # fmt: skip
+    assert provider.unlisted_model == ModelCapabilities(("text",), False, 20, 2)
     assert (provider.accepts_any_model, provider.auth_style) == (True, AuthStyle.X_GOOG_API_KEY)
 
 
@@ -218,9 +223,8 @@ def test_the_smallest_allowed_numbers_are_accepted() -> None:
 
     catalog = build_catalog(changed(smallest))
     assert (catalog.reservation_ttl_seconds, catalog.past_due_grace_days) == (1, 0)
-    assert (catalog.model("acme/small").context_window, catalog.model("acme/small").max_tokens) == (
-        1, 1,
-    )  # fmt: skip
+    capabilities = catalog.model("acme/small").capabilities
+    assert (capabilities.context_window, capabilities.max_tokens) == (1, 1)
     starter = catalog.tier("starter")
     assert (starter.price.amount_cents, starter.messages_per_day) == (0, 0)
 
@@ -235,7 +239,7 @@ def test_the_smallest_allowed_numbers_are_accepted() -> None:
         (lambda d: d["metering"].update(reservation_ttl_seconds=0),
          "reservation_ttl_seconds must be a positive integer, got 0"),
         (lambda d: d["models"]["acme/small"].update(max_tokens=1.5),
-         "max_tokens must be a positive integer, got 1.5"),
+         "model 'acme/small': max_tokens must be a positive integer, got 1.5"),
         (lambda d: d["metering"].update(past_due_grace_days=False),
          "past_due_grace_days must be a non-negative integer, got False"),
         (lambda d: d["metering"].update(past_due_grace_days="3"),

@@ -15,6 +15,7 @@ from domain.catalog import Catalog, check_catalog
 from domain.errors import CatalogError, NotFound, ValidationError
 from domain.ids import MessageId, ProviderId, TenantId, UserId
 from domain.metering import Credential, TokenUsage, check_token_usage
+from domain.model_capabilities import ModelCapabilities
 from domain.openclaw_model import ModelEntry, build_tenant_config
 from domain.secrets import Secret
 from tests.unit.conftest import OPENAI_KEY, World, make_tenant
@@ -35,8 +36,8 @@ def test_platform_model_entries_carry_the_catalog_data(catalog: Catalog) -> None
     config = build_tenant_config(catalog, make_tenant(tier="premium"), None, None)
     anthropic = next(p for p in config.providers if p.id == "anthropic")
     assert anthropic.models[1] == ModelEntry(
-        id="claude-opus-4-6", name="Claude Opus 4.6", reasoning=True,
-        input_modalities=("text", "image"), context_window=200_000, max_tokens=32_000,
+        id="claude-opus-4-6", name="Claude Opus 4.6",
+        capabilities=ModelCapabilities(("text", "image"), True, 200_000, 128_000),
         usd_per_mtok_input=Decimal("5.00"), usd_per_mtok_output=Decimal("25.00"),
         usd_per_mtok_cache_read=Decimal("0.50"),
     )  # fmt: skip
@@ -56,8 +57,8 @@ def test_a_listed_byok_model_is_named_from_the_provider_listing(catalog: Catalog
     )  # fmt: skip
     assert own.models == (
         ModelEntry(
-            id="llama-3.3-70b-versatile", name="Llama 3.3 70B", reasoning=False,
-            input_modalities=("text",), context_window=131_072, max_tokens=8192,
+            id="llama-3.3-70b-versatile", name="Llama 3.3 70B",
+            capabilities=ModelCapabilities(("text",), False, 131_072, 32_768),
             usd_per_mtok_input=None, usd_per_mtok_output=None, usd_per_mtok_cache_read=None,
         ),
     )  # fmt: skip
@@ -196,15 +197,16 @@ async def test_regenerate_reports_each_outcome(world: World) -> None:
 def test_a_byok_provider_is_built_with_every_field(catalog: Catalog) -> None:
     from domain.catalog import AuthStyle, ByokProvider, ProviderModelOption
 
+    claude = ModelCapabilities(("text", "image"), True, 200_000, 128_000)
     assert catalog.byok_provider("anthropic") == ByokProvider(
         id=ProviderId("anthropic"), name="Anthropic", openclaw_provider_id="byok-anthropic",
         api="anthropic-messages", base_url="https://api.anthropic.com",
         env_var="TIERKEEPER_BYOK_ANTHROPIC_KEY", key_prefix="sk-ant-",
         key_hint="Starts with sk-ant-", test_path="/v1/models", auth_style=AuthStyle.X_API_KEY,
         extra_headers=(("anthropic-version", "2023-06-01"),),
-        models=(ProviderModelOption("claude-sonnet-4-6", "Claude Sonnet 4.6"),
-                ProviderModelOption("claude-opus-4-6", "Claude Opus 4.6")),
-        accepts_any_model=False, context_window=200_000, max_tokens=32_000,
+        models=(ProviderModelOption("claude-sonnet-4-6", "Claude Sonnet 4.6", claude),
+                ProviderModelOption("claude-opus-4-6", "Claude Opus 4.6", claude)),
+        accepts_any_model=False, unlisted_model=None,
     )  # fmt: skip
 
 

@@ -69,10 +69,10 @@ def test_starter_renders_gateway_providers_route_and_messaging_tools(
         {
             "id": "kimi-k2.5",
             "name": "Kimi K2.5",
-            "reasoning": False,
-            "input": ["text"],
-            "contextWindow": 256000,
-            "maxTokens": 8192,
+            "reasoning": True,
+            "input": ["text", "image"],
+            "contextWindow": 262144,
+            "maxTokens": 32768,
             "cost": {"input": 0.6, "output": 3, "cacheRead": 0.1},
         }
     ]

@@ -8,6 +8,7 @@ and building and encoding its models cost a third of the request (docs/benchmark
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 from litestar import Controller, MediaType, Response, get
@@ -15,8 +16,15 @@ from litestar.openapi import ResponseSpec
 from litestar.serialization import encode_json
 
 from domain.catalog import Catalog
+from domain.model_capabilities import ModelCapabilities
 from entrypoints.http.auth import ServicesDep
-from entrypoints.http.schemas import PriceOut, ProviderModelOut, ProviderOut, TierOut
+from entrypoints.http.schemas import (
+    CapabilitiesOut,
+    PriceOut,
+    ProviderModelOut,
+    ProviderOut,
+    TierOut,
+)
 
 
 def tiers_out(catalog: Catalog) -> list[TierOut]:
@@ -40,14 +48,31 @@ def tiers_out(catalog: Catalog) -> list[TierOut]:
     ]
 
 
+def capabilities_out(capabilities: ModelCapabilities) -> dict[str, Any]:
+    return {
+        "input": list(capabilities.input_modalities),
+        "reasoning": capabilities.reasoning,
+        "context_window": capabilities.context_window,
+        "max_tokens": capabilities.max_tokens,
+    }
+
+
 def providers_out(catalog: Catalog) -> list[ProviderOut]:
     return [
         ProviderOut(
             id=provider.id,
             name=provider.name,
             key_hint=provider.key_hint,
-            models=[ProviderModelOut(id=m.id, name=m.name) for m in provider.models],
+            models=[
+                ProviderModelOut(id=m.id, name=m.name, **capabilities_out(m.capabilities))
+                for m in provider.models
+            ],
             accepts_any_model=provider.accepts_any_model,
+            unlisted_model=(
+                None
+                if provider.unlisted_model is None
+                else CapabilitiesOut(**capabilities_out(provider.unlisted_model))
+            ),
         )
         for provider in catalog.byok_providers
     ]

@@ -29,7 +29,7 @@ from entrypoints.http.auth import (
     provide_optional_customer,
     services_of,
 )
-from entrypoints.http.pages import views
+from entrypoints.http.pages import capabilities, views
 from entrypoints.http.pages.rendering import render
 
 HTML_HEADERS = {
@@ -227,7 +227,7 @@ class PagesController(Controller):
             credential=credential,
             selected_provider=provider.id,
             selected_key_hint=provider.key_hint,
-            selected_models=provider.models,
+            selected_models=capabilities.model_options(provider),
             selected_model=credential.model_preference if credential else "",
             allow_fallback=credential.allow_platform_fallback if credential else True,
             fallback_models=", ".join(views.model_names(catalog, tier_models(fallback_tier))),

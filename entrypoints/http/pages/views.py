@@ -18,6 +18,7 @@ from domain.tool_policy import ToolPolicy
 from domain.use_cases.metering import UsageView
 from domain.welcome import format_price, model_name
 from domain.windows import parse_timezone
+from entrypoints.http.pages import capabilities
 
 STATUS_LABELS = {
     SubscriptionStatus.INCOMPLETE: "Awaiting payment",
@@ -160,7 +161,8 @@ def providers_data(catalog: Catalog) -> list[dict[str, Any]]:
             "name": p.name,
             "key_hint": p.key_hint,
             "accepts_any_model": p.accepts_any_model,
-            "models": [{"id": m.id, "name": m.name} for m in p.models],
+            "models": capabilities.model_options(p),
+            "unlisted_note": capabilities.unlisted_model_note(p),
         }
         for p in catalog.byok_providers
     ]

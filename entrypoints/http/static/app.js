@@ -263,11 +263,11 @@
       provider.models.forEach(function (m) {
         var option = document.createElement("option");
         option.value = m.id;
-        option.textContent = m.name;
+        option.textContent = m.label;
         modelSelect.appendChild(option);
         var suggestion = document.createElement("option");
         suggestion.value = m.id;
-        suggestion.textContent = m.name;
+        suggestion.textContent = m.label;
         modelOptions.appendChild(suggestion);
       });
       var listed = provider.models.some(function (m) { return m.id === wanted; });
@@ -278,7 +278,8 @@
         modelSelect.id = "model_preference_select";
         modelText.value = wanted || (provider.models[0] ? provider.models[0].id : "");
         modelHint.textContent = provider.name + " accepts any vendor/model id, for example " +
-          (provider.models[0] ? provider.models[0].id : "vendor/model") + ".";
+          (provider.models[0] ? provider.models[0].id : "vendor/model") + "." +
+          (provider.unlisted_note ? " " + provider.unlisted_note : "");
       } else {
         modelText.hidden = true; modelText.disabled = true;
         modelSelect.hidden = false; modelSelect.disabled = false;
