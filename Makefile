@@ -24,6 +24,7 @@ deps: setup
 	bash scripts/install-openclaw.sh >/dev/null
 	bash scripts/install-chromium.sh
 	bash scripts/install-pgbouncer.sh
+	bash scripts/install-axe.sh
 
 ## check: lint, format, types, layering
 check: setup

@@ -126,6 +126,8 @@ class ByokProvider:
     accepts_any_model: bool
     unlisted_model: ModelCapabilities | None
     """For a provider that accepts any model: what is assumed of a model it does not list."""
+    key_url: str = ""
+    """Where a customer creates a key for this provider (an https page); empty when unknown."""
 
     def model_name(self, model_id: str) -> str:
         """A listed model's name; an unlisted one is called by its id."""
@@ -420,7 +422,17 @@ def _build_byok_provider(
         unlisted_model=(
             None if unlisted is None else build_capabilities(unlisted, f"{where} unlisted_model")
         ),
+        key_url=_key_url(spec.get("key_url", ""), f"BYOK provider {pid!r}"),
     )
+
+
+def _key_url(value: Any, where: str) -> str:
+    """Empty, or an https address a customer can follow to create a key."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not value.startswith("https://") or " " in value:
+        raise CatalogError(f"{where}: key_url {value!r} must be an https:// address")
+    return value
 
 
 def _build_tier(tid: str, spec: Mapping[str, Any]) -> Tier:

@@ -40,6 +40,7 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.operations import Operations
 from domain.use_cases.tenants import Tenants
+from domain.use_cases.usage_history import UsageHistory
 from entrypoints.settings import Settings
 
 
@@ -82,6 +83,8 @@ class Services:
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
     operations: Operations = attrs.field(kw_only=True)
     """The operator's tenant search and tenant report."""
+    usage_history: UsageHistory | None = None
+    """A tenant's settled usage by day or model (the history page and its API)."""
 
 
 class WebhookParser(Protocol):
@@ -159,6 +162,7 @@ def assemble(
         ),
         webhooks=webhooks,
         operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
+        usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
 

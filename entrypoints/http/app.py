@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
+from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -31,6 +32,7 @@ from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.metrics import MetricsController
 from entrypoints.http.controllers.tenant import TenantController
+from entrypoints.http.controllers.usage_history import UsageHistoryController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.request_log import request_log_middleware
@@ -74,6 +76,24 @@ def _pages() -> list[ControllerRouterHandler]:
     module = importlib.import_module(PAGES_MODULE)
     router: Router | None = getattr(module, "pages_router", None)
     return [router] if router is not None else []
+
+
+def _page_error_handlers() -> dict[Any, Any]:
+    """HTML error pages for browsers, when the pages package is installed."""
+    if importlib.util.find_spec(PAGES_MODULE) is None:
+        return {}
+    module = importlib.import_module(PAGES_MODULE)
+    handlers: dict[Any, Any] = module.page_error_handlers()
+    return handlers
+
+
+def compression_config() -> CompressionConfig:
+    """Brotli (gzip for clients without it) for static assets and API bodies of 500 bytes
+    or more. HTML pages opt out (``skip_compression``): they carry CSRF tokens next to text
+    a visitor typed, which compression would let an attacker guess (BREACH)."""
+    return CompressionConfig(
+        backend="brotli", brotli_gzip_fallback=True, exclude_opt_key="skip_compression"
+    )
 
 
 def logging_config() -> LoggingConfig:
@@ -135,13 +155,15 @@ def create_app(
         BillingController,
         GatewayController,
         MetricsController,
+        UsageHistoryController,
         *_pages(),
     ]
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services)},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, **_page_error_handlers()},
+        compression_config=compression_config(),
         openapi_config=openapi_config(),
         logging_config=logging_config(),
         debug=False,

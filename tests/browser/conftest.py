@@ -20,6 +20,7 @@ from tests.browser.harness import (
     CheckoutServer,
     CheckoutStubHandler,
     LiveApp,
+    axe_source,
     new_context,
     start_app,
 )
@@ -82,3 +83,9 @@ def phone(browser: Browser) -> Iterator[Page]:
     context = new_context(browser, PHONE, is_mobile=True)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> str:
+    """axe-core's script (see ``harness.axe_source``)."""
+    return axe_source()

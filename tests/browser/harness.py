@@ -14,6 +14,7 @@ rather than skipping them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -381,3 +382,76 @@ def accessibility_problems(page: Page) -> list[str]:
     a name, a missing ``lang`` or ``h1``: what a page must not have."""
     problems: list[str] = page.evaluate(ACCESSIBILITY_PROBLEMS_JS)
     return problems
+
+
+# --- axe-core ------------------------------------------------------------------------------
+
+AXE_JS = Path(os.environ.get("TIERKEEPER_AXE_JS", str(REPO / "node_modules/axe-core/axe.min.js")))
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+@functools.cache
+def axe_source() -> str:
+    """axe-core's script, installed from npm by ``scripts/install-axe.sh`` (run here when it
+    is missing; a machine that cannot install it fails the tests rather than skipping)."""
+    if not AXE_JS.exists() and "TIERKEEPER_AXE_JS" not in os.environ:
+        subprocess.run(["bash", str(REPO / "scripts/install-axe.sh")], check=False, timeout=300)
+    if not AXE_JS.exists():
+        raise RuntimeError(f"{AXE_JS} is missing: run scripts/install-axe.sh")
+    return AXE_JS.read_text()
+
+
+def axe_violations(page: Page, source: str) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice rules on the page as it is now, one line per
+    violation (impact, rule, the first offending elements). Evaluated through the
+    DevTools protocol, so the page's CSP (scripts from 'self' only) need not be relaxed."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    violations: list[str] = page.evaluate(
+        """async (tags) => {
+          const result = await axe.run(document, {
+            runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'],
+          });
+          return result.violations.map((v) =>
+            `${v.impact} ${v.id}: ${v.help} -> ` +
+            v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '));
+        }""",
+        AXE_TAGS,
+    )
+    return violations
+
+
+FOCUS_RING_JS = """
+(selector) => {
+  const el = document.querySelector(selector);
+  const cs = getComputedStyle(el);
+  const parse = (c) => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  let bg = null;
+  for (let p = el.parentElement; p; p = p.parentElement) {
+    const c = getComputedStyle(p).backgroundColor;
+    const alpha = c.startsWith('rgba') ? parseFloat(c.split(',')[3]) : 1;
+    if (alpha > 0.9) { bg = parse(c); break; }
+  }
+  bg = bg || [255, 255, 255];
+  const ring = parse(cs.outlineColor);
+  const a = lum(ring), b = lum(bg);
+  return {
+    style: cs.outlineStyle, width: parseFloat(cs.outlineWidth),
+    ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+  };
+}
+"""
+
+
+def focus_ring(page: Page, selector: str) -> dict[str, Any]:
+    """The focused element's outline (style, width in px) and its contrast against the
+    background it is drawn on (the nearest opaque ancestor's)."""
+    ring: dict[str, Any] = page.evaluate(FOCUS_RING_JS, selector)
+    return ring

@@ -328,3 +328,16 @@ def test_a_rate_or_weight_that_is_not_a_finite_number_is_refused(rate: str, key:
     with pytest.raises(CatalogError) as raised:
         build_catalog(changed(lambda d: d["models"]["acme/small"].update({key: rate})))
     assert raised.value.detail == f"{key} must be a finite number, got {rate!r}"
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://own.test/keys", "own.test/keys", "https://own.test/a b", 7]
+)
+def test_a_byok_providers_key_url_must_be_an_https_address(bad: object) -> None:
+    data = small_catalog_data()
+    data["byok_providers"]["own"]["key_url"] = bad
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(data)
+    assert "key_url" in str(raised.value)
+    data["byok_providers"]["own"]["key_url"] = "https://own.test/keys"
+    assert build_catalog(data).byok_providers[0].key_url == "https://own.test/keys"

@@ -207,6 +207,7 @@ def test_a_byok_provider_is_built_with_every_field(catalog: Catalog) -> None:
         models=(ProviderModelOption("claude-sonnet-4-6", "Claude Sonnet 4.6", claude),
                 ProviderModelOption("claude-opus-4-6", "Claude Opus 4.6", claude)),
         accepts_any_model=False, unlisted_model=None,
+        key_url="https://console.anthropic.com/settings/keys",
     )  # fmt: skip
 
 
