@@ -17,10 +17,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import attrs
 
 from domain.catalog import Catalog, ModelRates, normalise_tier_id
-from domain.errors import ValidationError
+from domain.errors import DomainError, ValidationError
 from domain.ids import TenantId, TierId
 from domain.metering import Credential
-from domain.ports import UsageRecord
+from domain.ports import MessageCounts, UsageRecord
+from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus, Tenant, with_status, with_tier
 from domain.windows import parse_timezone
 
@@ -69,7 +70,7 @@ _STATUS_MAP = {
     "active": SubscriptionStatus.ACTIVE,
     "trialing": SubscriptionStatus.ACTIVE,
     "past_due": SubscriptionStatus.PAST_DUE,
-    "unpaid": SubscriptionStatus.PAST_DUE,
+    "unpaid": SubscriptionStatus.INCOMPLETE,
     "canceled": SubscriptionStatus.CANCELED,
     "incomplete_expired": SubscriptionStatus.CANCELED,
     "incomplete": SubscriptionStatus.INCOMPLETE,
@@ -78,9 +79,11 @@ _STATUS_MAP = {
 
 
 def subscription_status(provider_status: str) -> SubscriptionStatus | None:
-    """A provider's subscription status as ours: trialing counts as active, unpaid as past due,
-    an expired incomplete subscription as canceled, a paused one as not yet paid for. None for
-    a status this service does not know."""
+    """A provider's subscription status as ours: trialing counts as active; unpaid (the
+    provider gave up collecting after the grace period) and paused as not paid for, which
+    admits nothing but keeps the subscription live (a paid invoice makes it active again); an
+    expired incomplete subscription as canceled. None for a status this service does not
+    know."""
     return _STATUS_MAP.get(provider_status)
 
 
@@ -121,7 +124,9 @@ class SubscriptionEvent:
     is the subscription's status in the provider's words (a completed, paid checkout says
     ``active``). ``tenant_id`` comes from the checkout's client reference or the metadata this
     service put on the subscription. ``billing_anchor`` is the instant the provider bills
-    from; its day of month, in the tenant's zone, becomes the billing anchor day.
+    from; its day of month, in the tenant's zone, becomes the billing anchor day. A
+    subscription event also carries its current period and whether it ends at the period
+    end; a paid invoice its id and the amount paid (integer cents, currency code).
     """
 
     event_id: str
@@ -135,6 +140,22 @@ class SubscriptionEvent:
     tenant_id: TenantId | None = None
     tier_hint: str | None = None
     billing_anchor: datetime | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    invoice_id: str | None = None
+    amount_paid_cents: int | None = None
+    currency: str | None = None
+
+
+@attrs.define(eq=False)
+class MalformedEvent(DomainError):
+    """A correctly signed provider event whose content is not what the provider sends (an id
+    missing, a time that is not a number); ``field`` names the part at fault. Nothing of it
+    is applied, and the provider is told so instead of retrying for days."""
+
+    field: str = ""
+    code: str = "invalid_event"
 
 
 class Outcome(enum.Enum):
@@ -308,7 +329,7 @@ def usd_to_cents(amount_usd: Decimal) -> int:
 
 
 def pays_for_tier(status: SubscriptionStatus) -> bool:
-    """Revenue counts for subscriptions that are billed: active, or past due and collectible."""
+    """Subscriptions that are billed: active, or past due and collectible."""
     return status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
@@ -368,10 +389,16 @@ class ModelUsage:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens
 
 
+NO_MESSAGES = MessageCounts()
+
+
 @attrs.frozen
 class TenantUsage:
     """A tenant's period: usage by model and credential, what it cost the platform in model
-    tokens, what the tenant pays for its tier, and the difference."""
+    tokens, what the tenant paid (its paid invoices), and the difference.
+    ``activated_without_payment`` flags a tenant that works as a paying one although no
+    payment provider subscription or paid invoice stands behind it (an operator's
+    ``tenants set-tier``, say)."""
 
     tenant_id: TenantId
     tier: TierId | None
@@ -382,6 +409,8 @@ class TenantUsage:
     revenue_cents: int
     margin_cents: int
     unpriced_messages: int
+    activated_without_payment: bool = False
+    counts: MessageCounts = NO_MESSAGES
 
     @property
     def messages(self) -> int:
@@ -392,12 +421,28 @@ class TenantUsage:
         return sum(u.tokens for u in self.by_model)
 
 
+def activated_without_payment(tenant: Tenant | None, paid_cents: int) -> bool:
+    """A tenant that may use the service as a paying one, with no subscription at the
+    provider and nothing paid in the period."""
+    return (
+        tenant is not None
+        and pays_for_tier(tenant.status)
+        and tenant.stripe_subscription_id is None
+        and paid_cents == 0
+    )
+
+
 def tenant_usage(
-    catalog: Catalog, tenant_id: TenantId, tenant: Tenant | None, records: Sequence[UsageRecord]
+    catalog: Catalog,
+    tenant_id: TenantId,
+    tenant: Tenant | None,
+    records: Sequence[UsageRecord],
+    paid: Sequence[PaidInvoice] = (),
+    counts: MessageCounts = NO_MESSAGES,
 ) -> TenantUsage:
-    """Sum a tenant's settled messages by (model, credential). Revenue is the tier's price
-    when the subscription is billed (``pays_for_tier``); a tenant no longer on record has
-    none. Margin is revenue less model cost on platform credentials, in whole cents."""
+    """Sum a tenant's settled messages by (model, credential). Revenue is what its invoices
+    paid in the period brought in, whatever its tier or status says; margin is revenue less
+    model cost on platform credentials, in whole cents."""
     groups: dict[tuple[str, Credential], list[UsageRecord]] = {}
     for record in records:
         groups.setdefault((record.model, record.credential), []).append(record)
@@ -409,9 +454,7 @@ def tenant_usage(
     )
     cost = sum((u.cost_usd for u in by_model if u.cost_usd is not None), Decimal(0))
     unpriced = sum(u.messages for u in by_model if u.cost_usd is None)
-    revenue = 0
-    if tenant is not None and pays_for_tier(tenant.status):
-        revenue = catalog.tier(tenant.tier).price.amount_cents
+    revenue = sum(invoice.amount_cents for invoice in paid)
     cost_cents = usd_to_cents(cost)
     return TenantUsage(
         tenant_id=tenant_id,
@@ -423,6 +466,8 @@ def tenant_usage(
         revenue_cents=revenue,
         margin_cents=revenue - cost_cents,
         unpriced_messages=unpriced,
+        activated_without_payment=activated_without_payment(tenant, revenue),
+        counts=counts,
     )
 
 

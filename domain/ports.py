@@ -5,7 +5,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from domain.metering import (
 )
 from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
+from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.windows import Window
 
@@ -89,6 +90,24 @@ class UsageRecord:
     cache_read_tokens: int
     weighted_tokens: int
     at: datetime
+
+
+@attrs.frozen
+class MessageCounts:
+    """A tenant's messages admitted in a period, and of those how many were settled (usage
+    reported) and how many expired (never settled, reservation let go)."""
+
+    admitted: int = 0
+    settled: int = 0
+    expired: int = 0
+
+
+class MessageCounter(Protocol):
+    async def message_counts(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Mapping[TenantId, MessageCounts]:
+        """Per tenant, the messages admitted in ``[starts_at, ends_at)`` by fate."""
+        ...
 
 
 class UsageLedger(Protocol):
@@ -178,6 +197,47 @@ class BillingGateway(Protocol):
     async def create_checkout(
         self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
     ) -> CheckoutSession: ...
+
+    async def create_customer(self, tenant: Tenant, email: str | None) -> str:
+        """A customer at the provider for the tenant (its id in the metadata); its id."""
+        ...
+
+    async def change_price(
+        self, subscription_id: str, price_id: str, prorate: bool
+    ) -> SubscriptionSnapshot:
+        """Move the subscription's one item to the price: prorated and charged now, or
+        without proration (the new price is billed from the next period)."""
+        ...
+
+    async def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool
+    ) -> SubscriptionSnapshot:
+        """End the subscription at its period end (True), or keep it renewing (False)."""
+        ...
+
+    async def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        """The URL of a billing portal session (card, invoices, receipts) for the customer."""
+        ...
+
+
+class SubscriptionRepository(Protocol):
+    """Each tenant's subscription record, one per tenant."""
+
+    async def get(self, tenant_id: TenantId) -> Subscription | None: ...
+
+    async def save(self, subscription: Subscription) -> None:
+        """Insert or replace the tenant's record."""
+        ...
+
+
+class PaidInvoiceRepository(Protocol):
+    async def record(self, invoice: PaidInvoice) -> bool:
+        """Keep a paid invoice once per invoice id; False when it was already kept."""
+        ...
+
+    async def paid_between(self, starts_at: datetime, ends_at: datetime) -> Sequence[PaidInvoice]:
+        """Invoices paid in ``[starts_at, ends_at)``, oldest first."""
+        ...
 
 
 @attrs.frozen

@@ -25,10 +25,13 @@ from domain.ports import (
     ConfigWriter,
     CredentialRepository,
     KeyStore,
+    MessageCounter,
     Notifier,
+    PaidInvoiceRepository,
     PasswordHasher,
     ProcessedEventRepository,
     ProviderProbe,
+    SubscriptionRepository,
     TenantDirectory,
     TenantRepository,
     UsageLedger,
@@ -64,6 +67,11 @@ class Ports:
     directory: TenantDirectory = attrs.field(kw_only=True)
     database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
     """The database's connection pools as they are now (for the metrics)."""
+    subscriptions: SubscriptionRepository | None = None
+    """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
+    paid_invoices: PaidInvoiceRepository | None = None
+    message_counts: MessageCounter | None = None
+    """Admitted, settled and expired messages for the usage report."""
 
 
 @attrs.frozen
@@ -148,7 +156,7 @@ def assemble(
             audit=ports.audit,
         ),
         billing=None
-        if ports.billing is None
+        if ports.billing is None or ports.subscriptions is None or ports.paid_invoices is None
         else Billing(
             catalog,
             build_price_book(catalog, settings.stripe_prices),
@@ -159,6 +167,8 @@ def assemble(
             ports.clock,
             settings.public_url,
             audit=ports.audit,
+            subscriptions=ports.subscriptions,
+            invoices=ports.paid_invoices,
         ),
         webhooks=webhooks,
         operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
@@ -246,6 +256,9 @@ async def build_services(
         audit=database.audit,
         directory=database.directory,
         database_pools=database.pool_usage,
+        subscriptions=database.subscriptions,
+        paid_invoices=database.paid_invoices,
+        message_counts=database.message_counts,
     )
     return assemble(settings, catalog, ports, database.close, build_webhook_parser(settings))
 

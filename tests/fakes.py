@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -14,7 +14,7 @@ import attrs
 from domain.audit import AuditEntry
 from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
 from domain.catalog import ByokProvider
-from domain.errors import Conflict, KeyStoreUnavailable, NotFound
+from domain.errors import Conflict, KeyStoreUnavailable, NotFound, PaymentProviderError
 from domain.ids import MessageId, ReservationId, TenantId, UserId
 from domain.metering import (
     AdmissionDecision,
@@ -32,8 +32,9 @@ from domain.metering import (
     evaluate_admission,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import AuthToken, CheckoutSession, TenantListing, UsageRecord
+from domain.ports import AuthToken, CheckoutSession, MessageCounts, TenantListing, UsageRecord
 from domain.secrets import Secret
+from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.windows import Window
 
@@ -314,14 +315,89 @@ class InMemoryNotifier:
 
 @attrs.define
 class FakeBillingGateway:
+    """A payment provider in memory: customers, checkout sessions, subscriptions with one
+    price each (``subscribe`` stands for a completed checkout), portal sessions."""
+
     sessions: list[dict[str, str]] = attrs.Factory(list)
+    customers: dict[str, dict[str, str]] = attrs.Factory(dict)
+    subscriptions: dict[str, SubscriptionSnapshot] = attrs.Factory(dict)
+    changes: list[tuple[str, str, bool]] = attrs.Factory(list)
+    portals: list[tuple[str, str]] = attrs.Factory(list)
 
     async def create_checkout(
         self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
     ) -> CheckoutSession:
         session_id = f"cs_test_{len(self.sessions) + 1}"
-        self.sessions.append({"tenant": tenant.id, "price": price_id, "tier": tier})
+        session = {"tenant": tenant.id, "price": price_id, "tier": tier}
+        if tenant.stripe_customer_id:
+            session["customer"] = tenant.stripe_customer_id
+        self.sessions.append(session)
         return CheckoutSession(session_id, f"https://checkout.example/{session_id}")
+
+    async def create_customer(self, tenant: Tenant, email: str | None) -> str:
+        customer_id = f"cus_fake_{len(self.customers) + 1}"
+        self.customers[customer_id] = {"tenant_id": tenant.id, "email": email or ""}
+        return customer_id
+
+    def subscribe(
+        self, price_id: str, period_start: datetime, period_end: datetime
+    ) -> SubscriptionSnapshot:
+        subscription_id = f"sub_fake_{len(self.subscriptions) + 1}"
+        snapshot = SubscriptionSnapshot(
+            subscription_id, price_id, "active", period_start, period_end, False
+        )
+        self.subscriptions[subscription_id] = snapshot
+        return snapshot
+
+    def _known(self, subscription_id: str) -> SubscriptionSnapshot:
+        if subscription_id not in self.subscriptions:
+            raise PaymentProviderError(f"no such subscription: {subscription_id}")
+        return self.subscriptions[subscription_id]
+
+    async def change_price(
+        self, subscription_id: str, price_id: str, prorate: bool
+    ) -> SubscriptionSnapshot:
+        changed = attrs.evolve(self._known(subscription_id), price_id=price_id)
+        self.subscriptions[subscription_id] = changed
+        self.changes.append((subscription_id, price_id, prorate))
+        return changed
+
+    async def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool
+    ) -> SubscriptionSnapshot:
+        changed = attrs.evolve(self._known(subscription_id), cancel_at_period_end=cancel)
+        self.subscriptions[subscription_id] = changed
+        return changed
+
+    async def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        self.portals.append((customer_id, return_url))
+        return f"https://billing.example/session/{len(self.portals)}"
+
+
+@attrs.define
+class InMemorySubscriptionRepository:
+    rows: dict[TenantId, Subscription] = attrs.Factory(dict)
+
+    async def get(self, tenant_id: TenantId) -> Subscription | None:
+        return self.rows.get(tenant_id)
+
+    async def save(self, subscription: Subscription) -> None:
+        self.rows[subscription.tenant_id] = subscription
+
+
+@attrs.define
+class InMemoryPaidInvoiceRepository:
+    invoices: dict[str, PaidInvoice] = attrs.Factory(dict)
+
+    async def record(self, invoice: PaidInvoice) -> bool:
+        if invoice.invoice_id in self.invoices:
+            return False
+        self.invoices[invoice.invoice_id] = invoice
+        return True
+
+    async def paid_between(self, starts_at: datetime, ends_at: datetime) -> Sequence[PaidInvoice]:
+        found = [i for i in self.invoices.values() if starts_at <= i.paid_at < ends_at]
+        return sorted(found, key=lambda i: (i.paid_at, i.invoice_id))
 
 
 @attrs.define
@@ -430,3 +506,18 @@ class InMemoryTenantDirectory:
             key=lambda u: (u.created_at, u.email),
         )
         return TenantListing(tenant, tuple(u.email for u in users))
+
+
+@attrs.define
+class FixedMessageCounter:
+    """Message counts as a test sets them, per tenant, for any window that holds ``at``."""
+
+    counts: dict[TenantId, MessageCounts] = attrs.Factory(dict)
+    at: datetime | None = None
+
+    async def message_counts(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Mapping[TenantId, MessageCounts]:
+        if self.at is not None and not starts_at <= self.at < ends_at:
+            return {}
+        return dict(self.counts)

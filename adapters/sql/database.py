@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.ledger import PostgresUsageLedger, SqliteUsageLedger
+from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.pool_usage import PoolUsage
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
@@ -32,6 +33,7 @@ from adapters.sql.repositories import (
     SqlProcessedEventRepository,
     SqlTenantRepository,
 )
+from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -146,6 +148,9 @@ class SqlDatabase:
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
     notifier: SqlNotifier
+    subscriptions: SqlSubscriptionRepository
+    paid_invoices: SqlPaidInvoiceRepository
+    message_counts: SqlMessageCounter
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
     audit: SqlAuditLog = attrs.field(kw_only=True)
     directory: SqlTenantDirectory = attrs.field(kw_only=True)
@@ -230,6 +235,9 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         auth_tokens=SqlAuthTokenRepository(engine, pool),
         processed_events=SqlProcessedEventRepository(engine),
         notifier=SqlNotifier(engine),
+        subscriptions=SqlSubscriptionRepository(engine),
+        paid_invoices=SqlPaidInvoiceRepository(engine),
+        message_counts=SqlMessageCounter(engine),
         pool=pool,
         audit=SqlAuditLog(engine),
         directory=SqlTenantDirectory(engine),

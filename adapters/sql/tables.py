@@ -183,3 +183,25 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_tenant_at", "tenant_id", "at"),
 )
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("subscription_id", sa.String(255), nullable=False),
+    sa.Column("current_period_start", UtcDateTime),
+    sa.Column("current_period_end", UtcDateTime),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("pending_tier", sa.String(32)),
+    sa.Column("pending_from", UtcDateTime),
+)
+
+paid_invoices = sa.Table(
+    "paid_invoices",
+    metadata,
+    sa.Column("invoice_id", sa.String(255), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False, index=True),
+    sa.Column("amount_cents", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("paid_at", UtcDateTime, nullable=False, index=True),
+)

@@ -1,6 +1,7 @@
-"""``tierkeeper usage report --period YYYY-MM [--csv]``: per tenant, the month's messages,
-tokens by model and credential, model cost at catalog rates, revenue at the tier price and
-the margin; a table on the terminal, CSV on request."""
+"""``tierkeeper usage report --period YYYY-MM [--csv]``: per tenant, the month's messages
+(admitted, settled and expired apart), tokens by model and credential, model cost at catalog
+rates, revenue from the invoices paid in the month and the margin, with tenants working
+without payment flagged; a table on the terminal, CSV on request."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ CSV_COLUMNS = (
     "model_cost_usd",
     "revenue_usd",
     "margin_usd",
+    "admitted",
+    "settled",
+    "expired",
+    "activated_without_payment",
 )
 
 
@@ -85,7 +90,11 @@ async def _run(builder: ServicesBuilder, settings: Settings, period: str, as_csv
 
 
 def usage_report(services: Services) -> UsageReport:
-    return UsageReport(services.catalog, services.ports.tenants, services.ports.ledger)
+    ports = services.ports
+    assert ports.paid_invoices is not None, "the composition root always provides them"
+    return UsageReport(
+        services.catalog, ports.tenants, ports.ledger, ports.paid_invoices, ports.message_counts
+    )
 
 
 def write_csv(report: PeriodReport, out: TextIO) -> None:
@@ -101,7 +110,7 @@ def write_csv(report: PeriodReport, out: TextIO) -> None:
             writer.writerow(
                 [*head, "model", usage.model, usage.credential.value, usage.messages,
                  usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.tokens,
-                 cost, "", ""]
+                 cost, "", "", "", "", "", ""]
             )  # fmt: skip
         writer.writerow(
             [*head, "tenant", "", "", tenant.messages,
@@ -109,7 +118,8 @@ def write_csv(report: PeriodReport, out: TextIO) -> None:
              sum(u.output_tokens for u in tenant.by_model),
              sum(u.cache_read_tokens for u in tenant.by_model), tenant.tokens,
              _dollars(tenant.model_cost_cents), _dollars(tenant.revenue_cents),
-             _dollars(tenant.margin_cents)]
+             _dollars(tenant.margin_cents), tenant.counts.admitted, tenant.counts.settled,
+             tenant.counts.expired, "yes" if tenant.activated_without_payment else "no"]
         )  # fmt: skip
 
 
@@ -121,9 +131,10 @@ def print_table(report: PeriodReport, console: Console) -> None:
     table.add_column("tier")
     table.add_column("status")
     table.add_column("messages", justify="right", footer=f"{report.messages:,}")
+    table.add_column("admitted / settled / expired", justify="right")
     table.add_column("tokens by model (credential)")
     table.add_column("model cost", justify="right", footer=_money(report.model_cost_cents))
-    table.add_column("revenue", justify="right", footer=_money(report.revenue_cents))
+    table.add_column("revenue (paid)", justify="right", footer=_money(report.revenue_cents))
     table.add_column("margin", justify="right", footer=_money(report.margin_cents))
     for tenant in report.tenants:
         table.add_row(
@@ -131,12 +142,21 @@ def print_table(report: PeriodReport, console: Console) -> None:
             tenant.tier or "-",
             tenant.status.value if tenant.status else "-",
             f"{tenant.messages:,}",
+            f"{tenant.counts.admitted:,} / {tenant.counts.settled:,} / {tenant.counts.expired:,}",
             _usage_lines(tenant),
             _money(tenant.model_cost_cents),
-            _money(tenant.revenue_cents),
+            _money(tenant.revenue_cents) + (" [red]unpaid[/]" if tenant.activated_without_payment
+                                            else ""),
             _money(tenant.margin_cents),
-        )
+        )  # fmt: skip
     console.print(table)
+    unpaid = report.unpaid_activations()
+    if unpaid:
+        names = ", ".join(escape(t.tenant_id) for t in unpaid)
+        console.print(
+            f"[red]{len(unpaid)} tenant(s) work as paying ones without a subscription or a paid"
+            f" invoice (activated by an operator?): {names}[/]"
+        )
     unpriced = sum(t.unpriced_messages for t in report.tenants)
     if unpriced:
         console.print(

@@ -236,6 +236,23 @@ class WebhookOut(Wire):
     received: bool
 
 
+class ChangePlanIn(Wire):
+    tier: ShortText
+
+
+class BillingOut(Wire):
+    tier: str
+    status: str
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    pending_tier: str | None
+    has_subscription: bool
+
+
+class PortalOut(Wire):
+    url: str
+
+
 # --- gateway --------------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from domain.ids import TenantId
 from domain.tenants import SubscriptionStatus
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
+from tests.browser.stripe_billing import StripeBilling
 from tests.support.provider_stub import ProviderStub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,10 +86,15 @@ class CheckoutStubHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length).decode()
         path = urllib.parse.urlsplit(self.path).path
+        form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        billing = self.server.billing.answer("POST", path, form, base)
+        if billing is not None:
+            self._json(200, billing)
+            return
         if path != "/v1/checkout/sessions":
             self._json(404, {"error": {"type": "invalid_request_error", "message": path}})
             return
-        form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
         session_id = f"cs_test_{len(self.server.sessions) + 1:04d}"
         self.server.sessions.append(form)
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -111,6 +117,12 @@ class CheckoutStubHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
+        billing = self.server.billing.answer("GET", path, {}, "")
+        if billing is not None:
+            self._json(200, billing)
+            return
+        if path.startswith("/portal/"):
+            path = "/pay/" + path[len("/portal/") :]
         if not path.startswith("/pay/"):
             self._json(404, {"error": {"message": "not found"}})
             return
@@ -144,6 +156,7 @@ class CheckoutServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
         self.sessions: list[dict[str, str]] = []
+        self.billing = StripeBilling()
 
 
 # --- the app, as its own process -----------------------------------------------------------

@@ -28,7 +28,11 @@ from domain.ids import TenantId, TierId
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, may_use_service
 from domain.use_cases.billing import Billing, EventResult
-from tests.fakes import InMemoryProcessedEventRepository
+from tests.fakes import (
+    InMemoryPaidInvoiceRepository,
+    InMemoryProcessedEventRepository,
+    InMemorySubscriptionRepository,
+)
 from tests.support.localstripe import (  # noqa: F401  (fixtures)
     LocalStripe,
     localstripe,
@@ -85,6 +89,8 @@ class Shop:
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     parser: StripeWebhookParser = attrs.Factory(lambda: StripeWebhookParser(Secret(WEBHOOK_SECRET)))
     handled: set[str] = attrs.Factory(set)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property
     def client(self) -> stripe.StripeClient:
@@ -94,7 +100,8 @@ class Shop:
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, _NoCheckout(),
-                       w.configs, w.clock, "http://127.0.0.1:8000")  # fmt: skip
+                       w.configs, w.clock, "http://127.0.0.1:8000",
+                       subscriptions=self.subscriptions, invoices=self.invoices)  # fmt: skip
 
     def create_prices(self) -> None:
         product = self.client.v1.products.create(params={"name": "tierkeeper"})
@@ -491,6 +498,8 @@ async def test_localstripe_signatures_verify_with_the_parser(shop: Shop) -> None
 
 
 def _session_answer(request: RecordedRequest) -> dict[str, Any]:
+    if request.path == "/v1/customers":
+        return {"id": "cus_new_for_t42", "object": "customer"}
     return {
         "id": "cs_test_a1b2c3", "object": "checkout.session", "mode": "subscription",
         "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
@@ -555,9 +564,14 @@ async def test_checkout_through_the_use_case_sells_the_configured_price(
     book = build_price_book(world.catalog, _price_pairs())
     billing = Billing(world.catalog, book, world.tenant_repo, InMemoryProcessedEventRepository(),
                       _gateway(stripe_api), world.configs, world.clock,
-                      "https://tierkeeper.example")  # fmt: skip
-    await billing.checkout(TenantId("t-42"), "basic")
-    form = stripe_api.requests[0].form()
+                      "https://tierkeeper.example", subscriptions=InMemorySubscriptionRepository(),
+                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+    await billing.checkout(TenantId("t-42"), "basic", "owner@example.com")
+    customer, session = stripe_api.requests
+    assert customer.path == "/v1/customers"
+    assert customer.form() == {"metadata[tenant_id]": "t-42", "email": "owner@example.com"}
+    form = session.form()
+    assert form["customer"] == "cus_new_for_t42"
     assert form["line_items[0][price]"] == book.price_for(TierId("starter")) == PRICES["starter"]
     assert form["metadata[tier]"] == "starter"
     assert form["success_url"].startswith("https://tierkeeper.example/plan?checkout=success")

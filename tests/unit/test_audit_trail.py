@@ -33,7 +33,9 @@ from tests.fakes import (
     FakeKeyStore,
     InMemoryAuditLog,
     InMemoryAuthTokenRepository,
+    InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
+    InMemorySubscriptionRepository,
 )
 from tests.unit.conftest import ANTHROPIC_KEY, OPENAI_KEY, World, make_tenant
 
@@ -178,7 +180,9 @@ async def test_a_subscription_event_that_changes_the_tier_is_recorded_from_the_w
     book = build_price_book(world.catalog, (("price_premium", "premium"),))
     events = InMemoryProcessedEventRepository()
     billing = Billing(world.catalog, book, world.tenant_repo, events, FakeBillingGateway(),
-                      world.configs, world.clock, "http://x", audit=audit)  # fmt: skip
+                      world.configs, world.clock, "http://x", audit=audit,
+                      subscriptions=InMemorySubscriptionRepository(),
+                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
     event = SubscriptionEvent(
         event_id="evt_1",
         event_type="customer.subscription.updated",

@@ -35,7 +35,9 @@ from domain.use_cases.billing import Billing
 from tests.fakes import (
     FakeBillingGateway,
     InMemoryConfigWriter,
+    InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
+    InMemorySubscriptionRepository,
 )
 from tests.unit.conftest import World, make_tenant
 
@@ -140,7 +142,7 @@ def test_an_empty_price_id_is_refused(catalog: Catalog) -> None:
         ("active", SubscriptionStatus.ACTIVE),
         ("trialing", SubscriptionStatus.ACTIVE),
         ("past_due", SubscriptionStatus.PAST_DUE),
-        ("unpaid", SubscriptionStatus.PAST_DUE),
+        ("unpaid", SubscriptionStatus.INCOMPLETE),
         ("canceled", SubscriptionStatus.CANCELED),
         ("incomplete_expired", SubscriptionStatus.CANCELED),
         ("incomplete", SubscriptionStatus.INCOMPLETE),
@@ -319,9 +321,24 @@ def test_a_past_due_subscription_starts_the_grace_clock_at_the_event(
     catalog: Catalog, book: PriceBook
 ) -> None:
     at = T0 + timedelta(days=30)
-    decided = apply_event(catalog, book, subscribed(), event(provider_status="unpaid", at=at))
+    decided = apply_event(catalog, book, subscribed(), event(provider_status="past_due", at=at))
     assert decided.tenant.status is SubscriptionStatus.PAST_DUE
     assert decided.tenant.past_due_since == at
+
+
+def test_an_unpaid_subscription_admits_nothing_until_an_invoice_is_paid(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    """Stripe marks a subscription unpaid when it stops retrying after the grace period."""
+    at = T0 + timedelta(days=45)
+    past_due = attrs.evolve(subscribed(), status=SubscriptionStatus.PAST_DUE,
+                            past_due_since=T0 + timedelta(days=30))  # fmt: skip
+    decided = apply_event(catalog, book, past_due, event(provider_status="unpaid", at=at))
+    assert decided.tenant.status is SubscriptionStatus.INCOMPLETE
+    assert not may_use_service(decided.tenant, at, catalog.past_due_grace_days)
+    paid = event(EventKind.INVOICE_PAID, at=at + timedelta(hours=1), event_id="evt_paid")
+    revived = apply_event(catalog, book, decided.tenant, paid)
+    assert revived.tenant.status is SubscriptionStatus.ACTIVE
 
 
 def test_at_the_same_instant_a_move_between_equal_ranks_applies(
@@ -565,12 +582,15 @@ class BillingWorld:
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     public_url: str = "https://tk.example/"
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property
     def billing(self) -> Billing:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
-                       w.clock, self.public_url)  # fmt: skip
+                       w.clock, self.public_url, subscriptions=self.subscriptions,
+                       invoices=self.invoices)  # fmt: skip
 
     async def tenant(self, tenant_id: str = "t-1") -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId(tenant_id))
@@ -589,7 +609,9 @@ async def test_checkout_sells_the_tier_at_its_price_and_returns_to_the_plan_page
 ) -> None:
     session = await bw.billing.checkout(TenantId("t-1"), "Premium")
     assert session.url.startswith("https://checkout.example/")
-    assert bw.gateway.sessions == [{"tenant": "t-1", "price": "price_premium", "tier": "premium"}]
+    assert bw.gateway.sessions == [
+        {"tenant": "t-1", "price": "price_premium", "tier": "premium", "customer": "cus_fake_1"}
+    ]
 
 
 async def test_checkout_accepts_a_legacy_tier_id(bw: BillingWorld) -> None:

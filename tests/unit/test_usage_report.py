@@ -1,5 +1,6 @@
 """The monthly usage and margin report: messages, tokens by model and credential, model cost
-at catalog rates, revenue at the tier price, margin."""
+at catalog rates, revenue from the invoices paid in the month, margin; tenants working
+without payment flagged; admitted, settled and expired messages apart."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.ids import MessageId, TenantId
 from domain.metering import Credential
-from domain.ports import UsageRecord
+from domain.ports import MessageCounts, UsageRecord
+from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.reports import UsageReport
+from tests.fakes import FixedMessageCounter, InMemoryPaidInvoiceRepository
 from tests.unit.conftest import World
 
 MARCH = datetime(2026, 3, 15, 12, tzinfo=UTC)
@@ -29,8 +32,25 @@ def record(
                        *tokens, sum(tokens), at)  # fmt: skip
 
 
-def report(world: World) -> UsageReport:
-    return UsageReport(world.catalog, world.tenant_repo, world.ledger)
+INVOICES = InMemoryPaidInvoiceRepository()
+
+
+@pytest.fixture(autouse=True)
+def no_invoices() -> None:
+    INVOICES.invoices.clear()
+
+
+def paid(tenant: str, cents: int, at: datetime = MARCH, invoice: str | None = None) -> None:
+    name = invoice or f"in_{tenant}_{len(INVOICES.invoices)}"
+    INVOICES.invoices[name] = PaidInvoice(name, TenantId(tenant), cents, "usd", at)
+
+
+def report(world: World, counter: FixedMessageCounter | None = None) -> UsageReport:
+    return UsageReport(world.catalog, world.tenant_repo, world.ledger, INVOICES, counter)
+
+
+def subscribed(**changes: str) -> dict[str, str]:
+    return {"stripe_customer_id": "cus_1", "stripe_subscription_id": "sub_1", **changes}
 
 
 def test_a_period_is_a_calendar_month_in_utc() -> None:
@@ -90,34 +110,49 @@ async def test_one_model_on_both_credentials_is_two_rows_platform_last(
     ]  # fmt: skip
 
 
-async def test_margin_is_the_tier_price_less_platform_model_cost(
+async def test_margin_is_what_was_paid_less_platform_model_cost(
     world: World, catalog: Catalog
 ) -> None:
-    await world.add_tenant("t-1", tier="premium")
+    await world.add_tenant("t-1", tier="premium", **subscribed())
     model = catalog.tier("premium").primary_model
     assert model is not None
     tokens = (2_000_000, 1_000_000, 0)
     world.ledger.records.append(record("t-1", model, tokens=tokens))
-    (row,) = (await report(world).for_period("2026-03")).tenants
+    paid("t-1", 700)
+    paid("t-1", 1_290)  # the upgrade to premium, prorated
     cost = usd_to_cents(model_cost_usd(catalog.model(model).rates, *tokens))
-    price = catalog.tier("premium").price.amount_cents
-    assert (row.revenue_cents, row.model_cost_cents) == (price, cost)
-    assert row.margin_cents == price - cost
+    assert (row_revenue := 700 + 1_290) != catalog.tier("premium").price.amount_cents
+    (row,) = (await report(world).for_period("2026-03")).tenants
+    assert (row.revenue_cents, row.model_cost_cents) == (row_revenue, cost)
+    assert row.margin_cents == row_revenue - cost
     assert row.tier == "premium"
+    assert not row.activated_without_payment
 
 
 async def test_a_tenant_without_usage_shows_its_revenue(world: World, catalog: Catalog) -> None:
-    await world.add_tenant("t-1", tier="starter")
+    await world.add_tenant("t-1", tier="starter", **subscribed())
+    paid("t-1", 700)
     (row,) = (await report(world).for_period("2026-03")).tenants
-    price = catalog.tier("starter").price.amount_cents
     assert (row.messages, row.model_cost_cents, row.revenue_cents, row.margin_cents) == (
-        0, 0, price, price,
+        0, 0, 700, 700,
     )  # fmt: skip
     assert isinstance(row.model_cost_usd, Decimal)
 
 
+async def test_revenue_is_the_paid_invoices_of_the_month_whatever_the_status(
+    world: World,
+) -> None:
+    await world.add_tenant("t-1", tier="premium", status=SubscriptionStatus.CANCELED,
+                           **subscribed())  # fmt: skip
+    paid("t-1", 2_500, at=datetime(2026, 3, 1, tzinfo=UTC))
+    paid("t-1", 2_500, at=datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
+    paid("t-1", 2_500, at=datetime(2026, 4, 1, tzinfo=UTC))
+    (row,) = (await report(world).for_period("2026-03")).tenants
+    assert row.revenue_cents == 2_500
+
+
 @pytest.mark.parametrize(
-    ("status", "pays"),
+    ("status", "flagged"),
     [
         (SubscriptionStatus.ACTIVE, True),
         (SubscriptionStatus.PAST_DUE, True),
@@ -125,12 +160,35 @@ async def test_a_tenant_without_usage_shows_its_revenue(world: World, catalog: C
         (SubscriptionStatus.CANCELED, False),
     ],
 )
-async def test_only_billed_subscriptions_bring_revenue(
-    world: World, catalog: Catalog, status: SubscriptionStatus, pays: bool
+async def test_a_working_tenant_without_subscription_or_payment_is_flagged(
+    world: World, status: SubscriptionStatus, flagged: bool
 ) -> None:
+    """An operator's ``tenants set-tier … --status active`` makes such a tenant."""
     await world.add_tenant("t-1", tier="byok", status=status)
-    (row,) = (await report(world).for_period("2026-03")).tenants
-    assert row.revenue_cents == (catalog.tier("byok").price.amount_cents if pays else 0)
+    result = await report(world).for_period("2026-03")
+    (row,) = result.tenants
+    assert (row.revenue_cents, row.activated_without_payment) == (0, flagged)
+    assert result.unpaid_activations() == ((row,) if flagged else ())
+
+
+async def test_a_subscribed_or_paying_tenant_is_not_flagged(world: World) -> None:
+    await world.add_tenant("t-sub", **subscribed())
+    await world.add_tenant("t-paid")
+    paid("t-paid", 700)
+    rows = (await report(world).for_period("2026-03")).tenants
+    assert [r.activated_without_payment for r in rows] == [False, False]
+
+
+async def test_admitted_settled_and_expired_messages_are_counted_apart(world: World) -> None:
+    await world.add_tenant("t-1")
+    counts = {TenantId("t-1"): MessageCounts(5, 3, 1), TenantId("t-gone"): MessageCounts(2, 0, 2)}
+    counter = FixedMessageCounter(counts, at=MARCH)
+    rows = (await report(world, counter).for_period("2026-03")).tenants
+    assert [(r.tenant_id, r.counts) for r in rows] == [
+        ("t-1", MessageCounts(5, 3, 1)), ("t-gone", MessageCounts(2, 0, 2)),
+    ]  # fmt: skip
+    (april,) = (await report(world, counter).for_period("2026-04")).tenants
+    assert april.counts == MessageCounts()
 
 
 async def test_usage_outside_the_month_is_left_out(world: World, catalog: Catalog) -> None:
@@ -169,12 +227,14 @@ async def test_a_model_without_catalog_rates_is_flagged_not_priced(world: World)
 async def test_totals_add_up_over_tenants(world: World, catalog: Catalog) -> None:
     await world.add_tenant("t-1", tier="starter")
     await world.add_tenant("t-2", tier="premium")
+    paid("t-1", 700)
+    paid("t-2", 2_500)
     model = catalog.models[0].ref
     world.ledger.records += [record("t-1", model, n=1), record("t-2", model, n=2)]
     result = await report(world).for_period("2026-03")
     assert result.period.name == "2026-03"
     assert result.messages == 2
-    assert result.revenue_cents == sum(t.revenue_cents for t in result.tenants)
+    assert result.revenue_cents == sum(t.revenue_cents for t in result.tenants) == 3_200
     assert result.model_cost_cents == sum(t.model_cost_cents for t in result.tenants)
     assert result.model_cost_usd == sum((t.model_cost_usd for t in result.tenants), Decimal(0))
     assert result.margin_cents == result.revenue_cents - result.model_cost_cents

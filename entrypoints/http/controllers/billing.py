@@ -1,14 +1,16 @@
-"""Billing: checkout for a tier, and the payment provider's signed webhook."""
+"""Billing: checkout for a tier, the subscription's status, plan change, cancel and resume,
+the billing portal, and the payment provider's signed webhook."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody
 
 from domain.errors import DomainError
+from domain.subscriptions import BillingStatus
 from domain.use_cases.billing import Billing
 from entrypoints.bootstrap import Services, WebhookParser
 from entrypoints.http.auth import (
@@ -19,7 +21,14 @@ from entrypoints.http.auth import (
     tenant_of,
 )
 from entrypoints.http.openapi import CUSTOMER_ERRORS, errors
-from entrypoints.http.schemas import CheckoutIn, CheckoutOut, WebhookOut
+from entrypoints.http.schemas import (
+    BillingOut,
+    ChangePlanIn,
+    CheckoutIn,
+    CheckoutOut,
+    PortalOut,
+    WebhookOut,
+)
 
 STRIPE_SIGNATURE_HEADER = "stripe-signature"
 
@@ -42,6 +51,20 @@ def webhooks_of(services: Services) -> WebhookParser:
     return services.webhooks
 
 
+def billing_out(status: BillingStatus) -> BillingOut:
+    return BillingOut(
+        tier=status.tier,
+        status=status.status.value,
+        current_period_end=status.current_period_end,
+        cancel_at_period_end=status.cancel_at_period_end,
+        pending_tier=status.pending_tier,
+        has_subscription=status.has_subscription,
+    )
+
+
+CUSTOMER = {"customer": Provide(provide_customer)}
+
+
 class BillingController(Controller):
     path = "/api/v1/billing"
     tags = ("billing",)
@@ -49,16 +72,77 @@ class BillingController(Controller):
     @post(
         "/checkout",
         status_code=200,
-        dependencies={"customer": Provide(provide_customer)},
+        dependencies=CUSTOMER,
         security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 502, 503),
+        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
     )
     async def checkout(
         self, data: JSONBody[CheckoutIn], customer: CustomerDep, services: ServicesDep
     ) -> CheckoutOut:
-        """A subscription checkout for the tier (legacy ids accepted); answers its URL."""
-        session = await billing_of(services).checkout(tenant_of(customer), data.tier)
+        """A subscription checkout for the tier (legacy ids accepted); answers its URL. A
+        tenant that already has a live subscription gets 409 ``conflict``: it changes its
+        plan instead."""
+        email = customer.user.email if customer.user is not None else None
+        session = await billing_of(services).checkout(tenant_of(customer), data.tier, email)
         return CheckoutOut(checkout_url=session.url, session_id=session.session_id)
+
+    @get(
+        "/",
+        dependencies=CUSTOMER,
+        security=CUSTOMER_SECURITY,
+        responses=errors(*CUSTOMER_ERRORS, 503),
+    )
+    async def status(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
+        """The tier in force, the status, the period end, and what is scheduled for then."""
+        return billing_out(await billing_of(services).status(tenant_of(customer)))
+
+    @post(
+        "/change-plan",
+        status_code=200,
+        dependencies=CUSTOMER,
+        security=CUSTOMER_SECURITY,
+        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
+    )
+    async def change_plan(
+        self, data: JSONBody[ChangePlanIn], customer: CustomerDep, services: ServicesDep
+    ) -> BillingOut:
+        """Change the plan of the one subscription: an upgrade at once (prorated), a
+        downgrade at the period end (``pending_tier``); 409 without a subscription."""
+        result = await billing_of(services).change_plan(tenant_of(customer), data.tier)
+        return billing_out(result)
+
+    @post(
+        "/cancel",
+        status_code=200,
+        dependencies=CUSTOMER,
+        security=CUSTOMER_SECURITY,
+        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
+    )
+    async def cancel(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
+        """End the subscription at the end of the period; the agent works until then."""
+        return billing_out(await billing_of(services).cancel(tenant_of(customer)))
+
+    @post(
+        "/resume",
+        status_code=200,
+        dependencies=CUSTOMER,
+        security=CUSTOMER_SECURITY,
+        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
+    )
+    async def resume(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
+        """Keep a subscription set to end renewing, before it ends."""
+        return billing_out(await billing_of(services).resume(tenant_of(customer)))
+
+    @post(
+        "/portal",
+        status_code=200,
+        dependencies=CUSTOMER,
+        security=CUSTOMER_SECURITY,
+        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
+    )
+    async def portal(self, customer: CustomerDep, services: ServicesDep) -> PortalOut:
+        """A Stripe Billing Portal session for card, invoices and receipts."""
+        return PortalOut(url=await billing_of(services).portal(tenant_of(customer)))
 
     @post("/webhook", status_code=200, security=[], responses=errors(400, 503))
     async def webhook(self, request: Request[Any, Any, Any], services: ServicesDep) -> WebhookOut:

@@ -69,6 +69,11 @@ NOTICES = {
     "removed": "Your API key was removed. Your agent stopped using it.",
     "saved": "Saved. We tested the key right away:",
     "logged-out": "You are logged out.",
+    "paid": "Your payment went through: your plan is active.",
+    "plan-changed": "Your plan has changed.",
+    "plan-scheduled": "Your plan changes at the end of this billing period.",
+    "canceled": "Your plan is canceled at the end of this billing period.",
+    "resumed": "Your plan is resumed and renews as before.",
 }
 """What a redirect after a form may announce, by a fixed name: nothing from the request is
 ever echoed through the URL."""

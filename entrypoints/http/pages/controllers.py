@@ -27,6 +27,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.http.auth import services_of
 from entrypoints.http.controllers.usage_history import history_of
 from entrypoints.http.pages import capabilities, views, wording
+from entrypoints.http.pages.billing_views import billing_context
 from entrypoints.http.pages.chart import day_chart
 from entrypoints.http.pages.common import (
     NO_COMPRESSION,
@@ -107,6 +108,7 @@ async def onboarding_page(
         checkout=_checkout_flag(request),
         chosen=chosen or _chosen_tier(request, services),
         choose_error=choose_error,
+        **await billing_context(services, tenant),
     )
 
 
@@ -139,6 +141,7 @@ async def settings_plan_page(
         model_error=model_error,
         key_banner=views.key_banner(services.catalog, overview.tenant, credential),
         **_model_notice(request, plan),
+        **await billing_context(services, overview.tenant, _checkout_flag(request)),
     )
 
 

@@ -17,6 +17,7 @@ from litestar.response import Redirect
 from domain.byok import CredentialInput, validate_api_key, validate_model
 from domain.errors import DomainError, Forbidden, Unauthorized, ValidationError
 from domain.secrets import Secret
+from domain.subscriptions import has_live_subscription
 from domain.use_cases.accounts import check_password, normalise_email
 from entrypoints.http.auth import (
     CLEARED_SESSION_COOKIES,
@@ -187,8 +188,10 @@ class FormsController(Controller):
 
     @post("/onboarding", status_code=303)
     async def choose_plan(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        """Start the payment provider's checkout for the chosen tier; a failure shows next
-        to that tier's button, where the customer is looking."""
+        """Start the payment provider's checkout for the chosen tier, or, for a tenant that
+        already has a subscription, change that subscription's plan (issue #17: never a
+        second subscription); a failure shows next to that tier's button, where the
+        customer is looking."""
         viewer = await _signed_in(request)
         if viewer is None:
             return login_redirect(request)
@@ -196,7 +199,11 @@ class FormsController(Controller):
         tier = field(form, "tier")
         services = services_of(request)
         try:
-            session = await billing_of(services).checkout(viewer.tenant.id, tier)
+            if has_live_subscription(viewer.tenant):
+                changed = await billing_of(services).change_plan(viewer.tenant.id, tier)
+                done = "plan-scheduled" if changed.pending_tier else "plan-changed"
+                return see_other(f"/settings?done={done}")
+            session = await billing_of(services).checkout(viewer.tenant.id, tier, viewer.email)
         except DomainError as error:
             return await onboarding_page(
                 request,

@@ -4,7 +4,7 @@ every UPDATE and DELETE of a row. (TRUNCATE, an owner's statement, stays possibl
 retention job run by the operator; see docs/operations.md.)
 
 Revision ID: 0011_audit_log
-Revises: 0006_settle_tenant_revision
+Revises: 0010_subscriptions
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_audit_log"
-down_revision = "0006_settle_tenant_revision"
+down_revision = "0010_subscriptions"
 branch_labels = None
 depends_on = None
 
