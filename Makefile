@@ -23,6 +23,7 @@ run: setup
 deps: setup
 	bash scripts/install-openclaw.sh >/dev/null
 	bash scripts/install-chromium.sh
+	bash scripts/install-pgbouncer.sh
 	bash scripts/install-axe.sh
 
 ## check: lint, format, types, layering

@@ -20,6 +20,10 @@ worker per pooled connection, and its latency tail is printed: the floor under t
 every endpoint that commits on this database.
 
 With ``--profile DIR`` one more admit run is recorded by py-spy (not part of the table).
+With ``--pgbouncer`` the product app runs once more with its database URL pointing at a
+PgBouncer in transaction mode (``?pooler=transaction``, no named prepared statements) in
+front of the same server, and admit and settle are measured again; the table gives their
+ratio to the direct connection measured in the same run.
 """
 
 from __future__ import annotations
@@ -473,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         "pip install granian first; it is not a dependency)",
     )
     parser.add_argument("--profile", type=Path, help="also record the admit run with py-spy")
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="also measure admit and settle through PgBouncer in transaction mode",
+    )
     parser.add_argument("--json", type=Path, help="write every result as JSON here")
     parser.add_argument(
         "--variant",
@@ -552,6 +561,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
+        if args.pgbouncer:
+            from tests.support import pgbouncer, postgres
+
+            with pgbouncer.running_pgbouncer(postgres.admin_url(), pool_size=20) as port:
+                pooled_env = {**env, "TIERKEEPER_DATABASE_URL": pgbouncer.pooled_url(url, port)}
+                server = Server("entrypoints.http.app:create_app", pooled_env, work,
+                                "tierkeeper-pgbouncer", ROOT, args.workers)  # fmt: skip
+                try:
+                    server.wait_ready("/healthz")
+                    admitted_files.append(work / "admitted-pgbouncer.jsonl")
+                    run("admit [pgbouncer]", admit_spec("pgbouncer", admitted_files[-1]))
+                    run("settle [pgbouncer]", settle_spec("pgb-settle", admitted_files[-1]))
+                finally:
+                    server.stop()
+
         for variant in args.variant:
             variant_env = {**env, VARIANT_ENV: variant}
             server = Server("variant_app:create_app", variant_env, work, f"variant-{variant}",
@@ -578,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
         row("baseline: bare GET", results["bare GET"], None, None, None),
     ]
     update = results["one-UPDATE POST"]
+    if args.pgbouncer:
+        rows.insert(2, row("admit [pgbouncer]", results["admit [pgbouncer]"], results["admit"],
+                           None, None))  # fmt: skip
+        rows.insert(3, row("settle [pgbouncer]", results["settle [pgbouncer]"],
+                           results["settle"], None, None))  # fmt: skip
     for variant in args.variant:
         rows.insert(-3, row(f"admit [{variant}]", results[f"admit [{variant}]"], update, 0.7, 50))
         rows.insert(-3, row(f"settle [{variant}]", results[f"settle [{variant}]"], update, 0.7, 50))

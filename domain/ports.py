@@ -12,6 +12,7 @@ from typing import Protocol
 
 import attrs
 
+from domain.audit import AuditEntry
 from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
 from domain.catalog import ByokProvider
 from domain.ids import MessageId, TenantId, UserId
@@ -37,7 +38,7 @@ from domain.notifications import (
 from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import Tenant, User
+from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
@@ -379,6 +380,19 @@ class VirtualKeyRepository(Protocol):
 
     async def tenant_for(self, key_hash: str) -> TenantId | None:
         """The tenant whose current key has this hash."""
+
+
+class AuditLog(Protocol):
+    """The append-only trail of security-relevant events (``domain.audit``); entries are
+    never changed or removed, and never hold a secret."""
+
+    async def record(self, entry: AuditEntry) -> None: ...
+
+    async def entries(
+        self, tenant_id: TenantId | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> Sequence[AuditEntry]:
+        """Entries at or after ``since`` (all when None), of one tenant or of all, newest
+        first, at most ``limit``."""
         ...
 
 
@@ -512,3 +526,27 @@ class ConfigRemover(Protocol):
     async def remove(self, tenant_id: TenantId) -> bool:
         """Delete the tenant's OpenClaw files; False when there were none."""
         ...
+
+
+class TenantListing:
+    """A tenant as the operator finds it: with its users' emails."""
+
+    tenant: Tenant
+    emails: tuple[str, ...]
+
+
+class TenantDirectory(Protocol):
+    """The operator's search over tenants."""
+
+    async def find(
+        self,
+        tier: str | None = None,
+        status: SubscriptionStatus | None = None,
+        email_contains: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[TenantListing]:
+        """Tenants on ``tier`` with ``status`` and a user whose email contains
+        ``email_contains`` (each filter left out when None), oldest first, at most ``limit``."""
+        ...
+
+    async def listing(self, tenant_id: TenantId) -> TenantListing | None: ...

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
+from adapters.sql.pool_usage import PoolUsage
 from domain.billing import SubscriptionEvent, build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
@@ -20,6 +21,7 @@ from domain.ports import (
     AccountMailer,
     AccountRepository,
     AttemptLog,
+    AuditLog,
     AuthTokenRepository,
     BillingGateway,
     Clock,
@@ -39,6 +41,7 @@ from domain.ports import (
     ProviderProbe,
     SubscriptionCanceler,
     SubscriptionRepository,
+    TenantDirectory,
     TenantRepository,
     UsageLedger,
     VirtualKeyRepository,
@@ -52,6 +55,7 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
+from domain.use_cases.operations import Operations
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -79,6 +83,10 @@ class Ports:
     password_hasher: PasswordHasher = attrs.field(factory=lambda: _default_password_hasher())
     virtual_keys: VirtualKeyRepository | None = None
     llm_upstream: LlmUpstream | None = None
+    audit: AuditLog = attrs.field(kw_only=True)
+    directory: TenantDirectory = attrs.field(kw_only=True)
+    database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
+    """The database's connection pools as they are now (for the metrics)."""
     subscriptions: SubscriptionRepository | None = None
     """Subscription records; needed (with ``paid_invoices``) wherever billing is offered."""
     paid_invoices: PaidInvoiceRepository | None = None
@@ -126,6 +134,8 @@ class Services:
     """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
     llm_proxy: LlmProxy | None = None
     """The metering LLM proxy (spec §13); None without virtual keys and an upstream client."""
+    operations: Operations = attrs.field(kw_only=True)
+    """The operator's tenant search and tenant report."""
     usage_history: UsageHistory | None = None
     """A tenant's settled usage by day or model (the history page and its API)."""
 
@@ -193,6 +203,7 @@ def assemble(
         ports.notifier,
         configs,
         ports.clock,
+        audit=ports.audit,
     )
     llm_proxy = None
     if virtual_keys is not None and ports.llm_upstream is not None:
@@ -228,6 +239,7 @@ def assemble(
         account_ports.store,
         account_ports.mailer,
         settings.public_url,
+        audit=ports.audit,
     )
     return Services(
         settings=settings,
@@ -236,7 +248,9 @@ def assemble(
         configs=configs,
         credentials=credentials,
         metering=metering,
-        tenants=Tenants(catalog, ports.tenants, ports.credentials, configs, ports.clock),
+        tenants=Tenants(
+            catalog, ports.tenants, ports.credentials, configs, ports.clock, audit=ports.audit
+        ),
         close=close_all,
         accounts=accounts,
         account_changes=AccountChanges(
@@ -263,6 +277,7 @@ def assemble(
             configs,
             ports.clock,
             settings.public_url,
+            audit=ports.audit,
             subscriptions=ports.subscriptions,
             invoices=ports.paid_invoices,
             notifications=notifications,
@@ -271,6 +286,7 @@ def assemble(
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
         llm_proxy=llm_proxy,
+        operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
@@ -415,6 +431,9 @@ async def build_services(
         virtual_keys=database.virtual_keys,
         llm_upstream=(upstream := AiohttpLlmUpstream()),
         accounts=build_account_ports(settings, database),
+        audit=database.audit,
+        directory=database.directory,
+        database_pools=database.pool_usage,
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,
         message_counts=database.message_counts,

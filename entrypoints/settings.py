@@ -52,6 +52,9 @@ class Settings:
     """Where tenants' gateways reach the LLM proxy; ``public_url`` when not set."""
     platform_keys: tuple[tuple[str, Secret], ...] = attrs.field(default=(), repr=False)
     """(provider id, key) from ``TIERKEEPER_PLATFORM_KEY_<PROVIDER>``."""
+    metrics_token: Secret | None = None
+    """``TIERKEEPER_METRICS_TOKEN``: a bearer token that may read ``/metrics`` (service
+    tokens may too)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
                 or "http://127.0.0.1:8000"
             ).rstrip("/"),
             platform_keys=_platform_keys(env),
+            metrics_token=_secret(env.get("TIERKEEPER_METRICS_TOKEN")),
         )
 
     def fernet_secrets(self) -> tuple[Secret, ...]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from domain.audit import AuditEntry
 from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
 from domain.catalog import ByokProvider
 from domain.errors import (
@@ -61,11 +62,12 @@ from domain.ports import (
     MessageCounts,
     OneTimePurpose,
     OneTimeToken,
+    TenantListing,
     UsageRecord,
 )
 from domain.secrets import Secret
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import Tenant, User
+from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
@@ -635,6 +637,67 @@ class InMemoryConfigRemover:
 
     async def remove(self, tenant_id: TenantId) -> bool:
         return self.writer.written.pop(tenant_id, None) is not None
+
+
+@attrs.define
+class InMemoryAuditLog:
+    """The audit trail as a list, in recorded order; ``entries`` answers newest first."""
+
+    recorded: list[AuditEntry] = attrs.Factory(list)
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.recorded.append(entry)
+
+    async def entries(
+        self, tenant_id: TenantId | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> Sequence[AuditEntry]:
+        chosen = [
+            entry
+            for entry in self.recorded
+            if (tenant_id is None or entry.tenant_id == tenant_id)
+            and (since is None or entry.at >= since)
+        ]
+        ordered = sorted(enumerate(chosen), key=lambda pair: (pair[1].at, pair[0]), reverse=True)
+        return [entry for _, entry in ordered][:limit]
+
+
+@attrs.define
+class InMemoryTenantDirectory:
+    """The operator's search over an ``InMemoryTenantRepository``."""
+
+    repository: InMemoryTenantRepository
+
+    async def find(
+        self,
+        tier: str | None = None,
+        status: SubscriptionStatus | None = None,
+        email_contains: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[TenantListing]:
+        found = []
+        for tenant in sorted(self.repository.tenants.values(), key=lambda t: (t.created_at, t.id)):
+            listing = self._listing(tenant)
+            if (
+                (tier is None or tenant.tier == tier)
+                and (status is None or tenant.status is status)
+                and (
+                    email_contains is None
+                    or any(email_contains.lower() in email.lower() for email in listing.emails)
+                )
+            ):
+                found.append(listing)
+        return found[:limit]
+
+    async def listing(self, tenant_id: TenantId) -> TenantListing | None:
+        tenant = self.repository.tenants.get(tenant_id)
+        return self._listing(tenant) if tenant is not None else None
+
+    def _listing(self, tenant: Tenant) -> TenantListing:
+        users = sorted(
+            (u for u in self.repository.users.values() if u.tenant_id == tenant.id),
+            key=lambda u: (u.created_at, u.email),
+        )
+        return TenantListing(tenant, tuple(u.email for u in users))
 
 
 @attrs.define

@@ -7,6 +7,7 @@ migrations run from an installed package without an ``alembic.ini``.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.sql.audit import SqlAuditLog
+from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
+from adapters.sql.pool_usage import PoolUsage
 from adapters.sql.postgres_ledger import PostgresUsageLedger
 from adapters.sql.repositories import (
     SqlAuthTokenRepository,
@@ -38,10 +42,13 @@ from adapters.sql.urls import (
     backend,
     sqlite_path,
     sync_url,
+    transaction_pooled,
 )
 from adapters.sql.virtual_keys import SqlVirtualKeyRepository
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_STATEMENT_CACHE = 100
+"""asyncpg's own default: the hot path's statements are prepared once per connection."""
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
@@ -57,7 +64,10 @@ def alembic_config(url: str) -> Config:
 def _sync_engine(url: str) -> sa.Engine:
     if backend(url) != POSTGRESQL:
         sqlite_path(url)
-    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
+    # psycopg prepares a statement by name from its fifth run; a pooler in transaction mode
+    # may hand the next run another server connection
+    unprepared = {"prepare_threshold": None} if transaction_pooled(url) else {}
+    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool, connect_args=unprepared)
     if engine.dialect.name == "sqlite":
         # batch migrations copy and rename tables; SQLite's foreign key enforcement would
         # cascade or refuse those steps, so migrations run with it off
@@ -146,10 +156,30 @@ class SqlDatabase:
     notification_settings: SqlNotificationSettings
     _pool: asyncpg.Pool | None = attrs.field(default=None, repr=False)
     virtual_keys: SqlVirtualKeyRepository | None = None
+    audit: SqlAuditLog = attrs.field(kw_only=True)
+    directory: SqlTenantDirectory = attrs.field(kw_only=True)
 
     @property
     def backend(self) -> str:
         return self.engine.dialect.name
+
+    def pool_usage(self) -> list[PoolUsage]:
+        """The asyncpg pool (PostgreSQL's hot path) and SQLAlchemy's pool, as they are now."""
+        usage = []
+        if self._pool is not None:
+            size, idle = self._pool.get_size(), self._pool.get_idle_size()
+            usage.append(PoolUsage("asyncpg", size - idle, idle, self._pool.get_max_size()))
+        pool = self.engine.sync_engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            usage.append(
+                PoolUsage(
+                    "sqlalchemy",
+                    pool.checkedout(),
+                    pool.checkedin(),
+                    pool.size() + max(pool._max_overflow, 0),
+                )
+            )
+        return usage
 
     async def close(self) -> None:
         if isinstance(self.ledger, SqliteUsageLedger):
@@ -157,6 +187,19 @@ class SqlDatabase:
         if self._pool is not None:
             await self._pool.close()
         await self.engine.dispose()
+
+
+def _unprepared_engine() -> dict[str, Any]:
+    """SQLAlchemy's asyncpg dialect prepares every statement by name; behind a
+    transaction-mode pooler the names must never be reused by another transaction, and
+    nothing is cached (SQLAlchemy's documented PgBouncer setup)."""
+    return {
+        "connect_args": {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__tk_{uuid.uuid4().hex}__",
+        }
+    }
 
 
 async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False) -> SqlDatabase:
@@ -168,9 +211,16 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
 
         await asyncio.to_thread(upgrade, url)
     if backend(url) == POSTGRESQL:
-        engine = create_async_engine(async_url(url), pool_size=pool_size)
+        pooled = transaction_pooled(url)
+        engine = create_async_engine(
+            async_url(url), pool_size=pool_size, **(_unprepared_engine() if pooled else {})
+        )
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=1, max_size=pool_size, reset=keep_session_state
+            asyncpg_dsn(url),
+            min_size=1,
+            max_size=pool_size,
+            reset=keep_session_state,
+            statement_cache_size=0 if pooled else DEFAULT_STATEMENT_CACHE,
         )
         assert pool is not None
         ledger: PostgresUsageLedger | SqliteUsageLedger = PostgresUsageLedger(pool)
@@ -195,4 +245,6 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         notification_settings=SqlNotificationSettings(engine),
         pool=pool,
         virtual_keys=SqlVirtualKeyRepository(engine),
+        audit=SqlAuditLog(engine),
+        directory=SqlTenantDirectory(engine),
     )

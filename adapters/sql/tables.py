@@ -267,6 +267,20 @@ account_mail_outbox = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("tenant_id", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(500), nullable=False, server_default=""),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_tenant_at", "tenant_id", "at"),
+)
+
 subscriptions = sa.Table(
     "subscriptions",
     metadata,

@@ -1,5 +1,11 @@
 """Database URLs: one setting (``sqlite:///…`` or ``postgresql://…``) names the database;
-each use picks its driver from it."""
+each use picks its driver from it.
+
+``?pooler=transaction`` on a PostgreSQL URL says the connections go through a pooler in
+transaction mode (PgBouncer before 1.21): a server connection serves one transaction of one
+client, so no named prepared statement may outlive a transaction. The flag is the
+adapters' own and is taken off every URL handed to a driver.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from domain.errors import ValidationError
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
+POOLER_PARAM = "pooler"
+TRANSACTION_POOLER = "transaction"
 
 
 def backend(url: str) -> str:
@@ -26,9 +34,27 @@ def backend(url: str) -> str:
     return name
 
 
+def transaction_pooled(url: str) -> bool:
+    """Whether ``url`` goes through a transaction-mode pooler (``?pooler=transaction``)."""
+    value = sa.make_url(url).query.get(POOLER_PARAM)
+    if value is None:
+        return False
+    if value != TRANSACTION_POOLER or backend(url) != POSTGRESQL:
+        raise ValidationError(
+            f"the database URL's {POOLER_PARAM} must be {TRANSACTION_POOLER!r}, on a "
+            "postgresql:// URL",
+            field="TIERKEEPER_DATABASE_URL",
+        )
+    return True
+
+
+def _driver_url(url: str) -> sa.URL:
+    return sa.make_url(url).difference_update_query([POOLER_PARAM])
+
+
 def sync_url(url: str) -> sa.URL:
     """The URL Alembic runs on: pysqlite or psycopg 3."""
-    parsed = sa.make_url(url)
+    parsed = _driver_url(url)
     if backend(url) == SQLITE:
         return parsed.set(drivername="sqlite")
     return parsed.set(drivername="postgresql+psycopg")
@@ -36,7 +62,7 @@ def sync_url(url: str) -> sa.URL:
 
 def async_url(url: str) -> sa.URL:
     """The URL the repositories' async engine runs on: aiosqlite or asyncpg."""
-    parsed = sa.make_url(url)
+    parsed = _driver_url(url)
     if backend(url) == SQLITE:
         return parsed.set(drivername="sqlite+aiosqlite")
     return parsed.set(drivername="postgresql+asyncpg")
@@ -44,7 +70,7 @@ def async_url(url: str) -> sa.URL:
 
 def asyncpg_dsn(url: str) -> str:
     """A libpq-style DSN for a bare asyncpg pool (the ledger's hot path)."""
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return _driver_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def sqlite_path(url: str) -> Path:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, AuditSource, NoAuditLog, token_id
 from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
 from domain.errors import (
@@ -41,6 +42,7 @@ from domain.ports import (
     AccountMailKind,
     AccountRepository,
     AttemptLog,
+    AuditLog,
     AuthToken,
     AuthTokenRepository,
     Clock,
@@ -211,6 +213,7 @@ class Accounts:
     _trusted_services: dict[str, tuple[datetime, Principal]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def signup(
         self,
@@ -258,8 +261,10 @@ class Accounts:
                 "the password",
                 code="conflict",
             ) from None
+        actor = Actor(AuditSource.API, user.id)
+        await self.audit.record(AuditEntry(now, AuditAction.SIGNED_UP, actor, tenant.id))
         await self.configs.write(tenant.id)
-        token = await self._issue(TokenKind.CUSTOMER, user.id)
+        token = await self._issue(TokenKind.CUSTOMER, user.id, actor, tenant.id)
         await self.send_verification(user)
         return SignedUp(user, tenant, token)
 
@@ -324,11 +329,30 @@ class Accounts:
             await self.hasher.hash(password)
         elif await self.hasher.verify(user.password_hash, password):
             await self.attempts.clear(account_key)
-            return user, await self._issue(TokenKind.CUSTOMER, user.id)
+            actor = Actor(AuditSource.API, user.id)
+            await self.audit.record(
+                AuditEntry(self.clock.now(), AuditAction.LOGIN, actor, user.tenant_id)
+            )
+            return user, await self._issue(TokenKind.CUSTOMER, user.id, actor, user.tenant_id)
+        await self._login_failed(address, user)
         now = self.clock.now()
         for key in keys:
             await self.count_failure(key, now)
         raise refusal
+
+    async def _login_failed(self, email: str, user: User | None) -> None:
+        """A failed login names the email tried (the password never); the tenant when the
+        email is a user's."""
+        actor = Actor(AuditSource.API, user.id if user is not None else "anonymous")
+        await self.audit.record(
+            AuditEntry(
+                self.clock.now(),
+                AuditAction.LOGIN_FAILED,
+                actor,
+                user.tenant_id if user is not None else None,
+                f"email {email}",
+            )
+        )
 
     async def count_key_test(self, tenant_id: TenantId) -> None:
         """Each provider-key test of a tenant counts; beyond ``KEY_TESTS_PER_WINDOW`` in one
@@ -429,7 +453,17 @@ class Accounts:
         remember(self._trusted_services, digest, (until, principal), MAX_TRUSTED_SERVICE_TOKENS)
 
     async def logout(self, principal: Principal) -> None:
-        await self.auth_tokens.revoke(principal.token_hash, self.clock.now())
+        now = self.clock.now()
+        if await self.auth_tokens.revoke(principal.token_hash, now):
+            await self.audit.record(
+                AuditEntry(
+                    now,
+                    AuditAction.TOKEN_REVOKED,
+                    Actor(AuditSource.API, principal.subject),
+                    principal.tenant_id,
+                    f"{principal.kind.value} token {token_id(principal.token_hash)}",
+                )
+            )
 
     async def logout_everywhere(self, principal: Principal) -> int:
         """Revoke every session of the customer, the asking one included."""
@@ -463,8 +497,8 @@ class Accounts:
             raise NotFound("no such session")
         await self.auth_tokens.revoke(match[0].token_hash, self.clock.now())
 
-    async def create_service_token(self, name: str) -> Secret:
-        return await self._issue(TokenKind.SERVICE, check_service_name(name))
+    async def create_service_token(self, name: str, actor: Actor = OPERATOR) -> Secret:
+        return await self._issue(TokenKind.SERVICE, check_service_name(name), actor)
 
     async def service_tokens(self) -> list[ServiceTokenView]:
         """Every live service token by id and name, oldest first."""
@@ -484,14 +518,29 @@ class Accounts:
             await self.auth_tokens.revoke(token.token_hash, now)
         return len(chosen)
 
-    async def _issue(self, kind: TokenKind, subject: str) -> Secret:
+    async def _issue(
+        self,
+        kind: TokenKind,
+        subject: str,
+        actor: Actor | None = None,
+        tenant_id: TenantId | None = None,
+    ) -> Secret:
+        """A new token, stored as its hash; the trail names it by a prefix of that hash
+        and by who asked for it (the subject itself unless another ``actor`` is named)."""
+        actor = actor or Actor(AuditSource.API, subject)
         token = new_token(kind)
+        digest = hash_token(token.reveal())
+        now = self.clock.now()
         await self.auth_tokens.add(
-            AuthToken(
-                token_hash=hash_token(token.reveal()),
-                kind=kind.value,
-                subject=subject,
-                created_at=self.clock.now(),
+            AuthToken(token_hash=digest, kind=kind.value, subject=subject, created_at=now)
+        )
+        await self.audit.record(
+            AuditEntry(
+                now,
+                AuditAction.TOKEN_CREATED,
+                actor,
+                tenant_id,
+                f"{kind.value} token {token_id(digest)} for {subject}",
             )
         )
         return token

@@ -7,6 +7,7 @@ import logging
 
 import attrs
 
+from domain.audit import PAYMENT_PROVIDER, NoAuditLog, tenant_change_entries
 from domain.billing import (
     Outcome,
     PriceBook,
@@ -16,6 +17,7 @@ from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.ids import TenantId
 from domain.ports import (
+    AuditLog,
     BillingGateway,
     CheckoutSession,
     Clock,
@@ -72,6 +74,7 @@ class Billing:
     configs: Configs
     clock: Clock
     public_url: str
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
     subscriptions: SubscriptionRepository = attrs.field(kw_only=True)
     invoices: PaidInvoiceRepository = attrs.field(kw_only=True)
     notifications: Notifications | None = attrs.field(default=None, kw_only=True)
@@ -218,6 +221,9 @@ class Billing:
             await self.tenants.save(decision.tenant)
             if self.notifications is not None:
                 await self.notifications.tenant_changed(tenant, decision.tenant)
+            now = self.clock.now()
+            for entry in tenant_change_entries(tenant, decision.tenant, PAYMENT_PROVIDER, now):
+                await self.audit.record(entry)
         if lifecycle.subscription is not None and lifecycle.subscription != before:
             await self.subscriptions.save(lifecycle.subscription)
         invoice = paid_invoice(tenant, event)

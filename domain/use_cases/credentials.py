@@ -6,6 +6,7 @@ import contextlib
 
 import attrs
 
+from domain.audit import GATEWAY, Actor, AuditAction, AuditEntry, AuditSource, NoAuditLog
 from domain.byok import (
     CredentialInput,
     KeyStatus,
@@ -22,6 +23,7 @@ from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId, UserId
 from domain.ports import (
+    AuditLog,
     Clock,
     CredentialRepository,
     KeyStore,
@@ -43,6 +45,7 @@ class Credentials:
     notifier: Notifier
     configs: Configs
     clock: Clock
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def get(self, tenant_id: TenantId) -> StoredCredential:
         stored = await self.credentials.get(tenant_id)
@@ -88,6 +91,19 @@ class Credentials:
             last_error=error,
         )
         await self._store_with_config(credential, valid.api_key)
+        action = AuditAction.KEY_SAVED if stored is None else AuditAction.KEY_REPLACED
+        if valid.api_key is None:
+            action = AuditAction.KEY_SETTINGS_CHANGED
+        await self.audit.record(
+            AuditEntry(
+                now,
+                action,
+                Actor(AuditSource.API, user_id),
+                tenant_id,
+                f"provider {credential.provider}, store {ciphertext.store} "
+                f"v{ciphertext.key_version}, fallback {'on' if allow else 'off'}",
+            )
+        )
         return credential
 
     async def _store_with_config(
@@ -110,9 +126,14 @@ class Credentials:
                 await self.configs.write(credential.tenant_id)
             raise
 
-    async def delete(self, tenant_id: TenantId) -> None:
+    async def delete(self, tenant_id: TenantId, user_id: UserId | None = None) -> None:
+        """Remove the tenant's key; ``user_id`` names who did it in the audit trail."""
         if not await self.credentials.delete(tenant_id):
             raise NotFound("no AI provider key is stored")
+        actor = Actor(AuditSource.API, user_id or "customer")
+        await self.audit.record(
+            AuditEntry(self.clock.now(), AuditAction.KEY_REMOVED, actor, tenant_id)
+        )
         await self._refresh_config(tenant_id)
 
     async def test(
@@ -178,6 +199,15 @@ class Credentials:
                 status=KeyStatus.INVALID,
                 last_error=f"provider answered {status_code} to the gateway",
                 updated_at=now,
+            )
+        )
+        await self.audit.record(
+            AuditEntry(
+                now,
+                AuditAction.KEY_INVALIDATED,
+                GATEWAY,
+                tenant_id,
+                f"provider {stored.provider} answered {status_code}",
             )
         )
         await self._refresh_config(tenant_id)

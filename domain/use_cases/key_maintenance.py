@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, NoAuditLog
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
 from domain.ids import TenantId
 from domain.key_store_set import KeyStoreSet
-from domain.ports import CredentialRepository
+from domain.ports import AuditLog, Clock, CredentialRepository
 
 
 class Action(enum.Enum):
@@ -137,6 +138,10 @@ class KeyMaintenance:
     stores: KeyStoreSet
     batch_size: int = attrs.field(default=500, validator=_positive)
     concurrency: int = attrs.field(default=1, validator=_positive)
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
+    clock: Clock | None = attrs.field(default=None, kw_only=True)
+    """Times the audit entries of changed keys; required with a real ``audit``."""
+    actor: Actor = attrs.field(default=OPERATOR, kw_only=True)
 
     async def snapshot(self) -> list[Row]:
         """Every tenant's ciphertext as it is now; the jobs then work from this list, so no
@@ -209,9 +214,20 @@ class KeyMaintenance:
             group = rows[start : start + self.concurrency]
             async with asyncio.TaskGroup() as tasks:
                 running = [tasks.create_task(guarded(row)) for row in group]
-            for (tenant_id, _), task in zip(group, running, strict=True):
+            for (tenant_id, old), task in zip(group, running, strict=True):
                 tally.record(tenant_id, task.result())
+                if task.result() is Outcome.CHANGED:
+                    await self._audit_changed(action, tenant_id, old)
         return tally.summary()
+
+    async def _audit_changed(self, action: Action, tenant_id: TenantId, old: Ciphertext) -> None:
+        """One trail entry per key re-encrypted (rotate) or moved (migrate), by the operator,
+        naming the store and key version it left."""
+        if self.clock is None:
+            return
+        kind = AuditAction.KEY_MOVED if action is Action.MIGRATE else AuditAction.KEY_ROTATED
+        detail = f"from {old.store} v{old.key_version}"
+        await self.audit.record(AuditEntry(self.clock.now(), kind, self.actor, tenant_id, detail))
 
     async def _check_stores_of(self, rows: list[Row], *extra: str) -> None:
         """A store that is down stops the job before it writes anything; a store no row

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import attrs
 
+from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.ports import Clock, CredentialRepository, TenantRepository
+from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository
 from domain.routing import Route, decide_route
 from domain.tenants import (
     PendingTimezone,
@@ -43,6 +44,7 @@ class Tenants:
     credentials: CredentialRepository
     configs: Configs
     clock: Clock
+    audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def get(self, tenant_id: TenantId) -> Tenant:
         tenant = await self.tenants.get(tenant_id)
@@ -66,14 +68,21 @@ class Tenants:
         )
 
     async def change_tier(
-        self, tenant_id: TenantId, tier_id: str, status: SubscriptionStatus | None = None
+        self,
+        tenant_id: TenantId,
+        tier_id: str,
+        status: SubscriptionStatus | None = None,
+        actor: Actor = OPERATOR,
     ) -> Tenant:
-        """Takes effect at once (legacy ids accepted) and rewrites the tenant's config."""
+        """Takes effect at once (legacy ids accepted) and rewrites the tenant's config; the
+        audit trail records the change and ``actor`` (the operator's command by default)."""
         tenant = await self.get(tenant_id)
         changed = with_tier(tenant, self.catalog.tier(tier_id))
         if status is not None:
             changed = with_status(changed, status, self.clock.now())
         await self.tenants.save(changed)
+        for entry in tenant_change_entries(tenant, changed, actor, self.clock.now()):
+            await self.audit.record(entry)
         await self.configs.write(tenant_id)
         return changed
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from domain.errors import DomainError
 from entrypoints.cli import (
+    audit_commands,
     catalog_commands,
     configs_commands,
     db_commands,
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     tokens_commands,
     tenants_commands,
     notifications_commands,
+    audit_commands,
 )
 
 

@@ -21,6 +21,7 @@ from domain.use_cases.key_maintenance import Action, KeyMaintenance, Summary
 from domain.use_cases.key_maintenance import Progress as JobProgress
 from entrypoints import bootstrap
 from entrypoints.bootstrap import Services
+from entrypoints.cli.operator import operator
 from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import KEY_STORES, Settings
 
@@ -93,7 +94,14 @@ async def _run(
     services = await builder(settings)
     try:
         stores = bootstrap.build_key_stores(settings, also=(target,) if target else ())
-        maintenance = KeyMaintenance(services.ports.credentials, stores, concurrency=concurrency)
+        maintenance = KeyMaintenance(
+            services.ports.credentials,
+            stores,
+            concurrency=concurrency,
+            audit=services.ports.audit,
+            clock=services.ports.clock,
+            actor=operator(),
+        )
         summary = await run_job(maintenance, action, target, Console())
     finally:
         await services.close()

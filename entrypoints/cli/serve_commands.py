@@ -2,12 +2,21 @@
 uvicorn. On the embedded default (SQLite) the schema is brought to the newest revision
 first, so a fresh machine needs no other step; then every tenant's config is brought in
 line with the database (``reconcile_configs``). The app expires unsettled reservations on a
-timer (``entrypoints.http.app``)."""
+timer (``entrypoints.http.app``). With more than one worker the metrics are kept in
+prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``: the operator's
+directory, else a temporary one), emptied at start so ``/metrics`` sums only this run's
+workers. uvicorn's own access log is off: the app writes one JSON line per request."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from entrypoints.settings import Settings
@@ -18,6 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 APP_FACTORY = "entrypoints.http.app:create_app"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +66,31 @@ async def reconcile_configs(settings: Settings) -> RegenerationSummary:
         await services.close()
 
 
+@contextmanager
+def metrics_directory(workers: int, environ: MutableMapping[str, str]) -> Iterator[str | None]:
+    """The multiprocess metrics directory for this run, set in ``environ`` before the
+    workers start: the one configured (emptied of an earlier run's files), else a temporary
+    one removed afterwards; None for a single worker without one configured."""
+    configured = environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        yield str(directory)
+        return
+    if workers == 1:
+        yield None
+        return
+    created = tempfile.mkdtemp(prefix="tierkeeper-metrics-")
+    environ[MULTIPROC_ENV] = created
+    try:
+        yield created
+    finally:
+        environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(created, ignore_errors=True)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -72,14 +107,16 @@ def serve(args: argparse.Namespace) -> int:
         f" {summary.unchanged} unchanged, {len(summary.failed)} failed"
     )
     print(f"tierkeeper serving on http://{args.host}:{args.port} ({args.workers} worker(s))")
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        server_header=False,
-        log_level="info",
-    )
+    with metrics_directory(args.workers, os.environ):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            server_header=False,
+            log_level="info",
+            access_log=False,
+        )
     return 0

@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 from entrypoints.bootstrap import build_services
+from entrypoints.cli.operator import operator
 from entrypoints.cli.serve_commands import migrate_embedded
 from entrypoints.settings import Settings
 
@@ -41,7 +42,7 @@ def create_token(args: argparse.Namespace) -> int:
 async def _create(settings: Settings, service: str) -> str:
     services = await build_services(settings)
     try:
-        return (await services.accounts.create_service_token(service)).reveal()
+        return (await services.accounts.create_service_token(service, operator())).reveal()
     finally:
         await services.close()
 

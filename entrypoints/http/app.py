@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
@@ -31,11 +32,13 @@ from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.llm_proxy import LlmProxyController
+from entrypoints.http.controllers.metrics import MetricsController
 from entrypoints.http.controllers.notifications import NotificationsController
 from entrypoints.http.controllers.tenant import TenantController
 from entrypoints.http.controllers.usage_history import UsageHistoryController
 from entrypoints.http.delivery_task import deliver_in_background
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.metrics import Metrics
 from entrypoints.http.notification_pages import NotificationPagesController, load_banners
 from entrypoints.http.origin_guard import origin_guard_middleware
 from entrypoints.http.request_log import request_log_middleware
@@ -137,6 +140,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
+            metrics.watch_pools(services.ports.database_pools)
             yield
             return
         from entrypoints.bootstrap import build_services
@@ -145,12 +149,14 @@ def create_app(
         built = await builder(settings or Settings.from_environ())
         app.state.services = built
         app.state.services_built_here = True
+        metrics.watch_pools(built.ports.database_pools)
         try:
             async with sweeping(built):
                 yield
         finally:
             await built.close()
 
+    metrics = Metrics.create()
     handlers: list[Any] = [
         HealthController,
         AuthController,
@@ -163,6 +169,7 @@ def create_app(
         NotificationsController,
         NotificationPagesController,
         LlmProxyController,
+        MetricsController,
         UsageHistoryController,
         *_pages(),
     ]
@@ -176,9 +183,10 @@ def create_app(
         openapi_config=openapi_config(),
         logging_config=logging_config(),
         debug=False,
+        state=State({"metrics": metrics}),
     )
     # outermost, so unknown paths and wrong methods are logged too (route middleware would
     # only see requests that matched a route)
     app.asgi_handler = origin_guard_middleware(app.asgi_handler)
-    app.asgi_handler = request_log_middleware(app.asgi_handler)
+    app.asgi_handler = request_log_middleware(app.asgi_handler, metrics)
     return app

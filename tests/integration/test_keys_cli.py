@@ -14,12 +14,13 @@ import attrs
 import pytest
 
 from adapters.keystores.fernet import FernetKeyStore
+from domain.audit import AuditAction, AuditSource
 from domain.errors import ValidationError
 from domain.secrets import Secret
 from entrypoints import bootstrap
 from entrypoints.cli import keys_commands, main
 from entrypoints.settings import Settings
-from tests.fakes import InMemoryCredentialRepository
+from tests.fakes import FixedClock, InMemoryAuditLog, InMemoryCredentialRepository
 from tests.support.credentials import (
     add_tenants,
     api_key_for,
@@ -38,6 +39,7 @@ class Cli:
     repository: InMemoryCredentialRepository
     capsys: pytest.CaptureFixture[str]
     monkeypatch: pytest.MonkeyPatch
+    audit: InMemoryAuditLog = attrs.Factory(InMemoryAuditLog)
 
     def run(self, *argv: str) -> tuple[int, str]:
         code = main(list(argv))
@@ -52,15 +54,17 @@ class Cli:
 
 
 def services_over(
-    repository: InMemoryCredentialRepository,
+    repository: InMemoryCredentialRepository, audit: InMemoryAuditLog
 ) -> Callable[[Settings], Awaitable[SimpleNamespace]]:
-    """What the CLI needs from the composition root: the credential repository and close."""
+    """What the CLI needs from the composition root: the credential repository, the audit
+    log and a clock, and close."""
 
     async def build_services(settings: Settings) -> SimpleNamespace:
         async def close() -> None:
             return None
 
-        return SimpleNamespace(ports=SimpleNamespace(credentials=repository), close=close)
+        ports = SimpleNamespace(credentials=repository, audit=audit, clock=FixedClock())
+        return SimpleNamespace(ports=ports, close=close)
 
     return build_services
 
@@ -87,9 +91,10 @@ def cli(
         monkeypatch.delenv(name, raising=False)
     repository = InMemoryCredentialRepository()
     asyncio.run(store_credentials(repository, FernetKeyStore([Secret(secret)]), range(KEYS)))
-    monkeypatch.setattr(bootstrap, "build_services", services_over(repository))
+    audit = InMemoryAuditLog()
+    monkeypatch.setattr(bootstrap, "build_services", services_over(repository, audit))
     monkeypatch.setattr(keys_commands, "migrate_embedded", lambda settings: False)
-    return Cli(repository, capsys, monkeypatch)
+    return Cli(repository, capsys, monkeypatch, audit)
 
 
 def test_keys_migrate_moves_every_key_and_prints_the_counts(cli: Cli):
@@ -100,6 +105,9 @@ def test_keys_migrate_moves_every_key_and_prints_the_counts(cli: Cli):
     assert f"│        {KEYS} │      {KEYS} │       0 │      0 │" in output
     assert cli.stores() == {"vault"}
     assert api_key_for(1).reveal() not in output
+    moved = [entry for entry in cli.audit.recorded if entry.action is AuditAction.KEY_MOVED]
+    assert len(moved) == KEYS
+    assert {entry.actor.source for entry in moved} == {AuditSource.CLI}
 
 
 def test_keys_verify_reports_stale_keys_until_the_store_is_switched(cli: Cli):

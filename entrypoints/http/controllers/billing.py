@@ -153,4 +153,7 @@ class BillingController(Controller):
         if event is not None:
             result = await billing_of(services).handle_event(event)
             request.state.tenant_id = result.tenant_id
+            request.state.webhook_outcome = "replayed" if result.replayed else result.outcome
+        else:
+            request.state.webhook_outcome = "ignored"
         return WebhookOut(received=True)

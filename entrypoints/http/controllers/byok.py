@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 
 from domain.byok import CredentialInput, StoredCredential
+from domain.ids import UserId
 from domain.secrets import Secret
 from entrypoints.http.auth import (
     CUSTOMER_SECURITY,
@@ -74,7 +75,7 @@ class LlmConfigController(Controller):
     @delete("/", status_code=204, responses=errors(*CUSTOMER_ERRORS, 503))
     async def delete_config(self, customer: CustomerDep, services: ServicesDep) -> None:
         """Forget the credential; the tenant falls back to platform models."""
-        await services.credentials.delete(tenant_of(customer))
+        await services.credentials.delete(tenant_of(customer), UserId(customer.subject))
 
     @post("/test", status_code=200, responses=errors(*CUSTOMER_ERRORS, 429, 503))
     async def test_connection(

@@ -68,6 +68,7 @@ class GatewayController(Controller):
         decision = admission.decision
         if isinstance(decision, Refused):
             raise refusal_error(decision)
+        request.state.admission = "replayed" if decision.replayed else "admitted"
         assert admission.route is not None
         primary, fallbacks = admission.route.refs()
         return AdmitOut(
@@ -100,6 +101,9 @@ class GatewayController(Controller):
             TokenUsage(data.input_tokens, data.output_tokens, data.cache_read_tokens),
             Credential(data.credential.value),
         )
+        request.state.settlement = "replayed" if settlement.replayed else "settled"
+        if settlement.anomaly is not None:
+            request.state.settle_anomaly = settlement.anomaly.value
         return SettleOut(
             settled=True,
             counted_as=CredentialIn(settlement.counted_as.value),

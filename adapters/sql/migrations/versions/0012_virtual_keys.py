@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_virtual_keys"
-down_revision = "0010_subscriptions"
+down_revision = "0011_audit_log"
 branch_labels = None
 depends_on = None
 
