@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NewType
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from domain.metering import LimitKind, Threshold
 from domain.routing import platform_fallback_tier
 from domain.tenants import Tenant
 from domain.welcome import format_price, model_name
-from domain.windows import local_midnight, parse_timezone, period_window
+from domain.windows import parse_timezone, zoned_windows
 
 NotificationId = NewType("NotificationId", str)
 """The stable id of one notification: the webhook's ``webhook-id``, the mail's Message-ID."""
@@ -153,14 +153,14 @@ def local_time(instant: datetime, timezone: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M} ({timezone})"
 
 
-def window_end(tenant: Tenant, kind: NotificationKind, window_key: str) -> datetime:
-    """When the window a threshold was crossed in ends: the next local midnight for the day,
-    the period's end (from the anchor day) for the budget."""
-    zone = parse_timezone(tenant.timezone)
-    key = date.fromisoformat(window_key)
-    if kind is NotificationKind.MESSAGES:
-        return local_midnight(key + timedelta(days=1), zone)
-    return period_window(local_midnight(key, zone), zone, tenant.billing_anchor_day).resets_at
+def window_end(tenant: Tenant, kind: NotificationKind, crossed_at: datetime) -> datetime:
+    """When the window a threshold was crossed in ends: the tenant's day (for the cap) or
+    period (for the budget) that held the crossing instant, in the zone that governed it
+    then (a zone change waits for the end of the current day, spec §2)."""
+    day, period = zoned_windows(
+        tenant.timezone, tenant.billing_anchor_day, tenant.zone_history, crossed_at
+    )
+    return day.resets_at if kind is NotificationKind.MESSAGES else period.resets_at
 
 
 def _price(tier: Tier) -> str:
@@ -177,9 +177,9 @@ def compose(catalog: Catalog, tenant: Tenant, note: StoredNotification) -> Messa
     tier = catalog.tier(tenant.tier)
     kind = facts.kind
     if kind is NotificationKind.MESSAGES:
-        return _messages_message(catalog, tenant, tier, facts)
+        return _messages_message(catalog, tenant, tier, facts, note.created_at)
     if kind is NotificationKind.TOKENS:
-        return _tokens_message(catalog, tenant, tier, facts)
+        return _tokens_message(catalog, tenant, tier, facts, note.created_at)
     if kind is NotificationKind.KEY_INVALIDATED:
         return _key_message(catalog, tier, facts)
     if kind is NotificationKind.WELCOME:
@@ -215,9 +215,9 @@ def compose(catalog: Catalog, tenant: Tenant, note: StoredNotification) -> Messa
 
 
 def _messages_message(
-    catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts
+    catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
 ) -> Message:
-    ends = window_end(tenant, NotificationKind.MESSAGES, facts.window_key or "")
+    ends = window_end(tenant, NotificationKind.MESSAGES, crossed_at)
     resets = local_time(ends, tenant.timezone)
     if (facts.percent or 0) >= 100:
         upgrade = _higher_cap_exists(catalog, tier)
@@ -243,9 +243,9 @@ def _messages_message(
 
 
 def _tokens_message(
-    catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts
+    catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
 ) -> Message:
-    ends = window_end(tenant, NotificationKind.TOKENS, facts.window_key or "")
+    ends = window_end(tenant, NotificationKind.TOKENS, crossed_at)
     budget = "platform fallback budget" if tier.id == BYOK else "token budget"
     full = (facts.percent or 0) >= 100
     title = f"Your {budget} is used up" if full else f"{facts.percent}% of your {budget} is used"

@@ -528,6 +528,7 @@ class ConfigRemover(Protocol):
         ...
 
 
+@attrs.frozen
 class TenantListing:
     """A tenant as the operator finds it: with its users' emails."""
 

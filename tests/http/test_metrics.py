@@ -209,15 +209,16 @@ async def test_webhook_outcomes_are_counted(
     client: AsyncTestClient[Any], service_headers: dict[str, str]
 ) -> None:
     payload = stripe_event("evt_metrics_1", "customer.created", {"id": "cus_x"})
+    json_type = {"Content-Type": "application/json"}
     good = await client.post(
         "/api/v1/billing/webhook",
         content=payload,
-        headers={"Stripe-Signature": stripe_signature(payload)},
+        headers={"Stripe-Signature": stripe_signature(payload), **json_type},
     )
     bad = await client.post(
         "/api/v1/billing/webhook",
         content=payload,
-        headers={"Stripe-Signature": stripe_signature(payload, secret="whsec_wrong")},
+        headers={"Stripe-Signature": stripe_signature(payload, secret="whsec_wrong"), **json_type},
     )
     assert good.status_code == 200
     assert bad.status_code == 400
