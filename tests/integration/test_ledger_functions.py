@@ -51,11 +51,16 @@ def _words(text: str) -> list[str]:
     return re.sub(r"\s+", " ", text).replace(" ,", ",").strip().split(" ")
 
 
+OUTSIDE_THE_LEDGER = ("tk_audit_log_append_only", "tk_enqueue_notification")
+"""Functions other revisions own: the audit log's append-only trigger (0011) and the
+notifications outbox's enqueue (0008)."""
+
+
 def test_each_function_is_defined_once_and_only_those_in_the_files_exist(
     definitions: dict[str, list[str]],
 ) -> None:
     """The 9-, 10-, 12- and 13-argument signatures of revisions 0004–0006 are gone."""
-    assert sorted(definitions) == sorted(FUNCTION_NAMES)
+    assert sorted(definitions) == sorted((*FUNCTION_NAMES, *OUTSIDE_THE_LEDGER))
     assert all(len(found) == 1 for found in definitions.values()), definitions.keys()
 
 
