@@ -446,3 +446,17 @@ async def test_every_account_mail_kind_is_delivered_by_mail_only_with_its_own_wo
     assert (mail.recipient, mail.subject) == ("t-1@example.com", f"[tierkeeper] {subject}")
     assert words in mail.text and f"{PUBLIC}/login" in mail.text
     assert "paste it" not in mail.text
+
+
+async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down(
+    notify: Notify, caplog: pytest.LogCaptureFixture
+) -> None:
+    notify.world.key_store.available = False
+    mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
+    code = Secret("tkm_never-logged")
+    await mailer.send(
+        AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
+    )
+    assert notify.outbox.notes == []
+    assert "password_reset mail for tenant t-1 not queued" in caplog.text
+    assert "never-logged" not in caplog.text
