@@ -50,10 +50,15 @@ def render_mail(
     link: str,
 ) -> OutgoingMail:
     """The product name in the subject and the footer, the body, and one link back to the
-    relevant page; the HTML is the same text, escaped, with the link as a button."""
+    relevant page; the HTML is the same text, escaped, with the link as a button. A one-time
+    link carrying its code after ``#code=`` also shows the code, for a page without
+    JavaScript (where the code is pasted)."""
     domain = sender.rpartition("@")[2] or "localhost"
+    code = link.partition("#code=")[2]
+    paste = f"If the page does not fill in your code, paste it there: {code}" if code else ""
     text = (
-        f"{message.body}\n\n{message.action}: {link}\n\n-- \n{PRODUCT_NAME}: the team behind "
+        f"{message.body}\n\n{message.action}: {link}\n\n{paste + chr(10) * 2 if paste else ''}"
+        f"-- \n{PRODUCT_NAME}: the team behind "
         "your agent. You get this mail because of your account's notification settings.\n"
     )
     body = html.escape(message.body)
@@ -64,6 +69,7 @@ def render_mail(
         f'<p><a href="{html.escape(link, quote=True)}" style="display:inline-block;'
         "padding:.5em 1em;background:#1d4ed8;color:#fff;text-decoration:none;"
         f'border-radius:4px">{html.escape(message.action)}</a></p>'
+        f"{f'<p>{html.escape(paste)}</p>' if paste else ''}"
         f'<hr><p style="color:#555;font-size:.9em">{PRODUCT_NAME}: the team behind your '
         "agent.</p></body></html>"
     )

@@ -45,11 +45,23 @@ class NotificationKind(enum.Enum):
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     PASSWORD_RESET = "password_reset"
     EMAIL_VERIFICATION = "email_verification"
+    SIGNUP_ATTEMPT = "signup_attempt"
+    PASSWORD_CHANGED = "password_changed"
 
 
-ACCOUNT_MAIL = frozenset({NotificationKind.PASSWORD_RESET, NotificationKind.EMAIL_VERIFICATION})
+ACCOUNT_MAIL = frozenset(
+    {
+        NotificationKind.PASSWORD_RESET,
+        NotificationKind.EMAIL_VERIFICATION,
+        NotificationKind.SIGNUP_ATTEMPT,
+        NotificationKind.PASSWORD_CHANGED,
+    }
+)
 """Mail about the account itself: sent whatever the email preference, to the user only, never
 to the customer's webhook nor listed in-app."""
+
+RECIPIENT = "to"
+"""The ``detail`` key of account mail's own address (an email change's new address)."""
 
 
 class Channel(enum.Enum):
@@ -80,6 +92,12 @@ class NotificationFacts:
     detail: Mapping[str, str] = attrs.field(factory=dict)
     user_id: UserId | None = None
     secret_link: Ciphertext | None = None
+
+    def mail_to(self, user_address: str | None) -> str | None:
+        """Where the mail goes: the address the notification was written for when it names
+        one (account mail: an email change is proved at the NEW address), else the user's
+        address as it is at delivery."""
+        return self.detail.get(RECIPIENT) or user_address
 
 
 def threshold_facts(threshold: Threshold) -> NotificationFacts:
@@ -298,17 +316,39 @@ def _plan_message(catalog: Catalog, tenant: Tenant, facts: NotificationFacts) ->
 
 
 def _account_message(kind: NotificationKind) -> Message:
+    """The wording of account mail; its link (the one-time link, or the page to go to) is
+    the notification's own, so ``link`` stays empty here."""
     if kind is NotificationKind.PASSWORD_RESET:
         return Message(
             "Reset your password",
             "Someone (we hope you) asked to reset the password of your account. The link "
-            "below works once, for 30 minutes. If it was not you, ignore this mail.",
+            "below works once, for 30 minutes. If it was not you, ignore this mail: your "
+            "password stays as it is.",
             "",
             "Choose a new password",
         )
+    if kind is NotificationKind.SIGNUP_ATTEMPT:
+        return Message(
+            "Someone tried to sign up with your address",
+            "Someone tried to create an account with this address, which already has one. "
+            "If it was you, log in (or reset your password) with the link below. If not, "
+            "nothing changed.",
+            "",
+            "Log in",
+        )
+    if kind is NotificationKind.PASSWORD_CHANGED:
+        return Message(
+            "Your password was changed",
+            "The password of your account was just changed and your other sessions were "
+            "ended. If this was not you, reset your password now with the link below.",
+            "",
+            "Log in",
+            Tone.WARNING,
+        )
     return Message(
         "Confirm your email address",
-        "Please confirm that this address is yours by opening the link below.",
+        "Please confirm that this address is yours by opening the link below. It works "
+        "once, for 24 hours.",
         "",
         "Confirm the address",
     )

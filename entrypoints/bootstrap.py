@@ -430,7 +430,7 @@ async def build_services(
         password_hasher=bounded(password_hasher) if password_hasher else _default_password_hasher(),
         virtual_keys=database.virtual_keys,
         llm_upstream=(upstream := AiohttpLlmUpstream()),
-        accounts=build_account_ports(settings, database),
+        accounts=build_account_ports(settings, database, notifier),
         audit=database.audit,
         directory=database.directory,
         database_pools=database.pool_usage,
@@ -450,18 +450,20 @@ async def build_services(
     return assemble(settings, catalog, ports, close, build_webhook_parser(settings))
 
 
-def build_account_ports(settings: Settings, database: SqlDatabase) -> AccountPorts:
+def build_account_ports(
+    settings: Settings, database: SqlDatabase, notifications: Notifications
+) -> AccountPorts:
     """Attempt counts and account changes in the database, account mail through the
-    notifications outbox, config removal under the config root, Stripe cancellation when
-    Stripe is configured."""
+    notifications outbox (delivered by the deliverer), config removal under the config
+    root, Stripe cancellation when Stripe is configured."""
     from adapters.openclaw.remover import FileConfigRemover
-    from adapters.sql.account_mail import SqlAccountMailOutbox
     from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+    from domain.use_cases.account_mail import NotificationsAccountMailer
 
     return AccountPorts(
         attempts=SqlAttemptLog(database.engine),
         store=SqlAccountRepository(database.engine),
-        mailer=SqlAccountMailOutbox(database.engine, settings.public_url),
+        mailer=NotificationsAccountMailer(notifications, database.tenants),
         config_remover=FileConfigRemover(settings.config_root),
         canceler=build_subscription_canceler(settings),
     )

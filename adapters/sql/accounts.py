@@ -18,6 +18,7 @@ from adapters.sql.repositories import upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.errors import Conflict
 from domain.ids import UserId
+from domain.notifications import ACCOUNT_MAIL
 from domain.ports import OneTimePurpose, OneTimeToken
 from domain.throttle import Attempts
 
@@ -134,15 +135,27 @@ class SqlAccountRepository:
 
     async def delete_user(self, user_id: UserId) -> None:
         """The user row goes with its email, and so do its tokens and the account mail
-        queued or kept for that address."""
+        queued or kept for that user in the notifications outbox (with its deliveries): the
+        mail about the user, and the tenant's mail written for no user (an email change's
+        new address)."""
         async with self.engine.begin() as conn:
-            email = (
-                await conn.execute(sa.select(t.users.c.email).where(t.users.c.id == user_id))
+            tenant_id = (
+                await conn.execute(sa.select(t.users.c.tenant_id).where(t.users.c.id == user_id))
             ).scalar_one_or_none()
-            if email is not None:
-                await conn.execute(
-                    t.account_mail_outbox.delete().where(t.account_mail_outbox.c.recipient == email)
+            if tenant_id is not None:
+                n = t.notifications
+                mail = sa.select(n.c.id).where(
+                    n.c.tenant_id == tenant_id,
+                    n.c.kind.in_([kind.value for kind in ACCOUNT_MAIL]),
+                    sa.or_(n.c.user_id == user_id, n.c.user_id.is_(None)),
                 )
+                ids = list((await conn.execute(mail)).scalars())
+                if ids:
+                    deliveries = t.notification_deliveries
+                    await conn.execute(
+                        deliveries.delete().where(deliveries.c.notification_id.in_(ids))
+                    )
+                    await conn.execute(n.delete().where(n.c.id.in_(ids)))
             await conn.execute(
                 t.one_time_tokens.delete().where(t.one_time_tokens.c.user_id == user_id)
             )

@@ -250,23 +250,6 @@ one_time_tokens = sa.Table(
     sa.Column("used_at", UtcDateTime),
 )
 
-account_mail_outbox = sa.Table(
-    "account_mail_outbox",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("recipient", sa.String(320), nullable=False),
-    sa.Column("subject", sa.String(255), nullable=False),
-    sa.Column("body_text", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("claimed_until", UtcDateTime),
-    sa.Column("delivered_at", UtcDateTime),
-    sa.Column("last_error", sa.Text),
-)
-
 audit_log = sa.Table(
     "audit_log",
     metadata,

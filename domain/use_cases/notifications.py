@@ -26,6 +26,8 @@ from domain.notification_delivery import (
     webhook_payload,
 )
 from domain.notifications import (
+    ACCOUNT_MAIL,
+    RECIPIENT,
     Channel,
     ClaimedDelivery,
     DeliveryFailed,
@@ -190,15 +192,26 @@ class Notifications:
     # -- account mail (accounts use case) -------------------------------------------------
 
     async def account_mail(
-        self, tenant_id: TenantId, user_id: UserId, kind: NotificationKind, link: Secret
+        self,
+        tenant_id: TenantId,
+        user_id: UserId | None,
+        kind: NotificationKind,
+        link: Secret,
+        to: str | None = None,
     ) -> NotificationId:
-        """Enqueue a password-reset or verification mail to the user. The one-time ``link``
-        (absolute URL holding the token) is stored encrypted with the key store and goes
-        only into the mail: never in-app, never to the webhook, never in a log."""
-        if kind not in (NotificationKind.PASSWORD_RESET, NotificationKind.EMAIL_VERIFICATION):
+        """Enqueue account mail (password reset, address verification, signup attempt,
+        password changed) to ``to``, or when None to the user's address at delivery. The
+        ``link`` (absolute URL, for a reset or verification holding the one-time code) is
+        stored encrypted with the key store and goes only into the mail: never in-app, never
+        to the webhook, never in a log."""
+        if kind not in ACCOUNT_MAIL:
             raise ValueError(f"{kind.value} is not account mail")
         facts = NotificationFacts(
-            tenant_id, kind, user_id=user_id, secret_link=await self.key_store.encrypt(link)
+            tenant_id,
+            kind,
+            detail={} if to is None else {RECIPIENT: to},
+            user_id=user_id,
+            secret_link=await self.key_store.encrypt(link),
         )
         written = await self._enqueue(facts)
         assert written is not None  # no window key: never deduplicated
@@ -362,10 +375,11 @@ class Deliverer:
         note = claim.notification
         if note.in_app() and not settings.email_enabled:
             return DeliveryOutcome(DeliveryStatus.SKIPPED)
-        if not claim.email_to:
+        to = note.facts.mail_to(claim.email_to)
+        if not to:
             return DeliveryOutcome(DeliveryStatus.SKIPPED, error="no address to mail")
         link = await self._link(note, message)
-        await self.mail.send(render_mail(message, note.id, self.mail_from, claim.email_to, link))
+        await self.mail.send(render_mail(message, note.id, self.mail_from, to, link))
         return DeliveryOutcome(DeliveryStatus.SENT)
 
     async def _webhook(

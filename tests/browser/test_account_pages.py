@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,8 +15,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from entrypoints.bootstrap import Services
 from entrypoints.http.auth import SESSION_COOKIE
-from tests.browser.harness import DESKTOP, LiveApp, accessibility_problems, screenshot
+from tests.browser.harness import (
+    DESKTOP,
+    LiveApp,
+    accessibility_problems,
+    screenshot,
+    with_services,
+)
+from tests.support.mailbox import mailed_code as read_mailed_code
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
@@ -60,15 +67,15 @@ def api_login(page: Page, app: LiveApp, email: str, password: str) -> int:
 
 
 def mailed_code(app: LiveApp, recipient: str, kind: str) -> str:
-    database = Path(app.env["TIERKEEPER_DATABASE_URL"].removeprefix("sqlite:///"))
-    with sqlite3.connect(database) as db:
-        row = db.execute(
-            "SELECT body_text FROM account_mail_outbox WHERE recipient = ? AND kind = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            (recipient, kind),
-        ).fetchone()
-    assert row is not None
-    return str(row[0]).split("Your code: ", 1)[1].split()[0]
+    """The code in the newest ``kind`` mail delivered to ``recipient``: what is due is sent
+    now (as the server's background deliverer would), as ``.eml`` files under var/mail."""
+
+    async def deliver(services: Services) -> None:
+        assert services.deliverer is not None
+        await services.deliverer.deliver_all()
+
+    with_services(app.env, deliver)
+    return read_mailed_code(Path(app.env["TIERKEEPER_VAR_DIR"]) / "mail", recipient, kind)
 
 
 def urls_of(page: Page) -> list[str]:

@@ -1,11 +1,12 @@
 """Accounts over HTTP on the real embedded adapters: throttled logins (429 + Retry-After),
 cross-site and non-JSON requests refused, login CSRF with a live session, no-store on token
 answers, sessions listed and revoked, log out everywhere, password change, reset and
-verification codes from the account-mail outbox, email change, account deletion."""
+verification codes from the mail the deliverer sends, email change, account deletion."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from tests.http.conftest import (
     key_for,
     sign_up,
 )
+from tests.support.mailbox import SUBJECTS, code_in, delivered, mailed_code
 from tests.support.provider_stub import ProviderStub, refused_url
+from tests.support.smtp_sink import smtp_sink
 
 pytestmark = pytest.mark.http
 
@@ -37,16 +40,17 @@ def database(environ: dict[str, str]) -> Path:
     return Path(environ["TIERKEEPER_DATABASE_URL"].removeprefix("sqlite:///"))
 
 
-def last_code(environ: dict[str, str], recipient: str, kind: str) -> str:
-    """The single-use code of the newest account mail of ``kind`` queued for ``recipient``."""
-    with sqlite3.connect(database(environ)) as db:
-        row = db.execute(
-            "SELECT body_text FROM account_mail_outbox WHERE recipient = ? AND kind = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            (recipient, kind),
-        ).fetchone()
-    assert row is not None, f"no {kind} mail for {recipient}"
-    return str(row[0]).split("Your code: ", 1)[1].split()[0]
+async def last_code(services: Services, environ: dict[str, str], recipient: str, kind: str) -> str:
+    """The single-use code of the newest mail of ``kind`` delivered to ``recipient``: the
+    deliverer sends what is due (the test app runs no background deliverer) as ``.eml``
+    files under ``var/mail``, read back like a mailbox."""
+    assert services.deliverer is not None
+    await services.deliverer.deliver_all()
+    return mailed_code(mail_dir(environ), recipient, kind)
+
+
+def mail_dir(environ: dict[str, str]) -> Path:
+    return Path(environ["TIERKEEPER_VAR_DIR"]) / "mail"
 
 
 async def login(client: AsyncTestClient[Any], email: str, password: str = PASSWORD) -> Any:
@@ -226,12 +230,12 @@ async def test_a_wrong_current_password_names_the_field(
 
 
 async def test_a_reset_code_from_the_mail_works_once(
-    client: AsyncTestClient[Any], customer: Customer, environ: dict[str, str]
+    client: AsyncTestClient[Any], customer: Customer, services: Services, environ: dict[str, str]
 ) -> None:
     for email in (customer.email, "nobody@example.com"):
         asked = await client.post("/api/v1/auth/password-reset", json={"email": email})
         assert asked.status_code == 202
-    code = last_code(environ, customer.email, "password_reset")
+    code = await last_code(services, environ, customer.email, "password_reset")
     body = {"token": code, "password": NEW_PASSWORD}
     confirmed = await client.post("/api/v1/auth/password-reset/confirm", json=body)
     assert confirmed.status_code == 204
@@ -242,14 +246,11 @@ async def test_a_reset_code_from_the_mail_works_once(
     assert reused.status_code == 422
     assert reused.json()["field"] == "token"
     assert (await login(client, customer.email, NEW_PASSWORD)).status_code == 200
-    with sqlite3.connect(database(environ)) as db:
-        assert db.execute(
-            "SELECT count(*) FROM account_mail_outbox WHERE recipient = 'nobody@example.com'"
-        ).fetchone() == (0,)
+    assert [m for m in delivered(mail_dir(environ)) if m["To"] == "nobody@example.com"] == []
 
 
 async def test_an_email_change_applies_when_the_mailed_code_comes_back(
-    client: AsyncTestClient[Any], customer: Customer, environ: dict[str, str]
+    client: AsyncTestClient[Any], customer: Customer, services: Services, environ: dict[str, str]
 ) -> None:
     asked = await client.post(
         "/api/v1/auth/email",
@@ -257,7 +258,9 @@ async def test_an_email_change_applies_when_the_mailed_code_comes_back(
         headers=customer.headers,
     )
     assert asked.status_code == 202
-    code = last_code(environ, "moved@example.com", "verify_email")
+    code = await last_code(services, environ, "moved@example.com", "verify_email")
+    to_old = [m for m in delivered(mail_dir(environ)) if m["To"] == customer.email]
+    assert all(code not in m.as_string() for m in to_old), "proved at the new address only"
     verified = await client.post("/api/v1/auth/verify-email", json={"token": code})
     assert verified.status_code == 204
     assert (await login(client, "moved@example.com")).status_code == 200
@@ -385,3 +388,49 @@ async def test_probing_taken_emails_by_signup_is_throttled(
     assert refused.status_code == 429
     assert refused.json()["code"] == "too_many_attempts"
     assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_reset_asked_over_http_is_delivered_by_smtp_and_its_link_works_once(
+    tmp_path: Path,
+    sqlite_template: Path,
+    provider_stub: ProviderStub,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with smtp_sink() as sink:
+        environ = http_environ(
+            tmp_path, sqlite_template, provider_stub, TIERKEEPER_SMTP_URL=sink.url
+        )
+        services = await build_services(
+            Settings.from_environ(environ), password_hasher=TEST_PASSWORD_HASHER
+        )
+        try:
+            async with AsyncTestClient(create_app(services)) as client:
+                customer = await sign_up(client)
+                asked = await client.post(
+                    "/api/v1/auth/password-reset", json={"email": customer.email}
+                )
+                assert asked.status_code == 202
+                assert services.deliverer is not None
+                await services.deliverer.deliver_all()
+                mails = sink.wait_for(
+                    lambda ms: any(m["Subject"] == SUBJECTS["password_reset"] for m in ms)
+                )
+                (mail,) = [m for m in mails if m["Subject"] == SUBJECTS["password_reset"]]
+                assert mail["To"] == customer.email
+                code = code_in(mail)
+                text = mail.get_body(preferencelist=("plain",)).get_content()
+                link = next(w for w in text.split() if w.endswith(f"#code={code}"))
+                assert link.startswith(services.settings.public_url + "/reset-password#")
+                page = await client.get(link.removeprefix(services.settings.public_url))
+                assert page.status_code == 200
+                body = {"token": code, "password": NEW_PASSWORD}
+                first = await client.post("/api/v1/auth/password-reset/confirm", json=body)
+                again = await client.post("/api/v1/auth/password-reset/confirm", json=body)
+                assert (first.status_code, again.status_code) == (204, 422)
+                assert (await login(client, customer.email, NEW_PASSWORD)).status_code == 200
+        finally:
+            await services.close()
+    assert code not in caplog.text, "the one-time code reaches no log"
+    database_dump = "\n".join(sqlite3.connect(database(environ)).iterdump())
+    assert code not in database_dump, "the link is stored encrypted"

@@ -60,10 +60,18 @@ def test_activation_by_the_operator_welcomes_and_deliver_writes_it_as_an_eml_fil
 
     assert main(["notifications", "deliver"]) == 0
     out = capsys.readouterr().out
-    assert "sent 1, skipped 1 (channel off)" in out, out
-    (path,) = (tmp_path / "var" / "mail").glob("*.eml")
-    assert path.stat().st_mode & 0o777 == 0o600
-    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert "sent 2, skipped 1 (channel off)" in out, "the welcome and the signup's verification"
+    mails = {
+        path: email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in (tmp_path / "var" / "mail").glob("*.eml")
+    }
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in mails)
+    subjects = sorted(str(m["Subject"]) for m in mails.values())
+    assert subjects == [
+        "[tierkeeper] Confirm your email address",
+        "[tierkeeper] Welcome to the Starter plan",
+    ]
+    ((path, mail),) = [(p, m) for p, m in mails.items() if "Welcome" in str(m["Subject"])]
     assert mail["To"] == "eml@example.com"
     assert mail["From"] == "tierkeeper@localhost"
     assert mail["Subject"] == "[tierkeeper] Welcome to the Starter plan"
@@ -72,7 +80,7 @@ def test_activation_by_the_operator_welcomes_and_deliver_writes_it_as_an_eml_fil
 
     assert main(["notifications", "deliver"]) == 0
     assert "sent 0, skipped 0" in capsys.readouterr().out, "nothing is sent twice"
-    assert len(list((tmp_path / "var" / "mail").glob("*.eml"))) == 1
+    assert len(list((tmp_path / "var" / "mail").glob("*.eml"))) == 2
 
 
 def test_welcome_of_an_unknown_tenant_is_an_error(

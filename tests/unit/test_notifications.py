@@ -21,12 +21,15 @@ from domain.notifications import (
     Message,
     NotificationId,
     NotificationKind,
+    NotificationSettings,
     check_webhook_url,
     local_time,
     next_attempt_at,
 )
+from domain.ports import AccountMail, AccountMailKind
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
+from domain.use_cases.account_mail import NotificationsAccountMailer
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.welcome import format_price
 from tests.fakes import (
@@ -397,3 +400,63 @@ async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_o
     await notify.deliverer.deliver_due()
     (verification,) = [m for m in notify.mail.sent if "Confirm" in m.subject]
     assert "https://x/verify?t=1" in verification.text
+
+
+async def test_an_email_change_is_verified_at_the_new_address_not_the_old_one(
+    notify: Notify,
+) -> None:
+    mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
+    code = Secret("tkm_n3w-address-code")
+    await mailer.send(
+        AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, f"{PUBLIC}/verify", code)
+    )
+    assert "n3w-address-code" not in repr(notify.outbox.notes)
+    assert (await notify.deliverer.deliver_due()).sent == 1
+    (mail,) = notify.mail.sent
+    assert mail.recipient == "new@example.com"
+    assert mail.subject == "[tierkeeper] Confirm your email address"
+    assert f"{PUBLIC}/verify#code=tkm_n3w-address-code" in mail.text
+    assert "paste it there: tkm_n3w-address-code" in mail.text
+    assert "paste it there: tkm_n3w-address-code" in mail.html
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject", "words"),
+    [
+        (AccountMailKind.PASSWORD_RESET, "Reset your password", "works once, for 30 minutes"),
+        (
+            AccountMailKind.SIGNUP_ATTEMPT,
+            "Someone tried to sign up with your address",
+            "which already has one",
+        ),
+        (AccountMailKind.PASSWORD_CHANGED, "Your password was changed", "sessions were ended"),
+    ],
+)
+async def test_every_account_mail_kind_is_delivered_by_mail_only_with_its_own_wording(
+    notify: Notify, kind: AccountMailKind, subject: str, words: str
+) -> None:
+    await notify.settings.put(NotificationSettings(T, email_enabled=False))
+    mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
+    await mailer.send(AccountMail(kind, "t-1@example.com", T, f"{PUBLIC}/login"))
+    assert await notify.notifications.listed(T) == []
+    (note,) = notify.outbox.notes
+    assert await notify.outbox.deliveries(note.id) == [("email", "pending", 0)]
+    await notify.deliverer.deliver_due()
+    (mail,) = notify.mail.sent
+    assert (mail.recipient, mail.subject) == ("t-1@example.com", f"[tierkeeper] {subject}")
+    assert words in mail.text and f"{PUBLIC}/login" in mail.text
+    assert "paste it" not in mail.text
+
+
+async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down(
+    notify: Notify, caplog: pytest.LogCaptureFixture
+) -> None:
+    notify.world.key_store.available = False
+    mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
+    code = Secret("tkm_never-logged")
+    await mailer.send(
+        AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
+    )
+    assert notify.outbox.notes == []
+    assert "password_reset mail for tenant t-1 not queued" in caplog.text
+    assert "never-logged" not in caplog.text

@@ -1,0 +1,55 @@
+"""``NotificationsAccountMailer``: the accounts' ``AccountMailer`` port over the
+notifications outbox, so account mail is delivered by the one sending path (the
+``Deliverer``: SMTP or ``.eml`` files, retried with backoff) like every other mail.
+
+Each account mail kind has its notification kind; the mail goes to ``mail.to`` (for an
+email change that is the NEW address, which the code must prove), and its link, the code in
+its fragment, is stored encrypted until the deliverer puts it into the mail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from domain.errors import KeyStoreUnavailable
+from domain.notifications import NotificationKind
+from domain.ports import AccountMail, AccountMailKind, TenantRepository
+from domain.use_cases.notifications import Notifications
+
+log = logging.getLogger(__name__)
+
+KINDS = {
+    AccountMailKind.PASSWORD_RESET: NotificationKind.PASSWORD_RESET,
+    AccountMailKind.VERIFY_EMAIL: NotificationKind.EMAIL_VERIFICATION,
+    AccountMailKind.SIGNUP_ATTEMPT: NotificationKind.SIGNUP_ATTEMPT,
+    AccountMailKind.PASSWORD_CHANGED: NotificationKind.PASSWORD_CHANGED,
+}
+
+
+@attrs.frozen
+class NotificationsAccountMailer:
+    notifications: Notifications
+    tenants: TenantRepository
+
+    async def send(self, mail: AccountMail) -> None:
+        """Enqueue ``mail`` for the deliverer, addressed to ``mail.to`` and kept with the
+        user it is about (found by the tenant and address; an email change's new address
+        belongs to no user yet, so that mail is kept under the tenant only).
+
+        When the key store cannot encrypt the link now, the mail is not queued and a warning
+        says so (never the link): the caller's change is already made (a signup must not
+        half-fail), a reset must answer as it does for an unknown address, and the customer
+        can ask again."""
+        user = await self.tenants.user_by_email(mail.to)
+        user_id = user.id if user is not None and user.tenant_id == mail.tenant_id else None
+        try:
+            await self.notifications.account_mail(
+                mail.tenant_id, user_id, KINDS[mail.kind], mail.link_with_code(), to=mail.to
+            )
+        except KeyStoreUnavailable:
+            log.warning(
+                "%s mail for tenant %s not queued: the key store is unavailable",
+                mail.kind.value, mail.tenant_id,
+            )  # fmt: skip
