@@ -1,7 +1,9 @@
 """The usage ledger on SQLite: every call is one ``BEGIN IMMEDIATE`` transaction on a
 dedicated sqlite3 connection in its own thread, running the domain's rules themselves
 (``evaluate_admission``, ``settlement_terms``) while holding SQLite's single write lock, so
-processes sharing the file wait for it (busy timeout) instead of interleaving (ADR 0003)."""
+processes sharing the file wait for it (busy timeout) instead of interleaving (ADR 0003).
+An admission writes the cap thresholds it crossed to the notifications outbox in the same
+transaction (issue #15)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from adapters.sql.ledger import (
     stored_terms,
     usage_record,
 )
+from adapters.sql.outbox import enqueue_on_sqlite
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId
 from domain.metering import (
@@ -29,6 +32,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    LimitKind,
     Refused,
     Settled,
     SettlementOutcome,
@@ -37,8 +41,10 @@ from domain.metering import (
     admitted_counters,
     evaluate_admission,
     settlement_terms,
+    thresholds_crossed,
 )
 from domain.metering import offered_route as route_offered
+from domain.notifications import channels_for, threshold_facts
 from domain.ports import UsageRecord
 from domain.windows import Window
 
@@ -152,7 +158,16 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
             str(route.max_weight),
         ),
     )
-    return Admitted(rid, admitted_counters(counters, held), held_tokens=held)
+    after = admitted_counters(counters, held)
+    crossed = thresholds_crossed(
+        request.tenant_id, LimitKind.MESSAGES, request.day,
+        counters.messages_today, after.messages_today, request.message_cap,
+    )  # fmt: skip
+    for threshold in crossed:
+        # committed with the admission that crossed it (once per tenant/kind/window/percent)
+        facts = threshold_facts(threshold)
+        enqueue_on_sqlite(conn, facts, channels_for(facts.kind), request.now)
+    return Admitted(rid, after, held_tokens=held)
 
 
 def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
