@@ -38,10 +38,11 @@ from domain.metering import (
     SettlementOutcome,
     SettlementRequest,
     TenantChanged,
+    Threshold,
     admitted_counters,
+    crossed_percents,
     evaluate_admission,
     settlement_terms,
-    thresholds_crossed,
 )
 from domain.metering import offered_route as route_offered
 from domain.notifications import channels_for, threshold_facts
@@ -113,6 +114,24 @@ def _counters(messages: int, period: sqlite3.Row) -> Counters:
     )
 
 
+def _notify_crossings(
+    conn: sqlite3.Connection,
+    tenant_id: TenantId,
+    kind: LimitKind,
+    window_key: str,
+    before: int,
+    after: int,
+    limit: int | None,
+    at: datetime,
+) -> None:
+    """The thresholds ``before → after`` crosses (``crossed_percents``) go to the outbox in
+    the caller's transaction, committed with the count (once per tenant/kind/window/percent)."""
+    for percent in crossed_percents(before, after, limit):
+        assert limit is not None
+        facts = threshold_facts(Threshold(tenant_id, kind, percent, window_key, after, limit))
+        enqueue_on_sqlite(conn, facts, channels_for(facts.kind), at)
+
+
 def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutcome:
     if _tenant_changed(conn, request):
         return TenantChanged()
@@ -159,14 +178,10 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
         ),
     )
     after = admitted_counters(counters, held)
-    crossed = thresholds_crossed(
-        request.tenant_id, LimitKind.MESSAGES, request.day,
-        counters.messages_today, after.messages_today, request.message_cap,
+    _notify_crossings(
+        conn, request.tenant_id, LimitKind.MESSAGES, day,
+        counters.messages_today, after.messages_today, request.message_cap, request.now,
     )  # fmt: skip
-    for threshold in crossed:
-        # committed with the admission that crossed it (once per tenant/kind/window/percent)
-        facts = threshold_facts(threshold)
-        enqueue_on_sqlite(conn, facts, channels_for(facts.kind), request.now)
     return Admitted(rid, after, held_tokens=held)
 
 
@@ -243,6 +258,12 @@ def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementO
         before.platform_tokens_reserved - released,
         before.own_key_tokens + own_key,
     )
+    if platform:
+        _notify_crossings(
+            conn, request.tenant_id, LimitKind.TOKENS, period,
+            before.platform_tokens_settled, after.platform_tokens_settled,
+            request.token_budget, request.at,
+        )  # fmt: skip
     return Settled(before, after, terms)
 
 
