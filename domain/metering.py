@@ -232,6 +232,10 @@ class SettlementRequest:
     tenant_revision: int | None = None
     """As in ``AdmissionRequest``: when given, the ledger answers ``TenantChanged``, writing
     nothing, unless the stored tenant still has it."""
+    token_budget: int | None = None
+    """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
+    limit): the ledger writes the thresholds of it this settlement crosses
+    (``thresholds_crossed``) to the notifications outbox in the settling transaction."""
 
 
 class Anomaly(enum.Enum):

@@ -40,7 +40,7 @@ CAP_REACHED = RefusalReason.MESSAGE_CAP_REACHED.value
 BUDGET_EXHAUSTED = RefusalReason.TOKEN_BUDGET_EXHAUSTED.value
 
 ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 COUNTERS_SQL = """
 SELECT
     (SELECT coalesce(max(d.messages), 0) FROM usage_days d
@@ -121,6 +121,7 @@ class PostgresUsageLedger:
             request.unadmitted_weight,
             request.at,
             request.tenant_revision,
+            request.token_budget,
         )
         assert row is not None
         if row["o_outcome"] == TENANT_CHANGED:

@@ -1,7 +1,9 @@
 """The usage ledger on SQLite: every call is one ``BEGIN IMMEDIATE`` transaction on a
 dedicated sqlite3 connection in its own thread, running the domain's rules themselves
 (``evaluate_admission``, ``settlement_terms``) while holding SQLite's single write lock, so
-processes sharing the file wait for it (busy timeout) instead of interleaving (ADR 0003)."""
+processes sharing the file wait for it (busy timeout) instead of interleaving (ADR 0003).
+An admission writes the cap thresholds it crossed to the notifications outbox in the same
+transaction (issue #15)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from adapters.sql.ledger import (
     stored_terms,
     usage_record,
 )
+from adapters.sql.outbox import enqueue_on_sqlite
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId
 from domain.metering import (
@@ -29,16 +32,20 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    LimitKind,
     Refused,
     Settled,
     SettlementOutcome,
     SettlementRequest,
     TenantChanged,
+    Threshold,
     admitted_counters,
+    crossed_percents,
     evaluate_admission,
     settlement_terms,
 )
 from domain.metering import offered_route as route_offered
+from domain.notifications import channels_for, threshold_facts
 from domain.ports import UsageRecord
 from domain.windows import Window
 
@@ -107,6 +114,24 @@ def _counters(messages: int, period: sqlite3.Row) -> Counters:
     )
 
 
+def _notify_crossings(
+    conn: sqlite3.Connection,
+    tenant_id: TenantId,
+    kind: LimitKind,
+    window_key: str,
+    before: int,
+    after: int,
+    limit: int | None,
+    at: datetime,
+) -> None:
+    """The thresholds ``before → after`` crosses (``crossed_percents``) go to the outbox in
+    the caller's transaction, committed with the count (once per tenant/kind/window/percent)."""
+    for percent in crossed_percents(before, after, limit):
+        assert limit is not None
+        facts = threshold_facts(Threshold(tenant_id, kind, percent, window_key, after, limit))
+        enqueue_on_sqlite(conn, facts, channels_for(facts.kind), at)
+
+
 def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutcome:
     if _tenant_changed(conn, request):
         return TenantChanged()
@@ -152,7 +177,12 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
             str(route.max_weight),
         ),
     )
-    return Admitted(rid, admitted_counters(counters, held), held_tokens=held)
+    after = admitted_counters(counters, held)
+    _notify_crossings(
+        conn, request.tenant_id, LimitKind.MESSAGES, day,
+        counters.messages_today, after.messages_today, request.message_cap, request.now,
+    )  # fmt: skip
+    return Admitted(rid, after, held_tokens=held)
 
 
 def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
@@ -228,6 +258,12 @@ def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementO
         before.platform_tokens_reserved - released,
         before.own_key_tokens + own_key,
     )
+    if platform:
+        _notify_crossings(
+            conn, request.tenant_id, LimitKind.TOKENS, period,
+            before.platform_tokens_settled, after.platform_tokens_settled,
+            request.token_budget, request.at,
+        )  # fmt: skip
     return Settled(before, after, terms)
 
 

@@ -283,6 +283,7 @@ class Metering:
                 day=day,
                 at=now,
                 tenant_revision=tenant.revision,
+                token_budget=platform_token_budget(self.catalog, tier),
             )
         )
         if isinstance(settled, TenantChanged):

@@ -16,6 +16,10 @@ from tests.support import postgres
 
 pytestmark = pytest.mark.integration
 
+OTHER_FUNCTIONS = ("tk_enqueue_notification", "tk_audit_log_append_only")
+"""Not the ledger's: the outbox's enqueue (revision 0008, which ``tk_admit`` calls to write
+the thresholds it crosses) and the audit log's guard trigger (revision 0011)."""
+
 _BODY = re.compile(r"\$(?:function)?\$(.*)\$(?:function)?\$", re.DOTALL)
 _HEAD = re.compile(
     r"CREATE (?:OR REPLACE )?FUNCTION (?:public\.)?(\w+)\((.*?)\)\s*(?:RETURNS|LANGUAGE)", re.DOTALL
@@ -51,16 +55,11 @@ def _words(text: str) -> list[str]:
     return re.sub(r"\s+", " ", text).replace(" ,", ",").strip().split(" ")
 
 
-OUTSIDE_THE_LEDGER = ("tk_audit_log_append_only", "tk_enqueue_notification")
-"""Functions other revisions own: the audit log's append-only trigger (0011) and the
-notifications outbox's enqueue (0008)."""
-
-
 def test_each_function_is_defined_once_and_only_those_in_the_files_exist(
     definitions: dict[str, list[str]],
 ) -> None:
     """The 9-, 10-, 12- and 13-argument signatures of revisions 0004–0006 are gone."""
-    assert sorted(definitions) == sorted((*FUNCTION_NAMES, *OUTSIDE_THE_LEDGER))
+    assert sorted(definitions) == sorted(FUNCTION_NAMES + OTHER_FUNCTIONS)
     assert all(len(found) == 1 for found in definitions.values()), definitions.keys()
 
 

@@ -20,6 +20,9 @@ CREATE FUNCTION tk_admit(
 -- 5. The cap is the day counter's conditional upsert itself.
 -- 6. The reservation keeps the route offered (domain.metering.offered_route), which its
 --    settlement is checked against.
+-- 7. The thresholds of the cap this admission crossed (domain.metering.crossed_percents:
+--    before * 100 < percent * cap <= after * 100) go to the notifications outbox in this
+--    transaction, once per (tenant, kind, window, percent): committed with the count.
 DECLARE
     v usage_periods;
 BEGIN
@@ -79,6 +82,12 @@ BEGIN
                              THEN coalesce(p_tenant_model, '') ELSE p_models END,
                         p_tenant_model, p_max_weight);
                 o_outcome := 'admitted';
+                PERFORM tk_enqueue_notification(p_tenant, 'messages', to_char(p_day, 'YYYY-MM-DD'),
+                                                t.percent, o_messages, p_cap, NULL, NULL, NULL,
+                                                NULL, NULL, NULL, p_now, ARRAY['email', 'webhook'])
+                FROM unnest(ARRAY[80, 100]) AS t(percent)
+                WHERE (o_messages - 1) * 100 < t.percent * p_cap
+                  AND t.percent * p_cap <= o_messages * 100;
             END IF;
         END IF;
     END IF;

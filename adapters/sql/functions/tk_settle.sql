@@ -2,7 +2,7 @@ CREATE FUNCTION tk_settle(
     p_tenant text, p_message text, p_day date, p_period date, p_model text,
     p_credential text, p_input bigint, p_output bigint, p_cache bigint,
     p_reported_weight numeric, p_unadmitted_weight numeric, p_at timestamptz,
-    p_revision bigint,
+    p_revision bigint, p_budget bigint,
     OUT o_outcome text, OUT o_messages integer,
     OUT o_settled_before bigint, OUT o_reserved_before bigint, OUT o_own_before bigint,
     OUT o_settled_after bigint, OUT o_reserved_after bigint, OUT o_own_after bigint,
@@ -14,6 +14,9 @@ CREATE FUNCTION tk_settle(
 -- offered (domain.metering.settlement_terms): 'tenant' counts as the tenant's key only when
 -- the admission routed the message there; a model the route did not offer (or the catalog
 -- does not know) is rated at the route's highest weight; no admission counts in full.
+-- The thresholds of the platform budget p_budget (a BYOK tenant's fallback budget) this
+-- settlement crosses (domain.metering.crossed_percents) go to the notifications outbox in
+-- this transaction, once per (tenant, kind, period, percent).
 DECLARE
     v usage_periods;
     v_day date;
@@ -113,6 +116,14 @@ BEGIN
     WHERE p.tenant_id = p_tenant AND p.period_key = v_period
     RETURNING * INTO v;
     o_outcome := 'settled';
+    IF o_counted_as = 'platform' AND p_budget > 0 THEN
+        PERFORM tk_enqueue_notification(p_tenant, 'tokens', to_char(v_period, 'YYYY-MM-DD'),
+                                        t.percent, v.tokens_settled, p_budget, NULL, NULL,
+                                        NULL, NULL, NULL, NULL, p_at, ARRAY['email', 'webhook'])
+        FROM unnest(ARRAY[80, 100]) AS t(percent)
+        WHERE o_settled_before * 100 < t.percent * p_budget
+          AND t.percent * p_budget <= v.tokens_settled * 100;
+    END IF;
     o_settled_after := v.tokens_settled;
     o_reserved_after := v.tokens_reserved;
     o_own_after := v.own_key_tokens;

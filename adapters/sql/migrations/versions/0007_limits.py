@@ -51,6 +51,15 @@ def _previous(module: str, name: str) -> str:
     return str(getattr(importlib.import_module(f"adapters.sql.migrations.versions.{module}"), name))
 
 
+def _as_created_here(name: str) -> str:
+    """The function as this revision created it: the file's text, except where a later
+    revision changed the file and keeps this revision's body (0013: admit and settle)."""
+    frozen = {"tk_admit": "ADMIT_0007", "tk_settle": "SETTLE_0007"}
+    if name in frozen:
+        return _previous("0013_thresholds_in_ledger", frozen[name])
+    return function_sql(name)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("zone_history", sa.Text))
@@ -69,7 +78,7 @@ def upgrade() -> None:
         for signature in OLD_SIGNATURES:
             op.execute(f"DROP FUNCTION {signature}")
         for name in FUNCTION_NAMES:
-            op.execute(function_sql(name))
+            op.execute(_as_created_here(name))
 
 
 def downgrade() -> None:
