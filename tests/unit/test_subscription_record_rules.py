@@ -183,3 +183,81 @@ def test_a_waiting_downgrade_with_no_start_applies_with_the_next_cheaper_price(
     decided = apply_lifecycle_event(catalog, book, subscribed("premium"), waiting, event)
     assert decided.decision.outcome is Outcome.APPLIED
     assert decided.decision.tenant.tier == "starter"
+
+
+# --- life-cycle events and the record -----------------------------------------------------------
+
+
+def event(kind: EventKind = EventKind.SUBSCRIPTION_UPDATED, **fields: Any) -> SubscriptionEvent:
+    base: dict[str, Any] = {
+        "customer_id": "cus_1", "subscription_id": "sub_1", "price_id": "price_starter",
+        "provider_status": "active", "tenant_id": TenantId("t-7"), "current_period_start": START,
+        "current_period_end": END,
+    }  # fmt: skip
+    return SubscriptionEvent("evt_1", "customer.subscription.x", kind, T0, **(base | fields))
+
+
+def test_an_event_naming_no_subscription_leaves_the_record_as_it_was(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    kept = record(pending_tier=TierId("starter"), pending_from=END)
+    decided = apply_lifecycle_event(
+        catalog, book, subscribed("premium"), kept, event(subscription_id=None)
+    )
+    assert decided.subscription == kept
+    assert decided.decision.outcome is Outcome.APPLIED
+    assert decided.decision.tenant.tier == "starter"
+
+
+def test_an_event_without_a_price_keeps_the_downgrade_waiting(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    kept = record(pending_tier=TierId("starter"), pending_from=END)
+    decided = apply_lifecycle_event(
+        catalog, book, subscribed("premium"), kept, event(price_id=None)
+    )
+    assert decided.subscription is not None
+    assert (decided.subscription.pending_tier, decided.subscription.pending_from) == (
+        "starter", END,
+    )  # fmt: skip
+
+
+def test_the_cheaper_price_inside_the_period_keeps_the_chosen_model_too(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    tenant = attrs.evolve(subscribed("premium"), model_preference="anthropic/claude-opus-4-6")
+    kept = record(pending_tier=TierId("starter"), pending_from=END)
+    decided = apply_lifecycle_event(catalog, book, tenant, kept, event())
+    assert decided.decision.tenant.tier == "premium"
+    assert decided.decision.tenant.model_preference == "anthropic/claude-opus-4-6"
+    assert decided.decision.tier_changed is False
+
+
+def test_a_price_changed_elsewhere_drops_the_waiting_tier_and_its_start(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    tenant = subscribed("starter")
+    kept = record(pending_tier=TierId("byok"), pending_from=END)
+    decided = apply_lifecycle_event(catalog, book, tenant, kept, event(price_id="price_premium"))
+    assert decided.subscription is not None
+    assert (decided.subscription.pending_tier, decided.subscription.pending_from) == (None, None)
+
+
+def test_an_event_of_a_new_subscription_starts_a_new_record(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    old = record("sub_old", pending_tier=TierId("starter"), pending_from=END)
+    decided = apply_lifecycle_event(
+        catalog, book, subscribed("premium"), old, event(subscription_id="sub_1")
+    )
+    assert decided.subscription == Subscription(TenantId("t-7"), "sub_1", START, END)
+
+
+def test_the_end_of_a_subscription_clears_its_flag_and_what_waited(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    kept = record(pending_tier=TierId("starter"), pending_from=END)
+    ended = event(EventKind.SUBSCRIPTION_DELETED, cancel_at_period_end=True,
+                  provider_status="canceled")  # fmt: skip
+    decided = apply_lifecycle_event(catalog, book, subscribed("premium"), kept, ended)
+    assert decided.subscription == Subscription(TenantId("t-7"), "sub_1", START, END)
