@@ -157,6 +157,19 @@ async def test_rotated_and_moved_keys_are_one_entry_each_by_the_operator(world: 
     assert_no_secret(audit.recorded, OPENAI_KEY, ANTHROPIC_KEY)
 
 
+async def test_a_rotated_key_is_recorded_at_the_time_of_the_rotation(world: World) -> None:
+    old = FakeKeyStore("old", 1)
+    await world.add_tenant("t-1", tier="byok")
+    world.key_store = old
+    await world.add_key("t-1")
+    old.version = 2
+    world.clock.advance(hours=5)
+    audit = InMemoryAuditLog()
+    await KeyMaintenance(world.credential_repo, KeyStoreSet(old, ()), audit=audit,
+                         clock=world.clock).rotate()  # fmt: skip
+    assert [entry.at for entry in audit.recorded] == [world.clock.now()]
+
+
 async def test_a_tier_and_status_change_by_the_operator_names_both_values(
     audited: Audited,
 ) -> None:
