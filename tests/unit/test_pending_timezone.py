@@ -26,9 +26,7 @@ def test_the_day_is_counted_in_the_first_zone_still_running() -> None:
 
 def test_the_chosen_zone_waits_for_the_end_of_the_last_zone_still_counting_days() -> None:
     tenant = make_tenant(timezone="Asia/Tokyo", zone_history=SPANS)
-    assert pending_timezone(tenant, NOW) == PendingTimezone(
-        "Asia/Tokyo", NOW + timedelta(hours=63)
-    )
+    assert pending_timezone(tenant, NOW) == PendingTimezone("Asia/Tokyo", NOW + timedelta(hours=63))
     assert pending_timezone(tenant, NOW + timedelta(hours=40)) == PendingTimezone(
         "Asia/Tokyo", NOW + timedelta(hours=63)
     )
