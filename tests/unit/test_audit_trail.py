@@ -3,7 +3,7 @@ with its actor and source, and no entry ever holds a key, a password or a token.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -277,3 +277,14 @@ async def test_entries_are_answered_newest_first_per_tenant_and_since(world: Wor
     assert [e.at.minute - t0.minute for e in await log.entries(TenantId("t-1"))] == [2, 0]
     assert len(await log.entries(since=t0 + timedelta(minutes=1))) == 2
     assert len(await log.entries(limit=1)) == 1
+
+
+def test_a_tier_and_status_change_are_two_entries_at_the_time_for_the_tenant() -> None:
+    at = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    before = make_tenant("t-9", tier="starter")
+    after = make_tenant("t-9", tier="premium", status=SubscriptionStatus.PAST_DUE)
+    t9 = TenantId("t-9")
+    assert tenant_change_entries(before, after, OPERATOR, at) == [
+        AuditEntry(at, AuditAction.TIER_CHANGED, OPERATOR, t9, "tier starter -> premium"),
+        AuditEntry(at, AuditAction.STATUS_CHANGED, OPERATOR, t9, "status active -> past_due"),
+    ]
