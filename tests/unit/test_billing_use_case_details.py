@@ -151,3 +151,11 @@ async def test_a_tier_change_from_the_provider_is_audited_at_the_time_it_is_appl
     await billing.handle_event(event)
     actions = {entry.action: entry.at for entry in audit.recorded}
     assert actions[AuditAction.TIER_CHANGED] == life.world.clock.now()
+
+
+async def test_without_notifications_a_cancel_and_a_resume_still_work(life: Life) -> None:
+    await subscribed(life, "starter")
+    quiet = attrs.evolve(life.billing, notifications=None)
+    assert (await quiet.cancel(T)).cancel_at_period_end is True
+    assert (await quiet.resume(T)).cancel_at_period_end is False
+    assert NotificationKind.CANCELLATION_SCHEDULED not in kinds(life)

@@ -35,6 +35,7 @@ async def test_an_anomaly_is_logged_once_with_its_facts(
     with caplog.at_level(logging.WARNING, logger="tierkeeper.metering"):
         first = await world.metering.settle(T, MessageId("m-9"), "moonshot/kimi-k2.5", usage,
                                             Credential.PLATFORM)  # fmt: skip
+        assert len(caplog.records) == 1
         again = await world.metering.settle(T, MessageId("m-9"), "moonshot/kimi-k2.5", usage,
                                             Credential.PLATFORM)  # fmt: skip
     assert first.anomaly is again.anomaly is Anomaly.NOT_ADMITTED

@@ -21,6 +21,7 @@ from domain.subscriptions import (
     decide_plan_change,
     refuse_cancel,
     refuse_resume,
+    refuse_second_checkout,
     subscription_after_change,
     subscription_after_snapshot,
     subscription_before_change,
@@ -261,3 +262,22 @@ def test_the_end_of_a_subscription_clears_its_flag_and_what_waited(
                   provider_status="canceled")  # fmt: skip
     decided = apply_lifecycle_event(catalog, book, subscribed("premium"), kept, ended)
     assert decided.subscription == Subscription(TenantId("t-7"), "sub_1", START, END)
+
+
+def test_the_end_of_a_subscription_at_the_tiers_own_price_clears_what_waited(
+    catalog: Catalog, book: PriceBook
+) -> None:
+    kept = record(pending_tier=TierId("starter"), pending_from=END)
+    ended = event(EventKind.SUBSCRIPTION_DELETED, price_id="price_premium",
+                  provider_status="canceled")  # fmt: skip
+    decided = apply_lifecycle_event(catalog, book, subscribed("premium"), kept, ended)
+    assert decided.subscription == Subscription(TenantId("t-7"), "sub_1", START, END)
+
+
+def test_a_second_checkout_is_refused_in_words() -> None:
+    with pytest.raises(Conflict) as raised:
+        refuse_second_checkout(subscribed())
+    assert raised.value.detail == (
+        "you already have a subscription; change its plan with "
+        "POST /api/v1/billing/change-plan instead of starting a new checkout"
+    )
