@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 LIST_LIMIT = 50
 CLAIM_LEASE = timedelta(minutes=5)
+SETTINGS_PAGE = "/settings/notifications"
 BANNER_KINDS = frozenset(
     {
         NotificationKind.WELCOME,
@@ -379,7 +380,8 @@ class Deliverer:
         if not to:
             return DeliveryOutcome(DeliveryStatus.SKIPPED, error="no address to mail")
         link = await self._link(note, message)
-        await self.mail.send(render_mail(message, note.id, self.mail_from, to, link))
+        settings_link = absolute_link(self.public_url, SETTINGS_PAGE) if note.in_app() else None
+        await self.mail.send(render_mail(message, note.id, self.mail_from, to, link, settings_link))
         return DeliveryOutcome(DeliveryStatus.SENT)
 
     async def _webhook(

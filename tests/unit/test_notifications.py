@@ -16,9 +16,11 @@ from domain.ids import TenantId, UserId
 from domain.metering import LimitKind, Threshold
 from domain.notification_delivery import new_webhook_secret, render_mail, webhook_headers
 from domain.notifications import (
+    ACCOUNT_MAIL,
     DELIVERY_WINDOW,
     Channel,
     Message,
+    NotificationFacts,
     NotificationId,
     NotificationKind,
     NotificationSettings,
@@ -460,3 +462,47 @@ async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down
     assert notify.outbox.notes == []
     assert "password_reset mail for tenant t-1 not queued" in caplog.text
     assert "never-logged" not in caplog.text
+
+
+def _facts_of_every_kind(catalog: Catalog) -> list[NotificationFacts]:
+    tier = catalog.tiers[0].id
+    return [
+        NotificationFacts(T, NotificationKind.WELCOME, "tier:x", 0, detail={"text": "Hello"}),
+        NotificationFacts(T, NotificationKind.MESSAGES, "2026-03-15", 80, 40, 50),
+        NotificationFacts(T, NotificationKind.TOKENS, "2026-03-01", 100, 900, 900),
+        NotificationFacts(T, NotificationKind.KEY_INVALIDATED, provider="openai"),
+        NotificationFacts(T, NotificationKind.PAYMENT_FAILED, "2026-03-15", 0),
+        NotificationFacts(T, NotificationKind.PLAN_CHANGED, detail={"to_tier": tier}),
+        NotificationFacts(
+            T, NotificationKind.CANCELLATION_SCHEDULED, detail={"ends_at": "2026-04-01T00:00"}
+        ),
+        *(NotificationFacts(T, kind, user_id=None) for kind in sorted(ACCOUNT_MAIL, key=str)),
+    ]
+
+
+async def test_only_notices_carry_the_notification_settings_footer(
+    notify: Notify, catalog: Catalog
+) -> None:
+    """Usage, billing and key notices say they can be turned off and link the settings, in
+    the text and the HTML; account mail (verification, reset, email change, signup attempt,
+    password changed) goes out whatever the settings and says what it is about instead."""
+    every = _facts_of_every_kind(catalog)
+    assert {f.kind for f in every} == set(NotificationKind)
+    for facts in every:
+        await notify.outbox.enqueue(facts, (Channel.EMAIL,), notify.world.clock.now())
+    await notify.deliverer.deliver_due()
+    assert len(notify.mail.sent) == len(every)
+    settings_link = f"{PUBLIC}/settings/notifications"
+    for facts, mail in zip(every, notify.mail.sent, strict=True):
+        if facts.kind in ACCOUNT_MAIL:
+            for body in (mail.text, mail.html):
+                assert "notification settings" not in body, (facts.kind, body)
+                assert "/settings/notifications" not in body, facts.kind
+                assert "about your account itself" in body, facts.kind
+        else:
+            assert f"notices are on in your notification settings: {settings_link}" in (
+                mail.text
+            ), facts.kind
+            assert "notices are on in your notification settings:" in mail.html, facts.kind
+            assert f'href="{settings_link}"' in mail.html, facts.kind
+            assert "about your account itself" not in mail.text + mail.html, facts.kind
