@@ -286,7 +286,9 @@ def assemble(
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
         llm_proxy=llm_proxy,
-        operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
+        operations=Operations(
+            catalog, ports.directory, ports.credentials, metering, ports.audit, ports.outbox
+        ),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
