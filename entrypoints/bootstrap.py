@@ -190,7 +190,6 @@ def assemble(
         ports.tenants,
         ports.credentials,
         ports.ledger,
-        ports.notifier,
         ports.clock,
         caches=MeteringCaches(),
     )

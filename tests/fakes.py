@@ -28,6 +28,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    LimitKind,
     OfferedRoute,
     Refused,
     Settled,
@@ -37,6 +38,7 @@ from domain.metering import (
     TenantChanged,
     Threshold,
     admitted_counters,
+    crossed_percents,
     evaluate_admission,
     offered_route,
     settlement_terms,
@@ -60,6 +62,7 @@ from domain.ports import (
     AuthToken,
     CheckoutSession,
     MessageCounts,
+    Notifier,
     OneTimePurpose,
     OneTimeToken,
     TenantListing,
@@ -174,6 +177,9 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
+    notifier: Notifier | None = None
+    """Where the thresholds an admission or settlement crosses are written, under the
+    ledger's lock, as the SQL ledgers write them in their own transaction."""
     writable: bool = True
     """False simulates a read-only database."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
@@ -221,6 +227,10 @@ class InMemoryUsageLedger:
                 request.reservation_expires_at, after, offered_route(request, decision),
             )  # fmt: skip
             next(self._ids)
+            await self._crossed(
+                request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
+                after.messages_today, request.message_cap,
+            )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
@@ -251,7 +261,29 @@ class InMemoryUsageLedger:
                 )
             )  # fmt: skip
             after = self._counters(request.tenant_id, day, period, request.at)
+            if platform:
+                await self._crossed(
+                    request.tenant_id, LimitKind.TOKENS, period, before.platform_tokens_settled,
+                    after.platform_tokens_settled, request.token_budget,
+                )  # fmt: skip
             return Settled(before, after, terms)
+
+    async def _crossed(
+        self,
+        tenant_id: TenantId,
+        kind: LimitKind,
+        window_key: str,
+        before: int,
+        after: int,
+        limit: int | None,
+    ) -> None:
+        if self.notifier is None:
+            return
+        for percent in crossed_percents(before, after, limit):
+            assert limit is not None
+            await self.notifier.threshold_crossed(
+                Threshold(tenant_id, kind, percent, window_key, after, limit)
+            )
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime

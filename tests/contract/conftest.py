@@ -90,16 +90,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "memory":
         tenants = InMemoryTenantRepository()
+        credentials = InMemoryCredentialRepository()
+        outbox, settings = InMemoryOutbox(), InMemoryNotificationSettings()
+        ledger_notifier = outbox_notifier(tenants, credentials, outbox, settings)
         yield Storage(
             "memory",
             tenants,
-            InMemoryCredentialRepository(),
-            InMemoryUsageLedger(tenants=tenants),
+            credentials,
+            InMemoryUsageLedger(tenants=tenants, notifier=ledger_notifier),
             InMemoryAuthTokenRepository(),
             InMemoryProcessedEventRepository(),
             InMemoryNotifier(),
-            InMemoryOutbox(),
-            InMemoryNotificationSettings(),
+            outbox,
+            settings,
         )
         return
     if request.param == "sqlite":

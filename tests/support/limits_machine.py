@@ -116,7 +116,7 @@ class LimitsMachine(RuleBasedStateMachine):
         )
         self.metering = Metering(
             self.catalog, self.storage.tenants, self.storage.credentials, self.storage.ledger,
-            InMemoryNotifier(), self.clock,
+            self.clock,
         )  # fmt: skip
         self.tenants = Tenants(
             self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock

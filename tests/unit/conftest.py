@@ -89,10 +89,12 @@ class World:
     clock: FixedClock = attrs.Factory(FixedClock)
     tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
     credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
-    ledger: InMemoryUsageLedger = attrs.Factory(
-        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo), takes_self=True
-    )
     notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
+    """Key invalidations, and the thresholds the ledger crosses (it writes them itself)."""
+    ledger: InMemoryUsageLedger = attrs.Factory(
+        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, notifier=self.notifier),
+        takes_self=True,
+    )
     key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
     writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
@@ -110,8 +112,7 @@ class World:
     @property
     def metering(self) -> Metering:
         return Metering(
-            self.catalog, self.tenant_repo, self.credential_repo, self.ledger, self.notifier,
-            self.clock,
+            self.catalog, self.tenant_repo, self.credential_repo, self.ledger, self.clock
         )  # fmt: skip
 
     @property
