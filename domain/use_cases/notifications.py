@@ -299,10 +299,21 @@ class DeliveryRun:
         return self.sent + self.skipped + self.retrying + self.failed
 
 
+MAIL_OFF = "mail notices are off in the tenant's notification settings"
+NO_WEBHOOK = "the tenant has set no webhook URL"
+
+
 @attrs.frozen
 class Deliverer:
     """Sends due deliveries: claims them (so other deliverers skip them), sends each on its
-    channel, and records sent, skipped, a retry with backoff, or failure after 24 h."""
+    channel, and records sent, skipped, a retry with backoff, or failure after 24 h.
+
+    The tenant's channel settings are applied here, at delivery, not when the notification
+    is written: every notification gets a delivery row per channel of its kind
+    (``channels_for``), and a channel the tenant turned off or never set is recorded as
+    ``skipped`` with the reason. So the writers (the ledger's admitting statement included)
+    never read the settings, the settings as they are when the notice leaves decide, and
+    the operator sees per channel what happened (``tenants show``)."""
 
     catalog: Catalog
     outbox: Outbox
@@ -320,7 +331,7 @@ class Deliverer:
         counts = dict.fromkeys(DeliveryStatus, 0)
         for claim in claims:
             outcome = await self._attempt(claim)
-            if outcome.error:
+            if outcome.error and outcome.status is not DeliveryStatus.SKIPPED:
                 log.warning(
                     "notification %s (%s) %s: attempt %d failed: %s",
                     claim.notification.id, claim.notification.api_kind(), claim.channel.value,
@@ -375,7 +386,7 @@ class Deliverer:
     ) -> DeliveryOutcome:
         note = claim.notification
         if note.in_app() and not settings.email_enabled:
-            return DeliveryOutcome(DeliveryStatus.SKIPPED)
+            return DeliveryOutcome(DeliveryStatus.SKIPPED, error=MAIL_OFF)
         to = note.facts.mail_to(claim.email_to)
         if not to:
             return DeliveryOutcome(DeliveryStatus.SKIPPED, error="no address to mail")
@@ -388,7 +399,7 @@ class Deliverer:
         self, claim: ClaimedDelivery, settings: NotificationSettings, message: Message
     ) -> DeliveryOutcome:
         if settings.webhook_url is None or settings.webhook_secret is None:
-            return DeliveryOutcome(DeliveryStatus.SKIPPED)
+            return DeliveryOutcome(DeliveryStatus.SKIPPED, error=NO_WEBHOOK)
         note = claim.notification
         now = self.clock.now()
         body = webhook_payload(note, message, await self._link(note, message), now)
