@@ -292,7 +292,7 @@ def _key_message(catalog: Catalog, tier: Tier, facts: NotificationFacts) -> Mess
         f"Your {provider} key was rejected",
         f"{provider} refused the key you saved, so your agent is answering with {answering} "
         "on our keys until you save a working key.",
-        "/settings/provider",
+        "/settings/ai-provider",
         "Replace the key",
         Tone.DANGER,
     )

@@ -141,7 +141,7 @@ async def test_a_rejected_key_says_which_model_answers_on_the_platform_keys(
     assert model is not None
     assert banner.message.title == "Your OpenAI key was rejected"
     assert f"your agent is answering with {model.name} on our keys" in banner.message.body
-    assert banner.message.link == "/settings/provider"
+    assert banner.message.link == "/settings/ai-provider"
 
 
 async def test_the_welcome_is_written_once_per_tier_and_shown_on_one_page_only(
