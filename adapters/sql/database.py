@@ -22,19 +22,18 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.audit import SqlAuditLog
+from adapters.sql.auth_tokens import SqlAuthTokenRepository
+from adapters.sql.connections import EngineConnections
+from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
 from adapters.sql.pool_usage import PoolUsage
 from adapters.sql.postgres_ledger import PostgresUsageLedger
-from adapters.sql.repositories import (
-    SqlAuthTokenRepository,
-    SqlCredentialRepository,
-    SqlProcessedEventRepository,
-    SqlTenantRepository,
-)
+from adapters.sql.processed_events import SqlProcessedEventRepository
 from adapters.sql.sqlite_ledger import SqliteUsageLedger
 from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
+from adapters.sql.tenants import SqlTenantRepository
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -230,14 +229,15 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         _sqlite_pragmas(engine.sync_engine)
         ledger = SqliteUsageLedger(path)
         pool = None
+    connections = EngineConnections(engine)
     return SqlDatabase(
         url=url,
         engine=engine,
-        tenants=SqlTenantRepository(engine, pool),
-        credentials=SqlCredentialRepository(engine, pool),
+        tenants=SqlTenantRepository(connections),
+        credentials=SqlCredentialRepository(connections),
         ledger=ledger,
-        auth_tokens=SqlAuthTokenRepository(engine, pool),
-        processed_events=SqlProcessedEventRepository(engine),
+        auth_tokens=SqlAuthTokenRepository(connections),
+        processed_events=SqlProcessedEventRepository(connections),
         subscriptions=SqlSubscriptionRepository(engine),
         paid_invoices=SqlPaidInvoiceRepository(engine),
         message_counts=SqlMessageCounter(engine),
