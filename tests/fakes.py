@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import copy
 import hashlib
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -880,3 +883,44 @@ class RecordingWebhookPoster:
             self.failures -= 1
             raise DeliveryFailed("webhook: the receiver answered 503")
         self.posted.append((url, body, dict(headers)))
+
+
+def _public_state(repository: Any) -> dict[str, object]:
+    return {
+        f.name: copy.deepcopy(getattr(repository, f.name))
+        for f in attrs.fields(type(repository))
+        if not f.name.startswith("_")
+    }
+
+
+@attrs.frozen
+class InMemoryTransaction:
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    outbox: InMemoryOutbox
+
+
+@attrs.define
+class InMemoryUnitOfWork:
+    """Writes straight to the in-memory repositories and puts their state back as it was
+    when the block raises: the reference the SQL unit of work must match."""
+
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    outbox: InMemoryOutbox
+    commits: int = 0
+    rollbacks: int = 0
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[InMemoryTransaction]:
+        repositories = (self.tenants, self.credentials, self.outbox)
+        saved = [_public_state(r) for r in repositories]
+        try:
+            yield InMemoryTransaction(self.tenants, self.credentials, self.outbox)
+        except BaseException:
+            for repository, state in zip(repositories, saved, strict=True):
+                for name, value in state.items():
+                    setattr(repository, name, value)
+            self.rollbacks += 1
+            raise
+        self.commits += 1
