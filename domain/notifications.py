@@ -117,6 +117,11 @@ def threshold_facts(threshold: Threshold) -> NotificationFacts:
     )
 
 
+def key_invalidated_facts(tenant_id: TenantId, provider: str) -> NotificationFacts:
+    """The provider rejected the tenant's key: the agent is on the platform fallback."""
+    return NotificationFacts(tenant_id, NotificationKind.KEY_INVALIDATED, provider=provider)
+
+
 def channels_for(kind: NotificationKind) -> tuple[Channel, ...]:
     """Account mail goes by email only; everything else by email and the customer's webhook
     (each skipped at delivery when the customer turned it off or set none)."""

@@ -43,6 +43,7 @@ from domain.ports import (
     SubscriptionRepository,
     TenantDirectory,
     TenantRepository,
+    UnitOfWork,
     UsageLedger,
     VirtualKeyRepository,
     WebhookPoster,
@@ -85,6 +86,8 @@ class Ports:
     llm_upstream: LlmUpstream | None = None
     audit: AuditLog = attrs.field(kw_only=True)
     directory: TenantDirectory = attrs.field(kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    """Changes and the notifications they cause, in one transaction."""
     database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
     """The database's connection pools as they are now (for the metrics)."""
     subscriptions: SubscriptionRepository | None = None
@@ -199,7 +202,7 @@ def assemble(
         ports.credentials,
         ports.key_store,
         ports.probe,
-        ports.notifier,
+        ports.unit_of_work,
         configs,
         ports.clock,
         audit=ports.audit,
@@ -434,6 +437,7 @@ async def build_services(
         accounts=build_account_ports(settings, database, notifier),
         audit=database.audit,
         directory=database.directory,
+        unit_of_work=database.unit_of_work,
         database_pools=database.pool_usage,
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,

@@ -42,6 +42,7 @@ from domain.notifications import (
     channels_for,
     check_webhook_url,
     compose,
+    key_invalidated_facts,
     next_attempt_at,
     threshold_facts,
 )
@@ -112,9 +113,7 @@ class Notifications:
 
     async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
         """The provider rejected the tenant's key; the agent is on the platform fallback."""
-        await self._enqueue(
-            NotificationFacts(tenant_id, NotificationKind.KEY_INVALIDATED, provider=provider)
-        )
+        await self._enqueue(key_invalidated_facts(tenant_id, provider))
 
     # -- tenant events (billing, operator) --------------------------------------------------
 

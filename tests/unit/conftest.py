@@ -36,7 +36,9 @@ from tests.fakes import (
     InMemoryConfigWriter,
     InMemoryCredentialRepository,
     InMemoryNotifier,
+    InMemoryOutbox,
     InMemoryTenantRepository,
+    InMemoryUnitOfWork,
     InMemoryUsageLedger,
 )
 
@@ -90,7 +92,9 @@ class World:
     tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
     credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
     notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
-    """Key invalidations, and the thresholds the ledger crosses (it writes them itself)."""
+    """The thresholds the ledger crosses (it writes them itself)."""
+    outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
+    """What the use cases write through the unit of work."""
     ledger: InMemoryUsageLedger = attrs.Factory(
         lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, notifier=self.notifier),
         takes_self=True,
@@ -102,6 +106,14 @@ class World:
     mailer: InMemoryAccountMailer = attrs.Factory(InMemoryAccountMailer)
     canceler: FakeSubscriptionCanceler = attrs.Factory(FakeSubscriptionCanceler)
     account_repos: dict[int, InMemoryAccountRepository] = attrs.Factory(dict)
+
+    @property
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.tenant_repo, self.credential_repo, self.outbox)
+
+    async def written(self) -> list[tuple[str, str | None]]:
+        """(kind, provider) of what the use cases wrote to the outbox, oldest first."""
+        return [(n.api_kind(), n.facts.provider) for n in self.outbox.notes]
 
     @property
     def configs(self) -> Configs:
@@ -119,7 +131,7 @@ class World:
     def credentials(self) -> Credentials:
         return Credentials(
             self.catalog, self.tenant_repo, self.credential_repo, self.key_store, self.probe,
-            self.notifier, self.configs, self.clock,
+            self.unit_of_work, self.configs, self.clock,
         )  # fmt: skip
 
     @property
