@@ -42,9 +42,13 @@ from domain.notifications import (
     channels_for,
     check_webhook_url,
     compose,
+    is_activation,
     key_invalidated_facts,
     next_attempt_at,
+    plan_changed_facts,
+    tenant_change_facts,
     threshold_facts,
+    welcome_facts,
 )
 from domain.ports import (
     Clock,
@@ -58,7 +62,7 @@ from domain.ports import (
 )
 from domain.routing import decide_route
 from domain.secrets import Secret
-from domain.tenants import SubscriptionStatus, Tenant
+from domain.tenants import Tenant
 from domain.welcome import welcome_message
 
 log = logging.getLogger(__name__)
@@ -118,45 +122,25 @@ class Notifications:
     # -- tenant events (billing, operator) --------------------------------------------------
 
     async def tenant_changed(self, before: Tenant, after: Tenant) -> list[NotificationKind]:
-        """What a change of tier or status tells the customer: the welcome at the first
-        activation of each tier, a failed payment once per past-due spell, and a plan change
-        of an already active tenant. Returns the kinds written."""
-        written: list[NotificationKind] = []
-        activated = after.status is SubscriptionStatus.ACTIVE and (
-            before.status is not SubscriptionStatus.ACTIVE or before.tier != after.tier
-        )
-        if activated and await self.welcome(after):
-            written.append(NotificationKind.WELCOME)
-        if (
-            after.status is SubscriptionStatus.PAST_DUE
-            and before.status is not SubscriptionStatus.PAST_DUE
-        ):
-            since = (after.past_due_since or self.clock.now()).isoformat()
-            facts = NotificationFacts(
-                after.id, NotificationKind.PAYMENT_FAILED, window_key=since, percent=0
-            )
+        """Writes what a change of tier or status tells the customer
+        (``tenant_change_facts``); returns the kinds written (a welcome to a tier already
+        welcomed, or a past-due spell already told, is not written again)."""
+        written = []
+        for facts in await self.tenant_change_facts(before, after):
             if await self._enqueue(facts) is not None:
-                written.append(NotificationKind.PAYMENT_FAILED)
-        if (
-            before.tier != after.tier
-            and before.status is SubscriptionStatus.ACTIVE
-            and after.status is SubscriptionStatus.ACTIVE
-        ):
-            await self.plan_changed(after.id, before.tier, after.tier, None)
-            written.append(NotificationKind.PLAN_CHANGED)
+                written.append(facts.kind)
         return written
+
+    async def tenant_change_facts(self, before: Tenant, after: Tenant) -> list[NotificationFacts]:
+        """The notifications a change of tier or status causes, to be written with the change
+        (in its unit of work); the welcome's text is worded from the catalog now."""
+        text = await self.welcome_text(after) if is_activation(before, after) else None
+        return tenant_change_facts(before, after, self.clock.now(), text)
 
     async def welcome(self, tenant: Tenant) -> bool:
         """The welcome message at the first activation of a tier (once per tier ever), its
         text built from the catalog as it is then."""
-        text = await self.welcome_text(tenant)
-        facts = NotificationFacts(
-            tenant.id,
-            NotificationKind.WELCOME,
-            window_key=f"tier:{tenant.tier}",
-            percent=0,
-            detail={"text": text},
-        )
+        facts = welcome_facts(tenant, await self.welcome_text(tenant))
         return await self._enqueue(facts) is not None
 
     async def welcome_text(self, tenant: Tenant) -> str:
@@ -169,12 +153,7 @@ class Notifications:
         self, tenant_id: TenantId, from_tier: str, to_tier: str, applies_at: datetime | None
     ) -> NotificationId | None:
         """A plan change, at once (``applies_at`` None) or at the period's end."""
-        detail = {"from_tier": from_tier, "to_tier": to_tier}
-        if applies_at is not None:
-            detail["applies_at"] = applies_at.isoformat()
-        return await self._enqueue(
-            NotificationFacts(tenant_id, NotificationKind.PLAN_CHANGED, detail=detail)
-        )
+        return await self._enqueue(plan_changed_facts(tenant_id, from_tier, to_tier, applies_at))
 
     async def cancellation_scheduled(
         self, tenant_id: TenantId, ends_at: datetime
