@@ -251,7 +251,13 @@ def assemble(
         credentials=credentials,
         metering=metering,
         tenants=Tenants(
-            catalog, ports.tenants, ports.credentials, configs, ports.clock, audit=ports.audit
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            configs,
+            ports.clock,
+            unit_of_work=ports.unit_of_work,
+            audit=ports.audit,
         ),
         close=close_all,
         accounts=accounts,
@@ -282,6 +288,7 @@ def assemble(
             audit=ports.audit,
             subscriptions=ports.subscriptions,
             invoices=ports.paid_invoices,
+            unit_of_work=ports.unit_of_work,
             notifications=notifications,
         ),
         webhooks=webhooks,

@@ -16,6 +16,7 @@ from domain.billing import (
 from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.ids import TenantId
+from domain.notifications import NotificationFacts, channels_for, plan_changed_facts
 from domain.ports import (
     AuditLog,
     BillingGateway,
@@ -25,6 +26,7 @@ from domain.ports import (
     ProcessedEventRepository,
     SubscriptionRepository,
     TenantRepository,
+    UnitOfWork,
 )
 from domain.subscription_records import Subscription
 from domain.subscriptions import (
@@ -77,6 +79,8 @@ class Billing:
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
     subscriptions: SubscriptionRepository = attrs.field(kw_only=True)
     invoices: PaidInvoiceRepository = attrs.field(kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    """A tier or status change and the notifications it causes commit together."""
     notifications: Notifications | None = attrs.field(default=None, kw_only=True)
     """Tells the customer about activation (welcome), a failed payment and a plan change."""
 
@@ -139,16 +143,29 @@ class Billing:
             tenant, await self.subscriptions.get(tenant_id), change, snapshot
         )
         await self.subscriptions.save(record)
+        told = (
+            [plan_changed_facts(tenant_id, from_tier, change.tier, change.applies_at)]
+            if self.notifications is not None and change.kind is not ChangeKind.RETURN
+            else []
+        )
         if change.kind is ChangeKind.UPGRADE:
             # read again: the provider's webhook of this change may have arrived meanwhile
             tenant = with_tier(await self._tenant(tenant_id), self.catalog.tier(change.tier))
-            await self.tenants.save(tenant)
+            await self._save_and_tell(tenant, told)
             await self._rewrite_config(tenant)
-        if self.notifications is not None and change.kind is not ChangeKind.RETURN:
-            await self.notifications.plan_changed(
-                tenant_id, from_tier, change.tier, change.applies_at
-            )
+        elif told:
+            # a downgrade waits in the subscription record, which is not in a unit of work
+            await self._save_and_tell(None, told)
         return billing_status(tenant, record)
+
+    async def _save_and_tell(self, tenant: Tenant | None, told: list[NotificationFacts]) -> None:
+        """Save the tenant (when given) and write its notifications in one unit of work."""
+        now = self.clock.now()
+        async with self.unit_of_work.begin() as tx:
+            if tenant is not None:
+                await tx.tenants.save(tenant)
+            for facts in told:
+                await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
 
     async def cancel(self, tenant_id: TenantId) -> BillingStatus:
         """End the subscription at the end of the period; the agent works until then."""
@@ -218,9 +235,12 @@ class Billing:
                 event.event_id, event.event_type, tenant.id, event.price_id,
             )  # fmt: skip
         if decision.tenant != tenant:
-            await self.tenants.save(decision.tenant)
-            if self.notifications is not None:
-                await self.notifications.tenant_changed(tenant, decision.tenant)
+            told = (
+                await self.notifications.tenant_change_facts(tenant, decision.tenant)
+                if self.notifications is not None
+                else []
+            )
+            await self._save_and_tell(decision.tenant, told)
             now = self.clock.now()
             for entry in tenant_change_entries(tenant, decision.tenant, PAYMENT_PROVIDER, now):
                 await self.audit.record(entry)

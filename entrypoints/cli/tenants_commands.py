@@ -63,11 +63,7 @@ async def _set_tier(
 ) -> Tenant:
     services = await build_services(settings)
     try:
-        before = await services.tenants.get(tenant_id)
-        changed = await services.tenants.change_tier(tenant_id, tier, status, actor=operator())
-        if services.notifications is not None:
-            await services.notifications.tenant_changed(before, changed)
-        return changed
+        return await services.tenants.change_tier(tenant_id, tier, status, actor=operator())
     finally:
         await services.close()
 

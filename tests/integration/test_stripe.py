@@ -101,7 +101,8 @@ class Shop:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, _NoCheckout(),
                        w.configs, w.clock, "http://127.0.0.1:8000",
-                       subscriptions=self.subscriptions, invoices=self.invoices)  # fmt: skip
+                       subscriptions=self.subscriptions, invoices=self.invoices,
+                       unit_of_work=w.unit_of_work)  # fmt: skip
 
     def create_prices(self) -> None:
         product = self.client.v1.products.create(params={"name": "tierkeeper"})
@@ -565,7 +566,8 @@ async def test_checkout_through_the_use_case_sells_the_configured_price(
     billing = Billing(world.catalog, book, world.tenant_repo, InMemoryProcessedEventRepository(),
                       _gateway(stripe_api), world.configs, world.clock,
                       "https://tierkeeper.example", subscriptions=InMemorySubscriptionRepository(),
-                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+                      invoices=InMemoryPaidInvoiceRepository(),
+                      unit_of_work=world.unit_of_work)  # fmt: skip
     await billing.checkout(TenantId("t-42"), "basic", "owner@example.com")
     customer, session = stripe_api.requests
     assert customer.path == "/v1/customers"

@@ -79,7 +79,7 @@ class Life:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, gateway, w.configs,
                        w.clock, "http://127.0.0.1:8000", subscriptions=self.subscriptions,
-                       invoices=self.invoices)  # fmt: skip
+                       invoices=self.invoices, unit_of_work=w.unit_of_work)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TENANT)

@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,29 @@ import pytest
 
 from adapters.catalog.toml_loader import default_catalog_text
 from adapters.sql.database import SqlDatabase, open_database, upgrade
+from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.byok import CredentialInput, KeyStatus
 from domain.catalog import build_catalog
 from domain.ids import TenantId, TierId, UserId
 from domain.notifications import Channel, NotificationFacts, NotificationId
 from domain.secrets import Secret
+from domain.tenants import SubscriptionStatus
+from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
-from tests.contract.test_repositories_contract import a_tenant, a_user
-from tests.fakes import FakeKeyStore, FixedClock, FixedProviderProbe, InMemoryConfigWriter
+from domain.use_cases.notifications import Notifications
+from domain.use_cases.tenants import Tenants
+from tests.contract.test_repositories_contract import T0, a_tenant, a_user
+from tests.fakes import (
+    FakeBillingGateway,
+    FakeKeyStore,
+    FixedClock,
+    FixedProviderProbe,
+    InMemoryConfigWriter,
+    InMemoryPaidInvoiceRepository,
+    InMemoryProcessedEventRepository,
+    InMemorySubscriptionRepository,
+)
 from tests.integration.test_notifications_delivery import (
     QUIET_S,
     environ,
@@ -227,3 +241,85 @@ async def test_a_server_killed_after_a_key_invalidation_committed_delivers_after
     assert len(hooks) == 1
     assert verified(hooks[0], tenant.secret)["data"]["kind"] == "key_invalidated"
     assert OPENAI_KEY not in mails[0].as_string()
+
+
+def tenants_on(db: SqlDatabase, unit_of_work: Any) -> Tenants:
+    catalog = build_catalog(tomllib.loads(default_catalog_text()))
+    configs = Configs(catalog, db.tenants, db.credentials, FakeKeyStore(), InMemoryConfigWriter())
+    return Tenants(
+        catalog, db.tenants, db.credentials, configs, FixedClock(), unit_of_work=unit_of_work
+    )
+
+
+async def test_a_crash_before_the_commit_leaves_no_activation_and_no_welcome(
+    db: SqlDatabase,
+) -> None:
+    """The operator activates a tenant: the tier, the status and the welcome commit
+    together, or (crash before the commit) none of them."""
+    await db.tenants.add(a_tenant(1, status=SubscriptionStatus.INCOMPLETE), a_user(1))
+    with pytest.raises(Crash):
+        await tenants_on(db, CrashingUnitOfWork(db.unit_of_work)).change_tier(
+            T, "premium", SubscriptionStatus.ACTIVE
+        )
+    stored = await db.tenants.get(T)
+    assert stored is not None
+    assert (stored.tier, stored.status) == ("starter", SubscriptionStatus.INCOMPLETE)
+    assert await db.outbox.for_tenant(T, 10) == []
+
+    await tenants_on(db, db.unit_of_work).change_tier(T, "premium", SubscriptionStatus.ACTIVE)
+    stored = await db.tenants.get(T)
+    assert stored is not None
+    assert (stored.tier, stored.status) == ("premium", SubscriptionStatus.ACTIVE)
+    (welcome,) = await db.outbox.for_tenant(T, 10)
+    assert welcome.api_kind() == "welcome" and welcome.facts.window_key == "tier:premium"
+
+
+def billing_on(db: SqlDatabase, unit_of_work: Any) -> Billing:
+    catalog = build_catalog(tomllib.loads(default_catalog_text()))
+    keys, clock = FakeKeyStore(), FixedClock()
+    configs = Configs(catalog, db.tenants, db.credentials, keys, InMemoryConfigWriter())
+    notifications = Notifications(
+        catalog, db.outbox, db.notification_settings, db.tenants, db.credentials, keys, clock
+    )
+    return Billing(
+        catalog, build_price_book(catalog, (("price_starter", "starter"),)), db.tenants,
+        InMemoryProcessedEventRepository(), FakeBillingGateway(), configs, clock,
+        "https://tk.example", subscriptions=InMemorySubscriptionRepository(),
+        invoices=InMemoryPaidInvoiceRepository(), unit_of_work=unit_of_work,
+        notifications=notifications,
+    )  # fmt: skip
+
+
+def past_due_event(event_id: str) -> SubscriptionEvent:
+    return SubscriptionEvent(
+        event_id, "customer.subscription.updated", EventKind.SUBSCRIPTION_UPDATED,
+        T0 + timedelta(hours=1), customer_id="cus_1", subscription_id="sub_1", tenant_id=T,
+        price_id="price_starter", provider_status="past_due",
+    )  # fmt: skip
+
+
+async def test_a_crash_before_the_commit_leaves_no_past_due_and_no_payment_failed(
+    db: SqlDatabase,
+) -> None:
+    """A webhook says the payment failed: past due and the notification commit together,
+    or (crash before the commit) neither, and the event is not recorded as processed, so
+    Stripe's redelivery applies it."""
+    subscribed = a_tenant(
+        1, stripe_customer_id="cus_1", stripe_subscription_id="sub_1",
+        subscription_updated_at=T0,
+    )  # fmt: skip
+    await db.tenants.add(subscribed, a_user(1))
+    with pytest.raises(Crash):
+        await billing_on(db, CrashingUnitOfWork(db.unit_of_work)).handle_event(
+            past_due_event("evt_1")
+        )
+    stored = await db.tenants.get(T)
+    assert stored is not None and stored.status is SubscriptionStatus.ACTIVE
+    assert await db.outbox.for_tenant(T, 10) == []
+
+    result = await billing_on(db, db.unit_of_work).handle_event(past_due_event("evt_1"))
+    assert not result.replayed
+    stored = await db.tenants.get(T)
+    assert stored is not None and stored.status is SubscriptionStatus.PAST_DUE
+    (told,) = await db.outbox.for_tenant(T, 10)
+    assert told.api_kind() == "payment_failed"

@@ -119,8 +119,9 @@ class LimitsMachine(RuleBasedStateMachine):
             self.clock,
         )  # fmt: skip
         self.tenants = Tenants(
-            self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock
-        )
+            self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock,
+            unit_of_work=self.storage.unit_of_work,
+        )  # fmt: skip
         self.credentials = Credentials(
             self.catalog, self.storage.tenants, self.storage.credentials, keys,
             FixedProviderProbe(), self.storage.unit_of_work, configs, self.clock,

@@ -137,8 +137,9 @@ class World:
     @property
     def tenants(self) -> Tenants:
         return Tenants(
-            self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock
-        )
+            self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock,
+            unit_of_work=self.unit_of_work,
+        )  # fmt: skip
 
     def accounts(self, tokens: AuthTokenRepository) -> Accounts:
         """The accounts use case over ``tokens`` (tests that watch the token lookups pass

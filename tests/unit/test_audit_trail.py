@@ -182,7 +182,8 @@ async def test_a_subscription_event_that_changes_the_tier_is_recorded_from_the_w
     billing = Billing(world.catalog, book, world.tenant_repo, events, FakeBillingGateway(),
                       world.configs, world.clock, "http://x", audit=audit,
                       subscriptions=InMemorySubscriptionRepository(),
-                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+                      invoices=InMemoryPaidInvoiceRepository(),
+                      unit_of_work=world.unit_of_work)  # fmt: skip
     event = SubscriptionEvent(
         event_id="evt_1",
         event_type="customer.subscription.updated",
