@@ -222,7 +222,11 @@ async def test_a_server_killed_after_a_key_invalidation_committed_delivers_after
         ("email", "pending", 0),
         ("webhook", "pending", 0),
     ]
-    assert mails_to(sink, tenant.email) == []
+    message_id = f"<{note.id}@tierkeeper.test>"
+    assert [m for m in mails_to(sink, tenant.email) if m["Message-ID"] == message_id] == []
+    assert [
+        h for h in hooks_for(receiver, tenant.tenant_id) if h.headers["webhook-id"] == note.id
+    ] == []
 
     with running_app({**os.environ, **env}, tmp_path):
         sink.wait_for(lambda mails: any(m["Message-ID"] == f"<{note.id}@tierkeeper.test>"
