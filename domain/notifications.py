@@ -151,6 +151,17 @@ def plan_changed_facts(
     return NotificationFacts(tenant_id, NotificationKind.PLAN_CHANGED, detail=detail)
 
 
+def cancellation_facts(tenant_id: TenantId, ends_at: datetime) -> NotificationFacts:
+    """The subscription will end at ``ends_at``; once per end date."""
+    return NotificationFacts(
+        tenant_id,
+        NotificationKind.CANCELLATION_SCHEDULED,
+        window_key=ends_at.isoformat(),
+        percent=0,
+        detail={"ends_at": ends_at.isoformat()},
+    )
+
+
 def tenant_change_facts(
     before: Tenant, after: Tenant, now: datetime, welcome_text: str | None
 ) -> list[NotificationFacts]:

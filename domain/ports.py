@@ -371,6 +371,9 @@ class Transaction(Protocol):
     def credentials(self) -> CredentialRepository: ...
 
     @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
     def outbox(self) -> NotificationWriter: ...
 
 

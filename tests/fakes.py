@@ -897,6 +897,7 @@ def _public_state(repository: Any) -> dict[str, object]:
 class InMemoryTransaction:
     tenants: InMemoryTenantRepository
     credentials: InMemoryCredentialRepository
+    subscriptions: InMemorySubscriptionRepository
     outbox: InMemoryOutbox
 
 
@@ -908,15 +909,18 @@ class InMemoryUnitOfWork:
     tenants: InMemoryTenantRepository
     credentials: InMemoryCredentialRepository
     outbox: InMemoryOutbox
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
     commits: int = 0
     rollbacks: int = 0
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[InMemoryTransaction]:
-        repositories = (self.tenants, self.credentials, self.outbox)
+        repositories = (self.tenants, self.credentials, self.subscriptions, self.outbox)
         saved = [_public_state(r) for r in repositories]
         try:
-            yield InMemoryTransaction(self.tenants, self.credentials, self.outbox)
+            yield InMemoryTransaction(
+                self.tenants, self.credentials, self.subscriptions, self.outbox
+            )
         except BaseException:
             for repository, state in zip(repositories, saved, strict=True):
                 for name, value in state.items():

@@ -240,7 +240,7 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         ledger=ledger,
         auth_tokens=SqlAuthTokenRepository(connections),
         processed_events=SqlProcessedEventRepository(connections),
-        subscriptions=SqlSubscriptionRepository(engine),
+        subscriptions=SqlSubscriptionRepository(connections),
         paid_invoices=SqlPaidInvoiceRepository(engine),
         message_counts=SqlMessageCounter(engine),
         outbox=SqlOutbox(engine),

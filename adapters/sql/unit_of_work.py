@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sql.connections import TransactionConnections
 from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.outbox import insert_notification
+from adapters.sql.subscriptions import SqlSubscriptionRepository
 from adapters.sql.tenants import SqlTenantRepository
 from adapters.sql.unavailable import DETAIL, is_disconnect, reports_unavailable
 from domain.errors import DatabaseUnavailable
@@ -42,6 +43,7 @@ class TransactionOutbox:
 class SqlTransaction:
     tenants: SqlTenantRepository
     credentials: SqlCredentialRepository
+    subscriptions: SqlSubscriptionRepository
     outbox: TransactionOutbox
 
 
@@ -57,6 +59,7 @@ class SqlUnitOfWork:
                 yield SqlTransaction(
                     SqlTenantRepository(on_it),
                     SqlCredentialRepository(on_it),
+                    SqlSubscriptionRepository(on_it),
                     TransactionOutbox(connection),
                 )
         except Exception as exc:

@@ -39,6 +39,7 @@ from domain.notifications import (
     NotificationKind,
     NotificationSettings,
     StoredNotification,
+    cancellation_facts,
     channels_for,
     check_webhook_url,
     compose,
@@ -159,14 +160,7 @@ class Notifications:
         self, tenant_id: TenantId, ends_at: datetime
     ) -> NotificationId | None:
         """The subscription will end at ``ends_at``; once per end date."""
-        facts = NotificationFacts(
-            tenant_id,
-            NotificationKind.CANCELLATION_SCHEDULED,
-            window_key=ends_at.isoformat(),
-            percent=0,
-            detail={"ends_at": ends_at.isoformat()},
-        )
-        return await self._enqueue(facts)
+        return await self._enqueue(cancellation_facts(tenant_id, ends_at))
 
     # -- account mail (accounts use case) -------------------------------------------------
 

@@ -12,6 +12,7 @@ import pytest
 from domain.byok import KeyStatus
 from domain.ids import TenantId
 from domain.notifications import Channel, NotificationFacts, NotificationKind
+from domain.subscription_records import Subscription
 from domain.tenants import SubscriptionStatus
 from tests.contract.conftest import Storage
 from tests.contract.test_repositories_contract import T0, a_credential, a_tenant, a_user
@@ -99,3 +100,31 @@ async def test_a_notification_already_stored_is_not_written_twice_in_a_unit_of_w
     async with storage.unit_of_work.begin() as tx:
         assert await tx.outbox.enqueue(once, CHANNELS, T0) is None
     assert await kinds(storage) == ["payment_failed"]
+
+
+async def test_a_subscription_record_is_kept_or_dropped_with_its_notice(storage: Storage) -> None:
+    """A scheduled end is written with its notice; a crash before the commit leaves the
+    record as it was (read back through a new unit of work, as the fake and SQL share no
+    other subscription view here)."""
+    await stored(storage)
+    record = Subscription(T, "sub_1", T0, T0 + timedelta(days=30))
+    async with storage.unit_of_work.begin() as tx:
+        await tx.subscriptions.save(record)
+    ends = NotificationFacts(
+        T, NotificationKind.CANCELLATION_SCHEDULED, (T0 + timedelta(days=30)).isoformat(), 0
+    )
+    with pytest.raises(Boom):
+        async with storage.unit_of_work.begin() as tx:
+            await tx.subscriptions.save(attrs.evolve(record, cancel_at_period_end=True))
+            await tx.outbox.enqueue(ends, CHANNELS, T0)
+            raise Boom
+    async with storage.unit_of_work.begin() as tx:
+        assert await tx.subscriptions.get(T) == record
+    assert await kinds(storage) == []
+    async with storage.unit_of_work.begin() as tx:
+        await tx.subscriptions.save(attrs.evolve(record, cancel_at_period_end=True))
+        await tx.outbox.enqueue(ends, CHANNELS, T0)
+    async with storage.unit_of_work.begin() as tx:
+        kept = await tx.subscriptions.get(T)
+    assert kept is not None and kept.cancel_at_period_end
+    assert await kinds(storage) == ["cancellation_scheduled"]

@@ -62,7 +62,9 @@ class Life:
     world: World
     book: PriceBook
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
     parser: StripeWebhookParser = attrs.Factory(lambda: StripeWebhookParser(Secret(WEBHOOK_SECRET)))
     handled: set[str] = attrs.Factory(set)

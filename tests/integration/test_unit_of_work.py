@@ -45,7 +45,6 @@ from tests.fakes import (
     InMemoryConfigWriter,
     InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
-    InMemorySubscriptionRepository,
 )
 from tests.integration.test_notifications_delivery import (
     QUIET_S,
@@ -99,6 +98,10 @@ class CrashingTransaction:
     @property
     def credentials(self) -> Any:
         return self.inner.credentials
+
+    @property
+    def subscriptions(self) -> Any:
+        return self.inner.subscriptions
 
     @property
     def outbox(self) -> CrashingOutbox:
@@ -278,7 +281,9 @@ async def test_a_crash_before_the_commit_leaves_no_activation_and_no_welcome(
     assert welcome.api_kind() == "welcome" and welcome.facts.window_key == "tier:premium"
 
 
-def billing_on(db: SqlDatabase, unit_of_work: Any) -> Billing:
+def billing_on(
+    db: SqlDatabase, unit_of_work: Any, gateway: FakeBillingGateway | None = None
+) -> Billing:
     catalog = build_catalog(tomllib.loads(default_catalog_text()))
     keys, clock = FakeKeyStore(), FixedClock()
     configs = Configs(catalog, db.tenants, db.credentials, keys, InMemoryConfigWriter())
@@ -287,8 +292,8 @@ def billing_on(db: SqlDatabase, unit_of_work: Any) -> Billing:
     )
     return Billing(
         catalog, build_price_book(catalog, (("price_starter", "starter"),)), db.tenants,
-        InMemoryProcessedEventRepository(), FakeBillingGateway(), configs, clock,
-        "https://tk.example", subscriptions=InMemorySubscriptionRepository(),
+        InMemoryProcessedEventRepository(), gateway or FakeBillingGateway(), configs, clock,
+        "https://tk.example", subscriptions=db.subscriptions,
         invoices=InMemoryPaidInvoiceRepository(), unit_of_work=unit_of_work,
         notifications=notifications,
     )  # fmt: skip
@@ -327,3 +332,40 @@ async def test_a_crash_before_the_commit_leaves_no_past_due_and_no_payment_faile
     assert stored is not None and stored.status is SubscriptionStatus.PAST_DUE
     (told,) = await db.outbox.for_tenant(T, 10)
     assert told.api_kind() == "payment_failed"
+
+
+async def test_a_crash_before_the_commit_leaves_no_scheduled_end_and_no_notice(
+    db: SqlDatabase,
+) -> None:
+    """Cancelling at the period end: the subscription record and the notice commit
+    together, or (crash before the commit) neither; the customer can simply ask again."""
+    await db.tenants.add(a_tenant(1, status=SubscriptionStatus.INCOMPLETE), a_user(1))
+    gateway = FakeBillingGateway()
+    billing = billing_on(db, db.unit_of_work, gateway)
+    await billing.checkout(T, "starter")
+    ends = T0 + timedelta(days=30)
+    snapshot = gateway.subscribe("price_starter", T0, ends)
+    tenant = await db.tenants.get(T)
+    assert tenant is not None
+    created = SubscriptionEvent(
+        "evt_created", "customer.subscription.created", EventKind.SUBSCRIPTION_CREATED, T0,
+        customer_id=tenant.stripe_customer_id, subscription_id=snapshot.subscription_id,
+        price_id="price_starter", provider_status="active", tenant_id=T,
+        current_period_start=T0, current_period_end=ends,
+    )  # fmt: skip
+    assert (await billing.handle_event(created)).outcome == "applied"
+    told_before = {n.id for n in await db.outbox.for_tenant(T, 10)}
+
+    with pytest.raises(Crash):
+        await billing_on(db, CrashingUnitOfWork(db.unit_of_work), gateway).cancel(T)
+    record = await db.subscriptions.get(T)
+    assert record is not None and not record.cancel_at_period_end
+    assert {n.id for n in await db.outbox.for_tenant(T, 10)} == told_before
+
+    status = await billing_on(db, db.unit_of_work, gateway).cancel(T)
+    assert status.cancel_at_period_end
+    record = await db.subscriptions.get(T)
+    assert record is not None and record.cancel_at_period_end
+    (notice,) = [n for n in await db.outbox.for_tenant(T, 10) if n.id not in told_before]
+    assert notice.api_kind() == "cancellation_scheduled"
+    assert notice.facts.window_key == ends.isoformat()

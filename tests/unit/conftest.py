@@ -37,6 +37,7 @@ from tests.fakes import (
     InMemoryCredentialRepository,
     InMemoryNotifier,
     InMemoryOutbox,
+    InMemorySubscriptionRepository,
     InMemoryTenantRepository,
     InMemoryUnitOfWork,
     InMemoryUsageLedger,
@@ -95,6 +96,7 @@ class World:
     """The thresholds the ledger crosses (it writes them itself)."""
     outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
     """What the use cases write through the unit of work."""
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
     ledger: InMemoryUsageLedger = attrs.Factory(
         lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, notifier=self.notifier),
         takes_self=True,
@@ -109,7 +111,9 @@ class World:
 
     @property
     def unit_of_work(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.tenant_repo, self.credential_repo, self.outbox)
+        return InMemoryUnitOfWork(
+            self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions
+        )
 
     async def written(self) -> list[tuple[str, str | None]]:
         """(kind, provider) of what the use cases wrote to the outbox, oldest first."""

@@ -582,7 +582,9 @@ class BillingWorld:
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     public_url: str = "https://tk.example/"
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property

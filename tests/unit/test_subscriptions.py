@@ -307,7 +307,9 @@ class Life:
     book: PriceBook
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
     outbox: InMemoryOutbox = attrs.Factory(lambda self: self.world.outbox, takes_self=True)
     """The world's: the unit of work and the notifications use case write to the same one."""
