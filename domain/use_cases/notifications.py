@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import attrs
 
@@ -39,17 +39,14 @@ from domain.notifications import (
     NotificationKind,
     NotificationSettings,
     StoredNotification,
-    cancellation_facts,
     channels_for,
     check_webhook_url,
     compose,
     is_activation,
     key_invalidated_facts,
     next_attempt_at,
-    plan_changed_facts,
     tenant_change_facts,
     threshold_facts,
-    welcome_facts,
 )
 from domain.ports import (
     Clock,
@@ -110,7 +107,8 @@ class Notifications:
     key_store: KeyStore
     clock: Clock
 
-    # -- the Notifier port: what metering and credentials report ---------------------------
+    # -- the Notifier port (the SQL ledgers and the unit of work write these facts in their
+    # own transactions; this is how tests and the fake ledger write them) -----------------
 
     async def threshold_crossed(self, threshold: Threshold) -> bool:
         """Once per (tenant, kind, window, percent); False when already notified."""
@@ -120,17 +118,7 @@ class Notifications:
         """The provider rejected the tenant's key; the agent is on the platform fallback."""
         await self._enqueue(key_invalidated_facts(tenant_id, provider))
 
-    # -- tenant events (billing, operator) --------------------------------------------------
-
-    async def tenant_changed(self, before: Tenant, after: Tenant) -> list[NotificationKind]:
-        """Writes what a change of tier or status tells the customer
-        (``tenant_change_facts``); returns the kinds written (a welcome to a tier already
-        welcomed, or a past-due spell already told, is not written again)."""
-        written = []
-        for facts in await self.tenant_change_facts(before, after):
-            if await self._enqueue(facts) is not None:
-                written.append(facts.kind)
-        return written
+    # -- tenant events: billing and the operator write these facts in their unit of work -----
 
     async def tenant_change_facts(self, before: Tenant, after: Tenant) -> list[NotificationFacts]:
         """The notifications a change of tier or status causes, to be written with the change
@@ -138,29 +126,11 @@ class Notifications:
         text = await self.welcome_text(after) if is_activation(before, after) else None
         return tenant_change_facts(before, after, self.clock.now(), text)
 
-    async def welcome(self, tenant: Tenant) -> bool:
-        """The welcome message at the first activation of a tier (once per tier ever), its
-        text built from the catalog as it is then."""
-        facts = welcome_facts(tenant, await self.welcome_text(tenant))
-        return await self._enqueue(facts) is not None
-
     async def welcome_text(self, tenant: Tenant) -> str:
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
             credential = await self.credentials.get(tenant.id)
         return welcome_message(self.catalog, tenant, decide_route(self.catalog, tenant, credential))
-
-    async def plan_changed(
-        self, tenant_id: TenantId, from_tier: str, to_tier: str, applies_at: datetime | None
-    ) -> NotificationId | None:
-        """A plan change, at once (``applies_at`` None) or at the period's end."""
-        return await self._enqueue(plan_changed_facts(tenant_id, from_tier, to_tier, applies_at))
-
-    async def cancellation_scheduled(
-        self, tenant_id: TenantId, ends_at: datetime
-    ) -> NotificationId | None:
-        """The subscription will end at ``ends_at``; once per end date."""
-        return await self._enqueue(cancellation_facts(tenant_id, ends_at))
 
     # -- account mail (accounts use case) -------------------------------------------------
 

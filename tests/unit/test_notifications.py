@@ -24,13 +24,16 @@ from domain.notifications import (
     NotificationId,
     NotificationKind,
     NotificationSettings,
+    cancellation_facts,
+    channels_for,
     check_webhook_url,
     local_time,
     next_attempt_at,
+    plan_changed_facts,
 )
 from domain.ports import AccountMail, AccountMailKind
 from domain.secrets import Secret
-from domain.tenants import SubscriptionStatus
+from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases.account_mail import NotificationsAccountMailer
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.welcome import format_price
@@ -63,6 +66,18 @@ class Notify:
             w.catalog, self.outbox, self.settings, w.tenant_repo, w.credential_repo,
             w.key_store, w.clock,
         )  # fmt: skip
+
+    async def tenant_changed(self, before: Tenant, after: Tenant) -> list[NotificationKind]:
+        """What billing and the operator write with a tenant change, written here alone;
+        the kinds actually written (a repeat is not)."""
+        written = []
+        for facts in await self.notifications.tenant_change_facts(before, after):
+            if await self.write(facts) is not None:
+                written.append(facts.kind)
+        return written
+
+    async def write(self, facts: NotificationFacts) -> NotificationId | None:
+        return await self.outbox.enqueue(facts, channels_for(facts.kind), self.world.clock.now())
 
     @property
     def deliverer(self) -> Deliverer:
@@ -149,9 +164,9 @@ async def test_the_welcome_is_written_once_per_tier_and_shown_on_one_page_only(
 ) -> None:
     before = make_tenant("t-1", status=SubscriptionStatus.INCOMPLETE, timezone="Europe/Berlin")
     active = attrs.evolve(before, status=SubscriptionStatus.ACTIVE)
-    kinds = await notify.notifications.tenant_changed(before, active)
+    kinds = await notify.tenant_changed(before, active)
     assert kinds == [NotificationKind.WELCOME]
-    assert await notify.notifications.tenant_changed(before, active) == []
+    assert await notify.tenant_changed(before, active) == []
     (banner,) = await notify.notifications.banners(T)
     starter = catalog.tier("starter")
     assert banner.message.title == f"Welcome to the {starter.name} plan"
@@ -163,10 +178,8 @@ async def test_a_failed_payment_is_told_once_per_past_due_spell(notify: Notify) 
     active = make_tenant("t-1", timezone="Europe/Berlin")
     since = notify.world.clock.now()
     past_due = attrs.evolve(active, status=SubscriptionStatus.PAST_DUE, past_due_since=since)
-    assert await notify.notifications.tenant_changed(active, past_due) == [
-        NotificationKind.PAYMENT_FAILED
-    ]
-    assert await notify.notifications.tenant_changed(active, past_due) == []
+    assert await notify.tenant_changed(active, past_due) == [NotificationKind.PAYMENT_FAILED]
+    assert await notify.tenant_changed(active, past_due) == []
     (item,) = await notify.notifications.listed(T)
     assert item.message.title == "Your payment did not go through"
 
@@ -176,7 +189,7 @@ async def test_a_plan_change_quotes_the_new_price_from_the_catalog(
 ) -> None:
     active = make_tenant("t-1", timezone="Europe/Berlin")
     upgraded = attrs.evolve(active, tier="premium")
-    kinds = await notify.notifications.tenant_changed(active, upgraded)
+    kinds = await notify.tenant_changed(active, upgraded)
     assert NotificationKind.PLAN_CHANGED in kinds
     premium = catalog.tier("premium")
     (changed,) = [
@@ -368,8 +381,8 @@ async def test_a_scheduled_cancellation_is_told_once_per_end_date_in_local_time(
     notify: Notify,
 ) -> None:
     ends = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
-    assert await notify.notifications.cancellation_scheduled(T, ends) is not None
-    assert await notify.notifications.cancellation_scheduled(T, ends) is None
+    assert await notify.write(cancellation_facts(T, ends)) is not None
+    assert await notify.write(cancellation_facts(T, ends)) is None
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "Your subscription is set to end"
     assert "Wed 1 Apr 2026, 12:00 (Europe/Berlin)" in banner.message.body
@@ -379,7 +392,7 @@ async def test_a_downgrade_at_the_period_end_names_when_it_applies(
     notify: Notify, catalog: Catalog
 ) -> None:
     applies = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
-    await notify.notifications.plan_changed(T, "premium", "starter", applies)
+    await notify.write(plan_changed_facts(T, "premium", "starter", applies))
     (item,) = await notify.notifications.listed(T)
     starter, premium = catalog.tier("starter"), catalog.tier("premium")
     assert f"from {premium.name} to {starter.name}" in item.message.body
