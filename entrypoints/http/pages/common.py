@@ -35,13 +35,15 @@ from entrypoints.http.auth import (
 from entrypoints.http.pages.rendering import render
 
 CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+PORTAL_ORIGIN = "https://billing.stripe.com"
 
 
 def html_headers(services: Services) -> dict[str, str]:
     """No caching, no sniffing, our own scripts only. Forms may lead to our own pages and
-    to the payment provider's checkout (its API base when one is configured: a local
-    stand-in in tests), where choosing a plan redirects."""
-    targets = ["'self'", CHECKOUT_ORIGIN]
+    to the payment provider's checkout and billing portal (its API base when one is
+    configured: a local stand-in in tests), where choosing a plan or managing billing
+    redirects."""
+    targets = ["'self'", CHECKOUT_ORIGIN, PORTAL_ORIGIN]
     base = services.settings.stripe_api_base
     if base:
         parts = urlsplit(base)
