@@ -19,8 +19,7 @@ import attrs
 from domain.catalog import Catalog, ModelRates, normalise_tier_id
 from domain.errors import DomainError, ValidationError
 from domain.ids import TenantId, TierId
-from domain.metering import Credential
-from domain.ports import MessageCounts, UsageRecord
+from domain.metering import Credential, MessageCounts, UsageRecord
 from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus, Tenant, with_status, with_tier
 from domain.windows import parse_timezone

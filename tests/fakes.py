@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.audit import AuditEntry
 from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
 from domain.catalog import ByokProvider
@@ -28,6 +29,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    MessageCounts,
     OfferedRoute,
     Refused,
     Settled,
@@ -36,6 +38,7 @@ from domain.metering import (
     SettlementTerms,
     TenantChanged,
     Threshold,
+    UsageRecord,
     admitted_counters,
     evaluate_admission,
     offered_route,
@@ -54,20 +57,15 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import (
-    AccountMail,
-    AccountMailKind,
-    AuthToken,
-    CheckoutSession,
-    MessageCounts,
-    OneTimePurpose,
-    OneTimeToken,
-    TenantListing,
-    UsageRecord,
-)
 from domain.secrets import Secret
-from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.sessions import AuthToken
+from domain.subscription_records import (
+    CheckoutSession,
+    PaidInvoice,
+    Subscription,
+    SubscriptionSnapshot,
+)
+from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, AuditSource, NoAuditLog, token_id
 from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
@@ -37,22 +38,17 @@ from domain.errors import (
 )
 from domain.ids import TenantId, UserId
 from domain.ports import (
-    AccountMail,
     AccountMailer,
-    AccountMailKind,
     AccountRepository,
     AttemptLog,
     AuditLog,
-    AuthToken,
     AuthTokenRepository,
     Clock,
-    OneTimePurpose,
-    OneTimeToken,
     PasswordHasher,
     TenantRepository,
 )
 from domain.secrets import Secret
-from domain.sessions import needs_touch, session_expired, session_expires_at
+from domain.sessions import AuthToken, needs_touch, session_expired, session_expires_at
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.throttle import (
     KEY_TESTS_PER_WINDOW,

@@ -18,16 +18,11 @@ from domain.errors import UpstreamUnreachable
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.llm_usage import StreamUsageReader, answer_usage
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage, reservation_tokens
-from domain.ports import (
-    CredentialRepository,
-    KeyStore,
-    LlmUpstream,
-    TenantRepository,
-    UpstreamRequest,
-    UpstreamResponse,
-)
+from domain.ports import CredentialRepository, KeyStore, LlmUpstream, TenantRepository
 from domain.proxy import (
     Upstream,
+    UpstreamRequest,
+    UpstreamResponse,
     Verdict,
     WireFormat,
     call_plan,

@@ -11,13 +11,8 @@ import attrs
 from domain.billing import NO_MESSAGES, ReportPeriod, TenantUsage, report_period, tenant_usage
 from domain.catalog import Catalog
 from domain.ids import TenantId
-from domain.ports import (
-    MessageCounter,
-    PaidInvoiceRepository,
-    TenantRepository,
-    UsageLedger,
-    UsageRecord,
-)
+from domain.metering import UsageRecord
+from domain.ports import MessageCounter, PaidInvoiceRepository, TenantRepository, UsageLedger
 from domain.subscription_records import PaidInvoice
 
 

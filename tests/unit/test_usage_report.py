@@ -13,8 +13,7 @@ from domain.billing import model_cost_usd, report_period, usd_to_cents
 from domain.catalog import Catalog
 from domain.errors import ValidationError
 from domain.ids import MessageId, TenantId
-from domain.metering import Credential
-from domain.ports import MessageCounts, UsageRecord
+from domain.metering import Credential, MessageCounts, UsageRecord
 from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.reports import UsageReport
