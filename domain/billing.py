@@ -383,7 +383,6 @@ class ModelUsage:
     cache_read_tokens: int
     cost_usd: Decimal | None
 
-    @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens
 
@@ -411,13 +410,11 @@ class TenantUsage:
     activated_without_payment: bool = False
     counts: MessageCounts = NO_MESSAGES
 
-    @property
     def messages(self) -> int:
         return sum(u.messages for u in self.by_model)
 
-    @property
     def tokens(self) -> int:
-        return sum(u.tokens for u in self.by_model)
+        return sum(u.tokens() for u in self.by_model)
 
 
 def activated_without_payment(tenant: Tenant | None, paid_cents: int) -> bool:

@@ -124,7 +124,7 @@ def call_plan(
     """The upstreams that serve a call, in order: the requested model (a route choice, or a
     platform model the tier lets the tenant select), then the route's later choices in the
     call's wire format. Empty when the tenant may not run the requested model this way."""
-    choices = list(route.choices)
+    choices = list(route.choices())
     extra = [ModelChoice(ref, Credential.PLATFORM) for ref in selectable]
     candidates = dict.fromkeys((*choices, *extra))
     upstreams = [u for c in candidates if (u := upstream_for(catalog, c)) is not None]

@@ -95,10 +95,11 @@ class Principal:
     subject: str
     token_hash: str
     user: User | None = None
-
-    @property
-    def tenant_id(self) -> TenantId | None:
-        return self.user.tenant_id if self.user is not None else None
+    tenant_id: TenantId | None = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda p: p.user.tenant_id if p.user else None, takes_self=True),
+    )
+    """The customer's tenant (None for a service), fixed when the principal is made."""
 
 
 @attrs.frozen

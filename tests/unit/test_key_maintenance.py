@@ -188,7 +188,7 @@ async def test_an_unreadable_key_is_reported_left_untouched_and_the_job_goes_on(
     assert (summary.changed, summary.failed) == (9, 1)
     assert summary.failures == (Failure(tenant_id_for(3), "the fake ciphertext was tampered with"),)
     assert world.repository.rows[tenant_id_for(3)].ciphertext == broken
-    assert summary.ok is False
+    assert summary.ok() is False
 
 
 async def test_a_key_of_an_unconfigured_store_fails_alone(world: World):
@@ -272,7 +272,7 @@ async def test_a_job_over_no_keys_reports_zeros():
     summary = await maintenance.rotate()
 
     assert (summary.processed, summary.changed, summary.skipped, summary.failed) == (0, 0, 0, 0)
-    assert summary.ok is True
+    assert summary.ok() is True
 
 
 class TestKeyStoreSet:
