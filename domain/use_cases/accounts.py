@@ -95,11 +95,10 @@ class Principal:
     subject: str
     token_hash: str
     user: User | None = None
-    tenant_id: TenantId | None = attrs.field(
-        init=False,
-        default=attrs.Factory(lambda p: p.user.tenant_id if p.user else None, takes_self=True),
-    )
-    """The customer's tenant (None for a service), fixed when the principal is made."""
+
+    def customer_tenant(self) -> TenantId | None:
+        """The customer's tenant; None for a service."""
+        return self.user.tenant_id if self.user is not None else None
 
 
 @attrs.frozen
@@ -457,7 +456,7 @@ class Accounts:
                     now,
                     AuditAction.TOKEN_REVOKED,
                     Actor(AuditSource.API, principal.subject),
-                    principal.tenant_id,
+                    principal.customer_tenant(),
                     f"{principal.kind.value} token {token_id(principal.token_hash)}",
                 )
             )

@@ -151,7 +151,7 @@ async def _customer(request: Request[Any, Any, Any], services: ServicesDep) -> P
     principal = await services.accounts.customer(token)
     if via_cookie and request.method not in SAFE_METHODS:
         await verify_csrf(request, token)
-    request.state.tenant_id = principal.tenant_id
+    request.state.tenant_id = principal.customer_tenant()
     return principal
 
 
@@ -183,9 +183,9 @@ async def provide_service(request: Request[Any, Any, Any], services: ServicesDep
 
 def tenant_of(principal: Principal) -> TenantId:
     """The customer's own tenant: the only one it may ever read or change."""
-    if principal.tenant_id is None:
+    if principal.customer_tenant() is None:
         raise Forbidden("a service token cannot act as a customer")
-    return principal.tenant_id
+    return principal.customer_tenant()
 
 
 def _secure(services: ServicesDep) -> bool:

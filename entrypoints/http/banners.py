@@ -53,9 +53,9 @@ async def load_banners(request: Request[Any, Any, Any]) -> None:
         principal = await services.accounts.customer(token)
     except DomainError:
         return
-    if principal.tenant_id is None:
+    if principal.customer_tenant() is None:
         return
-    items = await services.notifications.banners(principal.tenant_id)
+    items = await services.notifications.banners(principal.customer_tenant())
     _current.set(
         tuple(
             Banner(

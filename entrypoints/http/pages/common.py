@@ -89,10 +89,10 @@ class Viewer:
 
 async def viewer_of(request: Request[Any, Any, Any], services: Services) -> Viewer | None:
     principal: Principal | None = await provide_optional_customer(request, services)
-    if principal is None or principal.user is None or principal.tenant_id is None:
+    if principal is None or principal.user is None or principal.customer_tenant() is None:
         return None
     try:
-        tenant = await services.tenants.get(principal.tenant_id)
+        tenant = await services.tenants.get(principal.customer_tenant())
     except NotFound:
         return None
     return Viewer(email=principal.user.email, tenant=tenant)
