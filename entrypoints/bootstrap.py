@@ -16,7 +16,6 @@ from adapters.sql.pool_usage import PoolUsage
 from domain.billing import build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
-from domain.key_store_set import KeyStoreSet
 from domain.ports import (
     AccountMailer,
     AccountRepository,
@@ -53,6 +52,7 @@ from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
+from domain.use_cases.key_store_set import KeyStoreSet
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications

@@ -26,8 +26,8 @@ from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, NoAuditLog
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
 from domain.ids import TenantId
-from domain.key_store_set import KeyStoreSet
 from domain.ports import AuditLog, Clock, CredentialRepository
+from domain.use_cases.key_store_set import KeyStoreSet
 
 
 class Action(enum.Enum):

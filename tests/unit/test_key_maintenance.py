@@ -7,7 +7,6 @@ import pytest
 
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable, ValidationError
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.use_cases.key_maintenance import (
     Action,
@@ -16,6 +15,7 @@ from domain.use_cases.key_maintenance import (
     Outcome,
     Progress,
 )
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import FakeKeyStore, InMemoryCredentialRepository
 from tests.support.credentials import (
     api_key_for,
