@@ -183,9 +183,10 @@ async def provide_service(request: Request[Any, Any, Any], services: ServicesDep
 
 def tenant_of(principal: Principal) -> TenantId:
     """The customer's own tenant: the only one it may ever read or change."""
-    if principal.customer_tenant() is None:
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         raise Forbidden("a service token cannot act as a customer")
-    return principal.customer_tenant()
+    return tenant_id
 
 
 def _secure(services: ServicesDep) -> bool:

@@ -53,9 +53,10 @@ async def load_banners(request: Request[Any, Any, Any]) -> None:
         principal = await services.accounts.customer(token)
     except DomainError:
         return
-    if principal.customer_tenant() is None:
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         return
-    items = await services.notifications.banners(principal.customer_tenant())
+    items = await services.notifications.banners(tenant_id)
     _current.set(
         tuple(
             Banner(

@@ -89,10 +89,13 @@ class Viewer:
 
 async def viewer_of(request: Request[Any, Any, Any], services: Services) -> Viewer | None:
     principal: Principal | None = await provide_optional_customer(request, services)
-    if principal is None or principal.user is None or principal.customer_tenant() is None:
+    if principal is None or principal.user is None:
+        return None
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         return None
     try:
-        tenant = await services.tenants.get(principal.customer_tenant())
+        tenant = await services.tenants.get(tenant_id)
     except NotFound:
         return None
     return Viewer(email=principal.user.email, tenant=tenant)
