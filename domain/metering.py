@@ -126,7 +126,6 @@ class TenantChanged:
     nothing, and the request must be built again from the tenant as stored."""
 
 
-AdmissionDecision = Admitted | Refused
 AdmissionOutcome = Admitted | Refused | TenantChanged
 
 

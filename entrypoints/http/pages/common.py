@@ -163,19 +163,6 @@ def login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     return see_other(f"/login?next={request.url.path}")
 
 
-def same_origin_path(value: str, fallback: str) -> str:
-    """Only a path of this site: no scheme, no host, no ``//`` or ``/\\``, no control
-    characters or spaces a browser would strip to make one."""
-    if not value.startswith("/") or any(ch.isspace() or ord(ch) < 0x20 for ch in value):
-        return fallback
-    if value.startswith(("//", "/\\")) or "\\" in value:
-        return fallback
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return value
-
-
 def cross_site(request: Request[Any, Any, Any]) -> bool:
     """A request another site made the browser send: by ``Sec-Fetch-Site``, else by an
     ``Origin`` that is not ours."""
