@@ -24,7 +24,7 @@ from domain.usage_history import HistoryGroup
 from domain.use_cases.accounts import MIN_PASSWORD_LENGTH
 from domain.use_cases.metering import UsageView
 from entrypoints.bootstrap import Services
-from entrypoints.http.auth import services_of
+from entrypoints.http.auth import safe_next, services_of
 from entrypoints.http.controllers.usage_history import history_of
 from entrypoints.http.pages import capabilities, views, wording
 from entrypoints.http.pages.billing_views import billing_context
@@ -34,7 +34,6 @@ from entrypoints.http.pages.common import (
     Viewer,
     login_redirect,
     page,
-    same_origin_path,
     see_other,
     viewer_of,
 )
@@ -286,7 +285,7 @@ class PagesController(Controller):
     async def login(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         if await viewer_of(request, services_of(request)) is not None:
             return see_other("/")
-        next_path = same_origin_path(request.query_params.get("next", ""), "")
+        next_path = safe_next(request.query_params.get("next", ""), "")
         return auth_page(request, "login", next_path=next_path)
 
     @get("/onboarding")

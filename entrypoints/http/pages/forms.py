@@ -27,6 +27,7 @@ from entrypoints.http.auth import (
     CSRF_FORM_FIELD,
     client_address,
     provide_customer,
+    safe_next,
     services_of,
     set_session,
 )
@@ -38,7 +39,6 @@ from entrypoints.http.pages.common import (
     Viewer,
     field,
     login_redirect,
-    same_origin_path,
     see_other,
     viewer_of,
     visitor_form_trusted,
@@ -183,7 +183,7 @@ class FormsController(Controller):
         form = await _form(request)
         email = field(form, "email").strip()
         password = field(form, "password")
-        next_path = same_origin_path(field(form, "next"), "")
+        next_path = safe_next(field(form, "next"), "")
         if not visitor_form_trusted(request, field(form, CSRF_FORM_FIELD)):
             return auth_page(
                 request, "login", form_error=EXPIRED, email=email, next_path=next_path,

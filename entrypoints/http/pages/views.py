@@ -143,7 +143,7 @@ def price_label(price: Price) -> str:
 
 def tools_label(policy: ToolPolicy) -> str:
     label = f"{policy.profile.value.capitalize()} tools"
-    return f"{label}, sandboxed" if policy.sandboxed else label
+    return f"{label}, sandboxed" if policy.sandboxed() else label
 
 
 def model_names(catalog: Catalog, refs: Sequence[str]) -> tuple[str, ...]:
