@@ -25,7 +25,6 @@ from domain.notifications import (
 from domain.ports import (
     AuditLog,
     BillingGateway,
-    CheckoutSession,
     Clock,
     PaidInvoiceRepository,
     ProcessedEventRepository,
@@ -34,7 +33,7 @@ from domain.ports import (
     Transaction,
     UnitOfWork,
 )
-from domain.subscription_records import Subscription
+from domain.subscription_records import CheckoutSession, Subscription
 from domain.subscriptions import (
     BillingStatus,
     ChangeKind,

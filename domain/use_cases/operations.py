@@ -15,8 +15,8 @@ from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
 from domain.notifications import StoredNotification
-from domain.ports import AuditLog, CredentialRepository, Outbox, TenantDirectory, TenantListing
-from domain.tenants import SubscriptionStatus
+from domain.ports import AuditLog, CredentialRepository, Outbox, TenantDirectory
+from domain.tenants import SubscriptionStatus, TenantListing
 from domain.use_cases.metering import Metering, UsageView
 
 MAX_LISTED = 1000

@@ -10,6 +10,7 @@ import attrs
 import pytest
 from standardwebhooks import Webhook
 
+from domain.accounts import AccountMail, AccountMailKind
 from domain.catalog import Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId, UserId
@@ -31,7 +32,6 @@ from domain.notifications import (
     next_attempt_at,
     plan_changed_facts,
 )
-from domain.ports import AccountMail, AccountMailKind
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases.account_mail import NotificationsAccountMailer
