@@ -133,6 +133,17 @@ class UsageLedger(Protocol):
         admission and counts once."""
         ...
 
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        """Hold one LLM call's reservation without counting a message (``message_cap`` is
+        not read), atomically: when ``named`` is a message whose reservation is still held,
+        the call uses it (``Admitted`` for ``named``, replayed, nothing new held); otherwise
+        ``request.message_id`` (the call's own id) holds ``evaluate_call_reservation``'s
+        tokens, or the call is refused. Settled by ``settle`` under the id admitted, swept by
+        ``release_expired``; a repeated call id returns its first answer."""
+        ...
+
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         """Replace the message's reservation by its count on ``settlement_terms`` (checked
         against the route its admission offered), once per message; ``TenantChanged``
