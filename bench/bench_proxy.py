@@ -313,6 +313,9 @@ def main() -> None:
         finally:
             proxy.stop()
             stub.stop()
+            if any(set(r["statuses"]) - {"200"} for r in results.values()):
+                print(f"\nnot every call was answered 200; the proxy's log:\n"
+                      f"{proxy.log.read_text()[-4000:]}")  # fmt: skip
         settled = asyncio.run(settled_count(env))
     answered = sum(sum(r["statuses"].values()) for n, r in results.items() if n.endswith("proxy"))
     print(f"\nsettlements in the database: {settled} (proxied 200s measured: {answered},"

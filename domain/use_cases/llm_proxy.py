@@ -37,6 +37,7 @@ from domain.proxy import (
 )
 from domain.routing import Route, decide_route
 from domain.secrets import Secret
+from domain.tenants import Tenant
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -145,27 +146,29 @@ class LlmProxy:
     _finishing: set[asyncio.Task[None]] = attrs.field(factory=set, init=False, repr=False, eq=False)
 
     async def call(self, presented_key: str, call: ProxyCall) -> ProxyAnswer | ProxyRefusal:
-        """Admit the call (its message's admission when it names one), then try the route's
-        upstreams in order until one answers; the caller sees that one answer."""
+        """Reserve the call's tokens (no message counted: caps stay with admission; a call
+        naming its admitted message uses that message's reservation while it is held), then
+        try the route's upstreams in order until one answers; the caller sees that answer.
+        A model the tenant may not use is refused before anything is reserved."""
         tenant_id = await self.virtual_keys.tenant_for(presented_key)
         if tenant_id is None:
             return UNKNOWN_KEY
-        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        ledger_id = call.message_id or MessageId(f"proxy-{secrets.token_hex(12)}")
-        admission = await self.metering.admit(tenant_id, ledger_id, reserve)
+        call_id = MessageId(f"call-{secrets.token_hex(12)}")
+        reserved = await self.metering.reserve_call(
+            tenant_id, call_id, call.message_id, call.max_tokens,
+            lambda tenant, route: self._plan(tenant, route, call),
+        )  # fmt: skip
+        admission, plan = reserved.admission, reserved.plan
+        if admission is None:
+            return _model_not_found(call)
         if isinstance(admission.decision, Refused):
             return refusal_for(admission.decision)
         assert admission.route is not None
-        entry = CallEntry(tenant_id, ledger_id, call, reserve)
-        plan = await self._plan(tenant_id, admission.route, call)
-        if not plan:
+        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
+        entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
+        if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
             await self._settle(entry, None, TokenUsage(0, 0, 0))
-            return ProxyRefusal(
-                404,
-                RefusalKind.NOT_FOUND,
-                "model_not_found",
-                f"the model {call.model!r} is not one this tenant may use in this format",
-            )
+            return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
         last_status = 502
         for upstream in plan:
             if not may_fall_back_to(upstream, admission.route, reserve, admission.tokens_remaining):
@@ -209,17 +212,12 @@ class LlmProxy:
             seen.setdefault(model.model_id, ListedModel(model.model_id, model.name, model.provider))
         return tuple(seen.values())
 
-    async def _plan(
-        self, tenant_id: TenantId, route: Route, call: ProxyCall
-    ) -> tuple[Upstream, ...]:
-        """The route's upstreams for the requested model; the tier's selectable models are
-        read only when the route itself does not offer it."""
+    def _plan(self, tenant: Tenant, route: Route, call: ProxyCall) -> tuple[Upstream, ...]:
+        """The route's upstreams for the requested model, or the tier's selectable model
+        when the route itself does not offer it."""
         plan = call_plan(self.catalog, route, (), call.model, call.wire)
         if plan:
             return plan
-        tenant = await self.tenants.get(tenant_id)
-        if tenant is None:
-            return ()
         selectable = self.catalog.tier(tenant.tier).selectable_models
         return call_plan(self.catalog, route, selectable, call.model, call.wire)
 
@@ -333,6 +331,15 @@ def _scrub(body: bytes, key: Secret) -> bytes:
     """An error body never carries the key it was answered to (some providers echo it)."""
     raw = key.reveal().encode("utf-8")
     return body.replace(raw, REDACTED) if raw and raw in body else body
+
+
+def _model_not_found(call: ProxyCall) -> ProxyRefusal:
+    return ProxyRefusal(
+        404,
+        RefusalKind.NOT_FOUND,
+        "model_not_found",
+        f"the model {call.model!r} is not one this tenant may use in this format",
+    )
 
 
 def _exhausted(last_status: int) -> ProxyRefusal:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from domain.virtual_keys import VIRTUAL_KEY_ENV
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 from tests.http.conftest import PASSWORD, TEST_PASSWORD_HASHER
+from tests.support import postgres
 from tests.support.app_server import AppServer, running_app
 from tests.support.llm_stub import LlmStub, running_llm_stub
 from tests.support.openclaw import ensure_installed
@@ -143,17 +145,28 @@ class ProxyWorld:
         )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Every proxy test runs on both ledgers: the app on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('llm-proxy-db') / 'tierkeeper.sqlite3'}"
+        return
+    with postgres.fresh_database("llm_proxy", durable=False) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[ProxyWorld]:
     root = tmp_path_factory.mktemp("llm-proxy")
-    database = root / "tierkeeper.sqlite3"
-    upgrade(f"sqlite:///{database}")
+    upgrade(database_url)
     with running_llm_stub() as stub:
         stub.usage = USAGE
         environ = {
             **os.environ,
             "TIERKEEPER_VAR_DIR": str(root / "var"),
-            "TIERKEEPER_DATABASE_URL": f"sqlite:///{database}",
+            "TIERKEEPER_DATABASE_URL": database_url,
             "TIERKEEPER_CONFIG_ROOT": str(root / "openclaw"),
             "TIERKEEPER_SECRET_KEY": "proxy-test-platform-secret-0123456789",
             "TIERKEEPER_OPENCLAW_MODE": "proxy",
@@ -172,6 +185,7 @@ def fresh_stub(world: ProxyWorld) -> None:
     world.stub.fail.clear()
     world.stub.chunks = 3
     world.stub.chunk_delay_s = 0.0
+    world.stub.answer_delay_s = 0.0
 
 
 def usage_of(record: UsageRecord) -> tuple[int, int, int]:
@@ -349,22 +363,42 @@ def test_a_caller_leaving_mid_stream_still_settles_what_the_provider_reported(
     assert usage_of(record) == (0, 700, 0)
 
 
-def test_a_call_naming_its_admitted_message_settles_against_that_message(
-    world: ProxyWorld,
-) -> None:
-    """The gateway admits the message (counting it once against the day's cap); the calls
-    it makes carry its id: the first settles that message, a second one its own tokens."""
-    tenant = world.tenant("starter")
+def messages_used(world: ProxyWorld, tenant: ProxyTenant) -> tuple[int, int]:
+    """The tenant's messages today and the tokens reserved in its period."""
+
+    async def read() -> tuple[int, int]:
+        services: Services = await world.services()
+        try:
+            view = await services.metering.usage(tenant.id)
+            return view.messages_used, view.tokens_reserved
+        finally:
+            await services.close()
+
+    return asyncio.run(read())
+
+
+def admit_message(world: ProxyWorld, tenant: ProxyTenant, message_id: str) -> int:
+    """The gateway's admission of one agent message; the messages remaining today."""
 
     async def admit() -> int:
         services: Services = await world.services()
         try:
-            admission = await services.metering.admit(tenant.id, MessageId("agent-msg-1"), 1000)
+            admission = await services.metering.admit(tenant.id, MessageId(message_id), 1000)
             return admission.messages_remaining or 0
         finally:
             await services.close()
 
-    remaining = asyncio.run(admit())
+    return asyncio.run(admit())
+
+
+def test_a_call_naming_its_admitted_message_settles_against_that_message(
+    world: ProxyWorld,
+) -> None:
+    """The gateway admits the message (counting it once against the day's cap); the calls
+    it makes carry its id: the first settles that message, a second one holds and settles
+    a reservation of its own."""
+    tenant = world.tenant("starter")
+    remaining = admit_message(world, tenant, "agent-msg-1")
     client = world.openai(tenant)
     for _ in range(2):
         client.chat.completions.create(
@@ -374,18 +408,94 @@ def test_a_call_naming_its_admitted_message_settles_against_that_message(
         )
     records = world.records(tenant.id)
     assert records[0].message_id == "agent-msg-1"
-    assert records[1].message_id.startswith("agent-msg-1~")
+    assert records[1].message_id.startswith("call-")
     assert [usage_of(r) for r in records] == [USAGE, USAGE]
-
-    async def messages_today() -> int:
-        services: Services = await world.services()
-        try:
-            return (await services.metering.usage(tenant.id)).messages_used
-        finally:
-            await services.close()
-
-    assert asyncio.run(messages_today()) == 1
+    assert messages_used(world, tenant) == (1, 0)
     assert remaining == 49
+
+
+def test_calls_without_a_message_id_count_no_message_but_settle_their_tokens(
+    world: ProxyWorld,
+) -> None:
+    """Message caps stay with admission: OpenClaw's calls carry no message id, and each
+    holds and settles its own reservation without touching the day's count."""
+    tenant = world.tenant("starter")
+    for _ in range(3):
+        world.openai(tenant).chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=100
+        )
+    records = world.records(tenant.id)
+    assert [usage_of(r) for r in records] == [USAGE] * 3
+    assert all(r.message_id.startswith("call-") for r in records)
+    assert messages_used(world, tenant) == (0, 0)
+
+
+def test_a_second_call_naming_a_settled_message_is_budget_checked_before_forwarding(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("starter")
+    admit_message(world, tenant, "agent-msg-2")
+    client = world.openai(tenant)
+    named = {"x-tierkeeper-message-id": "agent-msg-2"}
+    client.chat.completions.create(
+        model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], extra_headers=named
+    )
+    before = len(world.stub.requests)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}],
+            max_tokens=500_000, extra_headers=named,
+        )  # fmt: skip
+    assert refused.value.response.json()["error"]["code"] == "token_budget_exhausted"
+    assert len(world.stub.requests) == before
+    assert len(world.records(tenant.id)) == 1
+    world.seen.append(refused.value.response.text)
+
+
+def test_a_model_the_tenant_may_not_use_is_refused_before_anything_is_reserved(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("starter")
+    before = len(world.stub.requests)
+    with pytest.raises(openai.NotFoundError) as refused:
+        world.openai(tenant).chat.completions.create(
+            model="claude-opus-4-6", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert refused.value.response.json()["error"]["code"] == "model_not_found"
+    assert len(world.stub.requests) == before
+    assert world.records(tenant.id) == []
+    assert messages_used(world, tenant) == (0, 0)
+    world.seen.append(refused.value.response.text)
+
+
+def test_parallel_calls_beyond_the_budget_forward_exactly_those_that_fit(
+    world: ProxyWorld,
+) -> None:
+    """Eight calls at once each reserving 150,000 of the starter's 500,000 tokens, while the
+    provider takes 2 s to answer (nothing settles before all are reserved): exactly three
+    are forwarded; the five others get the 429 in OpenAI's shape."""
+    world.stub.answer_delay_s = 2.0
+    tenant = world.tenant("starter")
+    client = world.openai(tenant)
+    before = len(world.stub.requests)
+
+    def one_call(_: int) -> str:
+        try:
+            client.chat.completions.create(
+                model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}],
+                max_tokens=150_000, timeout=60,
+            )  # fmt: skip
+        except openai.RateLimitError as refused:
+            world.seen.append(refused.response.text)
+            return str(refused.response.json()["error"]["code"])
+        return "answered"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(one_call, range(8)))
+    assert outcomes == ["answered"] * 3 + ["token_budget_exhausted"] * 5
+    assert len(world.stub.requests) - before == 3
+    assert [usage_of(r) for r in world.records(tenant.id)] == [USAGE] * 3
+    assert messages_used(world, tenant) == (0, 0)
 
 
 def test_models_lists_what_the_tenants_route_offers(world: ProxyWorld) -> None:
