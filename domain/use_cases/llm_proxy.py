@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
@@ -42,6 +43,8 @@ from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
 
+log = logging.getLogger("tierkeeper.llm_proxy")
+
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 REDACTED = b"[redacted]"
 
@@ -72,11 +75,21 @@ class ProxyCall:
 
 
 @attrs.frozen
+class UpstreamAttempt:
+    """One upstream the call was sent to: its provider and the status it answered (None:
+    unreachable). Every attempt before the last is an in-call fallback."""
+
+    provider_id: str
+    status_code: int | None
+
+
+@attrs.frozen
 class ProxyRefusal:
     status_code: int
     kind: RefusalKind
     code: str
     message: str
+    attempts: tuple[UpstreamAttempt, ...] = ()
 
 
 @attrs.frozen
@@ -87,6 +100,7 @@ class ProxyAnswer:
     content_type: str
     body: bytes = attrs.field(repr=False, default=b"")
     chunks: AsyncIterator[bytes] | None = attrs.field(repr=False, default=None)
+    attempts: tuple[UpstreamAttempt, ...] = ()
 
 
 @attrs.frozen
@@ -169,7 +183,7 @@ class LlmProxy:
         if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
             await self._settle(entry, None, TokenUsage(0, 0, 0))
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
-        last_status = 502
+        attempts: list[UpstreamAttempt] = []
         for upstream in plan:
             if not may_fall_back_to(upstream, admission.route, reserve, admission.tokens_remaining):
                 continue
@@ -179,19 +193,21 @@ class LlmProxy:
             try:
                 response = await self.upstream.send(self._request(call, upstream, key))
             except UpstreamUnreachable:
-                last_status = 502
+                attempts.append(UpstreamAttempt(upstream.provider_id, None))
                 continue
+            attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
             verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
             if verdict is Verdict.ANSWER:
-                return await self._answer(entry, upstream, key, response)
+                answer = await self._answer(entry, upstream, key, response)
+                return attrs.evolve(answer, attempts=tuple(attempts))
             await response.close()
-            last_status = response.status_code
             if verdict is Verdict.KEY_REJECTED:
                 await self.credentials.report_key_failure(
                     tenant_id, upstream.provider_id, response.status_code
                 )
         await self._settle(entry, None, TokenUsage(0, 0, 0))
-        return _exhausted(last_status)
+        last_status = attempts[-1].status_code if attempts else None
+        return attrs.evolve(_exhausted(last_status or 502), attempts=tuple(attempts))
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
@@ -256,7 +272,9 @@ class LlmProxy:
         self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
     ) -> ProxyAnswer:
         """A streamed success passes through as it arrives and settles when it ends (or the
-        caller leaves); anything else is read whole, settled, and scrubbed of the key."""
+        caller leaves); anything else is read whole, scrubbed of the key, and answered while
+        its settlement runs as its own task (exact all the same; ``drain`` waits for it),
+        except on a named message's reservation, which the next call must find settled."""
         if entry.call.stream and 200 <= response.status_code < 300:
             chunks = self._relay(entry, upstream, response)
             return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
@@ -265,7 +283,11 @@ class LlmProxy:
         finally:
             await response.close()
         usage = answer_usage(entry.call.wire, body) if response.status_code < 300 else None
-        await self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        settling = self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the next call of this message must find it settled
+        else:
+            self._in_background(settling)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
 
     async def _relay(
@@ -296,10 +318,12 @@ class LlmProxy:
         await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
-        """Settlement outlives a cancelled stream: it runs as its own task."""
+        """Settlement off the caller's path (a whole answer), or outliving a cancelled
+        stream: it runs as its own task, kept until done."""
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
+        task.add_done_callback(_report_failure)
 
     async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
         """Settle the call's usage against its ledger entry. A message settled by an earlier
@@ -319,6 +343,12 @@ class LlmProxy:
         """Wait for settlements still running after their callers left (shutdown, tests)."""
         while self._finishing:
             await asyncio.gather(*list(self._finishing), return_exceptions=True)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """A settlement that failed in its own task is logged, never lost silently."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("a proxied call's settlement failed", exc_info=error)
 
 
 def _listed(catalog: Catalog, upstream: Upstream) -> ListedModel:

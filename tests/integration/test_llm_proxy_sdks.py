@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,19 @@ import attrs
 import httpx
 import openai
 import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.sql.database import upgrade
+from adapters.sql.urls import sync_url
 from domain.byok import CredentialInput, KeyStatus
 from domain.ids import MessageId, TenantId
 from domain.ports import UsageRecord
+from domain.proxy import WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
+from domain.use_cases.llm_proxy import ProxyAnswer, ProxyCall
 from domain.virtual_keys import VIRTUAL_KEY_ENV
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -50,6 +56,7 @@ PLATFORM_KEYS = {
     "anthropic": "sk-ant-PLATFORMSECRET0003",
 }
 TENANT_KEY = "sk-proj-TENANTSECRET4242abcd"
+METRICS_TOKEN = "proxy-metrics-scraper-token-0123456789"
 USAGE = (23, 11, 5)
 _emails = itertools.count()
 
@@ -171,6 +178,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
             "TIERKEEPER_SECRET_KEY": "proxy-test-platform-secret-0123456789",
             "TIERKEEPER_OPENCLAW_MODE": "proxy",
             "TIERKEEPER_PROXY_URL": "http://127.0.0.1:9/",
+            "TIERKEEPER_METRICS_TOKEN": METRICS_TOKEN,
             **{f"TIERKEEPER_PLATFORM_KEY_{p.upper()}": k for p, k in PLATFORM_KEYS.items()},
             **stub.provider_env(load_catalog()),
         }
@@ -203,7 +211,7 @@ def test_openai_sdk_call_is_answered_on_the_platform_key_and_settles_the_reporte
     served = world.stub.served("moonshot")[-1]
     assert served.key == PLATFORM_KEYS["moonshot"]
     assert served.body["model"] == "kimi-k2.5"
-    (record,) = world.records(tenant.id)
+    (record,) = world.wait_for_records(tenant.id, 1)
     assert usage_of(record) == USAGE
     assert (record.model, record.credential.value) == ("moonshot/kimi-k2.5", "platform")
 
@@ -261,7 +269,7 @@ def test_a_rate_limited_or_failing_upstream_falls_back_inside_the_same_call(
         assert answer.choices[0].message.content == "moonshot:kimi-k2.5 part1 part2"
     own_calls = world.stub.served("openai")
     assert [r.key for r in own_calls[-2:]] == [TENANT_KEY, TENANT_KEY]
-    records = world.records(tenant.id)
+    records = world.wait_for_records(tenant.id, 2)
     assert [(r.model, r.credential.value, usage_of(r)) for r in records] == [
         ("moonshot/kimi-k2.5", "platform", USAGE)
     ] * 2
@@ -270,8 +278,12 @@ def test_a_rate_limited_or_failing_upstream_falls_back_inside_the_same_call(
         model="gpt-4.1", messages=[{"role": "user", "content": "hi"}], max_tokens=50
     )
     assert answer.choices[0].message.content == "openai:gpt-4.1 part1 part2"
-    last = world.records(tenant.id)[-1]
-    assert (last.model, last.credential.value) == ("byok-openai/gpt-4.1", "tenant")
+    records = world.wait_for_records(tenant.id, 3)
+    assert sorted((r.model, r.credential.value) for r in records) == [
+        ("byok-openai/gpt-4.1", "tenant"),
+        ("moonshot/kimi-k2.5", "platform"),
+        ("moonshot/kimi-k2.5", "platform"),
+    ]
 
 
 def test_a_rejected_tenant_key_is_marked_invalid_and_the_call_continues_on_the_platform(
@@ -284,7 +296,7 @@ def test_a_rejected_tenant_key_is_marked_invalid_and_the_call_continues_on_the_p
     )
     assert answer.choices[0].message.content == "moonshot:kimi-k2.5 part1 part2"
     assert world.key_status(tenant.id) is KeyStatus.INVALID
-    (record,) = world.records(tenant.id)
+    (record,) = world.wait_for_records(tenant.id, 1)
     assert record.credential.value == "platform"
     # the regenerated config keeps the same virtual key: the gateway is not locked out
     env = (world.config_root / tenant.id / ".env").read_text()
@@ -406,7 +418,7 @@ def test_a_call_naming_its_admitted_message_settles_against_that_message(
             messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-tierkeeper-message-id": "agent-msg-1"},
         )
-    records = world.records(tenant.id)
+    records = world.wait_for_records(tenant.id, 2)
     assert records[0].message_id == "agent-msg-1"
     assert records[1].message_id.startswith("call-")
     assert [usage_of(r) for r in records] == [USAGE, USAGE]
@@ -424,7 +436,7 @@ def test_calls_without_a_message_id_count_no_message_but_settle_their_tokens(
         world.openai(tenant).chat.completions.create(
             model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=100
         )
-    records = world.records(tenant.id)
+    records = world.wait_for_records(tenant.id, 3)
     assert [usage_of(r) for r in records] == [USAGE] * 3
     assert all(r.message_id.startswith("call-") for r in records)
     assert messages_used(world, tenant) == (0, 0)
@@ -494,8 +506,121 @@ def test_parallel_calls_beyond_the_budget_forward_exactly_those_that_fit(
         outcomes = sorted(pool.map(one_call, range(8)))
     assert outcomes == ["answered"] * 3 + ["token_budget_exhausted"] * 5
     assert len(world.stub.requests) - before == 3
-    assert [usage_of(r) for r in world.records(tenant.id)] == [USAGE] * 3
+    assert [usage_of(r) for r in world.wait_for_records(tenant.id, 3)] == [USAGE] * 3
     assert messages_used(world, tenant) == (0, 0)
+
+
+def proxy_metrics(world: ProxyWorld) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = httpx.get(
+        f"{world.app.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("tierkeeper_proxy_") and sample.name.endswith("_total")
+    }
+
+
+def series(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (f"tierkeeper_proxy_{name}_total", tuple(sorted(labels.items())))
+
+
+def test_metrics_count_proxied_calls_upstream_statuses_fallbacks_and_refusals(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("byok", "openai")
+    before = proxy_metrics(world)
+    world.stub.fail["openai"] = [429]
+    world.openai(tenant).chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+    )
+    with pytest.raises(openai.RateLimitError):
+        world.openai(world.tenant("starter")).chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=600_000
+        )
+    with pytest.raises(anthropic.NotFoundError):
+        world.anthropic(tenant).messages.create(
+            model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    after = proxy_metrics(world)
+    moved = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert moved == {
+        series("calls", endpoint="chat_completions", outcome="answered"): 1,
+        series("calls", endpoint="chat_completions", outcome="refused"): 1,
+        series("calls", endpoint="messages", outcome="refused"): 1,
+        series("upstream_responses", provider="openai", status="429"): 1,
+        series("upstream_responses", provider="moonshot", status="200"): 1,
+        series("fallbacks", reason="rate_limited"): 1,
+        series("refusals", reason="token_budget_exhausted"): 1,
+        series("refusals", reason="model_not_found"): 1,
+    }
+
+
+@contextmanager
+def period_locked(world: ProxyWorld, tenant_id: TenantId) -> Iterator[None]:
+    """Hold what a settlement must lock: SQLite's write lock, or the tenant's period row on
+    PostgreSQL; released on leaving."""
+    engine = sa.create_engine(sync_url(world.environ["TIERKEEPER_DATABASE_URL"]))
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(
+                    sa.text("SELECT 1 FROM usage_periods WHERE tenant_id = :t FOR UPDATE"),
+                    {"t": tenant_id},
+                )
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_whole_answer_is_sent_before_it_settles_and_shutdown_waits_for_the_settlement(
+    world: ProxyWorld,
+) -> None:
+    """The settlement of a whole answer is off the caller's path: with the ledger held by
+    another transaction the answer still arrives; closing the services waits for the
+    settlement, which then counts exactly the reported usage."""
+    tenant = world.tenant("starter")
+    call = ProxyCall(
+        wire=WireFormat.OPENAI,
+        body={"model": "kimi-k2.5", "messages": [{"role": "user", "content": "hi"}]},
+        model="kimi-k2.5", stream=False, max_tokens=100, message_id=None,
+    )  # fmt: skip
+
+    async def answer_then_close() -> int:
+        services: Services = await world.services()
+        proxy = services.llm_proxy
+        assert proxy is not None
+        try:
+            await proxy.call(tenant.virtual_key, call)  # warm: the period row exists
+            world.stub.answer_delay_s = 1.0
+            asked = len(world.stub.requests)
+            calling = asyncio.ensure_future(proxy.call(tenant.virtual_key, call))
+            for _ in range(3000):  # until reserved and forwarded (the stub answers in 1 s)
+                if len(world.stub.requests) > asked:
+                    break
+                await asyncio.sleep(0.01)
+            with period_locked(world, tenant.id):
+                answer = await asyncio.wait_for(calling, 30)
+                assert isinstance(answer, ProxyAnswer) and answer.status_code == 200
+                assert b"moonshot:kimi-k2.5" in answer.body
+                pending = len(proxy._finishing)
+                closing = asyncio.ensure_future(services.close())
+                await asyncio.sleep(0.5)
+                assert not closing.done()  # waiting for the settlement behind the lock
+        finally:
+            if "closing" in locals():
+                await asyncio.wait_for(closing, 60)
+            else:
+                await services.close()
+        return pending
+
+    assert asyncio.run(answer_then_close()) == 1
+    assert [usage_of(r) for r in world.records(tenant.id)] == [USAGE, USAGE]
 
 
 def test_models_lists_what_the_tenants_route_offers(world: ProxyWorld) -> None:
