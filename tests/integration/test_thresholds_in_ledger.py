@@ -134,3 +134,20 @@ async def test_a_settlement_without_a_budget_writes_no_threshold(db: SqlDatabase
     tenant = await _tenant(db)
     await db.ledger.settle(settlement("a", 5_000_000, tenant=tenant))
     assert await _thresholds(db, tenant) == []
+
+
+async def test_settling_llm_calls_past_80_percent_of_the_budget_notifies_and_counts_no_message(
+    db: SqlDatabase,
+) -> None:
+    """The proxy's call reservations (``reserve_call``) settle through the same statement:
+    the budget's threshold is written; the cap's never is, as no message was counted."""
+    tenant = await _tenant(db)
+    period_key = windows(T0)[1].key.isoformat()
+    for call, tokens in (("c1", 500), ("c2", 350)):
+        held = await db.ledger.reserve_call(
+            admission(call, cap=1, budget=1_000, reserve=100, tenant=tenant), None
+        )
+        assert isinstance(held, Admitted) and held.counters.messages_today == 0
+        settled = attrs.evolve(settlement(call, tokens, tenant=tenant), token_budget=1_000)
+        await db.ledger.settle(settled)
+    assert await _thresholds(db, tenant) == [("tokens", period_key, 80, 850, 1_000)]
