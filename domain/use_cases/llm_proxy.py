@@ -42,6 +42,12 @@ from domain.tenants import Tenant
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
+from domain.wire_translation import (
+    StreamTranslator,
+    other_wire,
+    translate_answer,
+    translate_request,
+)
 
 log = logging.getLogger("tierkeeper.llm_proxy")
 
@@ -231,11 +237,12 @@ class LlmProxy:
     def _plan(self, tenant: Tenant, route: Route, call: ProxyCall) -> tuple[Upstream, ...]:
         """The route's upstreams for the requested model, or the tier's selectable model
         when the route itself does not offer it."""
-        plan = call_plan(self.catalog, route, (), call.model, call.wire)
+        across = translate_request(call.body, call.wire, other_wire(call.wire), 1) is not None
+        plan = call_plan(self.catalog, route, (), call.model, call.wire, across)
         if plan:
             return plan
         selectable = self.catalog.tier(tenant.tier).selectable_models
-        return call_plan(self.catalog, route, selectable, call.model, call.wire)
+        return call_plan(self.catalog, route, selectable, call.model, call.wire, across)
 
     async def _key_for(self, tenant_id: TenantId, upstream: Upstream) -> Secret | None:
         """The platform's key for a platform choice; the tenant's key, decrypted for this
@@ -248,9 +255,10 @@ class LlmProxy:
         return await self.key_store.decrypt(stored.ciphertext)
 
     def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
-        body = dict(call.body)
+        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
+        body = translate_request(call.body, call.wire, upstream.wire, reserve) or dict(call.body)
         body["model"] = upstream.model_id
-        if call.wire is WireFormat.OPENAI and call.stream:
+        if upstream.wire is WireFormat.OPENAI and call.stream:
             options = body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                       "include_usage": True}  # fmt: skip
@@ -270,7 +278,7 @@ class LlmProxy:
 
     async def _answer(
         self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
-    ) -> ProxyAnswer:
+    ) -> ProxyAnswer | ProxyRefusal:
         """A streamed success passes through as it arrives and settles when it ends (or the
         caller leaves); anything else is read whole, scrubbed of the key, and answered while
         its settlement runs as its own task (exact all the same; ``drain`` waits for it),
@@ -282,12 +290,14 @@ class LlmProxy:
             body = b"".join([chunk async for chunk in response.chunks])
         finally:
             await response.close()
-        usage = answer_usage(entry.call.wire, body) if response.status_code < 300 else None
+        usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
         settling = self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
         if entry.ledger_id == entry.call.message_id:
             await settling  # the next call of this message must find it settled
         else:
             self._in_background(settling)
+        if upstream.wire is not entry.call.wire:
+            return _translated(body, upstream, entry.call.wire, response.status_code)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
 
     async def _relay(
@@ -296,11 +306,18 @@ class LlmProxy:
         """Each chunk goes to the caller as it comes; the usage events are read on the way.
         Whether the stream ends or the caller goes away, the call settles what the provider
         reported, or its whole reservation when it reported nothing."""
-        reader = StreamUsageReader(entry.call.wire)
+        reader = StreamUsageReader(upstream.wire)
+        translator = None
+        if upstream.wire is not entry.call.wire:
+            options = entry.call.body.get("stream_options")
+            asked = isinstance(options, dict) and options.get("include_usage") is True
+            translator = StreamTranslator(upstream.wire, entry.call.wire, upstream.model_id, asked)
         try:
             async for chunk in response.chunks:
                 reader.feed(chunk)
-                yield chunk
+                yield translator.feed(chunk) if translator else chunk
+            if translator is not None:
+                yield translator.finish()
         except BaseException:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
@@ -361,6 +378,21 @@ def _scrub(body: bytes, key: Secret) -> bytes:
     """An error body never carries the key it was answered to (some providers echo it)."""
     raw = key.reveal().encode("utf-8")
     return body.replace(raw, REDACTED) if raw and raw in body else body
+
+
+def _translated(
+    body: bytes, upstream: Upstream, wire: WireFormat, status_code: int
+) -> ProxyAnswer | ProxyRefusal:
+    """A fallback's whole answer in the caller's format; its refusal (never its body, which
+    is in the other format) as the proxy's own error."""
+    translated = translate_answer(body, upstream.wire, wire, upstream.model_id)
+    if status_code < 300 and translated is not None:
+        return ProxyAnswer(status_code, "application/json", translated)
+    kind = RefusalKind.INVALID_REQUEST if 400 <= status_code < 500 else RefusalKind.UPSTREAM
+    return ProxyRefusal(
+        status_code if status_code >= 400 else 502, kind, "upstream_refused",
+        f"the fallback model {upstream.model_id!r} could not answer this call",
+    )  # fmt: skip
 
 
 def _model_not_found(call: ProxyCall) -> ProxyRefusal:

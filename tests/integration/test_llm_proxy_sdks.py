@@ -286,6 +286,47 @@ def test_a_rate_limited_or_failing_upstream_falls_back_inside_the_same_call(
     ]
 
 
+def test_a_whole_call_falls_back_across_wire_formats_and_reads_as_its_own_format(
+    world: ProxyWorld,
+) -> None:
+    """Premium: Sonnet (Anthropic Messages) failing, the route's next choice Kimi speaks
+    OpenAI Chat Completions: the call is translated there and the answer back, and the
+    usage Kimi reported is settled on Kimi; a stream's events are translated as they
+    pass."""
+    tenant = world.tenant("premium")
+    world.stub.fail["anthropic"] = [500]
+    answer = world.anthropic(tenant).messages.create(
+        model="claude-sonnet-4-6", max_tokens=300, system="be brief",
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    assert answer.content[0].type == "text"
+    assert answer.content[0].text == "moonshot:kimi-k2.5 part1 part2"
+    assert answer.model == "kimi-k2.5"
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (USAGE[0], USAGE[1])
+    served = world.stub.served("moonshot")[-1]
+    assert served.key == PLATFORM_KEYS["moonshot"]
+    assert served.body == {
+        "model": "kimi-k2.5",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "max_tokens": 300,
+    }
+    (record,) = world.wait_for_records(tenant.id, 1)
+    assert (record.model, usage_of(record)) == ("moonshot/kimi-k2.5", USAGE)
+
+    world.stub.fail["anthropic"] = [500]
+    with world.anthropic(tenant).messages.stream(
+        model="claude-sonnet-4-6", max_tokens=300, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert pieces == ["moonshot:kimi-k2.5", " part1", " part2"]
+    assert final.stop_reason == "end_turn"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (USAGE[0], USAGE[1])
+    assert world.stub.served("moonshot")[-1].body["stream_options"] == {"include_usage": True}
+    records = world.wait_for_records(tenant.id, 2)
+    assert [(r.model, usage_of(r)) for r in records] == [("moonshot/kimi-k2.5", USAGE)] * 2
+
+
 def test_a_rejected_tenant_key_is_marked_invalid_and_the_call_continues_on_the_platform(
     world: ProxyWorld,
 ) -> None:
