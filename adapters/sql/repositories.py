@@ -22,7 +22,7 @@ from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
-from domain.ports import AuthToken
+from domain.sessions import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.windows import ZoneSpan
 

@@ -34,7 +34,7 @@ from adapters.sql.database import upgrade
 from adapters.sql.urls import sync_url
 from domain.byok import CredentialInput, KeyStatus
 from domain.ids import MessageId, TenantId
-from domain.ports import UsageRecord
+from domain.metering import UsageRecord
 from domain.proxy import WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus

@@ -18,7 +18,7 @@ CALL = MessageId("call-1")
 
 def route_refs(_tenant: Tenant, route: Route) -> Sequence[ModelRef]:
     """A plan that serves every model of the route."""
-    return [choice.ref for choice in route.choices]
+    return [choice.ref for choice in route.choices()]
 
 
 def no_upstream(_tenant: Tenant, _route: Route) -> Sequence[ModelRef]:
