@@ -302,7 +302,8 @@ class LlmProxy:
     ) -> AsyncIterator[bytes]:
         """Each chunk goes to the caller as it comes; the usage events are read on the way.
         Whether the stream ends or the caller goes away, the call settles what the provider
-        reported, or its whole reservation when it reported nothing."""
+        reported, or its whole reservation when it reported nothing; as its own task, so the
+        stream's end waits for no ledger (except on a named message's reservation)."""
         reader = StreamUsageReader(upstream.wire)
         translator = None
         if upstream.wire is not entry.call.wire:
@@ -318,7 +319,11 @@ class LlmProxy:
         except BaseException:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
-        await self._close_and_settle(entry, upstream, response, reader)
+        settling = self._close_and_settle(entry, upstream, response, reader)
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the next call of this message must find it settled
+        else:
+            self._in_background(settling)  # the stream ends without waiting for the ledger
 
     async def _close_and_settle(
         self,

@@ -38,7 +38,7 @@ from domain.metering import UsageRecord
 from domain.proxy import WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
-from domain.use_cases.llm_proxy import ProxyAnswer, ProxyCall
+from domain.use_cases.llm_proxy import ProxyAnswer, ProxyCall, ProxyRefusal
 from domain.virtual_keys import VIRTUAL_KEY_ENV
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -619,17 +619,26 @@ def period_locked(world: ProxyWorld, tenant_id: TenantId) -> Iterator[None]:
         engine.dispose()
 
 
-def test_a_whole_answer_is_sent_before_it_settles_and_shutdown_waits_for_the_settlement(
-    world: ProxyWorld,
+async def read_all(answer: ProxyAnswer | ProxyRefusal) -> bytes:
+    """The answer's body, a stream read to its end."""
+    assert isinstance(answer, ProxyAnswer) and answer.status_code == 200
+    if answer.chunks is None:
+        return answer.body
+    return b"".join([chunk async for chunk in answer.chunks])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_an_answer_ends_before_it_settles_and_shutdown_waits_for_the_settlement(
+    world: ProxyWorld, stream: bool
 ) -> None:
-    """The settlement of a whole answer is off the caller's path: with the ledger held by
-    another transaction the answer still arrives; closing the services waits for the
-    settlement, which then counts exactly the reported usage."""
+    """The settlement is off the caller's path: with the ledger held by another transaction
+    the whole answer (or the stream, to its end) still arrives; closing the services waits
+    for the settlement, which then counts exactly the reported usage."""
     tenant = world.tenant("starter")
+    body = {"model": "kimi-k2.5", "messages": [{"role": "user", "content": "hi"}]}
     call = ProxyCall(
-        wire=WireFormat.OPENAI,
-        body={"model": "kimi-k2.5", "messages": [{"role": "user", "content": "hi"}]},
-        model="kimi-k2.5", stream=False, max_tokens=100, message_id=None,
+        wire=WireFormat.OPENAI, body=body | {"stream": stream}, model="kimi-k2.5",
+        stream=stream, max_tokens=100, message_id=None,
     )  # fmt: skip
 
     async def answer_then_close() -> int:
@@ -637,7 +646,7 @@ def test_a_whole_answer_is_sent_before_it_settles_and_shutdown_waits_for_the_set
         proxy = services.llm_proxy
         assert proxy is not None
         try:
-            await proxy.call(tenant.virtual_key, call)  # warm: the period row exists
+            await read_all(await proxy.call(tenant.virtual_key, call))  # the period row exists
             world.stub.answer_delay_s = 1.0
             asked = len(world.stub.requests)
             calling = asyncio.ensure_future(proxy.call(tenant.virtual_key, call))
@@ -647,8 +656,7 @@ def test_a_whole_answer_is_sent_before_it_settles_and_shutdown_waits_for_the_set
                 await asyncio.sleep(0.01)
             with period_locked(world, tenant.id):
                 answer = await asyncio.wait_for(calling, 30)
-                assert isinstance(answer, ProxyAnswer) and answer.status_code == 200
-                assert b"moonshot:kimi-k2.5" in answer.body
+                assert b"moonshot:kimi-k2.5" in await asyncio.wait_for(read_all(answer), 30)
                 pending = len(proxy._finishing)
                 closing = asyncio.ensure_future(services.close())
                 await asyncio.sleep(0.5)
