@@ -233,13 +233,21 @@ class LlmProxy:
 
     def _plan(self, tenant: Tenant, route: Route, call: ProxyCall) -> tuple[Upstream, ...]:
         """The route's upstreams for the requested model, or the tier's selectable model
-        when the route itself does not offer it."""
-        across = translate_request(call.body, call.wire, other_wire(call.wire), 1) is not None
-        plan = call_plan(self.catalog, route, (), call.model, call.wire, across)
-        if plan:
+        when the route itself does not offer it; fallbacks in the other wire format only
+        when the route has some and the call is plain text (read only then)."""
+        selectable: tuple[ModelRef, ...] = ()
+        plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
+        if not plan:
+            selectable = self.catalog.tier(tenant.tier).selectable_models
+            plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
+        if not plan:
             return plan
-        selectable = self.catalog.tier(tenant.tier).selectable_models
-        return call_plan(self.catalog, route, selectable, call.model, call.wire, across)
+        wider = call_plan(self.catalog, route, selectable, call.model, call.wire, True)
+        translatable = (
+            len(wider) > len(plan)
+            and translate_request(call.body, call.wire, other_wire(call.wire), 1) is not None
+        )
+        return wider if translatable else plan
 
     async def _key_for(self, tenant_id: TenantId, upstream: Upstream) -> Secret | None:
         """The platform's key for a platform choice; the tenant's key, decrypted for this
@@ -313,9 +321,11 @@ class LlmProxy:
         try:
             async for chunk in response.chunks:
                 reader.feed(chunk)
-                yield translator.feed(chunk) if translator else chunk
-            if translator is not None:
-                yield translator.finish()
+                out = translator.feed(chunk) if translator else chunk
+                if out:  # a translated event may still be incomplete
+                    yield out
+            if translator is not None and (tail := translator.finish()):
+                yield tail
         except BaseException:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
