@@ -4,12 +4,14 @@ an upstream's answer means for the call.
 A call arrives in one wire format (OpenAI Chat Completions or Anthropic Messages) and names
 a model. The tenant's route (the §3 fallback rules, decided at admission) lists the models it
 may run; the call is served by the requested model first and then by the route's later
-choices that speak the same wire format, so the caller sees one answer.
+choices that speak the same wire format (either format for a plain text call, whole or
+streamed, which ``domain/wire_translation.py`` translates), so the caller sees one answer.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 
@@ -119,11 +121,13 @@ def call_plan(
     selectable: tuple[ModelRef, ...],
     requested_model: str,
     wire: WireFormat,
+    across_wires: bool = False,
 ) -> tuple[Upstream, ...]:
     """The upstreams that serve a call, in order: the requested model (a route choice, or a
     platform model the tier lets the tenant select), then the route's later choices in the
-    call's wire format. Empty when the tenant may not run the requested model this way."""
-    choices = list(route.choices)
+    call's wire format, or (``across_wires``: a plain text call the proxy translates) in
+    either. Empty when the tenant may not run the requested model this way."""
+    choices = list(route.choices())
     extra = [ModelChoice(ref, Credential.PLATFORM) for ref in selectable]
     candidates = dict.fromkeys((*choices, *extra))
     upstreams = [u for c in candidates if (u := upstream_for(catalog, c)) is not None]
@@ -131,8 +135,9 @@ def call_plan(
     first = next((u for u in same_wire if u.model_id == requested_model), None)
     if first is None:
         return ()
+    later = upstreams if across_wires else same_wire
     later_route = [
-        u for u in same_wire if u.choice in choices and u is not first and _after(u, first, choices)
+        u for u in later if u.choice in choices and u is not first and _after(u, first, choices)
     ]
     return (first, *later_route)
 
@@ -177,3 +182,23 @@ def may_fall_back_to(
     if upstream.choice.credential is not Credential.PLATFORM or primary_on_platform:
         return True
     return tokens_remaining is None or tokens_remaining >= reserve_tokens
+
+
+@attrs.frozen
+class UpstreamRequest:
+    """One provider call: the URL, the headers (the real key among them) and the body."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class UpstreamResponse:
+    """A provider's answer whose body is read as it arrives; ``close()`` releases the
+    connection (to the pool when the body was read to its end)."""
+
+    status_code: int
+    content_type: str
+    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
+    close: Callable[[], Awaitable[None]] = attrs.field(repr=False)

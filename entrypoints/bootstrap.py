@@ -7,16 +7,15 @@ import time. ``Services`` holds the ports and the use cases built over them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.sql.pool_usage import PoolUsage
-from domain.billing import SubscriptionEvent, build_price_book
+from domain.billing import build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
-from domain.key_store_set import KeyStoreSet
 from domain.ports import (
     AccountMailer,
     AccountRepository,
@@ -43,8 +42,10 @@ from domain.ports import (
     SubscriptionRepository,
     TenantDirectory,
     TenantRepository,
+    UnitOfWork,
     UsageLedger,
     VirtualKeyRepository,
+    WebhookParser,
     WebhookPoster,
 )
 from domain.use_cases.account_changes import AccountChanges
@@ -52,6 +53,7 @@ from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
+from domain.use_cases.key_store_set import KeyStoreSet
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
@@ -85,6 +87,8 @@ class Ports:
     llm_upstream: LlmUpstream | None = None
     audit: AuditLog = attrs.field(kw_only=True)
     directory: TenantDirectory = attrs.field(kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    """Changes and the notifications they cause, in one transaction."""
     database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
     """The database's connection pools as they are now (for the metrics)."""
     subscriptions: SubscriptionRepository | None = None
@@ -140,12 +144,6 @@ class Services:
     """A tenant's settled usage by day or model (the history page and its API)."""
 
 
-class WebhookParser(Protocol):
-    def parse(self, payload: bytes | str, signature_header: str | None) -> SubscriptionEvent | None:
-        """The verified event (None: not one we handle); ``InvalidSignature`` otherwise."""
-        ...
-
-
 def _default_password_hasher() -> PasswordHasher:
     from adapters.security.passwords import Argon2PasswordHasher
 
@@ -190,7 +188,6 @@ def assemble(
         ports.tenants,
         ports.credentials,
         ports.ledger,
-        ports.notifier,
         ports.clock,
         caches=MeteringCaches(),
     )
@@ -200,7 +197,7 @@ def assemble(
         ports.credentials,
         ports.key_store,
         ports.probe,
-        ports.notifier,
+        ports.unit_of_work,
         configs,
         ports.clock,
         audit=ports.audit,
@@ -220,7 +217,8 @@ def assemble(
         )
 
     async def close_all() -> None:
-        """Settlements still running for callers that left finish before the ports close."""
+        """Settlements still running (whole answers settle off the latency path; streams
+        whose callers left) finish before the ports close."""
         if llm_proxy is not None:
             await llm_proxy.drain()
         await close()
@@ -249,7 +247,13 @@ def assemble(
         credentials=credentials,
         metering=metering,
         tenants=Tenants(
-            catalog, ports.tenants, ports.credentials, configs, ports.clock, audit=ports.audit
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            configs,
+            ports.clock,
+            unit_of_work=ports.unit_of_work,
+            audit=ports.audit,
         ),
         close=close_all,
         accounts=accounts,
@@ -280,13 +284,16 @@ def assemble(
             audit=ports.audit,
             subscriptions=ports.subscriptions,
             invoices=ports.paid_invoices,
+            unit_of_work=ports.unit_of_work,
             notifications=notifications,
         ),
         webhooks=webhooks,
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
         llm_proxy=llm_proxy,
-        operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
+        operations=Operations(
+            catalog, ports.directory, ports.credentials, metering, ports.audit, ports.outbox
+        ),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
     )
 
@@ -433,6 +440,7 @@ async def build_services(
         accounts=build_account_ports(settings, database, notifier),
         audit=database.audit,
         directory=database.directory,
+        unit_of_work=database.unit_of_work,
         database_pools=database.pool_usage,
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import copy
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.audit import AuditEntry
-from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
+from domain.byok import (
+    Ciphertext,
+    ProbeOutcome,
+    ProbeResult,
+    StoredCredential,
+    classify_probe_status,
+)
+from domain.call_reservations import evaluate_call_reservation, reserved_counters
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -28,6 +39,8 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    LimitKind,
+    MessageCounts,
     OfferedRoute,
     Refused,
     Settled,
@@ -36,7 +49,9 @@ from domain.metering import (
     SettlementTerms,
     TenantChanged,
     Threshold,
+    UsageRecord,
     admitted_counters,
+    crossed_percents,
     evaluate_admission,
     offered_route,
     settlement_terms,
@@ -54,20 +69,16 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import (
-    AccountMail,
-    AccountMailKind,
-    AuthToken,
-    CheckoutSession,
-    MessageCounts,
-    OneTimePurpose,
-    OneTimeToken,
-    TenantListing,
-    UsageRecord,
-)
+from domain.ports import Notifier
 from domain.secrets import Secret
-from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.sessions import AuthToken
+from domain.subscription_records import (
+    CheckoutSession,
+    PaidInvoice,
+    Subscription,
+    SubscriptionSnapshot,
+)
+from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
@@ -174,6 +185,9 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
+    notifier: Notifier | None = None
+    """Where the thresholds an admission or settlement crosses are written, under the
+    ledger's lock, as the SQL ledgers write them in their own transaction."""
     writable: bool = True
     """False simulates a read-only database."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
@@ -221,6 +235,37 @@ class InMemoryUsageLedger:
                 request.reservation_expires_at, after, offered_route(request, decision),
             )  # fmt: skip
             next(self._ids)
+            await self._crossed(
+                request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
+                after.messages_today, request.message_cap,
+            )  # fmt: skip
+            return Admitted(rid, after, held_tokens=decision)
+
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        async with self._lock:
+            if self._tenant_changed(request):
+                return TenantChanged()
+            day, period = request.day.key.isoformat(), request.period.key.isoformat()
+            counters = self._counters(request.tenant_id, day, period, request.now)
+            message = self.reservations.get((request.tenant_id, named)) if named else None
+            if message is not None and not message.settled and message.expires_at > request.now:
+                rid = ReservationId(f"{request.tenant_id}:{named}")
+                return Admitted(rid, counters, replayed=True, held_tokens=message.tokens)
+            key = (request.tenant_id, request.message_id)
+            rid = ReservationId(f"{request.tenant_id}:{request.message_id}")
+            if key in self.reservations:
+                held = self.reservations[key].tokens
+                return Admitted(rid, counters, replayed=True, held_tokens=held)
+            decision = evaluate_call_reservation(counters, request)
+            if isinstance(decision, Refused):
+                return decision
+            after = reserved_counters(counters, decision)
+            self.reservations[key] = _Reservation(
+                request.tenant_id, request.day, period, decision,
+                request.reservation_expires_at, after, offered_route(request, decision),
+            )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
@@ -251,7 +296,29 @@ class InMemoryUsageLedger:
                 )
             )  # fmt: skip
             after = self._counters(request.tenant_id, day, period, request.at)
+            if platform:
+                await self._crossed(
+                    request.tenant_id, LimitKind.TOKENS, period, before.platform_tokens_settled,
+                    after.platform_tokens_settled, request.token_budget,
+                )  # fmt: skip
             return Settled(before, after, terms)
+
+    async def _crossed(
+        self,
+        tenant_id: TenantId,
+        kind: LimitKind,
+        window_key: str,
+        before: int,
+        after: int,
+        limit: int | None,
+    ) -> None:
+        if self.notifier is None:
+            return
+        for percent in crossed_percents(before, after, limit):
+            assert limit is not None
+            await self.notifier.threshold_crossed(
+                Threshold(tenant_id, kind, percent, window_key, after, limit)
+            )
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
@@ -314,12 +381,26 @@ class FakeKeyStore:
 
 @attrs.define
 class FixedProviderProbe:
+    """Answers ``outcome`` for every key, except the keys listed in ``answers`` (what the
+    provider answers them: an HTTP status, None for no answer in time) and the providers in
+    ``down`` (nothing listens)."""
+
     outcome: ProbeOutcome = attrs.Factory(lambda: ProbeOutcome(ProbeResult.VALID, "ok", 12))
     calls: list[tuple[str, str]] = attrs.Factory(list)
+    answers: dict[str, int | None] = attrs.Factory(dict)
+    down: set[str] = attrs.Factory(set)
 
     async def test_key(self, provider: ByokProvider, api_key: Secret) -> ProbeOutcome:
         self.calls.append((provider.id, api_key.reveal()))
-        return self.outcome
+        if provider.id in self.down:
+            return ProbeOutcome(ProbeResult.UNREACHABLE, f"{provider.name} could not be reached", 0)
+        if api_key.reveal() not in self.answers:
+            return self.outcome
+        status = self.answers[api_key.reveal()]
+        if status is None:
+            return ProbeOutcome(ProbeResult.UNREACHABLE, f"{provider.name} did not answer", 0)
+        detail = f"{provider.name} answered HTTP {status}"
+        return ProbeOutcome(classify_probe_status(status), detail, 0)
 
 
 @attrs.define
@@ -490,13 +571,22 @@ class InMemoryAuthTokenRepository:
 
 @attrs.define
 class FakePasswordHasher:
-    """Not slow and not secure: a tagged reversal, so unit tests stay in milliseconds."""
+    """Salted but fast (one SHA-256, a counter for salt), so unit tests stay in milliseconds."""
+
+    _salts: Iterator[int] = attrs.Factory(itertools.count)
 
     async def hash(self, password: Secret) -> str:
-        return "fake$" + password.reveal()[::-1]
+        salt = f"{next(self._salts):08x}"
+        return f"fake${salt}${_fake_digest(salt, password)}"
 
     async def verify(self, password_hash: str, password: Secret) -> bool:
-        return password_hash == "fake$" + password.reveal()[::-1]
+        tag, _, rest = password_hash.partition("$")
+        salt, _, digest = rest.partition("$")
+        return tag == "fake" and bool(digest) and digest == _fake_digest(salt, password)
+
+
+def _fake_digest(salt: str, password: Secret) -> str:
+    return hashlib.sha256(f"{salt}:{password.reveal()}".encode()).hexdigest()
 
 
 @attrs.define
@@ -848,3 +938,48 @@ class RecordingWebhookPoster:
             self.failures -= 1
             raise DeliveryFailed("webhook: the receiver answered 503")
         self.posted.append((url, body, dict(headers)))
+
+
+def _public_state(repository: Any) -> dict[str, object]:
+    return {
+        f.name: copy.deepcopy(getattr(repository, f.name))
+        for f in attrs.fields(type(repository))
+        if not f.name.startswith("_")
+    }
+
+
+@attrs.frozen
+class InMemoryTransaction:
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    subscriptions: InMemorySubscriptionRepository
+    outbox: InMemoryOutbox
+
+
+@attrs.define
+class InMemoryUnitOfWork:
+    """Writes straight to the in-memory repositories and puts their state back as it was
+    when the block raises: the reference the SQL unit of work must match."""
+
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    outbox: InMemoryOutbox
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    commits: int = 0
+    rollbacks: int = 0
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[InMemoryTransaction]:
+        repositories = (self.tenants, self.credentials, self.subscriptions, self.outbox)
+        saved = [_public_state(r) for r in repositories]
+        try:
+            yield InMemoryTransaction(
+                self.tenants, self.credentials, self.subscriptions, self.outbox
+            )
+        except BaseException:
+            for repository, state in zip(repositories, saved, strict=True):
+                for name, value in state.items():
+                    setattr(repository, name, value)
+            self.rollbacks += 1
+            raise
+        self.commits += 1

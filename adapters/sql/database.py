@@ -22,19 +22,19 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.audit import SqlAuditLog
+from adapters.sql.auth_tokens import SqlAuthTokenRepository
+from adapters.sql.connections import EngineConnections
+from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.directory import SqlTenantDirectory
 from adapters.sql.message_counts import SqlMessageCounter
 from adapters.sql.outbox import SqlNotificationSettings, SqlOutbox
 from adapters.sql.pool_usage import PoolUsage
 from adapters.sql.postgres_ledger import PostgresUsageLedger
-from adapters.sql.repositories import (
-    SqlAuthTokenRepository,
-    SqlCredentialRepository,
-    SqlProcessedEventRepository,
-    SqlTenantRepository,
-)
+from adapters.sql.processed_events import SqlProcessedEventRepository
 from adapters.sql.sqlite_ledger import SqliteUsageLedger
 from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
+from adapters.sql.tenants import SqlTenantRepository
+from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -158,6 +158,7 @@ class SqlDatabase:
     virtual_keys: SqlVirtualKeyRepository | None = None
     audit: SqlAuditLog = attrs.field(kw_only=True)
     directory: SqlTenantDirectory = attrs.field(kw_only=True)
+    unit_of_work: SqlUnitOfWork = attrs.field(kw_only=True)
 
     @property
     def backend(self) -> str:
@@ -230,15 +231,16 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         _sqlite_pragmas(engine.sync_engine)
         ledger = SqliteUsageLedger(path)
         pool = None
+    connections = EngineConnections(engine)
     return SqlDatabase(
         url=url,
         engine=engine,
-        tenants=SqlTenantRepository(engine, pool),
-        credentials=SqlCredentialRepository(engine, pool),
+        tenants=SqlTenantRepository(connections),
+        credentials=SqlCredentialRepository(connections),
         ledger=ledger,
-        auth_tokens=SqlAuthTokenRepository(engine, pool),
-        processed_events=SqlProcessedEventRepository(engine),
-        subscriptions=SqlSubscriptionRepository(engine),
+        auth_tokens=SqlAuthTokenRepository(connections),
+        processed_events=SqlProcessedEventRepository(connections),
+        subscriptions=SqlSubscriptionRepository(connections),
         paid_invoices=SqlPaidInvoiceRepository(engine),
         message_counts=SqlMessageCounter(engine),
         outbox=SqlOutbox(engine),
@@ -247,4 +249,5 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         virtual_keys=SqlVirtualKeyRepository(engine),
         audit=SqlAuditLog(engine),
         directory=SqlTenantDirectory(engine),
+        unit_of_work=SqlUnitOfWork(engine),
     )

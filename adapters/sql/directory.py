@@ -9,11 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.repositories import _tenant
+from adapters.sql.tenants import tenant_of
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId
-from domain.ports import TenantListing
-from domain.tenants import SubscriptionStatus
+from domain.tenants import SubscriptionStatus, TenantListing
 
 
 @reports_unavailable
@@ -39,7 +38,9 @@ class SqlTenantDirectory:
             )
             query = query.where(t.tenants.c.id.in_(matching))
         async with self.engine.connect() as conn:
-            tenants = [_tenant(row) for row in (await conn.execute(query.limit(limit))).mappings()]
+            tenants = [
+                tenant_of(row) for row in (await conn.execute(query.limit(limit))).mappings()
+            ]
             emails = await self._emails(conn, [tenant.id for tenant in tenants])
         return [TenantListing(tenant, emails.get(tenant.id, ())) for tenant in tenants]
 
@@ -50,7 +51,7 @@ class SqlTenantDirectory:
             if row is None:
                 return None
             emails = await self._emails(conn, [tenant_id])
-        return TenantListing(_tenant(row), emails.get(tenant_id, ()))
+        return TenantListing(tenant_of(row), emails.get(tenant_id, ()))
 
     @staticmethod
     async def _emails(conn: AsyncConnection, ids: list[TenantId]) -> dict[str, tuple[str, ...]]:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.repositories import upsert
+from adapters.sql.connections import upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext
 from domain.ids import TenantId, UserId

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.repositories import upsert
+from adapters.sql.connections import Connections, upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId, TierId
 from domain.subscription_records import PaidInvoice, Subscription
@@ -46,25 +46,26 @@ def _subscription(row: Mapping[Any, Any]) -> Subscription:
 class SqlSubscriptionRepository:
     """One row per tenant, replaced whole on save."""
 
-    engine: AsyncEngine
+    connections: Connections
+    """Its own connection per call, or a unit of work's transaction."""
 
     async def get(self, tenant_id: TenantId) -> Subscription | None:
         query = sa.select(t.subscriptions).where(t.subscriptions.c.tenant_id == tenant_id)
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else _subscription(row)
 
     async def save(self, subscription: Subscription) -> None:
         row = _subscription_row(subscription)
-        statement = (
-            upsert(self.engine, t.subscriptions)
-            .values(**row)
-            .on_conflict_do_update(
-                index_elements=[t.subscriptions.c.tenant_id],
-                set_={k: v for k, v in row.items() if k != "tenant_id"},
+        async with self.connections.writing() as conn:
+            statement = (
+                upsert(conn, t.subscriptions)
+                .values(**row)
+                .on_conflict_do_update(
+                    index_elements=[t.subscriptions.c.tenant_id],
+                    set_={k: v for k, v in row.items() if k != "tenant_id"},
+                )
             )
-        )
-        async with self.engine.begin() as conn:
             await conn.execute(statement)
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.repositories import upsert
+from adapters.sql.connections import upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.byok import Ciphertext
 from domain.errors import Conflict

@@ -4,14 +4,20 @@ Admit and settle are each one ledger statement on the tenant copy this process k
 ledger checks the copy's revision in that statement and answers ``TenantChanged`` (having
 done nothing) when the stored tenant moved on. So both read as one loop: the kept copy, then
 up to three fresh reads (``Metering._tenant_versions``).
+
+The 80% and 100% crossings of the cap and the budget are written to the notifications outbox
+by the ledger itself, in the admitting or settling transaction (``UsageLedger``): nothing is
+left to do here after the ledger answers, so a crash cannot lose one and a settlement after a
+period boundary files it under its reservation's period only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -25,7 +31,6 @@ from domain.metering import (
     Anomaly,
     Counters,
     Credential,
-    LimitKind,
     OfferedRoute,
     RefusalReason,
     Refused,
@@ -36,9 +41,8 @@ from domain.metering import (
     remaining,
     reservation_expiry,
     reservation_tokens,
-    thresholds_crossed,
 )
-from domain.ports import Clock, CredentialRepository, Notifier, TenantRepository, UsageLedger
+from domain.ports import Clock, CredentialRepository, TenantRepository, UsageLedger
 from domain.routing import (
     Route,
     decide_route,
@@ -88,6 +92,20 @@ class Admission:
     tokens_remaining: int | None
 
 
+U = TypeVar("U")
+
+
+@attrs.frozen
+class CallAdmission(Generic[U]):
+    """One LLM call's reservation (``admission``; None: no upstream of the tenant's route
+    serves the call, and nothing was reserved), the id it settles under, and the upstreams
+    ``plan`` chose for the route the admission offers."""
+
+    admission: Admission | None
+    ledger_id: MessageId
+    plan: Sequence[U]
+
+
 @attrs.frozen
 class Settlement:
     """How a settlement counted: ``counted_as`` the tenant's key or platform usage, the
@@ -122,7 +140,6 @@ class Metering:
     tenants: TenantRepository
     credentials: CredentialRepository
     ledger: UsageLedger
-    notifier: Notifier
     clock: Clock
     caches: MeteringCaches = attrs.field(factory=MeteringCaches, repr=False, eq=False)
 
@@ -196,7 +213,7 @@ class Metering:
             tenant_revision=tenant.revision,
             reservation_optional=on_tenant_key and on_platform,
             route=OfferedRoute(
-                models=tuple(choice.ref for choice in route.choices),
+                models=tuple(choice.ref for choice in route.choices()),
                 tenant_key_model=route.primary.ref if on_tenant_key else None,
                 max_weight=self._highest_weight(route.platform_refs()),
             ),
@@ -208,12 +225,6 @@ class Metering:
             return Admission(decision, route, None, None)
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
-        if not decision.replayed:
-            await self._notify(
-                tenant.id, LimitKind.MESSAGES, day,
-                decision.counters.messages_today - 1, decision.counters.messages_today,
-                tier.messages_per_day,
-            )  # fmt: skip
         return Admission(
             decision=decision,
             route=route,
@@ -236,6 +247,94 @@ class Metering:
         return self._highest_weight(
             tier_models(tier) + tier.selectable_models + tier_models(fallback)
         )
+
+    async def reserve_call(
+        self,
+        tenant_id: TenantId,
+        call_id: MessageId,
+        named: MessageId | None,
+        max_tokens: int | None,
+        plan: Callable[[Tenant, Route], Sequence[U]],
+    ) -> CallAdmission[U]:
+        """Hold one LLM call's tokens against the right budget without counting a message
+        (message caps stay with admission, spec §13). ``plan`` picks the route's upstreams
+        for the call: none, and the call is refused having reserved nothing. A call naming
+        a message whose reservation is still held settles against it; any other holds its
+        own reservation under ``call_id`` (fresh for every call)."""
+        reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
+        now = self.clock.now()
+        async for tenant, fresh in self._tenant_versions(tenant_id):
+            if tenant is None:
+                return CallAdmission(_refused(RefusalReason.TENANT_UNKNOWN), call_id, ())
+            held = await self._reserve_call(tenant, fresh, call_id, named, reserve, now, plan)
+            if not isinstance(held, TenantChanged):
+                return held
+        raise Conflict(f"tenant {tenant_id!r} changed while its call was reserved; ask again")
+
+    async def _reserve_call(
+        self,
+        tenant: Tenant,
+        fresh: bool,
+        call_id: MessageId,
+        named: MessageId | None,
+        reserve: int,
+        now: datetime,
+        plan: Callable[[Tenant, Route], Sequence[U]],
+    ) -> CallAdmission[U] | TenantChanged:
+        """The call's reservation on this tenant, against the budget ``_admit`` would
+        reserve a message's against. A kept copy that would refuse is read again first."""
+        if not may_use_service(tenant, now, self.catalog.past_due_grace_days):
+            refused = _refused(RefusalReason.SUBSCRIPTION_INACTIVE)
+            return CallAdmission(refused, call_id, ()) if fresh else TenantChanged()
+        tier = self.catalog.tier(tenant.tier)
+        credential = await self.credentials.get(tenant.id) if tier.id == BYOK else None
+        route = decide_route(self.catalog, tenant, credential)
+        upstreams = plan(tenant, route) if route.primary is not None else ()
+        if not upstreams:
+            if not fresh:
+                return TenantChanged()
+            if route.primary is None:
+                return CallAdmission(_refused(RefusalReason.BYOK_KEY_INVALID, route), call_id, ())
+            return CallAdmission(None, call_id, ())
+        assert route.primary is not None
+        day, period = self.tenant_windows(tenant, now)
+        budget = platform_token_budget(self.catalog, tier)
+        on_platform = route.runs_on_platform()
+        on_tenant_key = route.primary.credential is Credential.TENANT
+        request = AdmissionRequest(
+            tenant_id=tenant.id,
+            message_id=call_id,
+            day=day,
+            period=period,
+            message_cap=tier.messages_per_day,
+            token_budget=budget if on_platform else None,
+            reserve_tokens=reserve if on_platform else 0,
+            now=now,
+            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
+            tenant_revision=tenant.revision,
+            reservation_optional=on_tenant_key and on_platform,
+            route=OfferedRoute(
+                models=tuple(choice.ref for choice in route.choices()),
+                tenant_key_model=route.primary.ref if on_tenant_key else None,
+                max_weight=self._highest_weight(route.platform_refs()),
+            ),
+        )
+        decision = await self.ledger.reserve_call(request, named)
+        if isinstance(decision, TenantChanged):
+            return decision
+        if isinstance(decision, Refused):
+            return CallAdmission(Admission(decision, route, None, None), call_id, upstreams)
+        if request.reservation_optional and decision.held_tokens == 0:
+            route = route.without_platform()
+            upstreams = plan(tenant, route)
+        admission = Admission(
+            decision=decision,
+            route=route,
+            messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
+            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed()),
+        )
+        ledger_id = named if decision.replayed and named is not None else call_id
+        return CallAdmission(admission, ledger_id, upstreams)
 
     async def settle(
         self,
@@ -295,13 +394,6 @@ class Metering:
                 terms.anomaly.value, tenant.id, message_id, credential.value, model,
                 terms.counted_as.value,
             )  # fmt: skip
-        if not settled.replayed and terms.counted_as is Credential.PLATFORM:
-            await self._notify(
-                tenant.id, LimitKind.TOKENS, period,
-                settled.counters_before.platform_tokens_settled,
-                settled.counters_after.platform_tokens_settled,
-                platform_token_budget(self.catalog, tier),
-            )  # fmt: skip
         return Settlement(terms.counted_as, terms.anomaly, settled.replayed)
 
     async def usage(self, tenant_id: TenantId) -> UsageView:
@@ -331,15 +423,3 @@ class Metering:
         """Expire reservations never settled (15 minutes after admission): they leave the
         counters for good. Run by ``tierkeeper usage sweep`` and on a timer by ``serve``."""
         return await self.ledger.release_expired(self.clock.now())
-
-    async def _notify(
-        self,
-        tenant_id: TenantId,
-        kind: LimitKind,
-        window: Window,
-        before: int,
-        after: int,
-        limit: int | None,
-    ) -> None:
-        for threshold in thresholds_crossed(tenant_id, kind, window, before, after, limit):
-            await self.notifier.threshold_crossed(threshold)

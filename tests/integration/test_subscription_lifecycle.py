@@ -62,7 +62,9 @@ class Life:
     world: World
     book: PriceBook
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
     parser: StripeWebhookParser = attrs.Factory(lambda: StripeWebhookParser(Secret(WEBHOOK_SECRET)))
     handled: set[str] = attrs.Factory(set)
@@ -79,7 +81,7 @@ class Life:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, gateway, w.configs,
                        w.clock, "http://127.0.0.1:8000", subscriptions=self.subscriptions,
-                       invoices=self.invoices)  # fmt: skip
+                       invoices=self.invoices, unit_of_work=w.unit_of_work)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TENANT)
@@ -348,5 +350,5 @@ async def test_the_margin_report_counts_the_invoices_localstripe_reports_paid(li
         life.world.catalog, life.world.tenant_repo, life.world.ledger, life.invoices
     ).for_period(period)
     (row,) = report.tenants
-    assert row.revenue_cents == sum(i.amount_paid for i in paid) == report.revenue_cents
+    assert row.revenue_cents == sum(i.amount_paid for i in paid) == report.revenue_cents()
     assert not row.activated_without_payment

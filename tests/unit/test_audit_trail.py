@@ -22,12 +22,12 @@ from domain.audit import (
 from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.byok import CredentialInput
 from domain.ids import TenantId, UserId
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.accounts import hash_token
 from domain.use_cases.billing import Billing
 from domain.use_cases.key_maintenance import KeyMaintenance
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import (
     FakeBillingGateway,
     FakeKeyStore,
@@ -35,7 +35,6 @@ from tests.fakes import (
     InMemoryAuthTokenRepository,
     InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
-    InMemorySubscriptionRepository,
 )
 from tests.unit.conftest import ANTHROPIC_KEY, OPENAI_KEY, World, make_tenant
 
@@ -194,8 +193,9 @@ async def test_a_subscription_event_that_changes_the_tier_is_recorded_from_the_w
     events = InMemoryProcessedEventRepository()
     billing = Billing(world.catalog, book, world.tenant_repo, events, FakeBillingGateway(),
                       world.configs, world.clock, "http://x", audit=audit,
-                      subscriptions=InMemorySubscriptionRepository(),
-                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+                      subscriptions=world.subscriptions,
+                      invoices=InMemoryPaidInvoiceRepository(),
+                      unit_of_work=world.unit_of_work)  # fmt: skip
     event = SubscriptionEvent(
         event_id="evt_1",
         event_type="customer.subscription.updated",

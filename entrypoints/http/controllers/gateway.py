@@ -144,7 +144,7 @@ class GatewayController(Controller):
         document = services.ports.config_writer.render(config)
         return ConfigOut(
             openclaw=document,
-            env_names=list(config.env_names),
+            env_names=list(config.env_names()),
             generated_at=services.ports.clock.now(),
             digest=config_digest(document),
         )

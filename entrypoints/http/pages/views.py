@@ -4,6 +4,8 @@ templates only lay the values out."""
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -115,6 +117,8 @@ class Paused:
     reason: str
     until: str
     upgrade: Upgrade | None
+    limit: str = "messages"
+    """The limit that ran out: ``messages`` (the day's cap) or ``tokens`` (the budget)."""
 
 
 @attrs.frozen
@@ -141,7 +145,7 @@ def price_label(price: Price) -> str:
 
 def tools_label(policy: ToolPolicy) -> str:
     label = f"{policy.profile.value.capitalize()} tools"
-    return f"{label}, sandboxed" if policy.sandboxed else label
+    return f"{label}, sandboxed" if policy.sandboxed() else label
 
 
 def model_names(catalog: Catalog, refs: Sequence[str]) -> tuple[str, ...]:
@@ -205,6 +209,20 @@ def providers_data(catalog: Catalog) -> list[dict[str, Any]]:
         }
         for p in catalog.byok_providers
     ]
+
+
+ZONE_AREAS = (
+    "Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
+    "Indian/", "Pacific/",
+)  # fmt: skip
+
+
+@functools.cache
+def timezone_choices() -> tuple[str, ...]:
+    """The time zones a customer picks from when the browser cannot tell its own: UTC, then
+    every current ``Area/City`` name (no legacy aliases such as ``US/Eastern``), sorted."""
+    zones = (z for z in zoneinfo.available_timezones() if z.startswith(ZONE_AREAS))
+    return ("UTC", *sorted(zones))
 
 
 def local_time(instant: datetime, timezone: str) -> str:
@@ -297,7 +315,10 @@ def paused_state(catalog: Catalog, tier: Tier, meters: Sequence[Meter]) -> Pause
                 else "."
             )
         return Paused(
-            reason=reason, until=meter.resets_at, upgrade=upgrade_for(catalog, tier, meter.id)
+            reason=reason,
+            until=meter.resets_at,
+            upgrade=upgrade_for(catalog, tier, meter.id),
+            limit="messages" if meter.id == "messages" else "tokens",
         )
     return None
 
@@ -383,10 +404,12 @@ def credential_view(
 
 @attrs.frozen
 class KeyBanner:
-    """The page state of a BYOK tenant whose key the provider rejected."""
+    """The page state of a BYOK tenant whose key the provider rejected (``rejected``) or who
+    has no key yet."""
 
     title: str
     body: str
+    rejected: bool = False
 
 
 def key_banner(
@@ -417,6 +440,7 @@ def key_banner(
     return KeyBanner(
         title=f"{provider.name} rejected your key",
         body=f"{now} Replace the key to go back to your own model.",
+        rejected=True,
     )
 
 
