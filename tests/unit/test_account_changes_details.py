@@ -7,8 +7,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from domain.accounts import AccountMailKind
 from domain.errors import PaymentProviderError, Unauthorized, ValidationError
-from domain.ports import AccountMailKind
 from domain.secrets import Secret
 from domain.throttle import FREE_FAILURES
 from domain.use_cases.account_changes import INVALID_CODE, AccountChanges

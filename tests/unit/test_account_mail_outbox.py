@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
+from domain.accounts import AccountMail, AccountMailKind
 from domain.ids import TenantId, UserId
-from domain.ports import AccountMail, AccountMailKind
 from domain.secrets import Secret
 from domain.use_cases.account_mail import NotificationsAccountMailer
 from domain.use_cases.notifications import Notifications

@@ -7,10 +7,10 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from domain.accounts import AccountMailKind
 from domain.audit import Actor, AuditAction, AuditEntry, AuditSource
 from domain.errors import NotFound, TooManyAttempts, Unauthorized, ValidationError
 from domain.ids import TenantId
-from domain.ports import AccountMailKind
 from domain.secrets import Secret
 from domain.sessions import IDLE_LIMIT
 from domain.throttle import FREE_FAILURES, KEY_TESTS_PER_WINDOW

@@ -7,9 +7,9 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from domain.accounts import AccountMailKind
 from domain.audit import Actor, AuditAction, AuditEntry, AuditSource
 from domain.errors import Conflict, TooManyAttempts, Unauthorized
-from domain.ports import AccountMailKind
 from domain.secrets import Secret
 from domain.sessions import ABSOLUTE_LIMIT
 from domain.throttle import FREE_FAILURES

@@ -66,7 +66,7 @@ def test_a_rejected_key_names_its_provider_and_the_platform_model_answering(
         "Your OpenAI key was rejected",
         "OpenAI refused the key you saved, so your agent is answering with Kimi K2.5 on our "
         "keys until you save a working key.",
-        "/settings/provider", "Replace the key", Tone.DANGER,
+        "/settings/ai-provider", "Replace the key", Tone.DANGER,
     )  # fmt: skip
 
 
