@@ -50,12 +50,14 @@ from domain.ports import (
 from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
+from domain.use_cases.config_documents import ConfigDocuments
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.operations import Operations
+from domain.use_cases.readiness import Readiness
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -138,6 +140,10 @@ class Services:
     """The operator's tenant search and tenant report."""
     usage_history: UsageHistory | None = None
     """A tenant's settled usage by day or model (the history page and its API)."""
+    config_documents: ConfigDocuments = attrs.field(kw_only=True)
+    """The OpenClaw document the gateway fetches (decrypts nothing)."""
+    readiness: Readiness = attrs.field(kw_only=True)
+    """Whether the database and the key store answer (``/readyz``)."""
 
 
 class WebhookParser(Protocol):
@@ -288,6 +294,15 @@ def assemble(
         llm_proxy=llm_proxy,
         operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
+        config_documents=ConfigDocuments(
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            ports.config_writer,
+            ports.clock,
+            proxy_mode.url if proxy_mode is not None else None,
+        ),
+        readiness=Readiness(ports.tenants, ports.ledger, ports.key_store),
     )
 
 
