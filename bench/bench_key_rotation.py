@@ -26,9 +26,9 @@ if str(ROOT) not in sys.path:
 
 from adapters.keystores.fernet import FernetKeyStore  # noqa: E402
 from adapters.sql.database import open_database  # noqa: E402
-from domain.key_store_set import KeyStoreSet  # noqa: E402
 from domain.secrets import Secret  # noqa: E402
 from domain.use_cases.key_maintenance import KeyMaintenance  # noqa: E402
+from domain.use_cases.key_store_set import KeyStoreSet  # noqa: E402
 from tests.support import postgres  # noqa: E402
 from tests.support.credentials import add_tenants, store_credentials  # noqa: E402
 

@@ -15,7 +15,6 @@ from datetime import datetime
 
 import attrs
 
-from domain.byok import Ciphertext
 from domain.ids import TenantId
 from domain.tenants import Tenant
 
@@ -95,11 +94,6 @@ def tenant_change_entries(
             )
         )
     return entries
-
-
-def key_store_detail(old: Ciphertext, new: Ciphertext) -> str:
-    """Which store and key version held the key before and after: never the ciphertext."""
-    return f"{old.store} v{old.key_version} -> {new.store} v{new.key_version}"
 
 
 def token_id(token_hash: str) -> str:

@@ -19,8 +19,7 @@ import attrs
 from domain.catalog import Catalog, ModelRates, normalise_tier_id
 from domain.errors import DomainError, ValidationError
 from domain.ids import TenantId, TierId
-from domain.metering import Credential
-from domain.ports import MessageCounts, UsageRecord
+from domain.metering import Credential, MessageCounts, UsageRecord
 from domain.subscription_records import PaidInvoice
 from domain.tenants import SubscriptionStatus, Tenant, with_status, with_tier
 from domain.windows import parse_timezone
@@ -384,7 +383,6 @@ class ModelUsage:
     cache_read_tokens: int
     cost_usd: Decimal | None
 
-    @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens
 
@@ -412,13 +410,11 @@ class TenantUsage:
     activated_without_payment: bool = False
     counts: MessageCounts = NO_MESSAGES
 
-    @property
     def messages(self) -> int:
         return sum(u.messages for u in self.by_model)
 
-    @property
     def tokens(self) -> int:
-        return sum(u.tokens for u in self.by_model)
+        return sum(u.tokens() for u in self.by_model)
 
 
 def activated_without_payment(tenant: Tenant | None, paid_cents: int) -> bool:

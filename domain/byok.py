@@ -54,7 +54,6 @@ class StoredCredential:
     last_verified_at: datetime | None = None
     last_error: str | None = None
 
-    @property
     def usable(self) -> bool:
         """Valid and not-yet-verified keys are used; invalid ones are not."""
         return self.status is not KeyStatus.INVALID

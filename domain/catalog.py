@@ -52,11 +52,9 @@ class Model:
     budget_weight: Decimal
     capabilities: ModelCapabilities
 
-    @property
     def provider(self) -> str:
         return split_model_ref(self.ref)[0]
 
-    @property
     def model_id(self) -> str:
         return split_model_ref(self.ref)[1]
 
@@ -265,7 +263,7 @@ def check_catalog(catalog: Catalog) -> None:
     model_refs = {m.ref for m in catalog.models}
     provider_ids = {p.id for p in catalog.platform_providers}
     for model in catalog.models:
-        if model.provider not in provider_ids:
+        if model.provider() not in provider_ids:
             raise CatalogError(f"model {model.ref!r} names unknown platform provider")
     for tier in catalog.tiers:
         named = [*tier.fallback_models, *tier.selectable_models]

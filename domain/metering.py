@@ -126,7 +126,6 @@ class TenantChanged:
     nothing, and the request must be built again from the tenant as stored."""
 
 
-AdmissionDecision = Admitted | Refused
 AdmissionOutcome = Admitted | Refused | TenantChanged
 
 
@@ -327,3 +326,28 @@ def thresholds_crossed(
 def remaining(limit: int | None, used: int) -> int | None:
     """What is left of a limit; None where there is no limit. Never negative."""
     return None if limit is None else max(0, limit - used)
+
+
+@attrs.frozen
+class UsageRecord:
+    """One settled message, as the usage report reads it back."""
+
+    tenant_id: TenantId
+    message_id: MessageId
+    model: str
+    credential: Credential
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    weighted_tokens: int
+    at: datetime
+
+
+@attrs.frozen
+class MessageCounts:
+    """A tenant's messages admitted in a period, and of those how many were settled (usage
+    reported) and how many expired (never settled, reservation let go)."""
+
+    admitted: int = 0
+    settled: int = 0
+    expired: int = 0

@@ -31,10 +31,6 @@ class ModelCapabilities:
     context_window: int
     max_tokens: int
 
-    def reads_images(self) -> bool:
-        """The agent may hand this model an image the customer sent."""
-        return "image" in self.input_modalities
-
 
 def build_capabilities(spec: Mapping[str, Any], where: str) -> ModelCapabilities:
     """Capabilities from plain catalog data: ``input`` (default text only), ``reasoning``

@@ -67,7 +67,6 @@ class TenantConfig:
     gateway_token_env: str
     secrets: tuple[TenantSecret, ...]
 
-    @property
     def env_names(self) -> tuple[str, ...]:
         """Every variable the gateway needs at run time, platform and tenant alike."""
         names = {p.api_key_env for p in self.providers} | {self.gateway_token_env}
@@ -76,7 +75,7 @@ class TenantConfig:
 
 def _platform_model_entry(model: Model) -> ModelEntry:
     return ModelEntry(
-        id=model.model_id,
+        id=model.model_id(),
         name=model.name,
         capabilities=model.capabilities,
         usd_per_mtok_input=model.rates.usd_per_mtok_input,
@@ -114,14 +113,14 @@ def config_document(
     secret: what the gateway's config document shows. Building it decrypts nothing."""
     tier = catalog.tier(tenant.tier)
     route = decide_route(catalog, tenant, credential)
-    platform_refs = [c.ref for c in route.choices if c.credential.value == "platform"]
+    platform_refs = [c.ref for c in route.choices() if c.credential.value == "platform"]
     platform_refs += [r for r in tier.selectable_models if r not in platform_refs]
     providers: list[ProviderEntry] = []
     for provider in catalog.platform_providers:
         models = tuple(
             _platform_model_entry(catalog.model(ref))
             for ref in platform_refs
-            if catalog.model(ref).provider == provider.id
+            if catalog.model(ref).provider() == provider.id
         )
         if models:
             providers.append(

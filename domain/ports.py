@@ -5,25 +5,25 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import attrs
-
+from domain.accounts import AccountMail, OneTimePurpose, OneTimeToken
 from domain.audit import AuditEntry
+from domain.billing import SubscriptionEvent
 from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
 from domain.catalog import ByokProvider
-from domain.ids import MessageId, TenantId, UserId
+from domain.ids import TenantId, UserId
 from domain.metering import (
     AdmissionOutcome,
     AdmissionRequest,
     Counters,
-    Credential,
+    MessageCounts,
     SettlementOutcome,
     SettlementRequest,
     Threshold,
+    UsageRecord,
 )
 from domain.notification_delivery import OutgoingMail
 from domain.notifications import (
@@ -36,9 +36,16 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
+from domain.proxy import UpstreamRequest, UpstreamResponse
 from domain.secrets import Secret
-from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.sessions import AuthToken
+from domain.subscription_records import (
+    CheckoutSession,
+    PaidInvoice,
+    Subscription,
+    SubscriptionSnapshot,
+)
+from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
@@ -88,31 +95,6 @@ class CredentialRepository(Protocol):
         ...
 
     def iter_all(self, batch_size: int = 500) -> AsyncIterator[StoredCredential]: ...
-
-
-@attrs.frozen
-class UsageRecord:
-    """One settled message, as the usage report reads it back."""
-
-    tenant_id: TenantId
-    message_id: MessageId
-    model: str
-    credential: Credential
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    weighted_tokens: int
-    at: datetime
-
-
-@attrs.frozen
-class MessageCounts:
-    """A tenant's messages admitted in a period, and of those how many were settled (usage
-    reported) and how many expired (never settled, reservation let go)."""
-
-    admitted: int = 0
-    settled: int = 0
-    expired: int = 0
 
 
 class MessageCounter(Protocol):
@@ -212,12 +194,6 @@ class Notifier(Protocol):
     async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None: ...
 
 
-@attrs.frozen
-class CheckoutSession:
-    session_id: str
-    url: str
-
-
 class BillingGateway(Protocol):
     async def create_checkout(
         self, tenant: Tenant, price_id: str, tier: str, success_url: str, cancel_url: str
@@ -245,6 +221,12 @@ class BillingGateway(Protocol):
         ...
 
 
+class WebhookParser(Protocol):
+    def parse(self, payload: bytes | str, signature_header: str | None) -> SubscriptionEvent | None:
+        """The verified event (None: not one we handle); ``InvalidSignature`` otherwise."""
+        ...
+
+
 class SubscriptionRepository(Protocol):
     """Each tenant's subscription record, one per tenant."""
 
@@ -263,19 +245,6 @@ class PaidInvoiceRepository(Protocol):
     async def paid_between(self, starts_at: datetime, ends_at: datetime) -> Sequence[PaidInvoice]:
         """Invoices paid in ``[starts_at, ends_at)``, oldest first."""
         ...
-
-
-@attrs.frozen
-class AuthToken:
-    """A bearer token as stored: only its hash. ``kind`` is ``customer`` or ``service``;
-    ``subject`` the user id or the service name."""
-
-    token_hash: str
-    kind: str
-    subject: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
 
 
 class AuthTokenRepository(Protocol):
@@ -396,26 +365,6 @@ class AuditLog(Protocol):
         ...
 
 
-@attrs.frozen
-class UpstreamRequest:
-    """One provider call: the URL, the headers (the real key among them) and the body."""
-
-    url: str
-    headers: tuple[tuple[str, str], ...] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
-
-
-@attrs.frozen
-class UpstreamResponse:
-    """A provider's answer whose body is read as it arrives; ``close()`` releases the
-    connection (to the pool when the body was read to its end)."""
-
-    status_code: int
-    content_type: str
-    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
-    close: Callable[[], Awaitable[None]] = attrs.field(repr=False)
-
-
 class LlmUpstream(Protocol):
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send a call and answer once the status and headers are in; a provider that
@@ -436,25 +385,6 @@ class AttemptLog(Protocol):
     async def forget_before(self, at: datetime) -> int:
         """Drop every count whose last failure is before ``at``; how many."""
         ...
-
-
-class OneTimePurpose(enum.Enum):
-    PASSWORD_RESET = "password_reset"
-    VERIFY_EMAIL = "verify_email"
-
-
-@attrs.frozen
-class OneTimeToken:
-    """A mailed single-use token as stored: only its hash. ``email`` is the address it was
-    sent to (for an email change, the new address)."""
-
-    token_hash: str
-    purpose: OneTimePurpose
-    user_id: UserId
-    email: str
-    created_at: datetime
-    expires_at: datetime
-    used_at: datetime | None = None
 
 
 class AccountRepository(Protocol):
@@ -484,32 +414,6 @@ class AccountRepository(Protocol):
         ...
 
 
-class AccountMailKind(enum.Enum):
-    PASSWORD_RESET = "password_reset"
-    VERIFY_EMAIL = "verify_email"
-    SIGNUP_ATTEMPT = "signup_attempt"
-    PASSWORD_CHANGED = "password_changed"
-
-
-@attrs.frozen
-class AccountMail:
-    """A mail about the account itself. ``code`` is the single-use token (a secret, shown in
-    the mail only); ``link`` the page to enter it on."""
-
-    kind: AccountMailKind
-    to: str
-    tenant_id: TenantId
-    link: str
-    code: Secret | None = None
-
-    def link_with_code(self) -> Secret:
-        """The one-click link: the code rides in the fragment (``#code=…``), which a browser
-        never sends to a server, so it reaches no log; the page fills its form from it."""
-        if self.code is None:
-            return Secret(self.link)
-        return Secret(f"{self.link}#code={self.code.reveal()}")
-
-
 class AccountMailer(Protocol):
     async def send(self, mail: AccountMail) -> None:
         """Queue the mail for delivery (the notifications outbox)."""
@@ -526,14 +430,6 @@ class ConfigRemover(Protocol):
     async def remove(self, tenant_id: TenantId) -> bool:
         """Delete the tenant's OpenClaw files; False when there were none."""
         ...
-
-
-@attrs.frozen
-class TenantListing:
-    """A tenant as the operator finds it: with its users' emails."""
-
-    tenant: Tenant
-    emails: tuple[str, ...]
 
 
 class TenantDirectory(Protocol):

@@ -10,6 +10,7 @@ choices that speak the same wire format, so the caller sees one answer.
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 
@@ -123,7 +124,7 @@ def call_plan(
     """The upstreams that serve a call, in order: the requested model (a route choice, or a
     platform model the tier lets the tenant select), then the route's later choices in the
     call's wire format. Empty when the tenant may not run the requested model this way."""
-    choices = list(route.choices)
+    choices = list(route.choices())
     extra = [ModelChoice(ref, Credential.PLATFORM) for ref in selectable]
     candidates = dict.fromkeys((*choices, *extra))
     upstreams = [u for c in candidates if (u := upstream_for(catalog, c)) is not None]
@@ -177,3 +178,23 @@ def may_fall_back_to(
     if upstream.choice.credential is not Credential.PLATFORM or primary_on_platform:
         return True
     return tokens_remaining is None or tokens_remaining >= reserve_tokens
+
+
+@attrs.frozen
+class UpstreamRequest:
+    """One provider call: the URL, the headers (the real key among them) and the body."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class UpstreamResponse:
+    """A provider's answer whose body is read as it arrives; ``close()`` releases the
+    connection (to the pool when the body was read to its end)."""
+
+    status_code: int
+    content_type: str
+    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
+    close: Callable[[], Awaitable[None]] = attrs.field(repr=False)

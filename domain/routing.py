@@ -27,13 +27,12 @@ class Route:
     primary: ModelChoice | None
     fallbacks: tuple[ModelChoice, ...]
 
-    @property
     def choices(self) -> tuple[ModelChoice, ...]:
         return ((self.primary,) if self.primary else ()) + self.fallbacks
 
     def platform_refs(self) -> tuple[ModelRef, ...]:
         """The route's models served on platform keys."""
-        return tuple(c.ref for c in self.choices if c.credential is Credential.PLATFORM)
+        return tuple(c.ref for c in self.choices() if c.credential is Credential.PLATFORM)
 
     def runs_on_platform(self) -> bool:
         """Whether any model of the route may bill the platform."""
@@ -92,7 +91,7 @@ def decide_route(catalog: Catalog, tenant: Tenant, credential: StoredCredential 
         return Route(ModelChoice(primary, Credential.PLATFORM), _platform(rest))
     starter_models = _platform(tier_models(platform_fallback_tier(catalog, tier)))
     allow_fallback = credential is None or credential.allow_platform_fallback
-    if credential is not None and credential.usable:
+    if credential is not None and credential.usable():
         own = ModelChoice(byok_model_ref(catalog, credential), Credential.TENANT)
         return Route(own, starter_models if allow_fallback else ())
     if not allow_fallback:

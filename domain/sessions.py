@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import attrs
+
 IDLE_LIMIT = timedelta(days=3)
 ABSOLUTE_LIMIT = timedelta(days=14)
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -33,3 +35,16 @@ def session_expired(created_at: datetime, last_used_at: datetime | None, now: da
 def needs_touch(last_used_at: datetime | None, now: datetime) -> bool:
     """Record a use when none is recorded or the last record is older than the interval."""
     return last_used_at is None or now - last_used_at >= TOUCH_INTERVAL
+
+
+@attrs.frozen
+class AuthToken:
+    """A bearer token as stored: only its hash. ``kind`` is ``customer`` or ``service``;
+    ``subject`` the user id or the service name."""
+
+    token_hash: str
+    kind: str
+    subject: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None

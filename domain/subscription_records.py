@@ -47,3 +47,9 @@ class PaidInvoice:
     amount_cents: int
     currency: str
     paid_at: datetime
+
+
+@attrs.frozen
+class CheckoutSession:
+    session_id: str
+    url: str

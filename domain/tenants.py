@@ -124,3 +124,11 @@ def choose_model(catalog: Catalog, tenant: Tenant, ref: str | None) -> Tenant:
             field="model_preference",
         )
     return attrs.evolve(tenant, model_preference=ModelRef(ref))
+
+
+@attrs.frozen
+class TenantListing:
+    """A tenant as the operator finds it: with its users' emails."""
+
+    tenant: Tenant
+    emails: tuple[str, ...]

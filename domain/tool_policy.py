@@ -70,7 +70,6 @@ class ToolPolicy:
     fs_workspace_only: bool
     sandbox: SandboxPolicy
 
-    @property
     def sandboxed(self) -> bool:
         return self.sandbox.mode is not SandboxMode.OFF
 

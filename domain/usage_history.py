@@ -13,8 +13,7 @@ from datetime import date, datetime, time, timedelta
 import attrs
 
 from domain.errors import ValidationError
-from domain.metering import Credential
-from domain.ports import UsageRecord
+from domain.metering import Credential, UsageRecord
 from domain.windows import parse_timezone
 
 MAX_HISTORY_DAYS = 400

@@ -7,16 +7,15 @@ import time. ``Services`` holds the ports and the use cases built over them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.sql.pool_usage import PoolUsage
-from domain.billing import SubscriptionEvent, build_price_book
+from domain.billing import build_price_book
 from domain.catalog import Catalog
 from domain.errors import ValidationError
-from domain.key_store_set import KeyStoreSet
 from domain.ports import (
     AccountMailer,
     AccountRepository,
@@ -45,6 +44,7 @@ from domain.ports import (
     TenantRepository,
     UsageLedger,
     VirtualKeyRepository,
+    WebhookParser,
     WebhookPoster,
 )
 from domain.use_cases.account_changes import AccountChanges
@@ -53,6 +53,7 @@ from domain.use_cases.billing import Billing
 from domain.use_cases.config_documents import ConfigDocuments
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
+from domain.use_cases.key_store_set import KeyStoreSet
 from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
@@ -144,12 +145,6 @@ class Services:
     """The OpenClaw document the gateway fetches (decrypts nothing)."""
     readiness: Readiness = attrs.field(kw_only=True)
     """Whether the database and the key store answer (``/readyz``)."""
-
-
-class WebhookParser(Protocol):
-    def parse(self, payload: bytes | str, signature_header: str | None) -> SubscriptionEvent | None:
-        """The verified event (None: not one we handle); ``InvalidSignature`` otherwise."""
-        ...
 
 
 def _default_password_hasher() -> PasswordHasher:

@@ -6,13 +6,20 @@ import asyncio
 import base64
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.audit import AuditEntry
-from domain.byok import Ciphertext, ProbeOutcome, ProbeResult, StoredCredential
+from domain.byok import (
+    Ciphertext,
+    ProbeOutcome,
+    ProbeResult,
+    StoredCredential,
+    classify_probe_status,
+)
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -28,6 +35,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    MessageCounts,
     OfferedRoute,
     Refused,
     Settled,
@@ -36,6 +44,7 @@ from domain.metering import (
     SettlementTerms,
     TenantChanged,
     Threshold,
+    UsageRecord,
     admitted_counters,
     evaluate_admission,
     offered_route,
@@ -54,20 +63,15 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import (
-    AccountMail,
-    AccountMailKind,
-    AuthToken,
-    CheckoutSession,
-    MessageCounts,
-    OneTimePurpose,
-    OneTimeToken,
-    TenantListing,
-    UsageRecord,
-)
 from domain.secrets import Secret
-from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
-from domain.tenants import SubscriptionStatus, Tenant, User
+from domain.sessions import AuthToken
+from domain.subscription_records import (
+    CheckoutSession,
+    PaidInvoice,
+    Subscription,
+    SubscriptionSnapshot,
+)
+from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
@@ -314,12 +318,26 @@ class FakeKeyStore:
 
 @attrs.define
 class FixedProviderProbe:
+    """Answers ``outcome`` for every key, except the keys listed in ``answers`` (what the
+    provider answers them: an HTTP status, None for no answer in time) and the providers in
+    ``down`` (nothing listens)."""
+
     outcome: ProbeOutcome = attrs.Factory(lambda: ProbeOutcome(ProbeResult.VALID, "ok", 12))
     calls: list[tuple[str, str]] = attrs.Factory(list)
+    answers: dict[str, int | None] = attrs.Factory(dict)
+    down: set[str] = attrs.Factory(set)
 
     async def test_key(self, provider: ByokProvider, api_key: Secret) -> ProbeOutcome:
         self.calls.append((provider.id, api_key.reveal()))
-        return self.outcome
+        if provider.id in self.down:
+            return ProbeOutcome(ProbeResult.UNREACHABLE, f"{provider.name} could not be reached", 0)
+        if api_key.reveal() not in self.answers:
+            return self.outcome
+        status = self.answers[api_key.reveal()]
+        if status is None:
+            return ProbeOutcome(ProbeResult.UNREACHABLE, f"{provider.name} did not answer", 0)
+        detail = f"{provider.name} answered HTTP {status}"
+        return ProbeOutcome(classify_probe_status(status), detail, 0)
 
 
 @attrs.define
@@ -490,13 +508,22 @@ class InMemoryAuthTokenRepository:
 
 @attrs.define
 class FakePasswordHasher:
-    """Not slow and not secure: a tagged reversal, so unit tests stay in milliseconds."""
+    """Salted but fast (one SHA-256, a counter for salt), so unit tests stay in milliseconds."""
+
+    _salts: Iterator[int] = attrs.Factory(itertools.count)
 
     async def hash(self, password: Secret) -> str:
-        return "fake$" + password.reveal()[::-1]
+        salt = f"{next(self._salts):08x}"
+        return f"fake${salt}${_fake_digest(salt, password)}"
 
     async def verify(self, password_hash: str, password: Secret) -> bool:
-        return password_hash == "fake$" + password.reveal()[::-1]
+        tag, _, rest = password_hash.partition("$")
+        salt, _, digest = rest.partition("$")
+        return tag == "fake" and bool(digest) and digest == _fake_digest(salt, password)
+
+
+def _fake_digest(salt: str, password: Secret) -> str:
+    return hashlib.sha256(f"{salt}:{password.reveal()}".encode()).hexdigest()
 
 
 @attrs.define

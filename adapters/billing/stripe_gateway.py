@@ -18,9 +18,8 @@ import attrs
 import stripe
 
 from domain.errors import PaymentProviderError
-from domain.ports import CheckoutSession
 from domain.secrets import Secret
-from domain.subscription_records import SubscriptionSnapshot
+from domain.subscription_records import CheckoutSession, SubscriptionSnapshot
 from domain.tenants import Tenant
 
 T = TypeVar("T")

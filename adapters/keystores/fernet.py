@@ -62,11 +62,6 @@ class FernetKeyStore:
         self._multi = MultiFernet(self._fernets)
 
     @property
-    def versions(self) -> tuple[int, ...]:
-        """The configured key versions, newest first."""
-        return self._versions
-
-    @property
     def current_version(self) -> int:
         return self._versions[0]
 

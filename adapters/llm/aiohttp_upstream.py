@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from domain.errors import UpstreamUnreachable
-from domain.ports import UpstreamRequest, UpstreamResponse
+from domain.proxy import UpstreamRequest, UpstreamResponse
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 600.0

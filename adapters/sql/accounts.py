@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql import tables as t
 from adapters.sql.connections import upsert
 from adapters.sql.unavailable import reports_unavailable
+from domain.accounts import OneTimePurpose, OneTimeToken
 from domain.errors import Conflict
 from domain.ids import UserId
 from domain.notifications import ACCOUNT_MAIL
-from domain.ports import OneTimePurpose, OneTimeToken
 from domain.throttle import Attempts
 
 

@@ -15,7 +15,7 @@ from adapters.sql.connections import Connections
 from adapters.sql.tenants import utc
 from adapters.sql.unavailable import reports_unavailable
 from domain.errors import Conflict
-from domain.ports import AuthToken
+from domain.sessions import AuthToken
 
 
 def auth_token_of(row: Mapping[Any, Any]) -> AuthToken:

@@ -12,8 +12,7 @@ from adapters.sql import tables as t
 from adapters.sql.tenants import tenant_of
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId
-from domain.ports import TenantListing
-from domain.tenants import SubscriptionStatus
+from domain.tenants import SubscriptionStatus, TenantListing
 
 
 @reports_unavailable

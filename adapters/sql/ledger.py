@@ -13,8 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.ids import MessageId, ModelRef, ReservationId, TenantId
-from domain.metering import Anomaly, Credential, OfferedRoute, SettlementTerms
-from domain.ports import UsageRecord
+from domain.metering import Anomaly, Credential, OfferedRoute, SettlementTerms, UsageRecord
 
 RECORD_COLUMNS = (
     "tenant_id, message_id, model, credential, input_tokens, output_tokens,"

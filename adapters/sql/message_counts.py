@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql import tables as t
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId
-from domain.ports import MessageCounts
+from domain.metering import MessageCounts
 
 SETTLED_STATES = ("settled",)
 EXPIRED_STATES = ("lapsed", "expired")

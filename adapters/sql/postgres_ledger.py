@@ -30,8 +30,8 @@ from domain.metering import (
     SettlementOutcome,
     SettlementRequest,
     TenantChanged,
+    UsageRecord,
 )
-from domain.ports import UsageRecord
 from domain.windows import Window
 
 TENANT_CHANGED = "tenant_changed"

@@ -39,6 +39,7 @@ from domain.metering import (
     SettlementRequest,
     TenantChanged,
     Threshold,
+    UsageRecord,
     admitted_counters,
     crossed_percents,
     evaluate_admission,
@@ -46,7 +47,6 @@ from domain.metering import (
 )
 from domain.metering import offered_route as route_offered
 from domain.notifications import channels_for, threshold_facts
-from domain.ports import UsageRecord
 from domain.windows import Window
 
 T = TypeVar("T")

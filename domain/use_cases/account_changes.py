@@ -14,17 +14,15 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose
 from domain.errors import PaymentProviderError, Unauthorized, ValidationError
 from domain.ports import (
-    AccountMail,
     AccountMailer,
-    AccountMailKind,
     AccountRepository,
     AuthTokenRepository,
     Clock,
     ConfigRemover,
     CredentialRepository,
-    OneTimePurpose,
     PasswordHasher,
     SubscriptionCanceler,
     TenantRepository,

@@ -13,9 +13,10 @@ import logging
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind
 from domain.errors import KeyStoreUnavailable
 from domain.notifications import NotificationKind
-from domain.ports import AccountMail, AccountMailKind, TenantRepository
+from domain.ports import TenantRepository
 from domain.use_cases.notifications import Notifications
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, AuditSource, NoAuditLog, token_id
 from domain.bounded_memory import remember
 from domain.catalog import STARTER, Catalog
@@ -37,22 +38,17 @@ from domain.errors import (
 )
 from domain.ids import TenantId, UserId
 from domain.ports import (
-    AccountMail,
     AccountMailer,
-    AccountMailKind,
     AccountRepository,
     AttemptLog,
     AuditLog,
-    AuthToken,
     AuthTokenRepository,
     Clock,
-    OneTimePurpose,
-    OneTimeToken,
     PasswordHasher,
     TenantRepository,
 )
 from domain.secrets import Secret
-from domain.sessions import needs_touch, session_expired, session_expires_at
+from domain.sessions import AuthToken, needs_touch, session_expired, session_expires_at
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.throttle import (
     KEY_TESTS_PER_WINDOW,
@@ -100,8 +96,8 @@ class Principal:
     token_hash: str
     user: User | None = None
 
-    @property
-    def tenant_id(self) -> TenantId | None:
+    def customer_tenant(self) -> TenantId | None:
+        """The customer's tenant; None for a service."""
         return self.user.tenant_id if self.user is not None else None
 
 
@@ -460,7 +456,7 @@ class Accounts:
                     now,
                     AuditAction.TOKEN_REVOKED,
                     Actor(AuditSource.API, principal.subject),
-                    principal.tenant_id,
+                    principal.customer_tenant(),
                     f"{principal.kind.value} token {token_id(principal.token_hash)}",
                 )
             )

@@ -19,14 +19,13 @@ from domain.ids import TenantId
 from domain.ports import (
     AuditLog,
     BillingGateway,
-    CheckoutSession,
     Clock,
     PaidInvoiceRepository,
     ProcessedEventRepository,
     SubscriptionRepository,
     TenantRepository,
 )
-from domain.subscription_records import Subscription
+from domain.subscription_records import CheckoutSession, Subscription
 from domain.subscriptions import (
     BillingStatus,
     ChangeKind,

@@ -44,4 +44,4 @@ class ConfigDocuments:
         config = config_document(self.catalog, tenant, credential)
         if self.proxy_url is not None:
             config = proxied_document(config, self.proxy_url)
-        return ConfigDocument(self.writer.render(config), config.env_names, self.clock.now())
+        return ConfigDocument(self.writer.render(config), config.env_names(), self.clock.now())

@@ -31,7 +31,6 @@ class RegenerationSummary:
     unchanged: int
     failed: tuple[tuple[TenantId, str], ...]
 
-    @property
     def ok(self) -> bool:
         return not self.failed
 

@@ -26,8 +26,8 @@ from domain.audit import OPERATOR, Actor, AuditAction, AuditEntry, NoAuditLog
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
 from domain.ids import TenantId
-from domain.key_store_set import KeyStoreSet
 from domain.ports import AuditLog, Clock, CredentialRepository
+from domain.use_cases.key_store_set import KeyStoreSet
 
 
 class Action(enum.Enum):
@@ -85,7 +85,6 @@ class Summary:
     stale: int = 0
     failures: tuple[Failure, ...] = ()
 
-    @property
     def ok(self) -> bool:
         return self.failed == 0
 
@@ -233,7 +232,7 @@ class KeyMaintenance:
         """A store that is down stops the job before it writes anything; a store no row
         names is not asked, and a name no store has fails only its own rows."""
         names = {ciphertext.store for _, ciphertext in rows} | set(extra)
-        for store in self.stores.stores:
+        for store in self.stores.stores():
             if store.name in names:
                 await store.check()
 

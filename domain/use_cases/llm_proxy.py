@@ -18,16 +18,11 @@ from domain.errors import UpstreamUnreachable
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.llm_usage import StreamUsageReader, answer_usage
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage, reservation_tokens
-from domain.ports import (
-    CredentialRepository,
-    KeyStore,
-    LlmUpstream,
-    TenantRepository,
-    UpstreamRequest,
-    UpstreamResponse,
-)
+from domain.ports import CredentialRepository, KeyStore, LlmUpstream, TenantRepository
 from domain.proxy import (
     Upstream,
+    UpstreamRequest,
+    UpstreamResponse,
     Verdict,
     WireFormat,
     call_plan,
@@ -200,13 +195,15 @@ class LlmProxy:
         route = decide_route(self.catalog, tenant, credential)
         tier = self.catalog.tier(tenant.tier)
         seen: dict[str, ListedModel] = {}
-        for choice in route.choices:
+        for choice in route.choices():
             upstream = upstream_for(self.catalog, choice)
             if upstream is not None:
                 seen.setdefault(upstream.model_id, _listed(self.catalog, upstream))
         for ref in tier.selectable_models:
             model = self.catalog.model(ref)
-            seen.setdefault(model.model_id, ListedModel(model.model_id, model.name, model.provider))
+            seen.setdefault(
+                model.model_id(), ListedModel(model.model_id(), model.name, model.provider())
+            )
         return tuple(seen.values())
 
     async def _plan(
@@ -229,7 +226,7 @@ class LlmProxy:
         if upstream.choice.credential is Credential.PLATFORM:
             return self.platform_keys.get(upstream.provider_id)
         stored = await self.stored_credentials.get(tenant_id)
-        if stored is None or not stored.usable:
+        if stored is None or not stored.usable():
             return None
         return await self.key_store.decrypt(stored.ciphertext)
 

@@ -196,7 +196,7 @@ class Metering:
             tenant_revision=tenant.revision,
             reservation_optional=on_tenant_key and on_platform,
             route=OfferedRoute(
-                models=tuple(choice.ref for choice in route.choices),
+                models=tuple(choice.ref for choice in route.choices()),
                 tenant_key_model=route.primary.ref if on_tenant_key else None,
                 max_weight=self._highest_weight(route.platform_refs()),
             ),

@@ -13,8 +13,8 @@ from domain.byok import KeyStatus, StoredCredential
 from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
-from domain.ports import AuditLog, CredentialRepository, TenantDirectory, TenantListing
-from domain.tenants import SubscriptionStatus
+from domain.ports import AuditLog, CredentialRepository, TenantDirectory
+from domain.tenants import SubscriptionStatus, TenantListing
 from domain.use_cases.metering import Metering, UsageView
 
 MAX_LISTED = 1000

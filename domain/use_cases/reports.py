@@ -11,13 +11,8 @@ import attrs
 from domain.billing import NO_MESSAGES, ReportPeriod, TenantUsage, report_period, tenant_usage
 from domain.catalog import Catalog
 from domain.ids import TenantId
-from domain.ports import (
-    MessageCounter,
-    PaidInvoiceRepository,
-    TenantRepository,
-    UsageLedger,
-    UsageRecord,
-)
+from domain.metering import UsageRecord
+from domain.ports import MessageCounter, PaidInvoiceRepository, TenantRepository, UsageLedger
 from domain.subscription_records import PaidInvoice
 
 
@@ -26,23 +21,18 @@ class PeriodReport:
     period: ReportPeriod
     tenants: tuple[TenantUsage, ...]
 
-    @property
     def messages(self) -> int:
-        return sum(t.messages for t in self.tenants)
+        return sum(t.messages() for t in self.tenants)
 
-    @property
     def model_cost_usd(self) -> Decimal:
         return sum((t.model_cost_usd for t in self.tenants), Decimal(0))
 
-    @property
     def model_cost_cents(self) -> int:
         return sum(t.model_cost_cents for t in self.tenants)
 
-    @property
     def revenue_cents(self) -> int:
         return sum(t.revenue_cents for t in self.tenants)
 
-    @property
     def margin_cents(self) -> int:
         return sum(t.margin_cents for t in self.tenants)
 

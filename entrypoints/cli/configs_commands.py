@@ -70,7 +70,7 @@ async def _run(
         summary = await regenerate(services, tenant_ids, Console(), rotate_virtual_keys)
     finally:
         await services.close()
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    return EXIT_OK if summary.ok() else EXIT_FAILED
 
 
 async def regenerate(

@@ -105,7 +105,7 @@ async def _run(
         summary = await run_job(maintenance, action, target, Console())
     finally:
         await services.close()
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    return EXIT_OK if summary.ok() else EXIT_FAILED
 
 
 async def run_job(

@@ -10,8 +10,7 @@ import argparse
 import asyncio
 
 from domain.ids import TenantId
-from domain.ports import TenantListing
-from domain.tenants import SubscriptionStatus, Tenant
+from domain.tenants import SubscriptionStatus, Tenant, TenantListing
 from domain.use_cases.operations import TenantReport
 from entrypoints.bootstrap import build_services
 from entrypoints.cli import notifications_commands

@@ -131,14 +131,14 @@ def write_csv(report: PeriodReport, out: TextIO) -> None:
             cost = "" if usage.cost_usd is None else str(usage.cost_usd.quantize(MODEL_COST_PLACES))
             writer.writerow(
                 [*head, "model", usage.model, usage.credential.value, usage.messages,
-                 usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.tokens,
+                 usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.tokens(),
                  cost, "", "", "", "", "", ""]
             )  # fmt: skip
         writer.writerow(
-            [*head, "tenant", "", "", tenant.messages,
+            [*head, "tenant", "", "", tenant.messages(),
              sum(u.input_tokens for u in tenant.by_model),
              sum(u.output_tokens for u in tenant.by_model),
-             sum(u.cache_read_tokens for u in tenant.by_model), tenant.tokens,
+             sum(u.cache_read_tokens for u in tenant.by_model), tenant.tokens(),
              _dollars(tenant.model_cost_cents), _dollars(tenant.revenue_cents),
              _dollars(tenant.margin_cents), tenant.counts.admitted, tenant.counts.settled,
              tenant.counts.expired, "yes" if tenant.activated_without_payment else "no"]
@@ -152,18 +152,18 @@ def print_table(report: PeriodReport, console: Console) -> None:
     table.add_column("tenant", footer="total", no_wrap=True)
     table.add_column("tier")
     table.add_column("status")
-    table.add_column("messages", justify="right", footer=f"{report.messages:,}")
+    table.add_column("messages", justify="right", footer=f"{report.messages():,}")
     table.add_column("admitted / settled / expired", justify="right")
     table.add_column("tokens by model (credential)")
-    table.add_column("model cost", justify="right", footer=_money(report.model_cost_cents))
-    table.add_column("revenue (paid)", justify="right", footer=_money(report.revenue_cents))
-    table.add_column("margin", justify="right", footer=_money(report.margin_cents))
+    table.add_column("model cost", justify="right", footer=_money(report.model_cost_cents()))
+    table.add_column("revenue (paid)", justify="right", footer=_money(report.revenue_cents()))
+    table.add_column("margin", justify="right", footer=_money(report.margin_cents()))
     for tenant in report.tenants:
         table.add_row(
             escape(tenant.tenant_id),
             tenant.tier or "-",
             tenant.status.value if tenant.status else "-",
-            f"{tenant.messages:,}",
+            f"{tenant.messages():,}",
             f"{tenant.counts.admitted:,} / {tenant.counts.settled:,} / {tenant.counts.expired:,}",
             _usage_lines(tenant),
             _money(tenant.model_cost_cents),
@@ -191,7 +191,7 @@ def _usage_lines(tenant: TenantUsage) -> str:
     if not tenant.by_model:
         return "-"
     return "\n".join(
-        f"{escape(u.model)} ({u.credential.value}): {u.tokens:,}"
+        f"{escape(u.model)} ({u.credential.value}): {u.tokens():,}"
         f" [dim](in {u.input_tokens:,} / out {u.output_tokens:,}"
         f" / cache {u.cache_read_tokens:,})[/]"
         for u in tenant.by_model

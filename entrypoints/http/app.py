@@ -108,9 +108,8 @@ def compression_config() -> CompressionConfig:
 def logging_config() -> LoggingConfig:
     """Records go to stderr, formatted on the thread that made them, and a loop turn's
     records are written together (``LoopTurnStreamHandler``). Litestar's default hands each
-    record to a queue-listener thread and, on Python 3.11, formats it twice: that cost about
-    45 µs of the 85 µs a small request took in process; one write per record cost a third
-    of a catalog request under load (docs/benchmarks.md)."""
+    record to a queue-listener thread and, on Python 3.11, formats it twice, and writes once per
+    record; both showed in the request benchmarks (docs/benchmarks.md has the figures)."""
     return LoggingConfig(
         handlers={
             "console": {

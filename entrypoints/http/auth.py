@@ -1,8 +1,9 @@
 """Who is calling: customer bearer tokens or the session cookie, service bearer tokens, CSRF.
 
 Reusable by the web pages: ``provide_customer`` / ``provide_optional_customer`` as
-dependencies, ``set_session`` / ``clear_session`` on a response, ``csrf_token_for`` to put
-the token into a form (field ``csrf_token``) or a header (``X-CSRF-Token``).
+dependencies, ``set_session`` on a response (``CLEARED_SESSION_COOKIES`` end it),
+``csrf_token_for`` to put the token into a form (field ``csrf_token``) or a header
+(``X-CSRF-Token``).
 
 - A bearer header wins over the cookie. Tokens are stored only as hashes (see
   ``domain.use_cases.accounts``).
@@ -121,14 +122,14 @@ async def verify_login_csrf(request: Request[Any, Any, Any], services: ServicesD
 
 def safe_next(value: str | None, default: str = "/") -> str:
     """``value`` when it is a path of this site, else ``default``. Refused: anything not
-    starting with one ``/`` (``//host``, ``/\\host``), any backslash or control character
+    starting with one ``/`` (``//host``, ``/\\host``), any backslash, space or control character
     (a browser drops tabs and newlines, so ``/\t/host`` would become ``//host``), and
     anything with a scheme or host."""
     if not value or len(value) > 2048 or not value.startswith("/"):
         return default
     if value.startswith("//") or "\\" in value:
         return default
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ch.isspace() for ch in value):
         return default
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
@@ -151,7 +152,7 @@ async def _customer(request: Request[Any, Any, Any], services: ServicesDep) -> P
     principal = await services.accounts.customer(token)
     if via_cookie and request.method not in SAFE_METHODS:
         await verify_csrf(request, token)
-    request.state.tenant_id = principal.tenant_id
+    request.state.tenant_id = principal.customer_tenant()
     return principal
 
 
@@ -183,9 +184,10 @@ async def provide_service(request: Request[Any, Any, Any], services: ServicesDep
 
 def tenant_of(principal: Principal) -> TenantId:
     """The customer's own tenant: the only one it may ever read or change."""
-    if principal.tenant_id is None:
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         raise Forbidden("a service token cannot act as a customer")
-    return principal.tenant_id
+    return tenant_id
 
 
 def _secure(services: ServicesDep) -> bool:
@@ -225,8 +227,3 @@ CLEARED_SESSION_COOKIES = [
     Cookie(key=CSRF_COOKIE, value="", max_age=0, expires=0, path="/"),
 ]
 """Set on a response to end the browser's session (logout)."""
-
-
-def clear_session(response: Response[Any]) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")

@@ -53,9 +53,10 @@ async def load_banners(request: Request[Any, Any, Any]) -> None:
         principal = await services.accounts.customer(token)
     except DomainError:
         return
-    if principal.tenant_id is None:
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         return
-    items = await services.notifications.banners(principal.tenant_id)
+    items = await services.notifications.banners(tenant_id)
     _current.set(
         tuple(
             Banner(

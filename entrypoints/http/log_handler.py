@@ -1,7 +1,7 @@
 """A stream handler that writes the records of one event-loop turn in one write.
 
-Every request logs one line; written one by one, those writes cost an HTTP worker under load
-a third of a catalog request (docs/benchmarks.md). Records made on a thread running an event
+Every request logs one line; written one by one, those writes were a large share of a
+catalog request under load (docs/benchmarks.md). Records made on a thread running an event
 loop are formatted at once and kept until the end of the loop's current turn, then written
 and flushed together; records made anywhere else are written at once, after whatever is
 pending, so the order of lines never changes. A line waits at most one loop turn, and

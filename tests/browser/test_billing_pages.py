@@ -9,11 +9,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from adapters.catalog.toml_loader import load_catalog
 from domain.catalog import Catalog
-from tests.browser.harness import CheckoutServer, LiveApp, accessibility_problems, screenshot
+from tests.browser.harness import (
+    DESKTOP,
+    CheckoutServer,
+    LiveApp,
+    accessibility_problems,
+    screenshot,
+)
 from tests.browser.stripe_billing import send_webhook
 from tests.browser.test_pages import sign_up
 
@@ -215,3 +221,51 @@ def test_the_billing_panel_fits_a_phone(
     expect(page.get_by_test_id("billing")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
     capture(page, "settings-billing-phone")
+
+
+def test_plan_change_cancel_resume_and_portal_work_without_javascript(
+    browser: Browser, live_app: LiveApp, checkout_stub: CheckoutServer, catalog: Catalog
+) -> None:
+    """With JavaScript off, each billing action still works: the openers lead to a
+    confirmation page saying the same as the dialog, and every action is a plain form."""
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)  # type: ignore[arg-type]
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    starter, premium = catalog.tier("starter"), catalog.tier("premium")
+    tenant_id = sign_up(page, live_app)
+    form = checkout(page, live_app, checkout_stub, starter.name)
+    subscription = stripe_confirms(live_app, checkout_stub, tenant_id, form)
+
+    page.goto(live_app.url("/onboarding"))
+    page.get_by_role("button", name=f"Upgrade to {premium.name}").click()
+    page.wait_for_url(re.compile(rf"/settings/change-plan\?tier={premium.id}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Upgrade to {premium.name}?")
+    expect(page.get_by_test_id("confirm-page")).to_contain_text("charges the difference")
+    capture(page, "change-plan-confirm-no-js-desktop")
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(re.compile(r"/settings\?done=plan-changed$"))
+    expect(page.locator("#flash")).to_contain_text("Your plan has changed")
+    assert checkout_stub.billing.updates[-1][0] == subscription
+    announce_update(live_app, checkout_stub, subscription)
+
+    page.goto(live_app.url("/settings"))
+    page.get_by_role("button", name="Cancel plan").click()
+    page.wait_for_url(re.compile(r"/settings/cancel\??$"))
+    expect(page.get_by_test_id("confirm-page")).to_contain_text(
+        f"Your agent keeps working until {PERIOD_END_TEXT}"
+    )
+    capture(page, "cancel-plan-confirm-no-js-desktop")
+    page.get_by_role("button", name="Cancel at period end").click()
+    page.wait_for_url(re.compile(r"/settings\?done=canceled$"))
+    expect(page.get_by_test_id("billing-ending")).to_be_visible()
+    assert checkout_stub.billing.updates[-1][1] == {"cancel_at_period_end": "true"}
+
+    page.get_by_role("button", name="Resume").click()
+    page.wait_for_url(re.compile(r"/settings\?done=resumed$"))
+    expect(page.get_by_test_id("billing-ending")).to_have_count(0)
+    assert checkout_stub.billing.updates[-1][1] == {"cancel_at_period_end": "false"}
+
+    page.get_by_role("button", name="Manage billing").click()
+    page.wait_for_url(re.compile(r"/portal/bps_browser_\d+$"))
+    assert checkout_stub.billing.portals[-1]["customer"] == form["customer"]
+    context.close()

@@ -46,14 +46,20 @@ def test_every_form_works_by_post_without_javascript_and_no_secret_leaks(
     # Sign up: a short password first, so the server answers with the field error.
     page.get_by_label("Email", exact=True).fill(EMAIL)
     page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Time zone", exact=True).select_option("America/Sao_Paulo")
     page.get_by_role("button", name="Create account").click()
     expect(page.locator("#password-error")).to_contain_text("at least 10 characters")
     expect(page.get_by_label("Email", exact=True)).to_have_value(EMAIL)
+    expect(page.get_by_label("Time zone", exact=True)).to_have_value("America/Sao_Paulo")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
+    # No script reads the browser's zone: the customer picks it, kept across the re-render.
+    page.get_by_label("Time zone", exact=True).select_option("Europe/Berlin")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(re.compile(r"/onboarding\?done=signed-up$"))
     expect(page.locator("#flash")).to_contain_text("Your account is ready")
-    tenant_id: str = page.request.get(live_app.url("/api/v1/tenant")).json()["id"]
+    tenant = page.request.get(live_app.url("/api/v1/tenant")).json()
+    tenant_id: str = tenant["id"]
+    assert tenant["timezone"] == "Europe/Berlin"
 
     # Onboarding: choosing a plan posts the form and lands on the checkout page.
     page.get_by_role("button", name="Choose Bring Your Own Key").click()

@@ -16,11 +16,12 @@ import pytest
 from adapters.openclaw.remover import FileConfigRemover
 from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
 from adapters.sql.database import open_database
+from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.errors import Conflict
 from domain.ids import TenantId, UserId
 from domain.notifications import NotificationKind
-from domain.ports import AccountMail, AccountMailKind, AuthToken, OneTimePurpose, OneTimeToken
 from domain.secrets import Secret
+from domain.sessions import AuthToken
 from domain.throttle import Attempts
 from domain.use_cases.account_mail import NotificationsAccountMailer
 from tests.contract.conftest import BACKENDS, outbox_notifier

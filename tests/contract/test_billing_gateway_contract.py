@@ -36,6 +36,8 @@ class Provider:
     gateway: Any
     subscribe: Any
     """(customer id, price id) -> subscription id: what a completed checkout leaves."""
+    checkouts: Any
+    """() -> what each checkout asked the provider for: (tenant id, price, tier, customer)."""
 
 
 def _fake() -> Provider:
@@ -45,7 +47,10 @@ def _fake() -> Provider:
     def subscribe(customer: str, price: str) -> str:
         return fake.subscribe(price, start, start + timedelta(days=31)).subscription_id
 
-    return Provider(fake, subscribe)
+    def checkouts() -> list[tuple[str, str, str, str | None]]:
+        return [(s["tenant"], s["price"], s["tier"], s.get("customer")) for s in fake.sessions]
+
+    return Provider(fake, subscribe, checkouts)
 
 
 @pytest.fixture(params=("fake", "stripe"))
@@ -73,9 +78,30 @@ def provider(request: pytest.FixtureRequest) -> Iterator[Provider]:
         return str(created.id)
 
     with stripe_shim(ls.url) as shim:
+
+        def checkouts() -> list[tuple[str, str, str, str | None]]:
+            sent = [r.form() for r in shim.requests if r.path == "/v1/checkout/sessions"]
+            return [(f["client_reference_id"], f["line_items[0][price]"], f["metadata[tier]"],
+                     f.get("customer")) for f in sent]  # fmt: skip
+
         gateway = StripeBillingGateway(build_stripe_client(API_KEY, shim.url,
                                                            max_network_retries=0))  # fmt: skip
-        yield Provider(gateway, subscribe)
+        yield Provider(gateway, subscribe, checkouts)
+
+
+async def test_a_checkout_sells_the_price_to_the_tenant(provider: Provider) -> None:
+    urls = ("https://tk.example/billing/success", "https://tk.example/billing/cancel")
+    first = await provider.gateway.create_checkout(TENANT, PRICES[0], "starter", *urls)
+    customer = await provider.gateway.create_customer(TENANT, None)
+    returning = attrs.evolve(TENANT, stripe_customer_id=customer)
+    second = await provider.gateway.create_checkout(returning, PRICES[1], "premium", *urls)
+    assert first.session_id.startswith("cs_") and second.session_id.startswith("cs_")
+    assert first.session_id != second.session_id
+    assert first.url.startswith("https://") and first.session_id in first.url
+    assert provider.checkouts() == [
+        (TENANT.id, PRICES[0], "starter", None),
+        (TENANT.id, PRICES[1], "premium", customer),
+    ]
 
 
 async def test_a_customer_is_made_for_the_tenant(provider: Provider) -> None:

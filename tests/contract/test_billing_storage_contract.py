@@ -15,8 +15,7 @@ import pytest
 
 from adapters.sql.database import open_database
 from domain.ids import TenantId, TierId
-from domain.metering import Admitted
-from domain.ports import MessageCounts
+from domain.metering import Admitted, MessageCounts
 from domain.subscription_records import PaidInvoice, Subscription
 from tests.contract.test_ledger_contract import TTL, admission, settlement
 from tests.fakes import InMemoryPaidInvoiceRepository, InMemorySubscriptionRepository

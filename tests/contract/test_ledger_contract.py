@@ -26,8 +26,8 @@ from domain.metering import (
     SettlementTerms,
     TenantChanged,
     TokenUsage,
+    UsageRecord,
 )
-from domain.ports import UsageRecord
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.windows import Window, day_window, period_window
 from tests.contract.conftest import Storage

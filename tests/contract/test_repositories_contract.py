@@ -12,7 +12,7 @@ from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
 from domain.metering import LimitKind, Threshold
-from domain.ports import AuthToken
+from domain.sessions import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
 from tests.contract.conftest import Storage
 

@@ -19,7 +19,7 @@ from adapters.sql.processed_events import SqlProcessedEventRepository
 from adapters.sql.tenants import SqlTenantRepository
 from domain.errors import Conflict
 from domain.ids import TenantId
-from domain.ports import AuthToken
+from domain.sessions import AuthToken
 from tests.contract.test_repositories_contract import T0, a_credential, a_tenant, a_user
 from tests.support import postgres
 

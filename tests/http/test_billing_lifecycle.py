@@ -397,33 +397,40 @@ def _form_token(html: str) -> str:
     return found.group(1)
 
 
-async def test_the_plan_form_changes_the_plan_of_a_subscribed_tenant_instead_of_a_checkout(
-    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
-) -> None:
-    """The cards and the paused banner post ``/onboarding``; with a subscription that is a
-    plan change on it (never a second subscription), announced on the plan page."""
+async def _subscribe_by_forms(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, email: str
+) -> Any:
+    """Sign up and choose Starter with the forms, as a browser without JavaScript does, then
+    let Stripe announce the subscription; the checkout response is returned."""
     signup = await api.get("/signup", headers=HTML)
     signed = await api.post(
         "/signup",
-        data={"email": "form-billing@example.com", "password": PASSWORD,
-              "csrf_token": _form_token(signup.text)},
+        data={"email": email, "password": PASSWORD, "csrf_token": _form_token(signup.text)},
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert signed.status_code == 303
     plans = await api.get("/onboarding", headers=HTML)
     chosen = await api.post("/onboarding", data={"tier": "starter",
                             "csrf_token": _form_token(plans.text)},
                             follow_redirects=False)  # fmt: skip
-    assert chosen.status_code == 303
-    assert chosen.headers["location"] == "https://checkout.stripe.com/c/pay/cs_rec"
     tenant_id = (await api.get("/api/v1/tenant")).json()["id"]
     created = stripe_event(
-        "evt_form_sub", "customer.subscription.created",
+        f"evt_form_sub_{tenant_id}", "customer.subscription.created",
         stand_in.subscription() | {"metadata": {"tenant_id": tenant_id}},
     )  # fmt: skip
     assert (await deliver(api, created)).status_code == 200
-    stripe_api.requests.clear()
+    return chosen
 
+
+async def test_the_plan_form_changes_the_plan_of_a_subscribed_tenant_instead_of_a_checkout(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
+) -> None:
+    """The cards and the paused banner post ``/onboarding``; with a subscription that is a
+    plan change on it (never a second subscription), announced on the plan page."""
+    chosen = await _subscribe_by_forms(api, stand_in, "form-billing@example.com")
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "https://checkout.stripe.com/c/pay/cs_rec"
+    stripe_api.requests.clear()
     plans = await api.get("/onboarding", headers=HTML)
     assert "Upgrade to Premium" in plans.text
     changed = await api.post("/onboarding", data={"tier": "premium",
@@ -436,3 +443,107 @@ async def test_the_plan_form_changes_the_plan_of_a_subscribed_tenant_instead_of_
     settings = await api.get("/settings?done=plan-changed", headers=HTML)
     assert "Your plan has changed." in settings.text
     assert (await api.get("/api/v1/billing")).json()["tier"] == "premium"
+
+
+async def test_a_plan_change_is_confirmed_on_its_own_page_without_javascript(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn
+) -> None:
+    """The card's button is a GET form to a confirmation page saying what changes and when;
+    its Confirm posts the plan form; a tier the subscription cannot change to leads back to
+    the plans."""
+    await _subscribe_by_forms(api, stand_in, "form-change@example.com")
+    plans = await api.get("/onboarding", headers=HTML)
+    assert 'action="/settings/change-plan"' in plans.text
+    confirm = await api.get("/settings/change-plan?tier=premium", headers=HTML)
+    assert confirm.status_code == 200
+    assert "Upgrade to Premium?" in confirm.text
+    assert "Stripe charges the difference" in confirm.text
+    form = re.search(r'<form method="post" action="/onboarding".*?</form>', confirm.text, re.S)
+    assert form and 'name="tier" value="premium"' in form.group(0)
+    assert 'name="csrf_token"' in form.group(0)
+    for tier in ("starter", "platinum", ""):
+        away = await api.get(f"/settings/change-plan?tier={tier}", follow_redirects=False)
+        assert (away.status_code, away.headers["location"]) == (303, "/onboarding")
+
+
+async def test_cancel_resume_and_the_billing_portal_are_forms_that_work_without_javascript(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
+) -> None:
+    """Cancel opens a confirmation page, then posts; resume and the portal post at once;
+    each answers with a redirect (the portal's to Stripe) and sends Stripe what the JSON API
+    sends."""
+    await _subscribe_by_forms(api, stand_in, "form-cancel@example.com")
+    settings = await api.get("/settings", headers=HTML)
+    assert '<form method="get" action="/settings/cancel"' in settings.text
+    assert 'action="/settings/billing/portal"' in settings.text
+    confirm = await api.get("/settings/cancel", headers=HTML)
+    assert confirm.status_code == 200
+    assert "Cancel your Starter plan?" in confirm.text
+    assert "Your agent keeps working until" in confirm.text
+    stripe_api.requests.clear()
+
+    canceled = await api.post("/settings/billing/cancel",
+                              data={"csrf_token": _form_token(confirm.text)},
+                              follow_redirects=False)  # fmt: skip
+    assert (canceled.status_code, canceled.headers["location"]) == (303, "/settings?done=canceled")
+    assert stripe_api.requests[-1].form() == {"cancel_at_period_end": "true"}
+    settings = await api.get("/settings?done=canceled", headers=HTML)
+    assert "Your plan is canceled at the end of this billing period." in settings.text
+    assert 'action="/settings/billing/resume"' in settings.text
+    gone = await api.get("/settings/cancel", follow_redirects=False)
+    assert (gone.status_code, gone.headers["location"]) == (303, "/settings")
+
+    resumed = await api.post("/settings/billing/resume",
+                             data={"csrf_token": _form_token(settings.text)},
+                             follow_redirects=False)  # fmt: skip
+    assert (resumed.status_code, resumed.headers["location"]) == (303, "/settings?done=resumed")
+    assert stripe_api.requests[-1].form() == {"cancel_at_period_end": "false"}
+
+    portal = await api.post("/settings/billing/portal",
+                            data={"csrf_token": _form_token(settings.text)},
+                            follow_redirects=False)  # fmt: skip
+    assert portal.status_code == 303
+    assert portal.headers["location"] == "https://billing.stripe.com/p/session/bps_rec"
+    assert "https://billing.stripe.com" in portal.headers.get("content-security-policy", "") or (
+        "https://billing.stripe.com" in settings.headers["content-security-policy"]
+    )
+
+
+async def test_billing_forms_without_a_valid_token_change_nothing(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
+) -> None:
+    """A forged or expired form (no CSRF token, or another one) is sent to log in again and
+    never reaches Stripe."""
+    await _subscribe_by_forms(api, stand_in, "form-forged@example.com")
+    stripe_api.requests.clear()
+    for path in (
+        "/settings/billing/cancel",
+        "/settings/billing/resume",
+        "/settings/billing/portal",
+    ):
+        for data in ({}, {"csrf_token": "forged"}):
+            refused = await api.post(path, data=data, follow_redirects=False)
+            assert refused.status_code == 303, path
+            assert refused.headers["location"].startswith("/login"), path
+    assert stripe_api.requests == []
+    assert stand_in.cancel_at_period_end is False
+
+
+async def test_a_billing_form_that_stripe_refuses_shows_the_failure_in_the_billing_panel(
+    api: AsyncTestClient[Any], stand_in: StripeStandIn, stripe_api: Recorder
+) -> None:
+    """When Stripe fails, the settings page comes back with the failure in words in the
+    Billing panel (not hidden, not a bare error page) and the plan unchanged."""
+    await _subscribe_by_forms(api, stand_in, "form-refused@example.com")
+    settings = await api.get("/settings", headers=HTML)
+    stripe_api.status = 400
+    refused = await api.post("/settings/billing/cancel",
+                             data={"csrf_token": _form_token(settings.text)},
+                             follow_redirects=False)  # fmt: skip
+    stripe_api.status = 200
+    assert refused.status_code == 502
+    panel = re.search(r'<div class="form-error" id="billing-error" role="alert"\s*>([^<]+)</div>',
+                      refused.text)  # fmt: skip
+    assert panel, "the failure is shown, not hidden"
+    assert "Stripe" in panel.group(1) or "payment" in panel.group(1).lower()
+    assert (await api.get("/api/v1/billing")).json()["cancel_at_period_end"] is False

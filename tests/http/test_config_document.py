@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
-from domain.key_store_set import KeyStoreSet
+from domain.use_cases.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from entrypoints.bootstrap import Services
 from tests.http.conftest import Customer, key_for, make_active

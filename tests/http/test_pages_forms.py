@@ -89,6 +89,34 @@ async def test_sign_up_by_form_sets_the_session_and_goes_to_the_chosen_plan(
     assert "Your account is ready" in plans.text
 
 
+async def test_without_a_script_the_customer_picks_the_time_zone_their_day_resets_in(
+    client: AsyncTestClient[Any],
+) -> None:
+    """The browser's zone comes from a script; without one the form's own choice counts,
+    the page offers current Area/City zones only, and a zone from neither is UTC."""
+    page = await client.get("/signup", headers=HTML)
+    assert '<option value="America/Sao_Paulo">America/Sao Paulo</option>' in page.text
+    assert '<option value="UTC" selected>' in page.text
+    assert 'value="US/Eastern"' not in page.text
+    cases = [
+        ({"timezone_choice": "Asia/Tokyo"}, "Asia/Tokyo"),
+        ({"timezone": "Europe/Berlin", "timezone_choice": "Asia/Tokyo"}, "Europe/Berlin"),
+        ({"timezone_choice": "Mars/Olympus_Mons"}, "UTC"),
+        ({}, "UTC"),
+    ]
+    for number, (zone_fields, expected) in enumerate(cases):
+        client.cookies.clear()
+        token = await visitor_form(client, "/signup")
+        answer = await client.post(
+            "/signup",
+            data={"email": f"zone{number}@example.com", "password": PASSWORD,
+                  "csrf_token": token, **zone_fields},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert answer.status_code == 303, zone_fields
+        assert (await client.get("/api/v1/tenant")).json()["timezone"] == expected, zone_fields
+
+
 async def test_a_sign_up_form_without_its_token_or_from_another_site_is_refused(
     client: AsyncTestClient[Any],
 ) -> None:

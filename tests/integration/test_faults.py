@@ -362,7 +362,7 @@ async def test_a_full_disk_fails_regenerate_with_a_summary_and_keeps_old_configs
     ids = ["disk-a", "disk-b", "disk-c"]
     await seed_tenants(services, ids, "starter")
     first = await services.configs.regenerate(None)
-    assert first.ok and first.written == len(ids)
+    assert first.ok() and first.written == len(ids)
     root = tmp_path / "openclaw"
     before = _snapshot(root)
     assert len(before) == len(ids)

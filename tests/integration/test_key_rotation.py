@@ -21,10 +21,10 @@ import pytest
 from adapters.keystores.fernet import FernetKeyStore
 from adapters.keystores.vault import VaultTransitKeyStore
 from adapters.sql.database import open_database
-from domain.key_store_set import KeyStoreSet
 from domain.ports import CredentialRepository, KeyStore
 from domain.secrets import Secret
 from domain.use_cases.key_maintenance import KeyMaintenance, Progress, Summary
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import add_tenants, api_key_for, store_credentials
 from tests.support.openbao import OpenBaoServer

@@ -15,9 +15,9 @@ import pytest
 from adapters.keystores.fernet import FernetKeyStore
 from adapters.keystores.vault import VaultTransitKeyStore
 from domain.errors import KeyStoreUnavailable
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.use_cases.key_maintenance import KeyMaintenance, Progress
+from domain.use_cases.key_store_set import KeyStoreSet
 from entrypoints.settings import Settings
 from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import stored_credential

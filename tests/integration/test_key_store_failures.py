@@ -15,9 +15,9 @@ from adapters.keystores.fernet import FernetKeyStore
 from adapters.keystores.vault import VaultTransitKeyStore
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.use_cases.key_maintenance import KeyMaintenance
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import InMemoryCredentialRepository
 from tests.support.credentials import store_credentials
 from tests.support.openbao import TRANSIT_MOUNT, OpenBaoServer, free_port, running_openbao

@@ -177,7 +177,7 @@ def test_the_configured_store_is_active_and_every_other_configured_store_still_d
 
     stores = bootstrap.build_key_stores(settings)
 
-    assert [store.name for store in stores.stores] == ["fernet", "vault"]
+    assert [store.name for store in stores.stores()] == ["fernet", "vault"]
 
 
 def test_a_vault_only_setup_generates_no_fernet_secret_unless_a_move_needs_one(tmp_path: Path):
@@ -190,11 +190,11 @@ def test_a_vault_only_setup_generates_no_fernet_secret_unless_a_move_needs_one(t
     )
 
     alone = bootstrap.build_key_stores(settings)
-    assert [store.name for store in alone.stores] == ["vault"]
+    assert [store.name for store in alone.stores()] == ["vault"]
     assert not (tmp_path / "secret_key").exists()
 
     with_fernet = bootstrap.build_key_stores(settings, also=("fernet",))
-    assert [store.name for store in with_fernet.stores] == ["vault", "fernet"]
+    assert [store.name for store in with_fernet.stores()] == ["vault", "fernet"]
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 

@@ -29,7 +29,7 @@ from adapters.catalog.toml_loader import load_catalog
 from adapters.sql.database import upgrade
 from domain.byok import CredentialInput, KeyStatus
 from domain.ids import MessageId, TenantId
-from domain.ports import UsageRecord
+from domain.metering import UsageRecord
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from domain.virtual_keys import VIRTUAL_KEY_ENV

@@ -348,5 +348,5 @@ async def test_the_margin_report_counts_the_invoices_localstripe_reports_paid(li
         life.world.catalog, life.world.tenant_repo, life.world.ledger, life.invoices
     ).for_period(period)
     (row,) = report.tenants
-    assert row.revenue_cents == sum(i.amount_paid for i in paid) == report.revenue_cents
+    assert row.revenue_cents == sum(i.amount_paid for i in paid) == report.revenue_cents()
     assert not row.activated_without_payment

@@ -18,7 +18,8 @@ from typing import Any
 
 import attrs
 
-OPENCLAW_VERSION = "2026.9.6"
+from adapters.openclaw.render import OPENCLAW_VERSION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-openclaw.sh"
 DEFAULT_CACHE = REPO_ROOT / ".cache" / f"openclaw-{OPENCLAW_VERSION}"

@@ -22,12 +22,12 @@ from domain.audit import (
 from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.byok import CredentialInput
 from domain.ids import TenantId, UserId
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.accounts import hash_token
 from domain.use_cases.billing import Billing
 from domain.use_cases.key_maintenance import KeyMaintenance
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import (
     FakeBillingGateway,
     FakeKeyStore,

@@ -27,9 +27,8 @@ from domain.billing import (
 from domain.catalog import Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import MessageId, TenantId, TierId
-from domain.metering import Credential
+from domain.metering import Credential, UsageRecord
 from domain.openclaw_model import TenantConfig
-from domain.ports import UsageRecord
 from domain.tenants import SubscriptionStatus, Tenant, may_use_service
 from domain.use_cases.billing import Billing
 from tests.fakes import (

@@ -72,7 +72,8 @@ def test_paths_of_this_site_are_kept(target: str) -> None:
     "target",
     ["//evil.example/", "/\t/evil.example/", "/\n/evil.example", "/\\evil.example",
      "\\\\evil.example", "https://evil.example/", "evil.example", "/ok\\..\\x", "",
-     None, "/\x00", "/\x7f", "javascript:alert(1)", "/" + "a" * 3000],
+     None, "/\x00", "/\x7f", "javascript:alert(1)", "/" + "a" * 3000, "/ /evil.example",
+     "/\u00a0/evil.example", "/\u3000/evil.example"],
 )  # fmt: skip
 def test_anything_that_could_leave_the_site_falls_back(target: str | None) -> None:
     assert safe_next(target, "/home") == "/home"

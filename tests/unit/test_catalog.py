@@ -31,7 +31,7 @@ def test_the_three_tiers_have_the_spec_defaults(catalog: Catalog) -> None:
     assert byok.platform_fallback_tier == "starter"
     assert catalog.tool_policy(starter.tool_policy).profile.value == "messaging"
     assert catalog.tool_policy(premium.tool_policy).profile.value == "coding"
-    assert catalog.tool_policy(premium.tool_policy).sandboxed
+    assert catalog.tool_policy(premium.tool_policy).sandboxed()
     assert byok.tool_policy == premium.tool_policy
 
 

@@ -65,7 +65,7 @@ async def test_the_document_is_the_written_config_without_secrets_and_decrypts_n
     for tenant_id in ids:
         document = await documents(world).document(tenant_id)
         assert document.openclaw == {"config": attrs.evolve(written[tenant_id], secrets=())}
-        assert document.env_names == written[tenant_id].env_names
+        assert document.env_names == written[tenant_id].env_names()
         assert document.generated_at == world.clock.now()
     own_key = await documents(world).document(TenantId("t-byok-key"))
     assert "TIERKEEPER_BYOK_OPENAI_KEY" in own_key.env_names

@@ -28,12 +28,16 @@ async def test_a_token_decrypts_with_the_derived_key_alone():
     assert Fernet(derive_fernet_key(SECRET)).decrypt(ciphertext.token.encode()) == b"sk-ant-api03-x"
 
 
-def test_a_secret_keeps_its_key_version_when_a_newer_one_is_prepended():
+async def test_a_secret_keeps_its_key_version_when_a_newer_one_is_prepended():
     before = FernetKeyStore([SECRET])
     after = FernetKeyStore([Secret("a newer platform secret"), SECRET])
+    ciphertext = await before.encrypt(Secret("sk-ant-api03-x"))
 
-    assert after.versions[1] == before.current_version
-    assert after.current_version != before.current_version
+    assert ciphertext.key_version == before.current_version != after.current_version
+    assert (await after.decrypt(ciphertext)).reveal() == "sk-ant-api03-x"
+    assert not await after.is_current(ciphertext)
+    rewrapped = await after.rewrap(ciphertext)
+    assert rewrapped.key_version == after.current_version
 
 
 def test_key_versions_are_positive_and_fit_a_signed_32_bit_column():

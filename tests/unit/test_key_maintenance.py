@@ -7,7 +7,6 @@ import pytest
 
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable, ValidationError
-from domain.key_store_set import KeyStoreSet
 from domain.secrets import Secret
 from domain.use_cases.key_maintenance import (
     Action,
@@ -16,6 +15,7 @@ from domain.use_cases.key_maintenance import (
     Outcome,
     Progress,
 )
+from domain.use_cases.key_store_set import KeyStoreSet
 from tests.fakes import FakeKeyStore, InMemoryCredentialRepository
 from tests.support.credentials import (
     api_key_for,
@@ -188,7 +188,7 @@ async def test_an_unreadable_key_is_reported_left_untouched_and_the_job_goes_on(
     assert (summary.changed, summary.failed) == (9, 1)
     assert summary.failures == (Failure(tenant_id_for(3), "the fake ciphertext was tampered with"),)
     assert world.repository.rows[tenant_id_for(3)].ciphertext == broken
-    assert summary.ok is False
+    assert summary.ok() is False
 
 
 async def test_a_key_of_an_unconfigured_store_fails_alone(world: World):
@@ -272,7 +272,7 @@ async def test_a_job_over_no_keys_reports_zeros():
     summary = await maintenance.rotate()
 
     assert (summary.processed, summary.changed, summary.skipped, summary.failed) == (0, 0, 0, 0)
-    assert summary.ok is True
+    assert summary.ok() is True
 
 
 class TestKeyStoreSet:

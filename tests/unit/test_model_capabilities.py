@@ -160,11 +160,6 @@ def test_a_listed_model_is_named_from_its_listing_and_an_unlisted_one_by_its_id(
     assert openrouter.model_name("x/y") == "x/y"
 
 
-def test_reads_images_follows_the_input_list() -> None:
-    assert ModelCapabilities(("text", "image"), False, 10, 1).reads_images() is True
-    assert ModelCapabilities(("text", "audio"), True, 10, 1).reads_images() is False
-
-
 def test_inputs_are_kept_in_openclaws_order_and_reasoning_defaults_to_off() -> None:
     built = build_capabilities(
         {"input": ["video", "image", "text"], "context_window": 10, "max_tokens": 10}, "m"

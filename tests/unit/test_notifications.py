@@ -10,6 +10,7 @@ import attrs
 import pytest
 from standardwebhooks import Webhook
 
+from domain.accounts import AccountMail, AccountMailKind
 from domain.catalog import Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId, UserId
@@ -26,7 +27,6 @@ from domain.notifications import (
     local_time,
     next_attempt_at,
 )
-from domain.ports import AccountMail, AccountMailKind
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.account_mail import NotificationsAccountMailer

@@ -36,7 +36,7 @@ def credential(
 def test_starter_runs_kimi_with_minimax_fallback_on_platform_keys(catalog: Catalog) -> None:
     route = decide_route(catalog, make_tenant(tier="starter"), None)
     assert route.refs() == STARTER_ROUTE
-    assert all(c.credential is Credential.PLATFORM for c in route.choices)
+    assert all(c.credential is Credential.PLATFORM for c in route.choices())
     assert route.primary is not None
     assert route.primary.credential is Credential.PLATFORM and route.runs_on_platform()
 
@@ -110,7 +110,7 @@ def test_starter_config_has_moonshot_and_minimax_by_reference_only(catalog: Cata
     assert [p.id for p in config.providers] == ["moonshot", "minimax"]
     assert [p.api_key_env for p in config.providers] == ["MOONSHOT_API_KEY", "MINIMAX_API_KEY"]
     assert config.secrets == ()
-    assert config.env_names == ("MINIMAX_API_KEY", "MOONSHOT_API_KEY", GATEWAY_TOKEN_ENV)
+    assert config.env_names() == ("MINIMAX_API_KEY", "MOONSHOT_API_KEY", GATEWAY_TOKEN_ENV)
     assert config.tool_policy.name == "messaging"
     moonshot = config.providers[0]
     assert (moonshot.base_url, moonshot.api) == ("https://api.moonshot.ai/v1", "openai-completions")
@@ -123,7 +123,7 @@ def test_premium_config_carries_both_anthropic_models_and_kimi(catalog: Catalog)
     assert by_id == {"moonshot": ["kimi-k2.5"],
                      "anthropic": ["claude-sonnet-4-6", "claude-opus-4-6"]}  # fmt: skip
     assert config.selectable_models == ("anthropic/claude-sonnet-4-6", "anthropic/claude-opus-4-6")
-    assert config.tool_policy.sandboxed
+    assert config.tool_policy.sandboxed()
 
 
 def test_byok_config_adds_the_tenants_provider_and_its_secret(catalog: Catalog) -> None:
@@ -136,7 +136,7 @@ def test_byok_config_adds_the_tenants_provider_and_its_secret(catalog: Catalog) 
         ("TIERKEEPER_BYOK_OPENAI_KEY", "sk-proj-abc1234")
     ]
     assert "sk-proj-abc1234" not in repr(config)
-    assert set(config.env_names).isdisjoint({"OPENAI_API_KEY"})
+    assert set(config.env_names()).isdisjoint({"OPENAI_API_KEY"})
 
 
 def test_byok_config_without_usable_key_holds_no_secret(catalog: Catalog) -> None:

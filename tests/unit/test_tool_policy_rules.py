@@ -54,7 +54,7 @@ def test_every_field_given_is_carried_into_the_policy() -> None:
 def test_a_sandbox_table_without_scope_uses_the_agent_scope() -> None:
     policy = build_tool_policy("p", {"profile": "coding", "sandbox": {"mode": "all"}})
     assert policy.sandbox == SandboxPolicy(SandboxMode.ALL, "agent", WorkspaceAccess.NONE)
-    assert policy.sandboxed is True
+    assert policy.sandboxed() is True
 
 
 @pytest.mark.parametrize("scope", ["session", "agent", "shared"])

@@ -9,8 +9,7 @@ import pytest
 
 from domain.errors import ValidationError
 from domain.ids import MessageId, TenantId
-from domain.metering import Credential
-from domain.ports import UsageRecord
+from domain.metering import Credential, UsageRecord
 from domain.usage_history import (
     MAX_HISTORY_DAYS,
     HistoryGroup,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from domain.accounts import AccountMailKind
 from domain.byok import KeyStatus
 from domain.errors import (
     Conflict,
@@ -16,7 +17,6 @@ from domain.errors import (
     ValidationError,
 )
 from domain.ids import TenantId
-from domain.ports import AccountMailKind
 from domain.secrets import Secret
 from domain.sessions import ABSOLUTE_LIMIT, IDLE_LIMIT
 from domain.tenants import SubscriptionStatus

@@ -85,7 +85,7 @@ async def test_login_answers_a_new_customer_token(accounts: Accounts) -> None:
     assert user.id == signed.user.id
     assert token.reveal() != signed.token.reveal()
     principal = await accounts.customer(token.reveal())
-    assert principal.tenant_id == signed.tenant.id
+    assert principal.customer_tenant() == signed.tenant.id
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ async def test_each_signup_gets_its_own_tenant_and_user_ids(
     assert first.user.id != second.user.id
     assert world.tenant_repo.tenants[first.tenant.id] == first.tenant
     assert world.tenant_repo.users[second.user.id] == second.user
-    assert (await accounts.customer(first.token.reveal())).tenant_id == first.tenant.id
+    assert (await accounts.customer(first.token.reveal())).customer_tenant() == first.tenant.id
 
 
 async def test_a_customer_token_stands_for_its_user(accounts: Accounts) -> None:
@@ -177,7 +177,7 @@ async def test_a_service_token_stands_for_its_trimmed_service_name(
     assert (principal.kind, principal.subject, principal.token_hash, principal.user) == (
         TokenKind.SERVICE, "gateway", hash_token(raw), None,
     )  # fmt: skip
-    assert principal.tenant_id is None
+    assert principal.customer_tenant() is None
     assert tokens.tokens[hash_token(raw)].created_at == world.clock.now()
 
 

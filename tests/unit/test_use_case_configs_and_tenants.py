@@ -22,7 +22,7 @@ async def test_regenerate_counts_written_unchanged_and_failed(world: World) -> N
     assert (first.written, first.unchanged, first.failed) == (3, 0, ())
     seen: list[tuple[str, str]] = []
     again = await world.configs.regenerate(progress=lambda t, outcome: seen.append((t, outcome)))
-    assert (again.written, again.unchanged, again.ok) == (0, 3, True)
+    assert (again.written, again.unchanged, again.ok()) == (0, 3, True)
     assert seen == [("t-0", "unchanged"), ("t-1", "unchanged"), ("t-2", "unchanged")]
 
 
@@ -33,7 +33,7 @@ async def test_one_failing_tenant_does_not_stop_the_others(world: World) -> None
     world.key_store.available = False
     world.writer.written.clear()
     summary = await world.configs.regenerate([TenantId("t-0"), TenantId("t-1"), TenantId("t-9")])
-    assert summary.written == 1 and not summary.ok
+    assert summary.written == 1 and not summary.ok()
     assert [t for t, _ in summary.failed] == ["t-0", "t-9"]
     assert "down" in summary.failed[0][1]
 

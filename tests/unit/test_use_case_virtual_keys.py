@@ -54,4 +54,4 @@ def test_a_proxy_mode_config_holds_the_virtual_key_and_no_provider_key(catalog: 
     assert {p.api_key_env for p in proxied.providers} == {VIRTUAL_KEY_ENV}
     assert {p.base_url for p in proxied.providers} == {"http://tk:8000/v1", "http://tk:8000"}
     assert proxied.route == direct.route
-    assert proxied.env_names == (direct.gateway_token_env, VIRTUAL_KEY_ENV)
+    assert proxied.env_names() == (direct.gateway_token_env, VIRTUAL_KEY_ENV)

@@ -10,9 +10,10 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 
 from domain.errors import DomainError
+from domain.ports import WebhookParser
 from domain.subscriptions import BillingStatus
 from domain.use_cases.billing import Billing
-from entrypoints.bootstrap import Services, WebhookParser
+from entrypoints.bootstrap import Services
 from entrypoints.http.auth import (
     CUSTOMER_SECURITY,
     CustomerDep,

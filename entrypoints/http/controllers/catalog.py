@@ -2,7 +2,7 @@
 
 A catalog never changes while a process runs, so each answer is encoded once per catalog
 object and then served as bytes: the catalog is the most requested unauthenticated page,
-and building and encoding its models cost a third of the request (docs/benchmarks.md).
+and building and encoding its models was a large share of it (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -35,13 +35,15 @@ from entrypoints.http.auth import (
 from entrypoints.http.pages.rendering import render
 
 CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+PORTAL_ORIGIN = "https://billing.stripe.com"
 
 
 def html_headers(services: Services) -> dict[str, str]:
     """No caching, no sniffing, our own scripts only. Forms may lead to our own pages and
-    to the payment provider's checkout (its API base when one is configured: a local
-    stand-in in tests), where choosing a plan redirects."""
-    targets = ["'self'", CHECKOUT_ORIGIN]
+    to the payment provider's checkout and billing portal (its API base when one is
+    configured: a local stand-in in tests), where choosing a plan or managing billing
+    redirects."""
+    targets = ["'self'", CHECKOUT_ORIGIN, PORTAL_ORIGIN]
     base = services.settings.stripe_api_base
     if base:
         parts = urlsplit(base)
@@ -89,10 +91,13 @@ class Viewer:
 
 async def viewer_of(request: Request[Any, Any, Any], services: Services) -> Viewer | None:
     principal: Principal | None = await provide_optional_customer(request, services)
-    if principal is None or principal.user is None or principal.tenant_id is None:
+    if principal is None or principal.user is None:
+        return None
+    tenant_id = principal.customer_tenant()
+    if tenant_id is None:
         return None
     try:
-        tenant = await services.tenants.get(principal.tenant_id)
+        tenant = await services.tenants.get(tenant_id)
     except NotFound:
         return None
     return Viewer(email=principal.user.email, tenant=tenant)
@@ -158,19 +163,6 @@ def see_other(path: str) -> Redirect:
 
 def login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     return see_other(f"/login?next={request.url.path}")
-
-
-def same_origin_path(value: str, fallback: str) -> str:
-    """Only a path of this site: no scheme, no host, no ``//`` or ``/\\``, no control
-    characters or spaces a browser would strip to make one."""
-    if not value.startswith("/") or any(ch.isspace() or ord(ch) < 0x20 for ch in value):
-        return fallback
-    if value.startswith(("//", "/\\")) or "\\" in value:
-        return fallback
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return value
 
 
 def cross_site(request: Request[Any, Any, Any]) -> bool:

@@ -24,7 +24,7 @@ from domain.usage_history import HistoryGroup
 from domain.use_cases.accounts import MIN_PASSWORD_LENGTH
 from domain.use_cases.metering import UsageView
 from entrypoints.bootstrap import Services
-from entrypoints.http.auth import services_of
+from entrypoints.http.auth import safe_next, services_of
 from entrypoints.http.controllers.usage_history import history_of
 from entrypoints.http.pages import capabilities, views, wording
 from entrypoints.http.pages.billing_views import billing_context
@@ -34,7 +34,6 @@ from entrypoints.http.pages.common import (
     Viewer,
     login_redirect,
     page,
-    same_origin_path,
     see_other,
     viewer_of,
 )
@@ -62,10 +61,11 @@ def auth_page(
     email: str = "",
     tier: str = "",
     next_path: str = "",
+    chosen_zone: str = "",
     status_code: int = 200,
 ) -> Response[str]:
     """Sign-up or log-in; a second rendering shows every field error and keeps the email
-    (never the password)."""
+    and the chosen time zone (never the password)."""
     services = services_of(request)
     tier_name = services.catalog.tier(tier).name if tier else ""
     return page(
@@ -83,6 +83,8 @@ def auth_page(
         tier=tier,
         tier_name=tier_name,
         next_path=next_path,
+        timezones=views.timezone_choices() if mode == "signup" else (),
+        chosen_zone=chosen_zone or "UTC",
     )
 
 
@@ -117,6 +119,7 @@ async def settings_plan_page(
     viewer: Viewer,
     *,
     model_error: str = "",
+    billing_error: str = "",
     status_code: int = 200,
 ) -> Response[str]:
     """Plan & usage: tier, status, and each limit as a meter with what is left, what is
@@ -139,6 +142,7 @@ async def settings_plan_page(
         show_provider_tab=plan.is_byok,
         checkout=_checkout_flag(request),
         model_error=model_error,
+        billing_error=billing_error,
         key_banner=views.key_banner(services.catalog, overview.tenant, credential),
         **_model_notice(request, plan),
         **await billing_context(services, overview.tenant, _checkout_flag(request)),
@@ -281,7 +285,7 @@ class PagesController(Controller):
     async def login(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         if await viewer_of(request, services_of(request)) is not None:
             return see_other("/")
-        next_path = same_origin_path(request.query_params.get("next", ""), "")
+        next_path = safe_next(request.query_params.get("next", ""), "")
         return auth_page(request, "login", next_path=next_path)
 
     @get("/onboarding")
@@ -308,6 +312,44 @@ class PagesController(Controller):
         if viewer is None:
             return login_redirect(request)
         return await settings_plan_page(request, viewer)
+
+    @get("/settings/cancel")
+    async def cancel_confirm(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:
+        """The cancel confirmation as a page, for browsers without JavaScript (with it, the
+        Billing panel shows the same as a dialog)."""
+        services = services_of(request)
+        viewer = await viewer_of(request, services)
+        if viewer is None:
+            return login_redirect(request)
+        context = await billing_context(services, viewer.tenant)
+        billing = context["billing"]
+        if billing is None or not billing.has_subscription or billing.ending:
+            return see_other("/settings")
+        return page(
+            request, "pages/confirm.html", "cancel-confirm", "Cancel your plan", viewer,
+            confirm_template="pages/_cancel_confirm.html", **context,
+        )  # fmt: skip
+
+    @get("/settings/change-plan")
+    async def change_plan_confirm(
+        self, request: Request[Any, Any, Any]
+    ) -> Response[str] | Redirect:
+        """A plan change's confirmation as a page, for browsers without JavaScript; a tier
+        the subscription cannot change to leads back to the plans."""
+        services = services_of(request)
+        viewer = await viewer_of(request, services)
+        if viewer is None:
+            return login_redirect(request)
+        tier = request.query_params.get("tier", "")
+        context = await billing_context(services, viewer.tenant)
+        change = context["plan_changes"].get(tier)
+        if change is None:
+            return see_other("/onboarding")
+        return page(
+            request, "pages/confirm.html", "change-plan-confirm", change.label, viewer,
+            confirm_template="pages/_plan_change_confirm.html", card={"id": tier},
+            change=change, **context,
+        )  # fmt: skip
 
     @get("/settings/usage")
     async def settings_usage(self, request: Request[Any, Any, Any]) -> Response[str] | Redirect:

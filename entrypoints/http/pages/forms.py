@@ -9,6 +9,7 @@ password or a key back.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -16,25 +17,28 @@ from litestar.response import Redirect
 
 from domain.byok import CredentialInput, validate_api_key, validate_model
 from domain.errors import DomainError, Forbidden, Unauthorized, ValidationError
+from domain.ids import TenantId
 from domain.secrets import Secret
 from domain.subscriptions import has_live_subscription
 from domain.use_cases.accounts import check_password, normalise_email
+from domain.use_cases.billing import Billing
 from entrypoints.http.auth import (
     CLEARED_SESSION_COOKIES,
     CSRF_FORM_FIELD,
     client_address,
     provide_customer,
+    safe_next,
     services_of,
     set_session,
 )
 from entrypoints.http.controllers.billing import billing_of
+from entrypoints.http.errors import status_for
 from entrypoints.http.pages import wording
 from entrypoints.http.pages.common import (
     NO_COMPRESSION,
     Viewer,
     field,
     login_redirect,
-    same_origin_path,
     see_other,
     viewer_of,
     visitor_form_trusted,
@@ -65,10 +69,30 @@ async def _signed_in(request: Request[Any, Any, Any]) -> Viewer | None:
     return await viewer_of(request, services)
 
 
-def _status(error: DomainError) -> int:
-    if isinstance(error, ValidationError):
-        return 422
-    return {"unauthorized": 401, "conflict": 409, "too_many_attempts": 429}.get(error.code, 400)
+async def _billing_action(
+    request: Request[Any, Any, Any],
+    act: Callable[[Billing, TenantId], Awaitable[object]],
+    done: str | None = None,
+) -> Response[Any]:
+    """Run one billing action for the signed-in tenant, then back to the settings with the
+    ``done`` notice, or (no notice) on to the address the action answered, such as the
+    billing portal's; a failure shows in the Billing panel, in words for people."""
+    viewer = await _signed_in(request)
+    if viewer is None:
+        return login_redirect(request)
+    services = services_of(request)
+    try:
+        result = await act(billing_of(services), viewer.tenant.id)
+    except DomainError as error:
+        return await settings_plan_page(
+            request,
+            viewer,
+            billing_error=wording.error_words(error),
+            status_code=status_for(error),
+        )
+    if done is None:
+        return Redirect(path=str(result), status_code=303)
+    return see_other(f"/settings?done={done}")
 
 
 class FormsController(Controller):
@@ -86,9 +110,16 @@ class FormsController(Controller):
         password = field(form, "password")
         tier = field(form, "tier")
         tier = tier if any(t.id == tier for t in services.catalog.tiers) else ""
+        zone = field(form, "timezone_choice")
         if not visitor_form_trusted(request, field(form, CSRF_FORM_FIELD)):
             return auth_page(
-                request, "signup", form_error=EXPIRED, email=email, tier=tier, status_code=403
+                request,
+                "signup",
+                form_error=EXPIRED,
+                email=email,
+                tier=tier,
+                chosen_zone=zone,
+                status_code=403,
             )
         errors: FormErrors = {}
         try:
@@ -101,9 +132,15 @@ class FormsController(Controller):
             errors["password"] = wording.FIELD_WORDS["password"]
         if errors:
             return auth_page(
-                request, "signup", errors=errors, email=email, tier=tier, status_code=422
+                request,
+                "signup",
+                errors=errors,
+                email=email,
+                tier=tier,
+                chosen_zone=zone,
+                status_code=422,
             )
-        timezone = field(form, "timezone").strip() or None
+        timezone = (field(form, "timezone") or zone).strip() or None
         try:
             signed = await services.accounts.signup(
                 email, Secret(password), timezone, client_address(request)
@@ -120,6 +157,7 @@ class FormsController(Controller):
                     errors={error.field or "email": wording.error_words(error)},
                     email=email,
                     tier=tier,
+                    chosen_zone=zone,
                     status_code=422,
                 )
         except DomainError as error:
@@ -129,7 +167,8 @@ class FormsController(Controller):
                 form_error=wording.error_words(error),
                 email=email,
                 tier=tier,
-                status_code=_status(error),
+                chosen_zone=zone,
+                status_code=status_for(error),
             )
         request.state.tenant_id = signed.tenant.id
         target = "/onboarding?done=signed-up" + (f"&tier={tier}" if tier else "")
@@ -144,7 +183,7 @@ class FormsController(Controller):
         form = await _form(request)
         email = field(form, "email").strip()
         password = field(form, "password")
-        next_path = same_origin_path(field(form, "next"), "")
+        next_path = safe_next(field(form, "next"), "")
         if not visitor_form_trusted(request, field(form, CSRF_FORM_FIELD)):
             return auth_page(
                 request, "login", form_error=EXPIRED, email=email, next_path=next_path,
@@ -172,7 +211,7 @@ class FormsController(Controller):
             )
             return auth_page(
                 request, "login", form_error=words, email=email, next_path=next_path,
-                status_code=_status(error),
+                status_code=status_for(error),
             )  # fmt: skip
         request.state.tenant_id = user.tenant_id
         response = see_other(next_path or "/")
@@ -217,9 +256,28 @@ class FormsController(Controller):
                 viewer,
                 chosen=tier,
                 choose_error=wording.error_words(error),
-                status_code=_status(error) if error.code != "billing_not_configured" else 503,
+                status_code=status_for(error),
             )
         return Redirect(path=session.url, status_code=303)
+
+    @post("/settings/billing/cancel", status_code=303)
+    async def cancel_plan(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """End the subscription at the period end; the agent works until then."""
+        return await _billing_action(
+            request, lambda billing, tenant: billing.cancel(tenant), "canceled"
+        )
+
+    @post("/settings/billing/resume", status_code=303)
+    async def resume_plan(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Keep a subscription set to end renewing, before it ends."""
+        return await _billing_action(
+            request, lambda billing, tenant: billing.resume(tenant), "resumed"
+        )
+
+    @post("/settings/billing/portal", status_code=303)
+    async def billing_portal(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Open the payment provider's billing portal (card, invoices, receipts)."""
+        return await _billing_action(request, lambda billing, tenant: billing.portal(tenant))
 
     @post("/settings/model", status_code=303)
     async def choose_model(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -237,7 +295,7 @@ class FormsController(Controller):
                 request,
                 viewer,
                 model_error=wording.field_words("model_preference", None),
-                status_code=_status(error),
+                status_code=status_for(error),
             )
         return see_other("/settings?done=model")
 
@@ -263,7 +321,7 @@ class FormsController(Controller):
                     request,
                     viewer,
                     form_error=wording.error_words(error),
-                    status_code=_status(error),
+                    status_code=status_for(error),
                 )
         return see_other("/settings/ai-provider?done=removed")
 
@@ -342,6 +400,6 @@ class FormsController(Controller):
                 viewer,
                 form_error=wording.error_words(error, provider),
                 submitted=submitted,
-                status_code=_status(error),
+                status_code=status_for(error),
             )
         return see_other("/settings/ai-provider?done=saved")

@@ -4,6 +4,8 @@ templates only lay the values out."""
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -141,7 +143,7 @@ def price_label(price: Price) -> str:
 
 def tools_label(policy: ToolPolicy) -> str:
     label = f"{policy.profile.value.capitalize()} tools"
-    return f"{label}, sandboxed" if policy.sandboxed else label
+    return f"{label}, sandboxed" if policy.sandboxed() else label
 
 
 def model_names(catalog: Catalog, refs: Sequence[str]) -> tuple[str, ...]:
@@ -205,6 +207,20 @@ def providers_data(catalog: Catalog) -> list[dict[str, Any]]:
         }
         for p in catalog.byok_providers
     ]
+
+
+ZONE_AREAS = (
+    "Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
+    "Indian/", "Pacific/",
+)  # fmt: skip
+
+
+@functools.cache
+def timezone_choices() -> tuple[str, ...]:
+    """The time zones a customer picks from when the browser cannot tell its own: UTC, then
+    every current ``Area/City`` name (no legacy aliases such as ``US/Eastern``), sorted."""
+    zones = (z for z in zoneinfo.available_timezones() if z.startswith(ZONE_AREAS))
+    return ("UTC", *sorted(zones))
 
 
 def local_time(instant: datetime, timezone: str) -> str:

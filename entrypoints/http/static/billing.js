@@ -1,36 +1,19 @@
-/* Billing (#17) on the pages: change the plan of the one subscription, cancel at the period
- * end and resume, open Stripe's billing portal, and after Checkout wait for Stripe's
- * confirmation (GET /api/v1/billing, polled for a bounded time) instead of claiming it.
- * Unsafe requests carry the CSRF token the page was rendered with, as app.js does. */
+/* Billing (#17) on the pages: confirmation dialogs for a plan change and a cancellation, and
+ * after Checkout waiting for Stripe's confirmation (GET /api/v1/billing, polled for a
+ * bounded time) instead of claiming it. Every action itself is a form that works without
+ * JavaScript. */
 (function () {
   "use strict";
 
-  function meta(name) {
-    var el = document.querySelector('meta[name="' + name + '"]');
-    return el ? el.getAttribute("content") : "";
-  }
-
-  async function api(method, path, body) {
-    var headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") headers[meta("csrf-header") || "x-csrf-token"] = meta("csrf-token");
+  async function billingStatus() {
     try {
-      var response = await fetch(path, {
-        method: method, headers: headers, credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
+      var response = await fetch("/api/v1/billing", {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
       });
-      var data = null;
-      try { data = await response.json(); } catch (err) { data = null; }
-      return { ok: response.ok, status: response.status, data: data };
+      return response.ok ? await response.json() : null;
     } catch (err) {
-      return { ok: false, status: 0, data: { detail: "The server could not be reached. Check your connection and try again." } };
+      return null;
     }
-  }
-
-  function showError(box, result) {
-    if (!box) return;
-    box.textContent = (result.data && result.data.detail) || "Something went wrong; please try again.";
-    box.hidden = false;
   }
 
   /* The page after an action announces it by a fixed name (?done=…), as the forms do. */
@@ -38,55 +21,26 @@
     window.location.assign("/settings?done=" + done);
   }
 
-  async function run(button, work) {
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    try { return await work(); } finally {
-      button.disabled = false;
-      button.removeAttribute("aria-busy");
-    }
-  }
-
-  function on(action, handler) {
+  /* Cancel and plan change are plain forms that work without JavaScript (their opener
+   * leads to a confirmation page); here the opener shows the same confirmation as a dialog
+   * instead, and the dialog's own form posts as without JavaScript. */
+  function opens(action, dialogOf) {
     document.querySelectorAll('[data-action="' + action + '"]').forEach(function (button) {
-      button.addEventListener("click", function () { handler(button); });
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        dialogOf(button).showModal();
+      });
     });
   }
 
   function init() {
-    on("dialog-close", function (button) { button.closest("dialog").close(); });
-
-    on("change-plan-open", function (button) {
-      document.getElementById("change-dialog-" + button.getAttribute("data-tier")).showModal();
+    document.querySelectorAll('[data-action="dialog-close"]').forEach(function (button) {
+      button.addEventListener("click", function () { button.closest("dialog").close(); });
     });
-    on("change-plan", async function (button) {
-      var dialog = button.closest("dialog");
-      var box = dialog.querySelector(".form-error");
-      box.hidden = true;
-      var result = await run(button, function () {
-        return api("POST", "/api/v1/billing/change-plan", { tier: button.getAttribute("data-tier") });
-      });
-      if (!result.ok) { showError(box, result); return; }
-      announce(result.data.pending_tier ? "plan-scheduled" : "plan-changed");
+    opens("change-plan-open", function (button) {
+      return document.getElementById("change-dialog-" + button.getAttribute("data-tier"));
     });
-
-    on("billing-cancel-open", function () { document.getElementById("cancel-dialog").showModal(); });
-    on("billing-cancel", async function (button) {
-      var result = await run(button, function () { return api("POST", "/api/v1/billing/cancel"); });
-      if (!result.ok) { button.closest("dialog").close(); showError(document.getElementById("billing-error"), result); return; }
-      announce("canceled");
-    });
-    on("billing-resume", async function (button) {
-      var result = await run(button, function () { return api("POST", "/api/v1/billing/resume"); });
-      if (!result.ok) { showError(document.getElementById("billing-error"), result); return; }
-      announce("resumed");
-    });
-    on("billing-portal", async function (button) {
-      var result = await run(button, function () { return api("POST", "/api/v1/billing/portal"); });
-      if (!result.ok) { showError(document.getElementById("billing-error"), result); return; }
-      window.location.assign(result.data.url);
-    });
-
+    opens("billing-cancel-open", function () { return document.getElementById("cancel-dialog"); });
     waitForConfirmation();
   }
 
@@ -99,8 +53,8 @@
     var deadline = Date.now() + 1000 * Number(box.getAttribute("data-wait-seconds") || "60");
     var pollMs = 1500;
     async function poll() {
-      var result = await api("GET", "/api/v1/billing");
-      if (result.ok && result.data && result.data.has_subscription && result.data.status === "active") {
+      var status = await billingStatus();
+      if (status && status.has_subscription && status.status === "active") {
         announce("paid");
         return;
       }

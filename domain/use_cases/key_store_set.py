@@ -39,17 +39,16 @@ class KeyStoreSet:
         _unique_names([self.active, *self.others])
         object.__setattr__(self, "name", self.active.name)
 
-    @property
     def stores(self) -> tuple[KeyStore, ...]:
         return (self.active, *self.others)
 
     def store_named(self, name: str) -> KeyStore:
         """The configured store of that name; an unconfigured one is unavailable, and the
         message says which variable configures it."""
-        for store in self.stores:
+        for store in self.stores():
             if store.name == name:
                 return store
-        configured = ", ".join(store.name for store in self.stores)
+        configured = ", ".join(store.name for store in self.stores())
         raise KeyStoreUnavailable(
             f"no key store named {name!r} is configured (configured: {configured})"
         )
