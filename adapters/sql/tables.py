@@ -2,7 +2,8 @@
 
 Alembic revisions in ``migrations/versions`` create it; these ``Table`` objects build
 statements and describe exactly what the migrations create (tables, columns, types,
-nullability, indexes, unique constraints: ``tests/integration/test_schema_matches_tables.py``
+nullability, server defaults, indexes, unique and check constraints:
+``tests/integration/test_schema_matches_tables.py``
 compares them with a freshly migrated database). Nothing here is ORM-mapped: repositories
 translate rows to domain objects.
 """
@@ -47,8 +48,8 @@ tenants = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("tier", sa.String(32), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("timezone", sa.String(64), nullable=False),
-    sa.Column("billing_anchor_day", sa.Integer, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("billing_anchor_day", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("model_preference", sa.String(200)),
     sa.Column("past_due_since", UtcDateTime),
@@ -57,6 +58,11 @@ tenants = sa.Table(
     sa.Column("subscription_updated_at", UtcDateTime),
     sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("zone_history", sa.Text),
+    sa.CheckConstraint("tier IN ('starter', 'premium', 'byok')", name="ck_tenants_tier"),
+    sa.CheckConstraint(
+        "status IN ('incomplete', 'active', 'past_due', 'canceled')", name="ck_tenants_status"
+    ),
+    sa.CheckConstraint("billing_anchor_day BETWEEN 1 AND 31", name="ck_tenants_anchor_day"),
     sa.Index("ix_tenants_stripe_customer_id", "stripe_customer_id"),
 )
 
@@ -90,6 +96,9 @@ credentials = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("last_verified_at", UtcDateTime),
     sa.Column("last_error", sa.Text),
+    sa.CheckConstraint(
+        "status IN ('unverified', 'valid', 'invalid')", name="ck_credentials_status"
+    ),
 )
 
 auth_tokens = sa.Table(
@@ -179,6 +188,7 @@ usage_days = sa.Table(
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("day_key", sa.Date, primary_key=True),
     sa.Column("messages", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("messages >= 0", name="ck_usage_days_messages"),
 )
 
 usage_periods = sa.Table(
@@ -208,6 +218,9 @@ reservations = sa.Table(
     sa.Column("offered_models", sa.Text, nullable=False, server_default=""),
     sa.Column("tenant_key_model", sa.String(200)),
     sa.Column("max_weight", sa.Numeric(12, 4), nullable=False, server_default="1"),
+    sa.CheckConstraint(
+        "state IN ('held', 'lapsed', 'settled', 'expired')", name="ck_reservations_state"
+    ),
     sa.Index(
         "ix_reservations_held_period",
         "tenant_id",

@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 
 from domain.byok import Ciphertext
 from domain.errors import KeyStoreUnavailable
-from domain.use_cases.key_store_set import KeyStoreSet
 from domain.secrets import Secret
+from domain.use_cases.key_store_set import KeyStoreSet
 from entrypoints.bootstrap import Services
 from tests.http.conftest import Customer, key_for, make_active
 from tests.http.test_byok import put_key

@@ -1,6 +1,7 @@
 """``adapters/sql/tables.py`` describes exactly what the migrations create: a fresh database
 upgraded to head, on SQLite and PostgreSQL, differs from it in no table, column, type,
-nullability, index or unique constraint (issue #14 step 3)."""
+nullability, server default (on PostgreSQL), index, unique or check constraint (issue #14
+step 3)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,17 @@ def _named(entries: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...]]]:
 
 
 def test_migrations_and_tables_py_describe_the_same_schema(migrated: sa.Engine) -> None:
+    """Server defaults are compared on PostgreSQL only: on SQLite Alembic reports every
+    empty-string default as changed."""
+    postgresql = migrated.dialect.name == "postgresql"
     with migrated.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": postgresql}
+        )
         assert compare_metadata(context, tables.metadata) == []
 
 
-def test_every_index_and_unique_constraint_has_the_migrations_name(migrated: sa.Engine) -> None:
+def test_every_index_and_constraint_has_the_migrations_name(migrated: sa.Engine) -> None:
     """Alembic matches an unnamed constraint by its columns; the names must agree too, or a
     later migration dropping one by name would fail on a database built from ``tables.py``."""
     inspector = sa.inspect(migrated)
@@ -69,3 +75,10 @@ def test_every_index_and_unique_constraint_has_the_migrations_name(migrated: sa.
         )
         assert found_indexes == declared_indexes, name
         assert _named(inspector.get_unique_constraints(name)) == declared_uniques, name
+        declared_checks = {
+            constraint.name
+            for constraint in table.constraints
+            if isinstance(constraint, sa.CheckConstraint)
+        }
+        found_checks = {check["name"] for check in inspector.get_check_constraints(name)}
+        assert found_checks == declared_checks, name
