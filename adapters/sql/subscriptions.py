@@ -8,10 +8,9 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.connections import upsert
+from adapters.sql.connections import Connections, upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.ids import TenantId, TierId
 from domain.subscription_records import PaidInvoice, Subscription
@@ -46,25 +45,25 @@ def _subscription(row: Mapping[Any, Any]) -> Subscription:
 class SqlSubscriptionRepository:
     """One row per tenant, replaced whole on save."""
 
-    engine: AsyncEngine
+    connections: Connections
 
     async def get(self, tenant_id: TenantId) -> Subscription | None:
         query = sa.select(t.subscriptions).where(t.subscriptions.c.tenant_id == tenant_id)
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else _subscription(row)
 
     async def save(self, subscription: Subscription) -> None:
         row = _subscription_row(subscription)
-        statement = (
-            upsert(self.engine, t.subscriptions)
-            .values(**row)
-            .on_conflict_do_update(
-                index_elements=[t.subscriptions.c.tenant_id],
-                set_={k: v for k, v in row.items() if k != "tenant_id"},
+        async with self.connections.writing() as conn:
+            statement = (
+                upsert(conn, t.subscriptions)
+                .values(**row)
+                .on_conflict_do_update(
+                    index_elements=[t.subscriptions.c.tenant_id],
+                    set_={k: v for k, v in row.items() if k != "tenant_id"},
+                )
             )
-        )
-        async with self.engine.begin() as conn:
             await conn.execute(statement)
 
 
@@ -73,21 +72,21 @@ class SqlSubscriptionRepository:
 class SqlPaidInvoiceRepository:
     """Paid invoices, each kept once by its invoice id (the primary key)."""
 
-    engine: AsyncEngine
+    connections: Connections
 
     async def record(self, invoice: PaidInvoice) -> bool:
-        statement = (
-            upsert(self.engine, t.paid_invoices)
-            .values(
-                invoice_id=invoice.invoice_id,
-                tenant_id=invoice.tenant_id,
-                amount_cents=invoice.amount_cents,
-                currency=invoice.currency,
-                paid_at=invoice.paid_at,
+        async with self.connections.writing() as conn:
+            statement = (
+                upsert(conn, t.paid_invoices)
+                .values(
+                    invoice_id=invoice.invoice_id,
+                    tenant_id=invoice.tenant_id,
+                    amount_cents=invoice.amount_cents,
+                    currency=invoice.currency,
+                    paid_at=invoice.paid_at,
+                )
+                .on_conflict_do_nothing(index_elements=[t.paid_invoices.c.invoice_id])
             )
-            .on_conflict_do_nothing(index_elements=[t.paid_invoices.c.invoice_id])
-        )
-        async with self.engine.begin() as conn:
             result = await conn.execute(statement)
         return result.rowcount == 1
 
@@ -97,7 +96,7 @@ class SqlPaidInvoiceRepository:
             .where(t.paid_invoices.c.paid_at >= starts_at, t.paid_invoices.c.paid_at < ends_at)
             .order_by(t.paid_invoices.c.paid_at, t.paid_invoices.c.invoice_id)
         )
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
             PaidInvoice(
