@@ -2,7 +2,7 @@
 
 Alembic revisions in ``migrations/versions`` create it; these ``Table`` objects build
 statements and describe exactly what the migrations create (tables, columns, types,
-nullability, server defaults, indexes, unique and check constraints:
+nullability, server defaults, indexes, unique, check and foreign-key constraints:
 ``tests/integration/test_schema_matches_tables.py``
 compares them with a freshly migrated database). Nothing here is ORM-mapped: repositories
 translate rows to domain objects.
@@ -72,7 +72,12 @@ users = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("password_hash", sa.String(255), nullable=False),
-    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column(
+        "tenant_id",
+        sa.String(64),
+        sa.ForeignKey("tenants.id", name="fk_users_tenant_id"),
+        nullable=False,
+    ),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("email_verified_at", UtcDateTime),
     sa.UniqueConstraint("email", name="uq_users_email"),
@@ -82,7 +87,12 @@ users = sa.Table(
 credentials = sa.Table(
     "credentials",
     metadata,
-    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column(
+        "tenant_id",
+        sa.String(64),
+        sa.ForeignKey("tenants.id", name="fk_credentials_tenant_id"),
+        primary_key=True,
+    ),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("model_preference", sa.String(200), nullable=False),

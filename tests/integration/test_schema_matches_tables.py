@@ -1,7 +1,7 @@
 """``adapters/sql/tables.py`` describes exactly what the migrations create: a fresh database
 upgraded to head, on SQLite and PostgreSQL, differs from it in no table, column, type,
-nullability, server default (on PostgreSQL), index, unique or check constraint (issue #14
-step 3)."""
+nullability, server default (on PostgreSQL), index, unique, check or foreign-key constraint
+(issue #14 step 3)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,15 @@ def test_every_index_and_constraint_has_the_migrations_name(migrated: sa.Engine)
         }
         found_checks = {check["name"] for check in inspector.get_check_constraints(name)}
         assert found_checks == declared_checks, name
+        declared_keys = {
+            tuple(c.name for c in key.columns): key.name for key in table.foreign_key_constraints
+        }
+        found_keys = {
+            tuple(key["constrained_columns"]): key["name"]
+            for key in inspector.get_foreign_keys(name)
+        }
+        assert set(found_keys) == set(declared_keys), name
+        # a key the migrations left unnamed gets the database's own name
+        assert {c: n for c, n in found_keys.items() if declared_keys[c]} == {
+            c: n for c, n in declared_keys.items() if n
+        }, name
