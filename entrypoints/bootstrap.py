@@ -468,11 +468,12 @@ def build_account_ports(
     root, Stripe cancellation when Stripe is configured."""
     from adapters.openclaw.remover import FileConfigRemover
     from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+    from adapters.sql.connections import EngineConnections
     from domain.use_cases.account_mail import NotificationsAccountMailer
 
     return AccountPorts(
-        attempts=SqlAttemptLog(database.engine),
-        store=SqlAccountRepository(database.engine),
+        attempts=SqlAttemptLog(EngineConnections(database.engine)),
+        store=SqlAccountRepository(EngineConnections(database.engine)),
         mailer=NotificationsAccountMailer(notifications, database.tenants),
         config_remover=FileConfigRemover(settings.config_root),
         canceler=build_subscription_canceler(settings),
