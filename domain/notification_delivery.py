@@ -48,18 +48,21 @@ def render_mail(
     sender: str,
     recipient: str,
     link: str,
+    settings_link: str | None = None,
 ) -> OutgoingMail:
     """The product name in the subject and the footer, the body, and one link back to the
     relevant page; the HTML is the same text, escaped, with the link as a button. A one-time
     link carrying its code after ``#code=`` also shows the code, for a page without
-    JavaScript (where the code is pasted)."""
+    JavaScript (where the code is pasted). The footer of a notice (usage, billing, key)
+    names the notification settings at ``settings_link``; account mail (``settings_link``
+    None) is sent whatever those settings, so its footer says what it is about instead."""
     domain = sender.rpartition("@")[2] or "localhost"
     code = link.partition("#code=")[2]
     paste = f"If the page does not fill in your code, paste it there: {code}" if code else ""
+    why = mail_footer(settings_link)
     text = (
         f"{message.body}\n\n{message.action}: {link}\n\n{paste + chr(10) * 2 if paste else ''}"
-        f"-- \n{PRODUCT_NAME}: the team behind "
-        "your agent. You get this mail because of your account's notification settings.\n"
+        f"-- \n{PRODUCT_NAME}: the team behind your agent. {why}\n"
     )
     body = html.escape(message.body)
     markup = (
@@ -71,7 +74,7 @@ def render_mail(
         f'border-radius:4px">{html.escape(message.action)}</a></p>'
         f"{f'<p>{html.escape(paste)}</p>' if paste else ''}"
         f'<hr><p style="color:#555;font-size:.9em">{PRODUCT_NAME}: the team behind your '
-        "agent.</p></body></html>"
+        f"agent. {_footer_html(settings_link)}</p></body></html>"
     )
     return OutgoingMail(
         message_id=f"<{notification_id}@{domain}>",
@@ -81,6 +84,26 @@ def render_mail(
         text=text,
         html=markup,
     )
+
+
+NOTICE_FOOTER = "You get this mail because mail notices are on in your notification settings:"
+ACCOUNT_FOOTER = (
+    "This mail is about your account itself (its password, address or sign-in), so it "
+    "cannot be turned off."
+)
+
+
+def mail_footer(settings_link: str | None) -> str:
+    """Why the reader got the mail: a notice names the settings that turn it off; account
+    mail cannot be turned off and says so."""
+    return ACCOUNT_FOOTER if settings_link is None else f"{NOTICE_FOOTER} {settings_link}"
+
+
+def _footer_html(settings_link: str | None) -> str:
+    if settings_link is None:
+        return html.escape(ACCOUNT_FOOTER)
+    href = html.escape(settings_link, quote=True)
+    return f'{html.escape(NOTICE_FOOTER)} <a href="{href}">{html.escape(settings_link)}</a>'
 
 
 def webhook_payload(

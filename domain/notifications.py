@@ -22,7 +22,7 @@ from domain.errors import ValidationError
 from domain.ids import TenantId, UserId
 from domain.metering import LimitKind, Threshold
 from domain.routing import platform_fallback_tier
-from domain.tenants import Tenant
+from domain.tenants import SubscriptionStatus, Tenant
 from domain.welcome import format_price, model_name
 from domain.windows import parse_timezone, zoned_windows
 
@@ -115,6 +115,79 @@ def threshold_facts(threshold: Threshold) -> NotificationFacts:
         used=threshold.used,
         limit=threshold.limit,
     )
+
+
+def key_invalidated_facts(tenant_id: TenantId, provider: str) -> NotificationFacts:
+    """The provider rejected the tenant's key: the agent is on the platform fallback."""
+    return NotificationFacts(tenant_id, NotificationKind.KEY_INVALIDATED, provider=provider)
+
+
+def is_activation(before: Tenant, after: Tenant) -> bool:
+    """The tenant becomes active, or an active tenant gets another tier: a welcome is due
+    (once per tier ever)."""
+    return after.status is SubscriptionStatus.ACTIVE and (
+        before.status is not SubscriptionStatus.ACTIVE or before.tier != after.tier
+    )
+
+
+def welcome_facts(tenant: Tenant, text: str) -> NotificationFacts:
+    """The welcome to a tier, with its text as the catalog words it at activation."""
+    return NotificationFacts(
+        tenant.id,
+        NotificationKind.WELCOME,
+        window_key=f"tier:{tenant.tier}",
+        percent=0,
+        detail={"text": text},
+    )
+
+
+def plan_changed_facts(
+    tenant_id: TenantId, from_tier: str, to_tier: str, applies_at: datetime | None
+) -> NotificationFacts:
+    """A plan change, at once (``applies_at`` None) or at the period's end."""
+    detail = {"from_tier": from_tier, "to_tier": to_tier}
+    if applies_at is not None:
+        detail["applies_at"] = applies_at.isoformat()
+    return NotificationFacts(tenant_id, NotificationKind.PLAN_CHANGED, detail=detail)
+
+
+def cancellation_facts(tenant_id: TenantId, ends_at: datetime) -> NotificationFacts:
+    """The subscription will end at ``ends_at``; once per end date."""
+    return NotificationFacts(
+        tenant_id,
+        NotificationKind.CANCELLATION_SCHEDULED,
+        window_key=ends_at.isoformat(),
+        percent=0,
+        detail={"ends_at": ends_at.isoformat()},
+    )
+
+
+def tenant_change_facts(
+    before: Tenant, after: Tenant, now: datetime, welcome_text: str | None
+) -> list[NotificationFacts]:
+    """What a change of tier or status tells the customer: the welcome at the first
+    activation of each tier (``welcome_text`` is given when ``is_activation``), a failed
+    payment once per past-due spell, and a plan change of an already active tenant."""
+    facts = []
+    if is_activation(before, after) and welcome_text is not None:
+        facts.append(welcome_facts(after, welcome_text))
+    if (
+        after.status is SubscriptionStatus.PAST_DUE
+        and before.status is not SubscriptionStatus.PAST_DUE
+    ):
+        since = (after.past_due_since or now).isoformat()
+        facts.append(
+            NotificationFacts(
+                after.id, NotificationKind.PAYMENT_FAILED, window_key=since, percent=0
+            )
+        )
+    if (
+        before.tier != after.tier
+        and before.status is SubscriptionStatus.ACTIVE
+        and after.status is SubscriptionStatus.ACTIVE
+    ):
+        facts.append(plan_changed_facts(after.id, before.tier, after.tier, None))
+    return facts
 
 
 def channels_for(kind: NotificationKind) -> tuple[Channel, ...]:
@@ -292,7 +365,7 @@ def _key_message(catalog: Catalog, tier: Tier, facts: NotificationFacts) -> Mess
         f"Your {provider} key was rejected",
         f"{provider} refused the key you saved, so your agent is answering with {answering} "
         "on our keys until you save a working key.",
-        "/settings/provider",
+        "/settings/ai-provider",
         "Replace the key",
         Tone.DANGER,
     )

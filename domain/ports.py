@@ -6,6 +6,7 @@ I/O ports are async; adapters wrapping sync SDKs keep them off the event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -317,6 +318,40 @@ class Outbox(Protocol):
     async def deliveries(self, notification_id: NotificationId) -> list[tuple[str, str, int]]:
         """(channel, status, attempts) of a notification's deliveries, for reports."""
         ...
+
+
+class NotificationWriter(Protocol):
+    """Writes notifications inside a unit of work's transaction."""
+
+    async def enqueue(
+        self, facts: NotificationFacts, channels: Sequence[Channel], at: datetime
+    ) -> NotificationId | None:
+        """As ``Outbox.enqueue``, committed (or rolled back) with the unit of work."""
+        ...
+
+
+class Transaction(Protocol):
+    """The repositories of one unit of work, all on its one transaction."""
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def credentials(self) -> CredentialRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def outbox(self) -> NotificationWriter: ...
+
+
+class UnitOfWork(Protocol):
+    """A change and the notifications it causes, written together or not at all:
+    ``async with unit_of_work.begin() as tx:`` commits when the block ends, rolls back when
+    it raises. Inside the block read and write through ``tx`` only."""
+
+    def begin(self) -> AbstractAsyncContextManager[Transaction]: ...
 
 
 class NotificationSettingsRepository(Protocol):

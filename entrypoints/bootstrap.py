@@ -42,6 +42,7 @@ from domain.ports import (
     SubscriptionRepository,
     TenantDirectory,
     TenantRepository,
+    UnitOfWork,
     UsageLedger,
     VirtualKeyRepository,
     WebhookParser,
@@ -88,6 +89,8 @@ class Ports:
     llm_upstream: LlmUpstream | None = None
     audit: AuditLog = attrs.field(kw_only=True)
     directory: TenantDirectory = attrs.field(kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    """Changes and the notifications they cause, in one transaction."""
     database_pools: Callable[[], Sequence[PoolUsage]] = attrs.field(default=list, kw_only=True)
     """The database's connection pools as they are now (for the metrics)."""
     subscriptions: SubscriptionRepository | None = None
@@ -191,7 +194,6 @@ def assemble(
         ports.tenants,
         ports.credentials,
         ports.ledger,
-        ports.notifier,
         ports.clock,
         caches=MeteringCaches(),
     )
@@ -201,7 +203,7 @@ def assemble(
         ports.credentials,
         ports.key_store,
         ports.probe,
-        ports.notifier,
+        ports.unit_of_work,
         configs,
         ports.clock,
         audit=ports.audit,
@@ -250,7 +252,13 @@ def assemble(
         credentials=credentials,
         metering=metering,
         tenants=Tenants(
-            catalog, ports.tenants, ports.credentials, configs, ports.clock, audit=ports.audit
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            configs,
+            ports.clock,
+            unit_of_work=ports.unit_of_work,
+            audit=ports.audit,
         ),
         close=close_all,
         accounts=accounts,
@@ -281,13 +289,16 @@ def assemble(
             audit=ports.audit,
             subscriptions=ports.subscriptions,
             invoices=ports.paid_invoices,
+            unit_of_work=ports.unit_of_work,
             notifications=notifications,
         ),
         webhooks=webhooks,
         notifications=notifications,
         deliverer=build_deliverer(settings, catalog, ports),
         llm_proxy=llm_proxy,
-        operations=Operations(catalog, ports.directory, ports.credentials, metering, ports.audit),
+        operations=Operations(
+            catalog, ports.directory, ports.credentials, metering, ports.audit, ports.outbox
+        ),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
         config_documents=ConfigDocuments(
             catalog,
@@ -443,6 +454,7 @@ async def build_services(
         accounts=build_account_ports(settings, database, notifier),
         audit=database.audit,
         directory=database.directory,
+        unit_of_work=database.unit_of_work,
         database_pools=database.pool_usage,
         subscriptions=database.subscriptions,
         paid_invoices=database.paid_invoices,

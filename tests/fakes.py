@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import copy
 import hashlib
 import itertools
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -35,6 +38,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    LimitKind,
     MessageCounts,
     OfferedRoute,
     Refused,
@@ -46,6 +50,7 @@ from domain.metering import (
     Threshold,
     UsageRecord,
     admitted_counters,
+    crossed_percents,
     evaluate_admission,
     offered_route,
     settlement_terms,
@@ -63,6 +68,7 @@ from domain.notifications import (
     StoredNotification,
 )
 from domain.openclaw_model import TenantConfig
+from domain.ports import Notifier
 from domain.secrets import Secret
 from domain.sessions import AuthToken
 from domain.subscription_records import (
@@ -178,6 +184,9 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
+    notifier: Notifier | None = None
+    """Where the thresholds an admission or settlement crosses are written, under the
+    ledger's lock, as the SQL ledgers write them in their own transaction."""
     writable: bool = True
     """False simulates a read-only database."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
@@ -225,6 +234,10 @@ class InMemoryUsageLedger:
                 request.reservation_expires_at, after, offered_route(request, decision),
             )  # fmt: skip
             next(self._ids)
+            await self._crossed(
+                request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
+                after.messages_today, request.message_cap,
+            )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
@@ -255,7 +268,29 @@ class InMemoryUsageLedger:
                 )
             )  # fmt: skip
             after = self._counters(request.tenant_id, day, period, request.at)
+            if platform:
+                await self._crossed(
+                    request.tenant_id, LimitKind.TOKENS, period, before.platform_tokens_settled,
+                    after.platform_tokens_settled, request.token_budget,
+                )  # fmt: skip
             return Settled(before, after, terms)
+
+    async def _crossed(
+        self,
+        tenant_id: TenantId,
+        kind: LimitKind,
+        window_key: str,
+        before: int,
+        after: int,
+        limit: int | None,
+    ) -> None:
+        if self.notifier is None:
+            return
+        for percent in crossed_percents(before, after, limit):
+            assert limit is not None
+            await self.notifier.threshold_crossed(
+                Threshold(tenant_id, kind, percent, window_key, after, limit)
+            )
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
@@ -875,3 +910,48 @@ class RecordingWebhookPoster:
             self.failures -= 1
             raise DeliveryFailed("webhook: the receiver answered 503")
         self.posted.append((url, body, dict(headers)))
+
+
+def _public_state(repository: Any) -> dict[str, object]:
+    return {
+        f.name: copy.deepcopy(getattr(repository, f.name))
+        for f in attrs.fields(type(repository))
+        if not f.name.startswith("_")
+    }
+
+
+@attrs.frozen
+class InMemoryTransaction:
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    subscriptions: InMemorySubscriptionRepository
+    outbox: InMemoryOutbox
+
+
+@attrs.define
+class InMemoryUnitOfWork:
+    """Writes straight to the in-memory repositories and puts their state back as it was
+    when the block raises: the reference the SQL unit of work must match."""
+
+    tenants: InMemoryTenantRepository
+    credentials: InMemoryCredentialRepository
+    outbox: InMemoryOutbox
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    commits: int = 0
+    rollbacks: int = 0
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[InMemoryTransaction]:
+        repositories = (self.tenants, self.credentials, self.subscriptions, self.outbox)
+        saved = [_public_state(r) for r in repositories]
+        try:
+            yield InMemoryTransaction(
+                self.tenants, self.credentials, self.subscriptions, self.outbox
+            )
+        except BaseException:
+            for repository, state in zip(repositories, saved, strict=True):
+                for name, value in state.items():
+                    setattr(repository, name, value)
+            self.rollbacks += 1
+            raise
+        self.commits += 1

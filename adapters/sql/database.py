@@ -34,6 +34,7 @@ from adapters.sql.processed_events import SqlProcessedEventRepository
 from adapters.sql.sqlite_ledger import SqliteUsageLedger
 from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.tenants import SqlTenantRepository
+from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.sql.urls import (
     POSTGRESQL,
     async_url,
@@ -157,6 +158,7 @@ class SqlDatabase:
     virtual_keys: SqlVirtualKeyRepository | None = None
     audit: SqlAuditLog = attrs.field(kw_only=True)
     directory: SqlTenantDirectory = attrs.field(kw_only=True)
+    unit_of_work: SqlUnitOfWork = attrs.field(kw_only=True)
 
     @property
     def backend(self) -> str:
@@ -247,4 +249,5 @@ async def open_database(url: str, *, pool_size: int = 10, migrate: bool = False)
         virtual_keys=SqlVirtualKeyRepository(engine),
         audit=SqlAuditLog(connections),
         directory=SqlTenantDirectory(engine),
+        unit_of_work=SqlUnitOfWork(engine),
     )

@@ -46,6 +46,7 @@ class SqlSubscriptionRepository:
     """One row per tenant, replaced whole on save."""
 
     connections: Connections
+    """Its own connection per call, or a unit of work's transaction."""
 
     async def get(self, tenant_id: TenantId) -> Subscription | None:
         query = sa.select(t.subscriptions).where(t.subscriptions.c.tenant_id == tenant_id)

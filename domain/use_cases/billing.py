@@ -16,6 +16,12 @@ from domain.billing import (
 from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.ids import TenantId
+from domain.notifications import (
+    NotificationFacts,
+    cancellation_facts,
+    channels_for,
+    plan_changed_facts,
+)
 from domain.ports import (
     AuditLog,
     BillingGateway,
@@ -24,6 +30,8 @@ from domain.ports import (
     ProcessedEventRepository,
     SubscriptionRepository,
     TenantRepository,
+    Transaction,
+    UnitOfWork,
 )
 from domain.subscription_records import CheckoutSession, Subscription
 from domain.subscriptions import (
@@ -76,6 +84,9 @@ class Billing:
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
     subscriptions: SubscriptionRepository = attrs.field(kw_only=True)
     invoices: PaidInvoiceRepository = attrs.field(kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    """A tier, status or subscription record change and the notifications it causes
+    commit together."""
     notifications: Notifications | None = attrs.field(default=None, kw_only=True)
     """Tells the customer about activation (welcome), a failed payment and a plan change."""
 
@@ -134,20 +145,32 @@ class Billing:
         except DomainError:
             await self.subscriptions.save(before or Subscription(tenant.id, subscription_id))
             raise
-        record = subscription_after_change(
-            tenant, await self.subscriptions.get(tenant_id), change, snapshot
+        told = (
+            [plan_changed_facts(tenant_id, from_tier, change.tier, change.applies_at)]
+            if self.notifications is not None and change.kind is not ChangeKind.RETURN
+            else []
         )
-        await self.subscriptions.save(record)
-        if change.kind is ChangeKind.UPGRADE:
-            # read again: the provider's webhook of this change may have arrived meanwhile
-            tenant = with_tier(await self._tenant(tenant_id), self.catalog.tier(change.tier))
-            await self.tenants.save(tenant)
-            await self._rewrite_config(tenant)
-        if self.notifications is not None and change.kind is not ChangeKind.RETURN:
-            await self.notifications.plan_changed(
-                tenant_id, from_tier, change.tier, change.applies_at
+        async with self.unit_of_work.begin() as tx:
+            record = subscription_after_change(
+                tenant, await tx.subscriptions.get(tenant_id), change, snapshot
             )
+            await tx.subscriptions.save(record)
+            if change.kind is ChangeKind.UPGRADE:
+                # read again: the provider's webhook of this change may have arrived meanwhile
+                stored = await tx.tenants.get(tenant_id)
+                if stored is None:
+                    raise NotFound(f"tenant {tenant_id!r} is unknown")
+                tenant = with_tier(stored, self.catalog.tier(change.tier))
+                await tx.tenants.save(tenant)
+            await self._tell(tx, told)
+        if change.kind is ChangeKind.UPGRADE:
+            await self._rewrite_config(tenant)
         return billing_status(tenant, record)
+
+    async def _tell(self, tx: Transaction, told: list[NotificationFacts]) -> None:
+        now = self.clock.now()
+        for facts in told:
+            await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
 
     async def cancel(self, tenant_id: TenantId) -> BillingStatus:
         """End the subscription at the end of the period; the agent works until then."""
@@ -166,9 +189,15 @@ class Billing:
             refuse_resume(tenant, before)
         snapshot = await self.gateway.set_cancel_at_period_end(live_subscription_id(tenant), cancel)
         record = subscription_after_snapshot(tenant, before, snapshot)
-        await self.subscriptions.save(record)
-        if cancel and self.notifications is not None and record.current_period_end is not None:
-            await self.notifications.cancellation_scheduled(tenant_id, record.current_period_end)
+        ends_at = record.current_period_end
+        told = (
+            [cancellation_facts(tenant_id, ends_at)]
+            if cancel and self.notifications is not None and ends_at is not None
+            else []
+        )
+        async with self.unit_of_work.begin() as tx:
+            await tx.subscriptions.save(record)
+            await self._tell(tx, told)
         return billing_status(tenant, record)
 
     async def portal(self, tenant_id: TenantId) -> str:
@@ -216,15 +245,22 @@ class Billing:
                 "not applied (configure TIERKEEPER_STRIPE_PRICE_*)",
                 event.event_id, event.event_type, tenant.id, event.price_id,
             )  # fmt: skip
-        if decision.tenant != tenant:
-            await self.tenants.save(decision.tenant)
-            if self.notifications is not None:
-                await self.notifications.tenant_changed(tenant, decision.tenant)
+        changed = decision.tenant != tenant
+        told = (
+            await self.notifications.tenant_change_facts(tenant, decision.tenant)
+            if changed and self.notifications is not None
+            else []
+        )
+        async with self.unit_of_work.begin() as tx:
+            if changed:
+                await tx.tenants.save(decision.tenant)
+            if lifecycle.subscription is not None and lifecycle.subscription != before:
+                await tx.subscriptions.save(lifecycle.subscription)
+            await self._tell(tx, told)
+        if changed:
             now = self.clock.now()
             for entry in tenant_change_entries(tenant, decision.tenant, PAYMENT_PROVIDER, now):
                 await self.audit.record(entry)
-        if lifecycle.subscription is not None and lifecycle.subscription != before:
-            await self.subscriptions.save(lifecycle.subscription)
         invoice = paid_invoice(tenant, event)
         if invoice is not None:
             await self.invoices.record(invoice)

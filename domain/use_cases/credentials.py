@@ -22,14 +22,15 @@ from domain.byok import (
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId, UserId
+from domain.notifications import channels_for, key_invalidated_facts
 from domain.ports import (
     AuditLog,
     Clock,
     CredentialRepository,
     KeyStore,
-    Notifier,
     ProviderProbe,
     TenantRepository,
+    UnitOfWork,
 )
 from domain.secrets import Secret
 from domain.use_cases.configs import Configs
@@ -42,7 +43,7 @@ class Credentials:
     credentials: CredentialRepository
     key_store: KeyStore
     probe: ProviderProbe
-    notifier: Notifier
+    unit_of_work: UnitOfWork
     configs: Configs
     clock: Clock
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
@@ -182,8 +183,9 @@ class Credentials:
     async def report_key_failure(
         self, tenant_id: TenantId, provider_id: str, status_code: int
     ) -> KeyStatus | None:
-        """A gateway saw the provider reject the tenant's key: 401/403 mark it invalid,
-        regenerate the config (platform fallback takes over) and tell the user."""
+        """A gateway saw the provider reject the tenant's key: 401/403 mark it invalid and
+        tell the user in one unit of work (the notification commits with the status, or
+        neither does), then regenerate the config (platform fallback takes over)."""
         tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
@@ -193,14 +195,20 @@ class Credentials:
         if not is_auth_failure(status_code) or stored.status is KeyStatus.INVALID:
             return stored.status
         now = self.clock.now()
-        await self.credentials.put(
-            attrs.evolve(
-                stored,
-                status=KeyStatus.INVALID,
-                last_error=f"provider answered {status_code} to the gateway",
-                updated_at=now,
+        async with self.unit_of_work.begin() as tx:
+            current = await tx.credentials.get(tenant_id)
+            if current is None or current.status is KeyStatus.INVALID:
+                return current.status if current is not None else None
+            await tx.credentials.put(
+                attrs.evolve(
+                    current,
+                    status=KeyStatus.INVALID,
+                    last_error=f"provider answered {status_code} to the gateway",
+                    updated_at=now,
+                )
             )
-        )
+            facts = key_invalidated_facts(tenant_id, current.provider)
+            await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
         await self.audit.record(
             AuditEntry(
                 now,
@@ -211,7 +219,6 @@ class Credentials:
             )
         )
         await self._refresh_config(tenant_id)
-        await self.notifier.key_invalidated(tenant_id, stored.provider)
         return KeyStatus.INVALID
 
     async def _refresh_config(self, tenant_id: TenantId) -> None:

@@ -4,6 +4,11 @@ Admit and settle are each one ledger statement on the tenant copy this process k
 ledger checks the copy's revision in that statement and answers ``TenantChanged`` (having
 done nothing) when the stored tenant moved on. So both read as one loop: the kept copy, then
 up to three fresh reads (``Metering._tenant_versions``).
+
+The 80% and 100% crossings of the cap and the budget are written to the notifications outbox
+by the ledger itself, in the admitting or settling transaction (``UsageLedger``): nothing is
+left to do here after the ledger answers, so a crash cannot lose one and a settlement after a
+period boundary files it under its reservation's period only.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from domain.metering import (
     Anomaly,
     Counters,
     Credential,
-    LimitKind,
     OfferedRoute,
     RefusalReason,
     Refused,
@@ -36,9 +40,8 @@ from domain.metering import (
     remaining,
     reservation_expiry,
     reservation_tokens,
-    thresholds_crossed,
 )
-from domain.ports import Clock, CredentialRepository, Notifier, TenantRepository, UsageLedger
+from domain.ports import Clock, CredentialRepository, TenantRepository, UsageLedger
 from domain.routing import (
     Route,
     decide_route,
@@ -122,7 +125,6 @@ class Metering:
     tenants: TenantRepository
     credentials: CredentialRepository
     ledger: UsageLedger
-    notifier: Notifier
     clock: Clock
     caches: MeteringCaches = attrs.field(factory=MeteringCaches, repr=False, eq=False)
 
@@ -208,12 +210,6 @@ class Metering:
             return Admission(decision, route, None, None)
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
-        if not decision.replayed:
-            await self._notify(
-                tenant.id, LimitKind.MESSAGES, day,
-                decision.counters.messages_today - 1, decision.counters.messages_today,
-                tier.messages_per_day,
-            )  # fmt: skip
         return Admission(
             decision=decision,
             route=route,
@@ -295,13 +291,6 @@ class Metering:
                 terms.anomaly.value, tenant.id, message_id, credential.value, model,
                 terms.counted_as.value,
             )  # fmt: skip
-        if not settled.replayed and terms.counted_as is Credential.PLATFORM:
-            await self._notify(
-                tenant.id, LimitKind.TOKENS, period,
-                settled.counters_before.platform_tokens_settled,
-                settled.counters_after.platform_tokens_settled,
-                platform_token_budget(self.catalog, tier),
-            )  # fmt: skip
         return Settlement(terms.counted_as, terms.anomaly, settled.replayed)
 
     async def usage(self, tenant_id: TenantId) -> UsageView:
@@ -331,15 +320,3 @@ class Metering:
         """Expire reservations never settled (15 minutes after admission): they leave the
         counters for good. Run by ``tierkeeper usage sweep`` and on a timer by ``serve``."""
         return await self.ledger.release_expired(self.clock.now())
-
-    async def _notify(
-        self,
-        tenant_id: TenantId,
-        kind: LimitKind,
-        window: Window,
-        before: int,
-        after: int,
-        limit: int | None,
-    ) -> None:
-        for threshold in thresholds_crossed(tenant_id, kind, window, before, after, limit):
-            await self.notifier.threshold_crossed(threshold)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import attrs
 
@@ -42,7 +42,10 @@ from domain.notifications import (
     channels_for,
     check_webhook_url,
     compose,
+    is_activation,
+    key_invalidated_facts,
     next_attempt_at,
+    tenant_change_facts,
     threshold_facts,
 )
 from domain.ports import (
@@ -57,13 +60,14 @@ from domain.ports import (
 )
 from domain.routing import decide_route
 from domain.secrets import Secret
-from domain.tenants import SubscriptionStatus, Tenant
+from domain.tenants import Tenant
 from domain.welcome import welcome_message
 
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 50
 CLAIM_LEASE = timedelta(minutes=5)
+SETTINGS_PAGE = "/settings/notifications"
 BANNER_KINDS = frozenset(
     {
         NotificationKind.WELCOME,
@@ -103,7 +107,8 @@ class Notifications:
     key_store: KeyStore
     clock: Clock
 
-    # -- the Notifier port: what metering and credentials report ---------------------------
+    # -- the Notifier port (the SQL ledgers and the unit of work write these facts in their
+    # own transactions; this is how tests and the fake ledger write them) -----------------
 
     async def threshold_crossed(self, threshold: Threshold) -> bool:
         """Once per (tenant, kind, window, percent); False when already notified."""
@@ -111,83 +116,21 @@ class Notifications:
 
     async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
         """The provider rejected the tenant's key; the agent is on the platform fallback."""
-        await self._enqueue(
-            NotificationFacts(tenant_id, NotificationKind.KEY_INVALIDATED, provider=provider)
-        )
+        await self._enqueue(key_invalidated_facts(tenant_id, provider))
 
-    # -- tenant events (billing, operator) --------------------------------------------------
+    # -- tenant events: billing and the operator write these facts in their unit of work -----
 
-    async def tenant_changed(self, before: Tenant, after: Tenant) -> list[NotificationKind]:
-        """What a change of tier or status tells the customer: the welcome at the first
-        activation of each tier, a failed payment once per past-due spell, and a plan change
-        of an already active tenant. Returns the kinds written."""
-        written: list[NotificationKind] = []
-        activated = after.status is SubscriptionStatus.ACTIVE and (
-            before.status is not SubscriptionStatus.ACTIVE or before.tier != after.tier
-        )
-        if activated and await self.welcome(after):
-            written.append(NotificationKind.WELCOME)
-        if (
-            after.status is SubscriptionStatus.PAST_DUE
-            and before.status is not SubscriptionStatus.PAST_DUE
-        ):
-            since = (after.past_due_since or self.clock.now()).isoformat()
-            facts = NotificationFacts(
-                after.id, NotificationKind.PAYMENT_FAILED, window_key=since, percent=0
-            )
-            if await self._enqueue(facts) is not None:
-                written.append(NotificationKind.PAYMENT_FAILED)
-        if (
-            before.tier != after.tier
-            and before.status is SubscriptionStatus.ACTIVE
-            and after.status is SubscriptionStatus.ACTIVE
-        ):
-            await self.plan_changed(after.id, before.tier, after.tier, None)
-            written.append(NotificationKind.PLAN_CHANGED)
-        return written
-
-    async def welcome(self, tenant: Tenant) -> bool:
-        """The welcome message at the first activation of a tier (once per tier ever), its
-        text built from the catalog as it is then."""
-        text = await self.welcome_text(tenant)
-        facts = NotificationFacts(
-            tenant.id,
-            NotificationKind.WELCOME,
-            window_key=f"tier:{tenant.tier}",
-            percent=0,
-            detail={"text": text},
-        )
-        return await self._enqueue(facts) is not None
+    async def tenant_change_facts(self, before: Tenant, after: Tenant) -> list[NotificationFacts]:
+        """The notifications a change of tier or status causes, to be written with the change
+        (in its unit of work); the welcome's text is worded from the catalog now."""
+        text = await self.welcome_text(after) if is_activation(before, after) else None
+        return tenant_change_facts(before, after, self.clock.now(), text)
 
     async def welcome_text(self, tenant: Tenant) -> str:
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
             credential = await self.credentials.get(tenant.id)
         return welcome_message(self.catalog, tenant, decide_route(self.catalog, tenant, credential))
-
-    async def plan_changed(
-        self, tenant_id: TenantId, from_tier: str, to_tier: str, applies_at: datetime | None
-    ) -> NotificationId | None:
-        """A plan change, at once (``applies_at`` None) or at the period's end."""
-        detail = {"from_tier": from_tier, "to_tier": to_tier}
-        if applies_at is not None:
-            detail["applies_at"] = applies_at.isoformat()
-        return await self._enqueue(
-            NotificationFacts(tenant_id, NotificationKind.PLAN_CHANGED, detail=detail)
-        )
-
-    async def cancellation_scheduled(
-        self, tenant_id: TenantId, ends_at: datetime
-    ) -> NotificationId | None:
-        """The subscription will end at ``ends_at``; once per end date."""
-        facts = NotificationFacts(
-            tenant_id,
-            NotificationKind.CANCELLATION_SCHEDULED,
-            window_key=ends_at.isoformat(),
-            percent=0,
-            detail={"ends_at": ends_at.isoformat()},
-        )
-        return await self._enqueue(facts)
 
     # -- account mail (accounts use case) -------------------------------------------------
 
@@ -298,10 +241,21 @@ class DeliveryRun:
         return self.sent + self.skipped + self.retrying + self.failed
 
 
+MAIL_OFF = "mail notices are off in the tenant's notification settings"
+NO_WEBHOOK = "the tenant has set no webhook URL"
+
+
 @attrs.frozen
 class Deliverer:
     """Sends due deliveries: claims them (so other deliverers skip them), sends each on its
-    channel, and records sent, skipped, a retry with backoff, or failure after 24 h."""
+    channel, and records sent, skipped, a retry with backoff, or failure after 24 h.
+
+    The tenant's channel settings are applied here, at delivery, not when the notification
+    is written: every notification gets a delivery row per channel of its kind
+    (``channels_for``), and a channel the tenant turned off or never set is recorded as
+    ``skipped`` with the reason. So the writers (the ledger's admitting statement included)
+    never read the settings, the settings as they are when the notice leaves decide, and
+    the operator sees per channel what happened (``tenants show``)."""
 
     catalog: Catalog
     outbox: Outbox
@@ -319,7 +273,7 @@ class Deliverer:
         counts = dict.fromkeys(DeliveryStatus, 0)
         for claim in claims:
             outcome = await self._attempt(claim)
-            if outcome.error:
+            if outcome.error and outcome.status is not DeliveryStatus.SKIPPED:
                 log.warning(
                     "notification %s (%s) %s: attempt %d failed: %s",
                     claim.notification.id, claim.notification.api_kind(), claim.channel.value,
@@ -374,19 +328,20 @@ class Deliverer:
     ) -> DeliveryOutcome:
         note = claim.notification
         if note.in_app() and not settings.email_enabled:
-            return DeliveryOutcome(DeliveryStatus.SKIPPED)
+            return DeliveryOutcome(DeliveryStatus.SKIPPED, error=MAIL_OFF)
         to = note.facts.mail_to(claim.email_to)
         if not to:
             return DeliveryOutcome(DeliveryStatus.SKIPPED, error="no address to mail")
         link = await self._link(note, message)
-        await self.mail.send(render_mail(message, note.id, self.mail_from, to, link))
+        settings_link = absolute_link(self.public_url, SETTINGS_PAGE) if note.in_app() else None
+        await self.mail.send(render_mail(message, note.id, self.mail_from, to, link, settings_link))
         return DeliveryOutcome(DeliveryStatus.SENT)
 
     async def _webhook(
         self, claim: ClaimedDelivery, settings: NotificationSettings, message: Message
     ) -> DeliveryOutcome:
         if settings.webhook_url is None or settings.webhook_secret is None:
-            return DeliveryOutcome(DeliveryStatus.SKIPPED)
+            return DeliveryOutcome(DeliveryStatus.SKIPPED, error=NO_WEBHOOK)
         note = claim.notification
         now = self.clock.now()
         body = webhook_payload(note, message, await self._link(note, message), now)

@@ -1,5 +1,6 @@
 """The operator's view of tenants: find them by tier, status or email, and show one with
-its usage, its key's state (never the key), and its recent audit trail."""
+its usage, its key's state (never the key), its recent audit trail and its recent
+notifications with the outcome of each channel."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from domain.byok import KeyStatus, StoredCredential
 from domain.catalog import Catalog, normalise_tier_id
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
-from domain.ports import AuditLog, CredentialRepository, TenantDirectory
+from domain.notifications import StoredNotification
+from domain.ports import AuditLog, CredentialRepository, Outbox, TenantDirectory
 from domain.tenants import SubscriptionStatus, TenantListing
 from domain.use_cases.metering import Metering, UsageView
 
 MAX_LISTED = 1000
 RECENT_AUDIT_ENTRIES = 10
+RECENT_NOTIFICATIONS = 10
 
 
 @attrs.frozen
@@ -47,11 +50,20 @@ def key_summary(stored: StoredCredential) -> KeySummary:
 
 
 @attrs.frozen
+class SentNotification:
+    """One notification and, per channel, its delivery status and attempts so far."""
+
+    note: StoredNotification
+    deliveries: tuple[tuple[str, str, int], ...]
+
+
+@attrs.frozen
 class TenantReport:
     listing: TenantListing
     usage: UsageView
     key: KeySummary | None
     recent_audit: tuple[AuditEntry, ...]
+    recent_notifications: tuple[SentNotification, ...] = ()
 
 
 def normalise_search(text: str | None) -> str | None:
@@ -68,6 +80,7 @@ class Operations:
     credentials: CredentialRepository
     metering: Metering
     audit: AuditLog
+    outbox: Outbox | None = None
 
     async def list_tenants(
         self,
@@ -94,4 +107,14 @@ class Operations:
             usage=await self.metering.usage(tenant_id),
             key=key_summary(stored) if stored is not None else None,
             recent_audit=tuple(entries),
+            recent_notifications=await self._recent_notifications(tenant_id),
+        )
+
+    async def _recent_notifications(self, tenant_id: TenantId) -> tuple[SentNotification, ...]:
+        """The newest notifications, account mail included, with each channel's outcome."""
+        if self.outbox is None:
+            return ()
+        notes = await self.outbox.for_tenant(tenant_id, RECENT_NOTIFICATIONS)
+        return tuple(
+            [SentNotification(n, tuple(await self.outbox.deliveries(n.id))) for n in notes]
         )

@@ -8,7 +8,8 @@ from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository
+from domain.notifications import channels_for, is_activation, tenant_change_facts
+from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository, UnitOfWork
 from domain.routing import Route, decide_route
 from domain.tenants import (
     PendingTimezone,
@@ -44,6 +45,7 @@ class Tenants:
     credentials: CredentialRepository
     configs: Configs
     clock: Clock
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def get(self, tenant_id: TenantId) -> Tenant:
@@ -52,12 +54,18 @@ class Tenants:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
         return tenant
 
-    async def overview(self, tenant_id: TenantId) -> TenantOverview:
-        tenant = await self.get(tenant_id)
+    async def _route(self, tenant: Tenant) -> Route:
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant_id)
-        route = decide_route(self.catalog, tenant, credential)
+            credential = await self.credentials.get(tenant.id)
+        return decide_route(self.catalog, tenant, credential)
+
+    async def _welcome_text(self, tenant: Tenant) -> str:
+        return welcome_message(self.catalog, tenant, await self._route(tenant))
+
+    async def overview(self, tenant_id: TenantId) -> TenantOverview:
+        tenant = await self.get(tenant_id)
+        route = await self._route(tenant)
         now = self.clock.now()
         return TenantOverview(
             tenant,
@@ -75,12 +83,19 @@ class Tenants:
         actor: Actor = OPERATOR,
     ) -> Tenant:
         """Takes effect at once (legacy ids accepted) and rewrites the tenant's config; the
-        audit trail records the change and ``actor`` (the operator's command by default)."""
+        customer is told (welcome at activation, payment failed, plan changed) in the same
+        unit of work as the change; the audit trail records the change and ``actor`` (the
+        operator's command by default)."""
         tenant = await self.get(tenant_id)
+        now = self.clock.now()
         changed = with_tier(tenant, self.catalog.tier(tier_id))
         if status is not None:
-            changed = with_status(changed, status, self.clock.now())
-        await self.tenants.save(changed)
+            changed = with_status(changed, status, now)
+        text = await self._welcome_text(changed) if is_activation(tenant, changed) else None
+        async with self.unit_of_work.begin() as tx:
+            await tx.tenants.save(changed)
+            for facts in tenant_change_facts(tenant, changed, now, text):
+                await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
         for entry in tenant_change_entries(tenant, changed, actor, self.clock.now()):
             await self.audit.record(entry)
         await self.configs.write(tenant_id)

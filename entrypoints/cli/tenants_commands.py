@@ -2,7 +2,8 @@
 of a tenant's tier (legacy ids accepted) and subscription status; takes effect at once and
 rewrites the tenant's config. ``tenants list [--tier T] [--status S] [--search EMAIL]`` finds
 tenants; ``tenants show ID`` prints one: tier, status, zone, usage, key state (never the
-key), subscription and its recent audit trail."""
+key), subscription, its recent audit trail and its recent notifications with each channel's
+delivery outcome."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument("--search", metavar="EMAIL", help="part of a user's email")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     listing.set_defaults(handler=list_command)
-    show = commands.add_parser("show", help="one tenant: plan, usage, key state, trail")
+    show = commands.add_parser(
+        "show", help="one tenant: plan, usage, key state, trail, notifications"
+    )
     show.add_argument("tenant_id", metavar="TENANT_ID")
     show.set_defaults(handler=show_command)
 
@@ -59,11 +62,7 @@ async def _set_tier(
 ) -> Tenant:
     services = await build_services(settings)
     try:
-        before = await services.tenants.get(tenant_id)
-        changed = await services.tenants.change_tier(tenant_id, tier, status, actor=operator())
-        if services.notifications is not None:
-            await services.notifications.tenant_changed(before, changed)
-        return changed
+        return await services.tenants.change_tier(tenant_id, tier, status, actor=operator())
     finally:
         await services.close()
 
@@ -114,7 +113,8 @@ async def _show(settings: Settings, tenant_id: TenantId) -> TenantReport:
 
 
 def report_lines(report: TenantReport) -> list[str]:
-    """The tenant report as ``name: value`` lines, then its recent audit entries."""
+    """The tenant report as ``name: value`` lines, then its recent audit entries and
+    notifications (each channel's delivery status and attempts)."""
     tenant, usage, key = report.listing.tenant, report.usage, report.key
     budget = "no limit" if usage.token_budget is None else f"{usage.token_budget:,}"
     lines = [
@@ -151,5 +151,17 @@ def report_lines(report: TenantReport) -> list[str]:
         lines.append(
             f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.action.value} by "
             f"{entry.actor.source.value}:{entry.actor.name} {entry.detail}".rstrip()
+        )
+    lines.append(
+        "recent notifications:" if report.recent_notifications else "recent notifications: none"
+    )
+    for sent in report.recent_notifications:
+        outcomes = ", ".join(
+            f"{channel} {status} ({attempts} attempt{'' if attempts == 1 else 's'})"
+            for channel, status, attempts in sent.deliveries
+        )
+        lines.append(
+            f"  {sent.note.created_at:%Y-%m-%d %H:%M:%S} {sent.note.api_kind()} {sent.note.id}: "
+            f"{outcomes or 'no channel'}"
         )
     return lines

@@ -1,7 +1,9 @@
 """The notification banners and the welcome message in Chromium, against the real app: the
 welcome on the first page after activation (and only there), the cap-reached banner with the
 tenant's local reset time and an upgrade button, the budget at 80 %, a rejected key with the
-model now answering on the platform's keys, dismissing a banner, and the settings section."""
+model now answering on the platform's keys, dismissing a banner, and the settings section.
+One banner per fact: where a page shows a fact's live state itself (paused, key rejected on
+Plan & usage and AI Provider), the notification about it is not shown there too."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from tests.browser.test_pages import OPENAI_KEY, capture, catalog, make_active, 
 __all__ = ["catalog"]
 
 TIERKEEPER = str(Path(sys.executable).parent / "tierkeeper")
+OTHER_PAGE = "/settings/notifications"
+"""A page with no state banner of its own: every current notification shows as a banner."""
 
 
 def activate_by_cli(app: LiveApp, tenant_id: str, tier: str) -> str:
@@ -88,6 +92,15 @@ def test_the_cap_banner_shows_the_local_reset_time_and_an_upgrade_button(
         assert live_app.gateway("admit", message, token)["admitted"] is True
 
     page.goto(live_app.url("/settings"))
+    # one banner per fact: Plan & usage shows the pause itself, not the notification too
+    expect(page.get_by_test_id("paused-banner")).to_have_count(1)
+    expect(page.get_by_test_id("banner-messages_100")).to_have_count(0)
+    expect(page.get_by_text("Today's message cap is reached")).to_have_count(0)
+    expect(page.get_by_test_id("banner-messages_80")).to_be_visible()
+    capture(page, "settings-one-banner-per-fact-cap-desktop")
+
+    page.goto(live_app.url(OTHER_PAGE))
+    expect(page.get_by_test_id("paused-banner")).to_have_count(0)
     cap = page.get_by_test_id("banner-messages_100")
     expect(cap).to_be_visible()
     expect(cap.get_by_role("heading")).to_have_text("Today's message cap is reached")
@@ -101,7 +114,7 @@ def test_the_cap_banner_shows_the_local_reset_time_and_an_upgrade_button(
     capture(page, "banner-cap-reached-desktop")
 
     cap.get_by_role("button", name="Dismiss").click()
-    page.wait_for_url(live_app.url("/settings"))
+    page.wait_for_url(live_app.url(OTHER_PAGE))
     expect(page.get_by_test_id("banner-messages_100")).to_have_count(0)
     expect(page.get_by_test_id("banner-messages_80")).to_be_visible()
     upgrade_link = page.get_by_test_id("banner-messages_80").get_by_role("link")
@@ -141,12 +154,28 @@ def test_the_budget_at_80_percent_and_a_rejected_key_show_as_banners(
     }
     assert live_app.gateway("settle", settle, token)["settled"] is True
 
+    for own_state_page in ("/settings", "/settings/ai-provider"):
+        page.goto(live_app.url(own_state_page))
+        # one banner per fact: the page's own rejected-key banner, not the notification too
+        expect(page.get_by_test_id("key-banner")).to_have_count(1)
+        expect(page.get_by_test_id("banner-key_invalidated")).to_have_count(0)
+        expect(page.get_by_text("rejected your key")).to_have_count(1)
     page.goto(live_app.url("/settings"))
+    expect(page.get_by_test_id("banner-tokens_80")).to_be_visible()
+    capture(page, "settings-one-banner-per-fact-key-desktop")
+
+    page.goto(live_app.url(OTHER_PAGE))
+    expect(page.get_by_test_id("key-banner")).to_have_count(0)
     key = page.get_by_test_id("banner-key_invalidated")
     expect(key).to_be_visible()
     model_name = catalog.model(fallback_model).name
     expect(key).to_contain_text(f"your agent is answering with {model_name} on our keys")
-    expect(key.get_by_role("link", name="Replace the key")).to_be_visible()
+    replace = key.get_by_role("link", name="Replace the key")
+    expect(replace).to_have_attribute("href", "/settings/ai-provider")
+    replace.click()
+    page.wait_for_url(live_app.url("/settings/ai-provider"))
+    expect(page.get_by_test_id("key-banner")).to_have_count(1)
+    page.goto(live_app.url(OTHER_PAGE))
     budget_banner = page.get_by_test_id("banner-tokens_80")
     expect(budget_banner).to_contain_text("80% of your platform fallback budget is used")
     capture(page, "banner-key-rejected-budget-desktop")

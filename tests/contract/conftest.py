@@ -30,6 +30,7 @@ from tests.fakes import (
     InMemoryOutbox,
     InMemoryProcessedEventRepository,
     InMemoryTenantRepository,
+    InMemoryUnitOfWork,
     InMemoryUsageLedger,
 )
 from tests.support import postgres
@@ -50,6 +51,7 @@ class Storage:
     notifier: Any
     outbox: Any = None
     notification_settings: Any = None
+    unit_of_work: Any = None
 
     async def key_invalidations(self, tenant_id: str) -> list[str]:
         """The providers whose key invalidation was recorded for ``tenant_id``."""
@@ -90,16 +92,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "memory":
         tenants = InMemoryTenantRepository()
+        credentials = InMemoryCredentialRepository()
+        outbox, settings = InMemoryOutbox(), InMemoryNotificationSettings()
+        ledger_notifier = outbox_notifier(tenants, credentials, outbox, settings)
         yield Storage(
             "memory",
             tenants,
-            InMemoryCredentialRepository(),
-            InMemoryUsageLedger(tenants=tenants),
+            credentials,
+            InMemoryUsageLedger(tenants=tenants, notifier=ledger_notifier),
             InMemoryAuthTokenRepository(),
             InMemoryProcessedEventRepository(),
             InMemoryNotifier(),
-            InMemoryOutbox(),
-            InMemoryNotificationSettings(),
+            outbox,
+            settings,
+            InMemoryUnitOfWork(tenants, credentials, outbox),
         )
         return
     if request.param == "sqlite":
@@ -121,6 +127,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             outbox_notifier(db.tenants, db.credentials, db.outbox, db.notification_settings),
             db.outbox,
             db.notification_settings,
+            db.unit_of_work,
         )
     finally:
         await db.close()

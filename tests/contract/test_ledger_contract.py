@@ -445,3 +445,21 @@ async def test_an_unoffered_or_unknown_model_is_rated_at_the_routes_dearest(
     assert unknown.terms == SettlementTerms(Credential.PLATFORM, 1_670, Anomaly.MODEL_NOT_OFFERED)
     ghost = await storage.ledger.settle(settlement("m3", 999, counts=False))
     assert ghost.terms == SettlementTerms(Credential.PLATFORM, 999, Anomaly.NOT_ADMITTED)
+
+
+async def test_the_ledger_itself_writes_each_crossing_once_to_the_outbox(storage: Storage) -> None:
+    """The admission and the settlement that cross 80% or 100% write the notification
+    (the SQL ledgers in their own transaction, the fake under its lock); replays do not."""
+    await stored_tenant(storage)
+    for n in range(5):
+        await storage.ledger.admit(admission(f"m{n}", cap=5, budget=None))
+    await storage.ledger.admit(admission("m3", cap=5, budget=None))
+    await storage.ledger.settle(attrs.evolve(settlement("s1", 900), token_budget=1_000))
+    await storage.ledger.settle(attrs.evolve(settlement("s1", 900), token_budget=1_000))
+    day, period = (w.key.isoformat() for w in windows(T0))
+    stored = await storage.outbox.for_tenant(TenantId(TENANT), 10)
+    assert sorted((s.api_kind(), s.facts.window_key, s.facts.used) for s in stored) == [
+        ("messages_100", day, 5),
+        ("messages_80", day, 4),
+        ("tokens_80", period, 900),
+    ]

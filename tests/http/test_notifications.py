@@ -135,11 +135,7 @@ async def test_dismissing_without_the_csrf_token_is_refused(
 async def test_the_welcome_shows_on_the_first_page_after_activation_only(
     client: AsyncTestClient[Any], services: Services, customer: Customer
 ) -> None:
-    before = await services.tenants.get(customer.tenant_id)
-    await make_active(services, customer.tenant_id)
-    after = await services.tenants.get(customer.tenant_id)
-    assert services.notifications is not None
-    await services.notifications.tenant_changed(before, after)
+    await make_active(services, customer.tenant_id)  # writes the welcome with the change
     client.cookies.set(SESSION_COOKIE, customer.token)
     first = await client.get("/settings")
     overview = await services.tenants.overview(customer.tenant_id)

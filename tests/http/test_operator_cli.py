@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain.byok import CredentialInput
-from domain.ids import UserId
+from domain.ids import TenantId, UserId
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from entrypoints.bootstrap import build_services
@@ -119,6 +119,44 @@ def test_tenants_show_prints_plan_usage_key_state_and_trail_but_never_the_key(
     assert "key.saved" in out and "tenant.tier_changed" in out
     assert OPENAI_KEY not in out
     assert OPENAI_KEY[-12:] not in out
+
+
+def test_tenants_show_lists_recent_notifications_with_each_channels_outcome(
+    fresh_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ann signed up (a verification mail, email only), was welcomed on activation (email and
+    webhook); after one delivery pass the mail was sent and the webhook, with no URL set,
+    skipped. A notice still pending shows as pending."""
+    ann = asyncio.run(_seed(fresh_env))["ann@shop.example"]
+    assert (
+        run_cli("tenants", "set-tier", ann, "starter", "--status", "active", capsys=capsys)[0] == 0
+    )
+    assert run_cli("notifications", "deliver", capsys=capsys)[0] == 0
+    asyncio.run(_key_rejected(fresh_env, ann))
+    code, out, _ = run_cli("tenants", "show", ann, capsys=capsys)
+    assert code == 0
+    lines = out.split("recent notifications:\n")[1].splitlines()
+    assert len(lines) == 3, lines
+    pattern = r"^  \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {} msg_[0-9a-f]{{32}}: {}$"
+    assert re.match(
+        pattern.format("key_invalidated", r"email pending \(0 attempts\), webhook pending "
+                       r"\(0 attempts\)"), lines[0]
+    ), lines[0]  # fmt: skip
+    assert re.match(
+        pattern.format("welcome", r"email sent \(1 attempt\), webhook skipped \(1 attempt\)"),
+        lines[1],
+    ), lines[1]
+    assert re.match(pattern.format("email_verification", r"email sent \(1 attempt\)"), lines[2])
+
+
+async def _key_rejected(env: dict[str, str], tenant: str) -> None:
+    services = await build_services(Settings.from_environ(env),
+                                    password_hasher=TEST_PASSWORD_HASHER)  # fmt: skip
+    try:
+        assert services.notifications is not None
+        await services.notifications.key_invalidated(TenantId(tenant), "openai")
+    finally:
+        await services.close()
 
 
 def test_tenants_show_of_an_unknown_tenant_is_an_error(

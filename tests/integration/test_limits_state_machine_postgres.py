@@ -25,7 +25,10 @@ class PostgresLimits(LimitsMachine):
     async def open_storage() -> Storage:
         postgres.truncate_all(PostgresLimits.url)
         database = await open_database(PostgresLimits.url, pool_size=2)
-        return Storage(database.tenants, database.credentials, database.ledger, database.close)
+        return Storage(
+            database.tenants, database.credentials, database.ledger, database.close,
+            unit_of_work=database.unit_of_work,
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module", autouse=True)

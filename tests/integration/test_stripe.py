@@ -89,7 +89,9 @@ class Shop:
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     parser: StripeWebhookParser = attrs.Factory(lambda: StripeWebhookParser(Secret(WEBHOOK_SECRET)))
     handled: set[str] = attrs.Factory(set)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property
@@ -101,7 +103,8 @@ class Shop:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, _NoCheckout(),
                        w.configs, w.clock, "http://127.0.0.1:8000",
-                       subscriptions=self.subscriptions, invoices=self.invoices)  # fmt: skip
+                       subscriptions=self.subscriptions, invoices=self.invoices,
+                       unit_of_work=w.unit_of_work)  # fmt: skip
 
     def create_prices(self) -> None:
         product = self.client.v1.products.create(params={"name": "tierkeeper"})
@@ -564,8 +567,9 @@ async def test_checkout_through_the_use_case_sells_the_configured_price(
     book = build_price_book(world.catalog, _price_pairs())
     billing = Billing(world.catalog, book, world.tenant_repo, InMemoryProcessedEventRepository(),
                       _gateway(stripe_api), world.configs, world.clock,
-                      "https://tierkeeper.example", subscriptions=InMemorySubscriptionRepository(),
-                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+                      "https://tierkeeper.example", subscriptions=world.subscriptions,
+                      invoices=InMemoryPaidInvoiceRepository(),
+                      unit_of_work=world.unit_of_work)  # fmt: skip
     await billing.checkout(TenantId("t-42"), "basic", "owner@example.com")
     customer, session = stripe_api.requests
     assert customer.path == "/v1/customers"

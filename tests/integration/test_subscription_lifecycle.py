@@ -62,7 +62,9 @@ class Life:
     world: World
     book: PriceBook
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
     parser: StripeWebhookParser = attrs.Factory(lambda: StripeWebhookParser(Secret(WEBHOOK_SECRET)))
     handled: set[str] = attrs.Factory(set)
@@ -79,7 +81,7 @@ class Life:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, gateway, w.configs,
                        w.clock, "http://127.0.0.1:8000", subscriptions=self.subscriptions,
-                       invoices=self.invoices)  # fmt: skip
+                       invoices=self.invoices, unit_of_work=w.unit_of_work)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TENANT)

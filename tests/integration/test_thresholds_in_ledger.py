@@ -6,17 +6,31 @@ one. The crossings are the domain's (``thresholds_crossed``) on both databases."
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import attrs
 import pytest
 
+from adapters.catalog.toml_loader import default_catalog_text
 from adapters.sql.database import SqlDatabase, open_database, upgrade
-from domain.ids import TenantId
-from domain.metering import Admitted, LimitKind, SettlementRequest, thresholds_crossed
+from domain.catalog import build_catalog
+from domain.ids import MessageId, TenantId
+from domain.metering import (
+    Admitted,
+    Credential,
+    LimitKind,
+    SettlementRequest,
+    TokenUsage,
+    thresholds_crossed,
+)
 from domain.notifications import NotificationKind
+from domain.routing import platform_token_budget
+from domain.use_cases.metering import Metering
 from tests.contract.test_ledger_contract import T0, admission, settlement, windows
 from tests.contract.test_repositories_contract import a_tenant, a_user
+from tests.fakes import FixedClock
 from tests.support import postgres
 
 pytestmark = pytest.mark.integration
@@ -134,3 +148,27 @@ async def test_a_settlement_without_a_budget_writes_no_threshold(db: SqlDatabase
     tenant = await _tenant(db)
     await db.ledger.settle(settlement("a", 5_000_000, tenant=tenant))
     assert await _thresholds(db, tenant) == []
+
+
+async def test_a_settlement_after_the_period_boundary_is_notified_once_in_its_own_period(
+    db: SqlDatabase,
+) -> None:
+    """Admitted a minute before the period ends, settled a minute after: the 80% crossing
+    of the starter budget is written once, under the reservation's period, by the settlement
+    through the use case (which no longer notifies on its own, so nothing is written under
+    the new period)."""
+    tenant = await _tenant(db)
+    first = windows(T0)[1]
+    clock = FixedClock(first.resets_at - timedelta(minutes=1))
+    catalog = build_catalog(tomllib.loads(default_catalog_text()))
+    metering = Metering(catalog, db.tenants, db.credentials, db.ledger, clock)
+    admitted = await metering.admit(tenant, MessageId("late"), max_tokens=1_000)
+    assert isinstance(admitted.decision, Admitted)
+    clock.instant = first.resets_at + timedelta(minutes=1)
+    budget = platform_token_budget(catalog, catalog.tier("starter"))
+    assert budget is not None
+    used = budget * 9 // 10
+    await metering.settle(
+        tenant, MessageId("late"), "moonshot/kimi-k2.5", TokenUsage(used, 0), Credential.PLATFORM
+    )
+    assert await _thresholds(db, tenant) == [("tokens", first.key.isoformat(), 80, used, budget)]

@@ -31,7 +31,7 @@ from domain.catalog import Catalog
 from domain.errors import DomainError
 from domain.ids import MessageId, TenantId, TierId, UserId
 from domain.metering import Admitted, Credential, RefusalReason, Refused, TokenUsage
-from domain.ports import CredentialRepository, TenantRepository, UsageLedger
+from domain.ports import CredentialRepository, TenantRepository, UnitOfWork, UsageLedger
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.use_cases.configs import Configs
@@ -43,7 +43,6 @@ from tests.fakes import (
     FixedClock,
     FixedProviderProbe,
     InMemoryConfigWriter,
-    InMemoryNotifier,
 )
 
 T = TypeVar("T")
@@ -83,6 +82,7 @@ class Storage:
     credentials: CredentialRepository
     ledger: UsageLedger
     close: Callable[[], Awaitable[None]]
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
 
 
 StorageFactory = Callable[[], Awaitable[Storage]]
@@ -116,14 +116,15 @@ class LimitsMachine(RuleBasedStateMachine):
         )
         self.metering = Metering(
             self.catalog, self.storage.tenants, self.storage.credentials, self.storage.ledger,
-            InMemoryNotifier(), self.clock,
+            self.clock,
         )  # fmt: skip
         self.tenants = Tenants(
-            self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock
-        )
+            self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock,
+            unit_of_work=self.storage.unit_of_work,
+        )  # fmt: skip
         self.credentials = Credentials(
             self.catalog, self.storage.tenants, self.storage.credentials, keys,
-            FixedProviderProbe(), InMemoryNotifier(), configs, self.clock,
+            FixedProviderProbe(), self.storage.unit_of_work, configs, self.clock,
         )  # fmt: skip
         self.next_id = 0
         self.admissions: dict[MessageId, Admission] = {}

@@ -36,7 +36,10 @@ from tests.fakes import (
     InMemoryConfigWriter,
     InMemoryCredentialRepository,
     InMemoryNotifier,
+    InMemoryOutbox,
+    InMemorySubscriptionRepository,
     InMemoryTenantRepository,
+    InMemoryUnitOfWork,
     InMemoryUsageLedger,
 )
 
@@ -89,10 +92,15 @@ class World:
     clock: FixedClock = attrs.Factory(FixedClock)
     tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
     credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
-    ledger: InMemoryUsageLedger = attrs.Factory(
-        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo), takes_self=True
-    )
     notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
+    """The thresholds the ledger crosses (it writes them itself)."""
+    outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
+    """What the use cases write through the unit of work."""
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    ledger: InMemoryUsageLedger = attrs.Factory(
+        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, notifier=self.notifier),
+        takes_self=True,
+    )
     key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
     writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
@@ -100,6 +108,16 @@ class World:
     mailer: InMemoryAccountMailer = attrs.Factory(InMemoryAccountMailer)
     canceler: FakeSubscriptionCanceler = attrs.Factory(FakeSubscriptionCanceler)
     account_repos: dict[int, InMemoryAccountRepository] = attrs.Factory(dict)
+
+    @property
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(
+            self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions
+        )
+
+    async def written(self) -> list[tuple[str, str | None]]:
+        """(kind, provider) of what the use cases wrote to the outbox, oldest first."""
+        return [(n.api_kind(), n.facts.provider) for n in self.outbox.notes]
 
     @property
     def configs(self) -> Configs:
@@ -110,22 +128,22 @@ class World:
     @property
     def metering(self) -> Metering:
         return Metering(
-            self.catalog, self.tenant_repo, self.credential_repo, self.ledger, self.notifier,
-            self.clock,
+            self.catalog, self.tenant_repo, self.credential_repo, self.ledger, self.clock
         )  # fmt: skip
 
     @property
     def credentials(self) -> Credentials:
         return Credentials(
             self.catalog, self.tenant_repo, self.credential_repo, self.key_store, self.probe,
-            self.notifier, self.configs, self.clock,
+            self.unit_of_work, self.configs, self.clock,
         )  # fmt: skip
 
     @property
     def tenants(self) -> Tenants:
         return Tenants(
-            self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock
-        )
+            self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock,
+            unit_of_work=self.unit_of_work,
+        )  # fmt: skip
 
     def accounts(self, tokens: AuthTokenRepository) -> Accounts:
         """The accounts use case over ``tokens`` (tests that watch the token lookups pass

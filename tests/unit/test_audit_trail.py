@@ -35,7 +35,6 @@ from tests.fakes import (
     InMemoryAuthTokenRepository,
     InMemoryPaidInvoiceRepository,
     InMemoryProcessedEventRepository,
-    InMemorySubscriptionRepository,
 )
 from tests.unit.conftest import ANTHROPIC_KEY, OPENAI_KEY, World, make_tenant
 
@@ -181,8 +180,9 @@ async def test_a_subscription_event_that_changes_the_tier_is_recorded_from_the_w
     events = InMemoryProcessedEventRepository()
     billing = Billing(world.catalog, book, world.tenant_repo, events, FakeBillingGateway(),
                       world.configs, world.clock, "http://x", audit=audit,
-                      subscriptions=InMemorySubscriptionRepository(),
-                      invoices=InMemoryPaidInvoiceRepository())  # fmt: skip
+                      subscriptions=world.subscriptions,
+                      invoices=InMemoryPaidInvoiceRepository(),
+                      unit_of_work=world.unit_of_work)  # fmt: skip
     event = SubscriptionEvent(
         event_id="evt_1",
         event_type="customer.subscription.updated",

@@ -581,7 +581,9 @@ class BillingWorld:
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
     public_url: str = "https://tk.example/"
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
 
     @property
@@ -589,7 +591,7 @@ class BillingWorld:
         w = self.world
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
                        w.clock, self.public_url, subscriptions=self.subscriptions,
-                       invoices=self.invoices)  # fmt: skip
+                       invoices=self.invoices, unit_of_work=w.unit_of_work)  # fmt: skip
 
     async def tenant(self, tenant_id: str = "t-1") -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId(tenant_id))

@@ -7,19 +7,26 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 
 from adapters.catalog.toml_loader import load_catalog
-from tests.fakes import InMemoryCredentialRepository, InMemoryTenantRepository, InMemoryUsageLedger
+from tests.fakes import (
+    InMemoryCredentialRepository,
+    InMemoryOutbox,
+    InMemoryTenantRepository,
+    InMemoryUnitOfWork,
+    InMemoryUsageLedger,
+)
 from tests.support.limits_machine import LimitsMachine, Storage, small_catalog
 
 
 async def in_memory() -> Storage:
-    tenants = InMemoryTenantRepository()
+    tenants, credentials = InMemoryTenantRepository(), InMemoryCredentialRepository()
 
     async def close() -> None:
         return None
 
     return Storage(
-        tenants, InMemoryCredentialRepository(), InMemoryUsageLedger(tenants=tenants), close
-    )
+        tenants, credentials, InMemoryUsageLedger(tenants=tenants), close,
+        unit_of_work=InMemoryUnitOfWork(tenants, credentials, InMemoryOutbox()),
+    )  # fmt: skip
 
 
 class InMemoryLimits(LimitsMachine):

@@ -17,18 +17,23 @@ from domain.ids import TenantId, UserId
 from domain.metering import LimitKind, Threshold
 from domain.notification_delivery import new_webhook_secret, render_mail, webhook_headers
 from domain.notifications import (
+    ACCOUNT_MAIL,
     DELIVERY_WINDOW,
     Channel,
     Message,
+    NotificationFacts,
     NotificationId,
     NotificationKind,
     NotificationSettings,
+    cancellation_facts,
+    channels_for,
     check_webhook_url,
     local_time,
     next_attempt_at,
+    plan_changed_facts,
 )
 from domain.secrets import Secret
-from domain.tenants import SubscriptionStatus
+from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases.account_mail import NotificationsAccountMailer
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.welcome import format_price
@@ -61,6 +66,18 @@ class Notify:
             w.catalog, self.outbox, self.settings, w.tenant_repo, w.credential_repo,
             w.key_store, w.clock,
         )  # fmt: skip
+
+    async def tenant_changed(self, before: Tenant, after: Tenant) -> list[NotificationKind]:
+        """What billing and the operator write with a tenant change, written here alone;
+        the kinds actually written (a repeat is not)."""
+        written = []
+        for facts in await self.notifications.tenant_change_facts(before, after):
+            if await self.write(facts) is not None:
+                written.append(facts.kind)
+        return written
+
+    async def write(self, facts: NotificationFacts) -> NotificationId | None:
+        return await self.outbox.enqueue(facts, channels_for(facts.kind), self.world.clock.now())
 
     @property
     def deliverer(self) -> Deliverer:
@@ -139,7 +156,7 @@ async def test_a_rejected_key_says_which_model_answers_on_the_platform_keys(
     assert model is not None
     assert banner.message.title == "Your OpenAI key was rejected"
     assert f"your agent is answering with {model.name} on our keys" in banner.message.body
-    assert banner.message.link == "/settings/provider"
+    assert banner.message.link == "/settings/ai-provider"
 
 
 async def test_the_welcome_is_written_once_per_tier_and_shown_on_one_page_only(
@@ -147,9 +164,9 @@ async def test_the_welcome_is_written_once_per_tier_and_shown_on_one_page_only(
 ) -> None:
     before = make_tenant("t-1", status=SubscriptionStatus.INCOMPLETE, timezone="Europe/Berlin")
     active = attrs.evolve(before, status=SubscriptionStatus.ACTIVE)
-    kinds = await notify.notifications.tenant_changed(before, active)
+    kinds = await notify.tenant_changed(before, active)
     assert kinds == [NotificationKind.WELCOME]
-    assert await notify.notifications.tenant_changed(before, active) == []
+    assert await notify.tenant_changed(before, active) == []
     (banner,) = await notify.notifications.banners(T)
     starter = catalog.tier("starter")
     assert banner.message.title == f"Welcome to the {starter.name} plan"
@@ -161,10 +178,8 @@ async def test_a_failed_payment_is_told_once_per_past_due_spell(notify: Notify) 
     active = make_tenant("t-1", timezone="Europe/Berlin")
     since = notify.world.clock.now()
     past_due = attrs.evolve(active, status=SubscriptionStatus.PAST_DUE, past_due_since=since)
-    assert await notify.notifications.tenant_changed(active, past_due) == [
-        NotificationKind.PAYMENT_FAILED
-    ]
-    assert await notify.notifications.tenant_changed(active, past_due) == []
+    assert await notify.tenant_changed(active, past_due) == [NotificationKind.PAYMENT_FAILED]
+    assert await notify.tenant_changed(active, past_due) == []
     (item,) = await notify.notifications.listed(T)
     assert item.message.title == "Your payment did not go through"
 
@@ -174,7 +189,7 @@ async def test_a_plan_change_quotes_the_new_price_from_the_catalog(
 ) -> None:
     active = make_tenant("t-1", timezone="Europe/Berlin")
     upgraded = attrs.evolve(active, tier="premium")
-    kinds = await notify.notifications.tenant_changed(active, upgraded)
+    kinds = await notify.tenant_changed(active, upgraded)
     assert NotificationKind.PLAN_CHANGED in kinds
     premium = catalog.tier("premium")
     (changed,) = [
@@ -366,8 +381,8 @@ async def test_a_scheduled_cancellation_is_told_once_per_end_date_in_local_time(
     notify: Notify,
 ) -> None:
     ends = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
-    assert await notify.notifications.cancellation_scheduled(T, ends) is not None
-    assert await notify.notifications.cancellation_scheduled(T, ends) is None
+    assert await notify.write(cancellation_facts(T, ends)) is not None
+    assert await notify.write(cancellation_facts(T, ends)) is None
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "Your subscription is set to end"
     assert "Wed 1 Apr 2026, 12:00 (Europe/Berlin)" in banner.message.body
@@ -377,7 +392,7 @@ async def test_a_downgrade_at_the_period_end_names_when_it_applies(
     notify: Notify, catalog: Catalog
 ) -> None:
     applies = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
-    await notify.notifications.plan_changed(T, "premium", "starter", applies)
+    await notify.write(plan_changed_facts(T, "premium", "starter", applies))
     (item,) = await notify.notifications.listed(T)
     starter, premium = catalog.tier("starter"), catalog.tier("premium")
     assert f"from {premium.name} to {starter.name}" in item.message.body
@@ -460,3 +475,47 @@ async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down
     assert notify.outbox.notes == []
     assert "password_reset mail for tenant t-1 not queued" in caplog.text
     assert "never-logged" not in caplog.text
+
+
+def _facts_of_every_kind(catalog: Catalog) -> list[NotificationFacts]:
+    tier = catalog.tiers[0].id
+    return [
+        NotificationFacts(T, NotificationKind.WELCOME, "tier:x", 0, detail={"text": "Hello"}),
+        NotificationFacts(T, NotificationKind.MESSAGES, "2026-03-15", 80, 40, 50),
+        NotificationFacts(T, NotificationKind.TOKENS, "2026-03-01", 100, 900, 900),
+        NotificationFacts(T, NotificationKind.KEY_INVALIDATED, provider="openai"),
+        NotificationFacts(T, NotificationKind.PAYMENT_FAILED, "2026-03-15", 0),
+        NotificationFacts(T, NotificationKind.PLAN_CHANGED, detail={"to_tier": tier}),
+        NotificationFacts(
+            T, NotificationKind.CANCELLATION_SCHEDULED, detail={"ends_at": "2026-04-01T00:00"}
+        ),
+        *(NotificationFacts(T, kind, user_id=None) for kind in sorted(ACCOUNT_MAIL, key=str)),
+    ]
+
+
+async def test_only_notices_carry_the_notification_settings_footer(
+    notify: Notify, catalog: Catalog
+) -> None:
+    """Usage, billing and key notices say they can be turned off and link the settings, in
+    the text and the HTML; account mail (verification, reset, email change, signup attempt,
+    password changed) goes out whatever the settings and says what it is about instead."""
+    every = _facts_of_every_kind(catalog)
+    assert {f.kind for f in every} == set(NotificationKind)
+    for facts in every:
+        await notify.outbox.enqueue(facts, (Channel.EMAIL,), notify.world.clock.now())
+    await notify.deliverer.deliver_due()
+    assert len(notify.mail.sent) == len(every)
+    settings_link = f"{PUBLIC}/settings/notifications"
+    for facts, mail in zip(every, notify.mail.sent, strict=True):
+        if facts.kind in ACCOUNT_MAIL:
+            for body in (mail.text, mail.html):
+                assert "notification settings" not in body, (facts.kind, body)
+                assert "/settings/notifications" not in body, facts.kind
+                assert "about your account itself" in body, facts.kind
+        else:
+            assert f"notices are on in your notification settings: {settings_link}" in (
+                mail.text
+            ), facts.kind
+            assert "notices are on in your notification settings:" in mail.html, facts.kind
+            assert f'href="{settings_link}"' in mail.html, facts.kind
+            assert "about your account itself" not in mail.text + mail.html, facts.kind

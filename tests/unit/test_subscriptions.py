@@ -307,9 +307,12 @@ class Life:
     book: PriceBook
     gateway: FakeBillingGateway = attrs.Factory(FakeBillingGateway)
     events: InMemoryProcessedEventRepository = attrs.Factory(InMemoryProcessedEventRepository)
-    subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    subscriptions: InMemorySubscriptionRepository = attrs.Factory(
+        lambda self: self.world.subscriptions, takes_self=True
+    )
     invoices: InMemoryPaidInvoiceRepository = attrs.Factory(InMemoryPaidInvoiceRepository)
-    outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
+    outbox: InMemoryOutbox = attrs.Factory(lambda self: self.world.outbox, takes_self=True)
+    """The world's: the unit of work and the notifications use case write to the same one."""
 
     @property
     def billing(self) -> Billing:
@@ -320,7 +323,8 @@ class Life:
         )  # fmt: skip
         return Billing(w.catalog, self.book, w.tenant_repo, self.events, self.gateway, w.configs,
                        w.clock, "https://tk.example", subscriptions=self.subscriptions,
-                       invoices=self.invoices, notifications=notifications)  # fmt: skip
+                       invoices=self.invoices, notifications=notifications,
+                       unit_of_work=w.unit_of_work)  # fmt: skip
 
     async def tenant(self) -> Tenant:
         tenant = await self.world.tenant_repo.get(TenantId("t-1"))

@@ -135,16 +135,16 @@ async def test_a_gateway_auth_failure_invalidates_regenerates_and_notifies(world
     stored = await world.credentials.get(T)
     assert stored.status is KeyStatus.INVALID and "401" in (stored.last_error or "")
     assert world.writer.written[T].route.refs() == ("moonshot/kimi-k2.5", ("minimax/MiniMax-M2.1",))
-    assert world.notifier.invalidated == [(T, "openai")]
+    assert await world.written() == [("key_invalidated", "openai")]
     assert await world.credentials.report_key_failure(T, "openai", 403) is KeyStatus.INVALID
-    assert len(world.notifier.invalidated) == 1
+    assert await world.written() == [("key_invalidated", "openai")]
 
 
 async def test_a_non_auth_provider_error_changes_nothing(world: World) -> None:
     await world.add_tenant(tier="byok")
     await world.add_key()
     assert await world.credentials.report_key_failure(T, "openai", 500) is KeyStatus.UNVERIFIED
-    assert world.notifier.invalidated == []
+    assert await world.written() == []
 
 
 async def test_a_failure_for_a_provider_without_a_key_is_not_found(world: World) -> None:

@@ -324,8 +324,8 @@ class CountingNotifier(InMemoryNotifier):
         return await super().threshold_crossed(threshold)
 
 
-async def test_admissions_ask_the_notifier_only_about_thresholds_they_cross(world: World) -> None:
-    world.notifier = CountingNotifier()
+async def test_the_ledger_writes_only_the_thresholds_admissions_cross(world: World) -> None:
+    world.notifier = world.ledger.notifier = CountingNotifier()
     await world.add_tenant(tier="starter")
     for n in range(50):
         await world.metering.admit(T, mid(n), max_tokens=10)

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from entrypoints.http.banners import current_banners
+from entrypoints.http.banners import banners_for_page
 
 HTTP_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = HTTP_DIR / "templates"
@@ -41,7 +41,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
-    env.globals["notification_banners"] = current_banners
+    env.globals["notification_banners"] = banners_for_page
     return env
 
 

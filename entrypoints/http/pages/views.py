@@ -117,6 +117,8 @@ class Paused:
     reason: str
     until: str
     upgrade: Upgrade | None
+    limit: str = "messages"
+    """The limit that ran out: ``messages`` (the day's cap) or ``tokens`` (the budget)."""
 
 
 @attrs.frozen
@@ -313,7 +315,10 @@ def paused_state(catalog: Catalog, tier: Tier, meters: Sequence[Meter]) -> Pause
                 else "."
             )
         return Paused(
-            reason=reason, until=meter.resets_at, upgrade=upgrade_for(catalog, tier, meter.id)
+            reason=reason,
+            until=meter.resets_at,
+            upgrade=upgrade_for(catalog, tier, meter.id),
+            limit="messages" if meter.id == "messages" else "tokens",
         )
     return None
 
@@ -399,10 +404,12 @@ def credential_view(
 
 @attrs.frozen
 class KeyBanner:
-    """The page state of a BYOK tenant whose key the provider rejected."""
+    """The page state of a BYOK tenant whose key the provider rejected (``rejected``) or who
+    has no key yet."""
 
     title: str
     body: str
+    rejected: bool = False
 
 
 def key_banner(
@@ -433,6 +440,7 @@ def key_banner(
     return KeyBanner(
         title=f"{provider.name} rejected your key",
         body=f"{now} Replace the key to go back to your own model.",
+        rejected=True,
     )
 
 
