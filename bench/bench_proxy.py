@@ -2,10 +2,12 @@
 tierkeeper's proxy, in one run, on 127.0.0.1.
 
     .venv/bin/python bench/bench_proxy.py [--connections 64] [--duration 8] [--warmup 2]
-        [--tenants 64] [--json OUT]
+        [--tenants 64] [--upstream-latency-ms 0] [--json OUT]
 
 The upstream is ``bench/llm_stub_app.py`` (a bare ASGI app under uvicorn, answering OpenAI
-Chat Completions whole or as a six-event stream with usage). The proxy is the tierkeeper app
+Chat Completions whole or as a six-event stream with usage; with ``--upstream-latency-ms``
+it waits that long before the first byte and between stream events, as a real provider
+does, instead of answering in ~30 µs). The proxy is the tierkeeper app
 under uvicorn (one worker, uvloop, httptools) in proxy mode on embedded PostgreSQL, with the
 Moonshot base URL pointed at the stub, N starter tenants seeded through the use cases (a
 bench catalog lifts their caps so no call is refused), and each connection using one
@@ -251,6 +253,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--tenants", type=int, default=64)
+    parser.add_argument("--upstream-latency-ms", type=float, default=0.0)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="py-spy record of the proxy, whole 64c")
     args = parser.parse_args()
@@ -266,7 +269,11 @@ def main() -> None:
             postgres.fresh_database("bench_proxy") as url:  # fmt: skip
         work = Path(tmp)
         upgrade(url)
-        stub_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)}
+        stub_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(work),
+            "LLM_STUB_LATENCY_MS": str(args.upstream_latency_ms),
+        }
         stub = Server("llm_stub_app:create_app", ROOT / "bench", stub_env, work / "stub.log")
         env = {
             **stub_env,
@@ -313,6 +320,9 @@ def main() -> None:
         finally:
             proxy.stop()
             stub.stop()
+            if any(set(r["statuses"]) - {"200"} for r in results.values()):
+                print(f"\nnot every call was answered 200; the proxy's log:\n"
+                      f"{proxy.log.read_text()[-4000:]}")  # fmt: skip
         settled = asyncio.run(settled_count(env))
     answered = sum(sum(r["statuses"].values()) for n, r in results.items() if n.endswith("proxy"))
     print(f"\nsettlements in the database: {settled} (proxied 200s measured: {answered},"

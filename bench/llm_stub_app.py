@@ -3,11 +3,16 @@ Completions, whole or streamed (five SSE chunks and the usage chunk), always the
 answer, so the proxy benchmark measures the proxy and not the upstream.
 
     uvicorn llm_stub_app:create_app --factory --app-dir bench
+
+``LLM_STUB_LATENCY_MS`` (default 0) makes it answer like a real provider: it waits that long
+before the first byte of every answer, and that long again between a stream's events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from typing import Any
 
 USAGE = {"prompt_tokens": 23, "completion_tokens": 11, "total_tokens": 34}
@@ -47,6 +52,8 @@ async def _body(receive: Any) -> bytes:
 
 
 def create_app() -> Any:
+    latency_s = float(os.environ.get("LLM_STUB_LATENCY_MS", "0")) / 1000
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -61,10 +68,14 @@ def create_app() -> Any:
             await send({"type": "http.response.body", "body": b"ok"})
             return
         body = await _body(receive)
+        if latency_s:
+            await asyncio.sleep(latency_s)
         if b'"stream": true' in body or b'"stream":true' in body:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
-            for event in EVENTS:
+            for n, event in enumerate(EVENTS):
+                if latency_s and n:
+                    await asyncio.sleep(latency_s)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return

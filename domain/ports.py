@@ -15,7 +15,7 @@ from domain.audit import AuditEntry
 from domain.billing import SubscriptionEvent
 from domain.byok import Ciphertext, ProbeOutcome, StoredCredential
 from domain.catalog import ByokProvider
-from domain.ids import TenantId, UserId
+from domain.ids import MessageId, TenantId, UserId
 from domain.metering import (
     AdmissionOutcome,
     AdmissionRequest,
@@ -114,6 +114,17 @@ class UsageLedger(Protocol):
         and keep the route offered, or refuse; ``TenantChanged`` (nothing counted) when the
         request's tenant revision is outdated. A repeated ``message_id`` returns the first
         admission and counts once."""
+        ...
+
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        """Hold one LLM call's reservation without counting a message (``message_cap`` is
+        not read), atomically: when ``named`` is a message whose reservation is still held,
+        the call uses it (``Admitted`` for ``named``, replayed, nothing new held); otherwise
+        ``request.message_id`` (the call's own id) holds ``evaluate_call_reservation``'s
+        tokens, or the call is refused. Settled by ``settle`` under the id admitted, swept by
+        ``release_expired``; a repeated call id returns its first answer."""
         ...
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:

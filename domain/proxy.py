@@ -4,7 +4,8 @@ an upstream's answer means for the call.
 A call arrives in one wire format (OpenAI Chat Completions or Anthropic Messages) and names
 a model. The tenant's route (the §3 fallback rules, decided at admission) lists the models it
 may run; the call is served by the requested model first and then by the route's later
-choices that speak the same wire format, so the caller sees one answer.
+choices that speak the same wire format (either format for a plain text call, whole or
+streamed, which ``domain/wire_translation.py`` translates), so the caller sees one answer.
 """
 
 from __future__ import annotations
@@ -120,10 +121,12 @@ def call_plan(
     selectable: tuple[ModelRef, ...],
     requested_model: str,
     wire: WireFormat,
+    across_wires: bool = False,
 ) -> tuple[Upstream, ...]:
     """The upstreams that serve a call, in order: the requested model (a route choice, or a
     platform model the tier lets the tenant select), then the route's later choices in the
-    call's wire format. Empty when the tenant may not run the requested model this way."""
+    call's wire format, or (``across_wires``: a plain text call the proxy translates) in
+    either. Empty when the tenant may not run the requested model this way."""
     choices = list(route.choices())
     extra = [ModelChoice(ref, Credential.PLATFORM) for ref in selectable]
     candidates = dict.fromkeys((*choices, *extra))
@@ -132,8 +135,9 @@ def call_plan(
     first = next((u for u in same_wire if u.model_id == requested_model), None)
     if first is None:
         return ()
+    later = upstreams if across_wires else same_wire
     later_route = [
-        u for u in same_wire if u.choice in choices and u is not first and _after(u, first, choices)
+        u for u in later if u.choice in choices and u is not first and _after(u, first, choices)
     ]
     return (first, *later_route)
 

@@ -223,7 +223,8 @@ def assemble(
         )
 
     async def close_all() -> None:
-        """Settlements still running for callers that left finish before the ports close."""
+        """Settlements still running (whole answers settle off the latency path; streams
+        whose callers left) finish before the ports close."""
         if llm_proxy is not None:
             await llm_proxy.drain()
         await close()

@@ -23,6 +23,7 @@ from domain.byok import (
     StoredCredential,
     classify_probe_status,
 )
+from domain.call_reservations import evaluate_call_reservation, reserved_counters
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -237,6 +238,33 @@ class InMemoryUsageLedger:
             await self._crossed(
                 request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
                 after.messages_today, request.message_cap,
+            )  # fmt: skip
+            return Admitted(rid, after, held_tokens=decision)
+
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        async with self._lock:
+            if self._tenant_changed(request):
+                return TenantChanged()
+            day, period = request.day.key.isoformat(), request.period.key.isoformat()
+            counters = self._counters(request.tenant_id, day, period, request.now)
+            message = self.reservations.get((request.tenant_id, named)) if named else None
+            if message is not None and not message.settled and message.expires_at > request.now:
+                rid = ReservationId(f"{request.tenant_id}:{named}")
+                return Admitted(rid, counters, replayed=True, held_tokens=message.tokens)
+            key = (request.tenant_id, request.message_id)
+            rid = ReservationId(f"{request.tenant_id}:{request.message_id}")
+            if key in self.reservations:
+                held = self.reservations[key].tokens
+                return Admitted(rid, counters, replayed=True, held_tokens=held)
+            decision = evaluate_call_reservation(counters, request)
+            if isinstance(decision, Refused):
+                return decision
+            after = reserved_counters(counters, decision)
+            self.reservations[key] = _Reservation(
+                request.tenant_id, request.day, period, decision,
+                request.reservation_expires_at, after, offered_route(request, decision),
             )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 

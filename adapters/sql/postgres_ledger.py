@@ -18,7 +18,7 @@ from adapters.sql.ledger import (
 )
 from adapters.sql.unavailable import reports_unavailable
 from domain.errors import DatabaseUnavailable
-from domain.ids import TenantId
+from domain.ids import MessageId, TenantId
 from domain.metering import (
     AdmissionOutcome,
     AdmissionRequest,
@@ -40,6 +40,9 @@ CAP_REACHED = RefusalReason.MESSAGE_CAP_REACHED.value
 BUDGET_EXHAUSTED = RefusalReason.TOKEN_BUDGET_EXHAUSTED.value
 
 ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+RESERVE_CALL_SQL = (
+    "SELECT * FROM tk_reserve_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
 SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 COUNTERS_SQL = """
 SELECT
@@ -103,6 +106,32 @@ class PostgresUsageLedger:
             route.max_weight,
         )
         assert row is not None
+        return _admission(row, request)
+
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        route = request.route
+        row = await self.pool.fetchrow(
+            RESERVE_CALL_SQL,
+            request.tenant_id,
+            request.message_id,
+            named,
+            request.day.key,
+            request.period.key,
+            request.token_budget,
+            request.reserve_tokens,
+            request.reservation_optional,
+            request.now,
+            request.reservation_expires_at,
+            request.tenant_revision,
+            models_text(route.models),
+            route.tenant_key_model,
+            route.max_weight,
+        )
+        assert row is not None
+        if row["o_message"] is not None:
+            request = attrs.evolve(request, message_id=MessageId(row["o_message"]))
         return _admission(row, request)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:

@@ -25,7 +25,8 @@ from adapters.sql.ledger import (
 )
 from adapters.sql.outbox import enqueue_on_sqlite
 from adapters.sql.unavailable import reports_unavailable
-from domain.ids import TenantId
+from domain.call_reservations import evaluate_call_reservation, reserved_counters
+from domain.ids import MessageId, TenantId
 from domain.metering import (
     AdmissionOutcome,
     AdmissionRequest,
@@ -185,6 +186,61 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
     return Admitted(rid, after, held_tokens=held)
 
 
+def _reserve_call(
+    conn: sqlite3.Connection, request: AdmissionRequest, named: MessageId | None
+) -> AdmissionOutcome:
+    """``tk_reserve_call``: one call's reservation, no message counted (spec §13)."""
+    if _tenant_changed(conn, request):
+        return TenantChanged()
+    tenant, day, period = request.tenant_id, _key(request.day.key), _key(request.period.key)
+    now = _ts(request.now)
+    counters = _counters(_messages(conn, tenant, day), _lock_period(conn, tenant, period, now))
+    for message, held_only in ((named, True), (request.message_id, False)):
+        seen = conn.execute(
+            "SELECT tokens, state, expires_at FROM reservations"
+            " WHERE tenant_id = ? AND message_id = ?",
+            (tenant, message),
+        ).fetchone()
+        held_now = seen is not None and seen["state"] == "held" and seen["expires_at"] > now
+        if message and seen and (held_now or not held_only):
+            rid = reservation_id(request.tenant_id, MessageId(message))
+            return Admitted(rid, counters, replayed=True, held_tokens=int(seen["tokens"]))
+    held = evaluate_call_reservation(counters, request)
+    if isinstance(held, Refused):
+        return held
+    _hold(conn, request, held)
+    rid = reservation_id(request.tenant_id, request.message_id)
+    return Admitted(rid, reserved_counters(counters, held), held_tokens=held)
+
+
+def _hold(conn: sqlite3.Connection, request: AdmissionRequest, held: int) -> None:
+    """Write the reservation of ``request.message_id`` holding ``held`` tokens."""
+    tenant, day, period = request.tenant_id, _key(request.day.key), _key(request.period.key)
+    route = route_offered(request, held)
+    conn.execute(
+        "UPDATE usage_periods SET tokens_reserved = tokens_reserved + ?"
+        " WHERE tenant_id = ? AND period_key = ?",
+        (held, tenant, period),
+    )
+    conn.execute(
+        "INSERT INTO reservations (tenant_id, message_id, day_key, period_key, tokens,"
+        " admitted_at, expires_at, state, offered_models, tenant_key_model, max_weight)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
+        (
+            tenant,
+            request.message_id,
+            day,
+            period,
+            held,
+            _ts(request.now),
+            _ts(request.reservation_expires_at),
+            models_text(route.models),
+            route.tenant_key_model,
+            str(route.max_weight),
+        ),
+    )
+
+
 def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
     if _tenant_changed(conn, request):
         return TenantChanged()
@@ -337,6 +393,11 @@ class SqliteUsageLedger:
 
     async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
         return await self._run(lambda conn: _admit(conn, request))
+
+    async def reserve_call(
+        self, request: AdmissionRequest, named: MessageId | None
+    ) -> AdmissionOutcome:
+        return await self._run(lambda conn: _reserve_call(conn, request, named))
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         return await self._run(lambda conn: _settle(conn, request))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
@@ -32,9 +33,18 @@ from domain.proxy import (
 )
 from domain.routing import Route, decide_route
 from domain.secrets import Secret
+from domain.tenants import Tenant
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
+from domain.wire_translation import (
+    StreamTranslator,
+    other_wire,
+    translate_answer,
+    translate_request,
+)
+
+log = logging.getLogger("tierkeeper.llm_proxy")
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 REDACTED = b"[redacted]"
@@ -66,11 +76,21 @@ class ProxyCall:
 
 
 @attrs.frozen
+class UpstreamAttempt:
+    """One upstream the call was sent to: its provider and the status it answered (None:
+    unreachable). Every attempt before the last is an in-call fallback."""
+
+    provider_id: str
+    status_code: int | None
+
+
+@attrs.frozen
 class ProxyRefusal:
     status_code: int
     kind: RefusalKind
     code: str
     message: str
+    attempts: tuple[UpstreamAttempt, ...] = ()
 
 
 @attrs.frozen
@@ -81,6 +101,7 @@ class ProxyAnswer:
     content_type: str
     body: bytes = attrs.field(repr=False, default=b"")
     chunks: AsyncIterator[bytes] | None = attrs.field(repr=False, default=None)
+    attempts: tuple[UpstreamAttempt, ...] = ()
 
 
 @attrs.frozen
@@ -140,28 +161,30 @@ class LlmProxy:
     _finishing: set[asyncio.Task[None]] = attrs.field(factory=set, init=False, repr=False, eq=False)
 
     async def call(self, presented_key: str, call: ProxyCall) -> ProxyAnswer | ProxyRefusal:
-        """Admit the call (its message's admission when it names one), then try the route's
-        upstreams in order until one answers; the caller sees that one answer."""
+        """Reserve the call's tokens (no message counted: caps stay with admission; a call
+        naming its admitted message uses that message's reservation while it is held), then
+        try the route's upstreams in order until one answers; the caller sees that answer.
+        A model the tenant may not use is refused before anything is reserved."""
         tenant_id = await self.virtual_keys.tenant_for(presented_key)
         if tenant_id is None:
             return UNKNOWN_KEY
-        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        ledger_id = call.message_id or MessageId(f"proxy-{secrets.token_hex(12)}")
-        admission = await self.metering.admit(tenant_id, ledger_id, reserve)
+        call_id = MessageId(f"call-{secrets.token_hex(12)}")
+        reserved = await self.metering.reserve_call(
+            tenant_id, call_id, call.message_id, call.max_tokens,
+            lambda tenant, route: self._plan(tenant, route, call),
+        )  # fmt: skip
+        admission, plan = reserved.admission, reserved.plan
+        if admission is None:
+            return _model_not_found(call)
         if isinstance(admission.decision, Refused):
             return refusal_for(admission.decision)
         assert admission.route is not None
-        entry = CallEntry(tenant_id, ledger_id, call, reserve)
-        plan = await self._plan(tenant_id, admission.route, call)
-        if not plan:
+        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
+        entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
+        if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
             await self._settle(entry, None, TokenUsage(0, 0, 0))
-            return ProxyRefusal(
-                404,
-                RefusalKind.NOT_FOUND,
-                "model_not_found",
-                f"the model {call.model!r} is not one this tenant may use in this format",
-            )
-        last_status = 502
+            return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
+        attempts: list[UpstreamAttempt] = []
         for upstream in plan:
             if not may_fall_back_to(upstream, admission.route, reserve, admission.tokens_remaining):
                 continue
@@ -171,19 +194,21 @@ class LlmProxy:
             try:
                 response = await self.upstream.send(self._request(call, upstream, key))
             except UpstreamUnreachable:
-                last_status = 502
+                attempts.append(UpstreamAttempt(upstream.provider_id, None))
                 continue
+            attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
             verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
             if verdict is Verdict.ANSWER:
-                return await self._answer(entry, upstream, key, response)
+                answer = await self._answer(entry, upstream, key, response)
+                return attrs.evolve(answer, attempts=tuple(attempts))
             await response.close()
-            last_status = response.status_code
             if verdict is Verdict.KEY_REJECTED:
                 await self.credentials.report_key_failure(
                     tenant_id, upstream.provider_id, response.status_code
                 )
         await self._settle(entry, None, TokenUsage(0, 0, 0))
-        return _exhausted(last_status)
+        last_status = attempts[-1].status_code if attempts else None
+        return attrs.evolve(_exhausted(last_status or 502), attempts=tuple(attempts))
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
@@ -206,19 +231,23 @@ class LlmProxy:
             )
         return tuple(seen.values())
 
-    async def _plan(
-        self, tenant_id: TenantId, route: Route, call: ProxyCall
-    ) -> tuple[Upstream, ...]:
-        """The route's upstreams for the requested model; the tier's selectable models are
-        read only when the route itself does not offer it."""
-        plan = call_plan(self.catalog, route, (), call.model, call.wire)
-        if plan:
+    def _plan(self, tenant: Tenant, route: Route, call: ProxyCall) -> tuple[Upstream, ...]:
+        """The route's upstreams for the requested model, or the tier's selectable model
+        when the route itself does not offer it; fallbacks in the other wire format only
+        when the route has some and the call is plain text (read only then)."""
+        selectable: tuple[ModelRef, ...] = ()
+        plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
+        if not plan:
+            selectable = self.catalog.tier(tenant.tier).selectable_models
+            plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
+        if not plan:
             return plan
-        tenant = await self.tenants.get(tenant_id)
-        if tenant is None:
-            return ()
-        selectable = self.catalog.tier(tenant.tier).selectable_models
-        return call_plan(self.catalog, route, selectable, call.model, call.wire)
+        wider = call_plan(self.catalog, route, selectable, call.model, call.wire, True)
+        translatable = (
+            len(wider) > len(plan)
+            and translate_request(call.body, call.wire, other_wire(call.wire), 1) is not None
+        )
+        return wider if translatable else plan
 
     async def _key_for(self, tenant_id: TenantId, upstream: Upstream) -> Secret | None:
         """The platform's key for a platform choice; the tenant's key, decrypted for this
@@ -231,9 +260,10 @@ class LlmProxy:
         return await self.key_store.decrypt(stored.ciphertext)
 
     def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
-        body = dict(call.body)
+        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
+        body = translate_request(call.body, call.wire, upstream.wire, reserve) or dict(call.body)
         body["model"] = upstream.model_id
-        if call.wire is WireFormat.OPENAI and call.stream:
+        if upstream.wire is WireFormat.OPENAI and call.stream:
             options = body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                       "include_usage": True}  # fmt: skip
@@ -253,9 +283,11 @@ class LlmProxy:
 
     async def _answer(
         self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
-    ) -> ProxyAnswer:
+    ) -> ProxyAnswer | ProxyRefusal:
         """A streamed success passes through as it arrives and settles when it ends (or the
-        caller leaves); anything else is read whole, settled, and scrubbed of the key."""
+        caller leaves); anything else is read whole, scrubbed of the key, and answered while
+        its settlement runs as its own task (exact all the same; ``drain`` waits for it),
+        except on a named message's reservation, which the next call must find settled."""
         if entry.call.stream and 200 <= response.status_code < 300:
             chunks = self._relay(entry, upstream, response)
             return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
@@ -263,8 +295,14 @@ class LlmProxy:
             body = b"".join([chunk async for chunk in response.chunks])
         finally:
             await response.close()
-        usage = answer_usage(entry.call.wire, body) if response.status_code < 300 else None
-        await self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
+        settling = self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the next call of this message must find it settled
+        else:
+            self._in_background(settling)
+        if upstream.wire is not entry.call.wire:
+            return _translated(body, upstream, entry.call.wire, response.status_code)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
 
     async def _relay(
@@ -272,16 +310,30 @@ class LlmProxy:
     ) -> AsyncIterator[bytes]:
         """Each chunk goes to the caller as it comes; the usage events are read on the way.
         Whether the stream ends or the caller goes away, the call settles what the provider
-        reported, or its whole reservation when it reported nothing."""
-        reader = StreamUsageReader(entry.call.wire)
+        reported, or its whole reservation when it reported nothing; as its own task, so the
+        stream's end waits for no ledger (except on a named message's reservation)."""
+        reader = StreamUsageReader(upstream.wire)
+        translator = None
+        if upstream.wire is not entry.call.wire:
+            options = entry.call.body.get("stream_options")
+            asked = isinstance(options, dict) and options.get("include_usage") is True
+            translator = StreamTranslator(upstream.wire, entry.call.wire, upstream.model_id, asked)
         try:
             async for chunk in response.chunks:
                 reader.feed(chunk)
-                yield chunk
+                out = translator.feed(chunk) if translator else chunk
+                if out:  # a translated event may still be incomplete
+                    yield out
+            if translator is not None and (tail := translator.finish()):
+                yield tail
         except BaseException:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
-        await self._close_and_settle(entry, upstream, response, reader)
+        settling = self._close_and_settle(entry, upstream, response, reader)
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the next call of this message must find it settled
+        else:
+            self._in_background(settling)  # the stream ends without waiting for the ledger
 
     async def _close_and_settle(
         self,
@@ -295,10 +347,12 @@ class LlmProxy:
         await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
-        """Settlement outlives a cancelled stream: it runs as its own task."""
+        """Settlement off the caller's path (a whole answer), or outliving a cancelled
+        stream: it runs as its own task, kept until done."""
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
+        task.add_done_callback(_report_failure)
 
     async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
         """Settle the call's usage against its ledger entry. A message settled by an earlier
@@ -320,6 +374,12 @@ class LlmProxy:
             await asyncio.gather(*list(self._finishing), return_exceptions=True)
 
 
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """A settlement that failed in its own task is logged, never lost silently."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("a proxied call's settlement failed", exc_info=error)
+
+
 def _listed(catalog: Catalog, upstream: Upstream) -> ListedModel:
     model = catalog.find_model(upstream.choice.ref)
     name = model.name if model is not None else upstream.model_id
@@ -330,6 +390,30 @@ def _scrub(body: bytes, key: Secret) -> bytes:
     """An error body never carries the key it was answered to (some providers echo it)."""
     raw = key.reveal().encode("utf-8")
     return body.replace(raw, REDACTED) if raw and raw in body else body
+
+
+def _translated(
+    body: bytes, upstream: Upstream, wire: WireFormat, status_code: int
+) -> ProxyAnswer | ProxyRefusal:
+    """A fallback's whole answer in the caller's format; its refusal (never its body, which
+    is in the other format) as the proxy's own error."""
+    translated = translate_answer(body, upstream.wire, wire, upstream.model_id)
+    if status_code < 300 and translated is not None:
+        return ProxyAnswer(status_code, "application/json", translated)
+    kind = RefusalKind.INVALID_REQUEST if 400 <= status_code < 500 else RefusalKind.UPSTREAM
+    return ProxyRefusal(
+        status_code if status_code >= 400 else 502, kind, "upstream_refused",
+        f"the fallback model {upstream.model_id!r} could not answer this call",
+    )  # fmt: skip
+
+
+def _model_not_found(call: ProxyCall) -> ProxyRefusal:
+    return ProxyRefusal(
+        404,
+        RefusalKind.NOT_FOUND,
+        "model_not_found",
+        f"the model {call.model!r} is not one this tenant may use in this format",
+    )
 
 
 def _exhausted(last_status: int) -> ProxyRefusal:

@@ -14,9 +14,10 @@ period boundary files it under its reservation's period only.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -89,6 +90,20 @@ class Admission:
     route: Route | None
     messages_remaining: int | None
     tokens_remaining: int | None
+
+
+U = TypeVar("U")
+
+
+@attrs.frozen
+class CallAdmission(Generic[U]):
+    """One LLM call's reservation (``admission``; None: no upstream of the tenant's route
+    serves the call, and nothing was reserved), the id it settles under, and the upstreams
+    ``plan`` chose for the route the admission offers."""
+
+    admission: Admission | None
+    ledger_id: MessageId
+    plan: Sequence[U]
 
 
 @attrs.frozen
@@ -232,6 +247,94 @@ class Metering:
         return self._highest_weight(
             tier_models(tier) + tier.selectable_models + tier_models(fallback)
         )
+
+    async def reserve_call(
+        self,
+        tenant_id: TenantId,
+        call_id: MessageId,
+        named: MessageId | None,
+        max_tokens: int | None,
+        plan: Callable[[Tenant, Route], Sequence[U]],
+    ) -> CallAdmission[U]:
+        """Hold one LLM call's tokens against the right budget without counting a message
+        (message caps stay with admission, spec §13). ``plan`` picks the route's upstreams
+        for the call: none, and the call is refused having reserved nothing. A call naming
+        a message whose reservation is still held settles against it; any other holds its
+        own reservation under ``call_id`` (fresh for every call)."""
+        reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
+        now = self.clock.now()
+        async for tenant, fresh in self._tenant_versions(tenant_id):
+            if tenant is None:
+                return CallAdmission(_refused(RefusalReason.TENANT_UNKNOWN), call_id, ())
+            held = await self._reserve_call(tenant, fresh, call_id, named, reserve, now, plan)
+            if not isinstance(held, TenantChanged):
+                return held
+        raise Conflict(f"tenant {tenant_id!r} changed while its call was reserved; ask again")
+
+    async def _reserve_call(
+        self,
+        tenant: Tenant,
+        fresh: bool,
+        call_id: MessageId,
+        named: MessageId | None,
+        reserve: int,
+        now: datetime,
+        plan: Callable[[Tenant, Route], Sequence[U]],
+    ) -> CallAdmission[U] | TenantChanged:
+        """The call's reservation on this tenant, against the budget ``_admit`` would
+        reserve a message's against. A kept copy that would refuse is read again first."""
+        if not may_use_service(tenant, now, self.catalog.past_due_grace_days):
+            refused = _refused(RefusalReason.SUBSCRIPTION_INACTIVE)
+            return CallAdmission(refused, call_id, ()) if fresh else TenantChanged()
+        tier = self.catalog.tier(tenant.tier)
+        credential = await self.credentials.get(tenant.id) if tier.id == BYOK else None
+        route = decide_route(self.catalog, tenant, credential)
+        upstreams = plan(tenant, route) if route.primary is not None else ()
+        if not upstreams:
+            if not fresh:
+                return TenantChanged()
+            if route.primary is None:
+                return CallAdmission(_refused(RefusalReason.BYOK_KEY_INVALID, route), call_id, ())
+            return CallAdmission(None, call_id, ())
+        assert route.primary is not None
+        day, period = self.tenant_windows(tenant, now)
+        budget = platform_token_budget(self.catalog, tier)
+        on_platform = route.runs_on_platform()
+        on_tenant_key = route.primary.credential is Credential.TENANT
+        request = AdmissionRequest(
+            tenant_id=tenant.id,
+            message_id=call_id,
+            day=day,
+            period=period,
+            message_cap=tier.messages_per_day,
+            token_budget=budget if on_platform else None,
+            reserve_tokens=reserve if on_platform else 0,
+            now=now,
+            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
+            tenant_revision=tenant.revision,
+            reservation_optional=on_tenant_key and on_platform,
+            route=OfferedRoute(
+                models=tuple(choice.ref for choice in route.choices()),
+                tenant_key_model=route.primary.ref if on_tenant_key else None,
+                max_weight=self._highest_weight(route.platform_refs()),
+            ),
+        )
+        decision = await self.ledger.reserve_call(request, named)
+        if isinstance(decision, TenantChanged):
+            return decision
+        if isinstance(decision, Refused):
+            return CallAdmission(Admission(decision, route, None, None), call_id, upstreams)
+        if request.reservation_optional and decision.held_tokens == 0:
+            route = route.without_platform()
+            upstreams = plan(tenant, route)
+        admission = Admission(
+            decision=decision,
+            route=route,
+            messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
+            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed()),
+        )
+        ledger_id = named if decision.replayed and named is not None else call_id
+        return CallAdmission(admission, ledger_id, upstreams)
 
     async def settle(
         self,

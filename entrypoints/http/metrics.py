@@ -4,8 +4,9 @@ request did; the domain knows nothing of them.
 The request middleware (``request_log``) reads what a request left in its state: the route
 template and status for the latency histogram; on the admit route the outcome (admitted,
 replayed) or the refusal code; on settle the outcome and any ``settle_anomaly`` the
-controller recorded; on the payment webhook the event's outcome; a key store failure on any
-route; and samples the database pools at most once a second.
+controller recorded; on the payment webhook the event's outcome; on the LLM proxy's call
+routes the outcome, the refusal code and the upstreams tried (``proxy_attempts``); a key
+store failure on any route; and samples the database pools at most once a second.
 
 One process counts into its own registry. Under ``tierkeeper serve --workers N`` the
 workers share nothing, so ``serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before they start:
@@ -31,6 +32,8 @@ ADMIT_ROUTE = "/api/v1/gateway/admit"
 SETTLE_ROUTE = "/api/v1/gateway/settle"
 KEY_FAILURE_ROUTE = "/api/v1/gateway/key-failure"
 WEBHOOK_ROUTE = "/api/v1/billing/webhook"
+PROXY_ROUTES = {"/v1/chat/completions": "chat_completions", "/v1/messages": "messages"}
+"""The LLM proxy's call routes, by the endpoint label they are counted under."""
 UNMATCHED_ROUTE = "unmatched"
 REFUSAL_CODES = frozenset(
     {
@@ -54,6 +57,17 @@ ScrapeHook = Callable[[Any, "Metrics"], Awaitable[None]]
 gauges that are read from storage, such as the notification outbox's backlog."""
 
 
+def fallback_reason(status_code: int | None) -> str:
+    """Why the proxy left an upstream for the next one."""
+    if status_code is None:
+        return "unreachable"
+    if status_code in (401, 403):
+        return "key_rejected"
+    if status_code == 429:
+        return "rate_limited"
+    return "upstream_error"
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
@@ -72,6 +86,10 @@ class Metrics:
     outbox_backlog: Gauge
     outbox_delivery_failures: Counter
     db_pool: Gauge
+    proxy_calls: Counter
+    proxy_upstream_responses: Counter
+    proxy_fallbacks: Counter
+    proxy_refusals: Counter
     scrape_hooks: list[ScrapeHook] = attrs.Factory(list)
     _pools: PoolSampler | None = None
     _pools_sampled_at: float = float("-inf")
@@ -141,6 +159,34 @@ class Metrics:
                 registry=registry,
                 multiprocess_mode="livesum",
             ),
+            proxy_calls=Counter(
+                "tierkeeper_proxy_calls",
+                "LLM proxy calls by endpoint and outcome: answered (an upstream's answer "
+                "passed through) or refused (the proxy's own error).",
+                ["endpoint", "outcome"],
+                registry=registry,
+            ),
+            proxy_upstream_responses=Counter(
+                "tierkeeper_proxy_upstream_responses",
+                "Answers the LLM proxy got from upstream providers, by provider and status "
+                "(unreachable: no answer).",
+                ["provider", "status"],
+                registry=registry,
+            ),
+            proxy_fallbacks=Counter(
+                "tierkeeper_proxy_fallbacks",
+                "In-call fallbacks to the next upstream, by what the one left did "
+                "(rate_limited, upstream_error, key_rejected, unreachable).",
+                ["reason"],
+                registry=registry,
+            ),
+            proxy_refusals=Counter(
+                "tierkeeper_proxy_refusals",
+                "LLM proxy calls refused by the proxy itself, by code (token_budget_exhausted, "
+                "invalid_api_key, model_not_found, upstream_unavailable, ...).",
+                ["reason"],
+                registry=registry,
+            ),
         )
 
     def watch_pools(self, sampler: PoolSampler) -> None:
@@ -163,6 +209,8 @@ class Metrics:
                 self.settle_anomalies.labels(str(state["settle_anomaly"])).inc()
         elif route == KEY_FAILURE_ROUTE and status == 200:
             self.key_failures.labels("provider_rejected").inc()
+        elif route in PROXY_ROUTES:
+            self._count_proxy_call(PROXY_ROUTES[route], status, code, state)
         elif route == WEBHOOK_ROUTE:
             self.webhook_events.labels(
                 state.get("webhook_outcome") or self._outcome(status, code)
@@ -178,6 +226,23 @@ class Metrics:
             self.admissions.labels("refused", str(code)).inc()
         else:
             self.admissions.labels("error", str(code or status)).inc()
+
+    def _count_proxy_call(
+        self, endpoint: str, status: int, code: object, state: Mapping[str, Any]
+    ) -> None:
+        """A proxied call: answered, or refused by the proxy with a code; each upstream
+        tried; every upstream left for the next is a fallback."""
+        if code is None:
+            self.proxy_calls.labels(endpoint, "answered").inc()
+        else:
+            self.proxy_calls.labels(endpoint, "refused").inc()
+            self.proxy_refusals.labels(str(code)).inc()
+        attempts = state.get("proxy_attempts") or ()
+        for attempt in attempts:
+            named = "unreachable" if attempt.status_code is None else str(attempt.status_code)
+            self.proxy_upstream_responses.labels(attempt.provider_id, named).inc()
+        for attempt in attempts[:-1]:
+            self.proxy_fallbacks.labels(fallback_reason(attempt.status_code)).inc()
 
     @staticmethod
     def _outcome(status: int, code: object) -> str:

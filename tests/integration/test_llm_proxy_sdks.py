@@ -15,6 +15,8 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,18 +26,24 @@ import attrs
 import httpx
 import openai
 import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.catalog.toml_loader import load_catalog
 from adapters.sql.database import upgrade
+from adapters.sql.urls import sync_url
 from domain.byok import CredentialInput, KeyStatus
 from domain.ids import MessageId, TenantId
 from domain.metering import UsageRecord
+from domain.proxy import WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
+from domain.use_cases.llm_proxy import ProxyAnswer, ProxyCall, ProxyRefusal
 from domain.virtual_keys import VIRTUAL_KEY_ENV
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
 from tests.http.conftest import PASSWORD, TEST_PASSWORD_HASHER
+from tests.support import postgres
 from tests.support.app_server import AppServer, running_app
 from tests.support.llm_stub import LlmStub, running_llm_stub
 from tests.support.openclaw import ensure_installed
@@ -48,6 +56,7 @@ PLATFORM_KEYS = {
     "anthropic": "sk-ant-PLATFORMSECRET0003",
 }
 TENANT_KEY = "sk-proj-TENANTSECRET4242abcd"
+METRICS_TOKEN = "proxy-metrics-scraper-token-0123456789"
 USAGE = (23, 11, 5)
 _emails = itertools.count()
 
@@ -143,21 +152,33 @@ class ProxyWorld:
         )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Every proxy test runs on both ledgers: the app on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('llm-proxy-db') / 'tierkeeper.sqlite3'}"
+        return
+    with postgres.fresh_database("llm_proxy", durable=False) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[ProxyWorld]:
     root = tmp_path_factory.mktemp("llm-proxy")
-    database = root / "tierkeeper.sqlite3"
-    upgrade(f"sqlite:///{database}")
+    upgrade(database_url)
     with running_llm_stub() as stub:
         stub.usage = USAGE
         environ = {
             **os.environ,
             "TIERKEEPER_VAR_DIR": str(root / "var"),
-            "TIERKEEPER_DATABASE_URL": f"sqlite:///{database}",
+            "TIERKEEPER_DATABASE_URL": database_url,
             "TIERKEEPER_CONFIG_ROOT": str(root / "openclaw"),
             "TIERKEEPER_SECRET_KEY": "proxy-test-platform-secret-0123456789",
             "TIERKEEPER_OPENCLAW_MODE": "proxy",
             "TIERKEEPER_PROXY_URL": "http://127.0.0.1:9/",
+            "TIERKEEPER_METRICS_TOKEN": METRICS_TOKEN,
             **{f"TIERKEEPER_PLATFORM_KEY_{p.upper()}": k for p, k in PLATFORM_KEYS.items()},
             **stub.provider_env(load_catalog()),
         }
@@ -172,6 +193,7 @@ def fresh_stub(world: ProxyWorld) -> None:
     world.stub.fail.clear()
     world.stub.chunks = 3
     world.stub.chunk_delay_s = 0.0
+    world.stub.answer_delay_s = 0.0
 
 
 def usage_of(record: UsageRecord) -> tuple[int, int, int]:
@@ -189,7 +211,7 @@ def test_openai_sdk_call_is_answered_on_the_platform_key_and_settles_the_reporte
     served = world.stub.served("moonshot")[-1]
     assert served.key == PLATFORM_KEYS["moonshot"]
     assert served.body["model"] == "kimi-k2.5"
-    (record,) = world.records(tenant.id)
+    (record,) = world.wait_for_records(tenant.id, 1)
     assert usage_of(record) == USAGE
     assert (record.model, record.credential.value) == ("moonshot/kimi-k2.5", "platform")
 
@@ -247,7 +269,7 @@ def test_a_rate_limited_or_failing_upstream_falls_back_inside_the_same_call(
         assert answer.choices[0].message.content == "moonshot:kimi-k2.5 part1 part2"
     own_calls = world.stub.served("openai")
     assert [r.key for r in own_calls[-2:]] == [TENANT_KEY, TENANT_KEY]
-    records = world.records(tenant.id)
+    records = world.wait_for_records(tenant.id, 2)
     assert [(r.model, r.credential.value, usage_of(r)) for r in records] == [
         ("moonshot/kimi-k2.5", "platform", USAGE)
     ] * 2
@@ -256,8 +278,53 @@ def test_a_rate_limited_or_failing_upstream_falls_back_inside_the_same_call(
         model="gpt-4.1", messages=[{"role": "user", "content": "hi"}], max_tokens=50
     )
     assert answer.choices[0].message.content == "openai:gpt-4.1 part1 part2"
-    last = world.records(tenant.id)[-1]
-    assert (last.model, last.credential.value) == ("byok-openai/gpt-4.1", "tenant")
+    records = world.wait_for_records(tenant.id, 3)
+    assert sorted((r.model, r.credential.value) for r in records) == [
+        ("byok-openai/gpt-4.1", "tenant"),
+        ("moonshot/kimi-k2.5", "platform"),
+        ("moonshot/kimi-k2.5", "platform"),
+    ]
+
+
+def test_a_whole_call_falls_back_across_wire_formats_and_reads_as_its_own_format(
+    world: ProxyWorld,
+) -> None:
+    """Premium: Sonnet (Anthropic Messages) failing, the route's next choice Kimi speaks
+    OpenAI Chat Completions: the call is translated there and the answer back, and the
+    usage Kimi reported is settled on Kimi; a stream's events are translated as they
+    pass."""
+    tenant = world.tenant("premium")
+    world.stub.fail["anthropic"] = [500]
+    answer = world.anthropic(tenant).messages.create(
+        model="claude-sonnet-4-6", max_tokens=300, system="be brief",
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    assert answer.content[0].type == "text"
+    assert answer.content[0].text == "moonshot:kimi-k2.5 part1 part2"
+    assert answer.model == "kimi-k2.5"
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (USAGE[0], USAGE[1])
+    served = world.stub.served("moonshot")[-1]
+    assert served.key == PLATFORM_KEYS["moonshot"]
+    assert served.body == {
+        "model": "kimi-k2.5",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "max_tokens": 300,
+    }
+    (record,) = world.wait_for_records(tenant.id, 1)
+    assert (record.model, usage_of(record)) == ("moonshot/kimi-k2.5", USAGE)
+
+    world.stub.fail["anthropic"] = [500]
+    with world.anthropic(tenant).messages.stream(
+        model="claude-sonnet-4-6", max_tokens=300, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert pieces == ["moonshot:kimi-k2.5", " part1", " part2"]
+    assert final.stop_reason == "end_turn"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (USAGE[0], USAGE[1])
+    assert world.stub.served("moonshot")[-1].body["stream_options"] == {"include_usage": True}
+    records = world.wait_for_records(tenant.id, 2)
+    assert [(r.model, usage_of(r)) for r in records] == [("moonshot/kimi-k2.5", USAGE)] * 2
 
 
 def test_a_rejected_tenant_key_is_marked_invalid_and_the_call_continues_on_the_platform(
@@ -270,7 +337,7 @@ def test_a_rejected_tenant_key_is_marked_invalid_and_the_call_continues_on_the_p
     )
     assert answer.choices[0].message.content == "moonshot:kimi-k2.5 part1 part2"
     assert world.key_status(tenant.id) is KeyStatus.INVALID
-    (record,) = world.records(tenant.id)
+    (record,) = world.wait_for_records(tenant.id, 1)
     assert record.credential.value == "platform"
     # the regenerated config keeps the same virtual key: the gateway is not locked out
     env = (world.config_root / tenant.id / ".env").read_text()
@@ -349,22 +416,42 @@ def test_a_caller_leaving_mid_stream_still_settles_what_the_provider_reported(
     assert usage_of(record) == (0, 700, 0)
 
 
-def test_a_call_naming_its_admitted_message_settles_against_that_message(
-    world: ProxyWorld,
-) -> None:
-    """The gateway admits the message (counting it once against the day's cap); the calls
-    it makes carry its id: the first settles that message, a second one its own tokens."""
-    tenant = world.tenant("starter")
+def messages_used(world: ProxyWorld, tenant: ProxyTenant) -> tuple[int, int]:
+    """The tenant's messages today and the tokens reserved in its period."""
+
+    async def read() -> tuple[int, int]:
+        services: Services = await world.services()
+        try:
+            view = await services.metering.usage(tenant.id)
+            return view.messages_used, view.tokens_reserved
+        finally:
+            await services.close()
+
+    return asyncio.run(read())
+
+
+def admit_message(world: ProxyWorld, tenant: ProxyTenant, message_id: str) -> int:
+    """The gateway's admission of one agent message; the messages remaining today."""
 
     async def admit() -> int:
         services: Services = await world.services()
         try:
-            admission = await services.metering.admit(tenant.id, MessageId("agent-msg-1"), 1000)
+            admission = await services.metering.admit(tenant.id, MessageId(message_id), 1000)
             return admission.messages_remaining or 0
         finally:
             await services.close()
 
-    remaining = asyncio.run(admit())
+    return asyncio.run(admit())
+
+
+def test_a_call_naming_its_admitted_message_settles_against_that_message(
+    world: ProxyWorld,
+) -> None:
+    """The gateway admits the message (counting it once against the day's cap); the calls
+    it makes carry its id: the first settles that message, a second one holds and settles
+    a reservation of its own."""
+    tenant = world.tenant("starter")
+    remaining = admit_message(world, tenant, "agent-msg-1")
     client = world.openai(tenant)
     for _ in range(2):
         client.chat.completions.create(
@@ -372,20 +459,217 @@ def test_a_call_naming_its_admitted_message_settles_against_that_message(
             messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-tierkeeper-message-id": "agent-msg-1"},
         )
-    records = world.records(tenant.id)
+    records = world.wait_for_records(tenant.id, 2)
     assert records[0].message_id == "agent-msg-1"
-    assert records[1].message_id.startswith("agent-msg-1~")
+    assert records[1].message_id.startswith("call-")
     assert [usage_of(r) for r in records] == [USAGE, USAGE]
-
-    async def messages_today() -> int:
-        services: Services = await world.services()
-        try:
-            return (await services.metering.usage(tenant.id)).messages_used
-        finally:
-            await services.close()
-
-    assert asyncio.run(messages_today()) == 1
+    assert messages_used(world, tenant) == (1, 0)
     assert remaining == 49
+
+
+def test_calls_without_a_message_id_count_no_message_but_settle_their_tokens(
+    world: ProxyWorld,
+) -> None:
+    """Message caps stay with admission: OpenClaw's calls carry no message id, and each
+    holds and settles its own reservation without touching the day's count."""
+    tenant = world.tenant("starter")
+    for _ in range(3):
+        world.openai(tenant).chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=100
+        )
+    records = world.wait_for_records(tenant.id, 3)
+    assert [usage_of(r) for r in records] == [USAGE] * 3
+    assert all(r.message_id.startswith("call-") for r in records)
+    assert messages_used(world, tenant) == (0, 0)
+
+
+def test_a_second_call_naming_a_settled_message_is_budget_checked_before_forwarding(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("starter")
+    admit_message(world, tenant, "agent-msg-2")
+    client = world.openai(tenant)
+    named = {"x-tierkeeper-message-id": "agent-msg-2"}
+    client.chat.completions.create(
+        model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], extra_headers=named
+    )
+    before = len(world.stub.requests)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}],
+            max_tokens=500_000, extra_headers=named,
+        )  # fmt: skip
+    assert refused.value.response.json()["error"]["code"] == "token_budget_exhausted"
+    assert len(world.stub.requests) == before
+    assert len(world.records(tenant.id)) == 1
+    world.seen.append(refused.value.response.text)
+
+
+def test_a_model_the_tenant_may_not_use_is_refused_before_anything_is_reserved(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("starter")
+    before = len(world.stub.requests)
+    with pytest.raises(openai.NotFoundError) as refused:
+        world.openai(tenant).chat.completions.create(
+            model="claude-opus-4-6", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert refused.value.response.json()["error"]["code"] == "model_not_found"
+    assert len(world.stub.requests) == before
+    assert world.records(tenant.id) == []
+    assert messages_used(world, tenant) == (0, 0)
+    world.seen.append(refused.value.response.text)
+
+
+def test_parallel_calls_beyond_the_budget_forward_exactly_those_that_fit(
+    world: ProxyWorld,
+) -> None:
+    """Eight calls at once each reserving 150,000 of the starter's 500,000 tokens, while the
+    provider takes 2 s to answer (nothing settles before all are reserved): exactly three
+    are forwarded; the five others get the 429 in OpenAI's shape."""
+    world.stub.answer_delay_s = 2.0
+    tenant = world.tenant("starter")
+    client = world.openai(tenant)
+    before = len(world.stub.requests)
+
+    def one_call(_: int) -> str:
+        try:
+            client.chat.completions.create(
+                model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}],
+                max_tokens=150_000, timeout=60,
+            )  # fmt: skip
+        except openai.RateLimitError as refused:
+            world.seen.append(refused.response.text)
+            return str(refused.response.json()["error"]["code"])
+        return "answered"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(one_call, range(8)))
+    assert outcomes == ["answered"] * 3 + ["token_budget_exhausted"] * 5
+    assert len(world.stub.requests) - before == 3
+    assert [usage_of(r) for r in world.wait_for_records(tenant.id, 3)] == [USAGE] * 3
+    assert messages_used(world, tenant) == (0, 0)
+
+
+def proxy_metrics(world: ProxyWorld) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = httpx.get(
+        f"{world.app.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("tierkeeper_proxy_") and sample.name.endswith("_total")
+    }
+
+
+def series(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (f"tierkeeper_proxy_{name}_total", tuple(sorted(labels.items())))
+
+
+def test_metrics_count_proxied_calls_upstream_statuses_fallbacks_and_refusals(
+    world: ProxyWorld,
+) -> None:
+    tenant = world.tenant("byok", "openai")
+    before = proxy_metrics(world)
+    world.stub.fail["openai"] = [429]
+    world.openai(tenant).chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+    )
+    with pytest.raises(openai.RateLimitError):
+        world.openai(world.tenant("starter")).chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=600_000
+        )
+    with pytest.raises(anthropic.NotFoundError):
+        world.anthropic(tenant).messages.create(
+            model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    after = proxy_metrics(world)
+    moved = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert moved == {
+        series("calls", endpoint="chat_completions", outcome="answered"): 1,
+        series("calls", endpoint="chat_completions", outcome="refused"): 1,
+        series("calls", endpoint="messages", outcome="refused"): 1,
+        series("upstream_responses", provider="openai", status="429"): 1,
+        series("upstream_responses", provider="moonshot", status="200"): 1,
+        series("fallbacks", reason="rate_limited"): 1,
+        series("refusals", reason="token_budget_exhausted"): 1,
+        series("refusals", reason="model_not_found"): 1,
+    }
+
+
+@contextmanager
+def period_locked(world: ProxyWorld, tenant_id: TenantId) -> Iterator[None]:
+    """Hold what a settlement must lock: SQLite's write lock, or the tenant's period row on
+    PostgreSQL; released on leaving."""
+    engine = sa.create_engine(sync_url(world.environ["TIERKEEPER_DATABASE_URL"]))
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(
+                    sa.text("SELECT 1 FROM usage_periods WHERE tenant_id = :t FOR UPDATE"),
+                    {"t": tenant_id},
+                )
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+async def read_all(answer: ProxyAnswer | ProxyRefusal) -> bytes:
+    """The answer's body, a stream read to its end."""
+    assert isinstance(answer, ProxyAnswer) and answer.status_code == 200
+    if answer.chunks is None:
+        return answer.body
+    return b"".join([chunk async for chunk in answer.chunks])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_an_answer_ends_before_it_settles_and_shutdown_waits_for_the_settlement(
+    world: ProxyWorld, stream: bool
+) -> None:
+    """The settlement is off the caller's path: with the ledger held by another transaction
+    the whole answer (or the stream, to its end) still arrives; closing the services waits
+    for the settlement, which then counts exactly the reported usage."""
+    tenant = world.tenant("starter")
+    body = {"model": "kimi-k2.5", "messages": [{"role": "user", "content": "hi"}]}
+    call = ProxyCall(
+        wire=WireFormat.OPENAI, body=body | {"stream": stream}, model="kimi-k2.5",
+        stream=stream, max_tokens=100, message_id=None,
+    )  # fmt: skip
+
+    async def answer_then_close() -> int:
+        services: Services = await world.services()
+        proxy = services.llm_proxy
+        assert proxy is not None
+        try:
+            await read_all(await proxy.call(tenant.virtual_key, call))  # the period row exists
+            world.stub.answer_delay_s = 1.0
+            asked = len(world.stub.requests)
+            calling = asyncio.ensure_future(proxy.call(tenant.virtual_key, call))
+            for _ in range(3000):  # until reserved and forwarded (the stub answers in 1 s)
+                if len(world.stub.requests) > asked:
+                    break
+                await asyncio.sleep(0.01)
+            with period_locked(world, tenant.id):
+                answer = await asyncio.wait_for(calling, 30)
+                assert b"moonshot:kimi-k2.5" in await asyncio.wait_for(read_all(answer), 30)
+                pending = len(proxy._finishing)
+                closing = asyncio.ensure_future(services.close())
+                await asyncio.sleep(0.5)
+                assert not closing.done()  # waiting for the settlement behind the lock
+        finally:
+            if "closing" in locals():
+                await asyncio.wait_for(closing, 60)
+            else:
+                await services.close()
+        return pending
+
+    assert asyncio.run(answer_then_close()) == 1
+    assert [usage_of(r) for r in world.records(tenant.id)] == [USAGE, USAGE]
 
 
 def test_models_lists_what_the_tenants_route_offers(world: ProxyWorld) -> None:

@@ -172,3 +172,20 @@ async def test_a_settlement_after_the_period_boundary_is_notified_once_in_its_ow
         tenant, MessageId("late"), "moonshot/kimi-k2.5", TokenUsage(used, 0), Credential.PLATFORM
     )
     assert await _thresholds(db, tenant) == [("tokens", first.key.isoformat(), 80, used, budget)]
+
+
+async def test_settling_llm_calls_past_80_percent_of_the_budget_notifies_and_counts_no_message(
+    db: SqlDatabase,
+) -> None:
+    """The proxy's call reservations (``reserve_call``) settle through the same statement:
+    the budget's threshold is written; the cap's never is, as no message was counted."""
+    tenant = await _tenant(db)
+    period_key = windows(T0)[1].key.isoformat()
+    for call, tokens in (("c1", 500), ("c2", 350)):
+        held = await db.ledger.reserve_call(
+            admission(call, cap=1, budget=1_000, reserve=100, tenant=tenant), None
+        )
+        assert isinstance(held, Admitted) and held.counters.messages_today == 0
+        settled = attrs.evolve(settlement(call, tokens, tenant=tenant), token_budget=1_000)
+        await db.ledger.settle(settled)
+    assert await _thresholds(db, tenant) == [("tokens", period_key, 80, 850, 1_000)]

@@ -9,7 +9,8 @@ answer's text names the prefix and model that served it. What it answers is set 
 - a key containing ``unauthorized`` → 401, ``forbidden`` → 403 (the error body echoes the
   key, as some providers do, so a test can prove the proxy never passes it on);
 - ``usage``: the (input, output, cache read) tokens every answer reports;
-- ``chunks`` and ``chunk_delay_s``: how many text chunks a stream sends, and how slowly.
+- ``chunks`` and ``chunk_delay_s``: how many text chunks a stream sends, and how slowly;
+- ``answer_delay_s``: how long every answer waits before its first byte.
 
 Every request is recorded (prefix, path, the key presented, the JSON body).
 """
@@ -47,6 +48,7 @@ class LlmStub:
     usage: tuple[int, int, int] = (23, 11, 5)
     chunks: int = 3
     chunk_delay_s: float = 0.0
+    answer_delay_s: float = 0.0
     fail: dict[str, list[int]] = attrs.Factory(dict)
     requests: list[StubRequest] = attrs.Factory(list)
     disconnects: int = 0
@@ -209,6 +211,8 @@ def _handler(stub: LlmStub) -> type[BaseHTTPRequestHandler]:
                         prefix, path, key, body, {k.lower(): v for k, v in self.headers.items()}
                     )
                 )
+            if stub.answer_delay_s:
+                time.sleep(stub.answer_delay_s)
             if not key:
                 self._error(anthropic, 401, "no API key")
                 return

@@ -105,6 +105,19 @@ def test_a_selectable_model_outside_the_route_is_served_then_the_route_follows(
     assert models(plan) == ["anthropic/claude-opus-4-6", "anthropic/claude-sonnet-4-6"]
 
 
+def test_a_plain_text_call_falls_back_across_wire_formats_but_starts_in_its_own(
+    catalog: Catalog,
+) -> None:
+    premium = Route(choice("anthropic/claude-sonnet-4-6"), (choice("moonshot/kimi-k2.5"),))
+    sonnet = "claude-sonnet-4-6"
+    own_wire = call_plan(catalog, premium, (), sonnet, WireFormat.ANTHROPIC)
+    across = call_plan(catalog, premium, (), sonnet, WireFormat.ANTHROPIC, across_wires=True)
+    assert models(own_wire) == ["anthropic/claude-sonnet-4-6"]
+    assert models(across) == ["anthropic/claude-sonnet-4-6", "moonshot/kimi-k2.5"]
+    # the requested model is always named in the caller's own format
+    assert call_plan(catalog, premium, (), sonnet, WireFormat.OPENAI, across_wires=True) == ()
+
+
 @pytest.mark.parametrize(
     ("status", "credential", "verdict"),
     [

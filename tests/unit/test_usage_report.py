@@ -223,6 +223,14 @@ async def test_a_model_without_catalog_rates_is_flagged_not_priced(world: World)
     assert isinstance(row.model_cost_usd, Decimal)
 
 
+async def test_a_month_without_tenants_totals_zero_dollars_as_a_decimal(world: World) -> None:
+    empty = await report(world).for_period("2026-03")
+    assert empty.tenants == ()
+    assert empty.model_cost_usd() == Decimal(0)
+    assert isinstance(empty.model_cost_usd(), Decimal)
+    assert (empty.messages(), empty.revenue_cents(), empty.margin_cents()) == (0, 0, 0)
+
+
 async def test_totals_add_up_over_tenants(world: World, catalog: Catalog) -> None:
     await world.add_tenant("t-1", tier="starter")
     await world.add_tenant("t-2", tier="premium")

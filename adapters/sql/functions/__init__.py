@@ -13,6 +13,7 @@ FUNCTION_NAMES = (
     "tk_admit",
     "tk_settle",
     "tk_release_expired",
+    "tk_reserve_call",
 )
 """In creation order: each uses only those before it."""
 

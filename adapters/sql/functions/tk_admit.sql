@@ -21,8 +21,9 @@ CREATE FUNCTION tk_admit(
 -- 6. The reservation keeps the route offered (domain.metering.offered_route), which its
 --    settlement is checked against.
 -- 7. The thresholds of the cap this admission crossed (domain.metering.crossed_percents:
---    before * 100 < percent * cap <= after * 100) go to the notifications outbox in this
---    transaction, once per (tenant, kind, window, percent): committed with the count.
+--    before * 100 < percent * cap <= after * 100, in bigint: a cap above 21,474,836 would
+--    overflow integer) go to the notifications outbox in this transaction, once per
+--    (tenant, kind, window, percent): committed with the count.
 DECLARE
     v usage_periods;
 BEGIN
@@ -86,8 +87,8 @@ BEGIN
                                                 t.percent, o_messages, p_cap, NULL, NULL, NULL,
                                                 NULL, NULL, NULL, p_now, ARRAY['email', 'webhook'])
                 FROM unnest(ARRAY[80, 100]) AS t(percent)
-                WHERE (o_messages - 1) * 100 < t.percent * p_cap
-                  AND t.percent * p_cap <= o_messages * 100;
+                WHERE (o_messages - 1)::bigint * 100 < t.percent::bigint * p_cap
+                  AND t.percent::bigint * p_cap <= o_messages::bigint * 100;
             END IF;
         END IF;
     END IF;

@@ -146,6 +146,7 @@ async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Respo
     if isinstance(call, ProxyRefusal):
         return refusal_response(request, wire, call)
     outcome = await proxy.call(presented_key(request), call)
+    request.state.proxy_attempts = outcome.attempts
     if isinstance(outcome, ProxyRefusal):
         return refusal_response(request, wire, outcome)
     return answer_response(outcome)

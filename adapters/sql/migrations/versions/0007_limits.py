@@ -17,7 +17,7 @@ import importlib
 import sqlalchemy as sa
 from alembic import op
 
-from adapters.sql.functions import FUNCTION_NAMES, function_sql
+from adapters.sql.functions import function_sql
 
 revision = "0007_limits"
 down_revision = "0006_settle_tenant_revision"
@@ -45,6 +45,16 @@ NEW_SIGNATURES = (
     "tk_lock_period(text, date, timestamptz)",
     "tk_release_period(text, date, timestamptz)",
 )
+
+
+CREATED_HERE = (
+    "tk_release_period",
+    "tk_lock_period",
+    "tk_admit",
+    "tk_settle",
+    "tk_release_expired",
+)
+"""The functions this revision created, in creation order (later revisions add others)."""
 
 
 def _previous(module: str, name: str) -> str:
@@ -77,7 +87,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for signature in OLD_SIGNATURES:
             op.execute(f"DROP FUNCTION {signature}")
-        for name in FUNCTION_NAMES:
+        for name in CREATED_HERE:
             op.execute(_as_created_here(name))
 
 
