@@ -5,7 +5,7 @@ database holds exactly what ``adapters/sql/tables.py`` describes. The downgrade 
 table again, empty.
 
 Revision ID: 0016_schema_alignment
-Revises: 0013_thresholds_in_ledger
+Revises: 0014_call_reservations
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_schema_alignment"
-down_revision = "0013_thresholds_in_ledger"
+down_revision = "0014_call_reservations"
 branch_labels = None
 depends_on = None
 
