@@ -4,7 +4,7 @@ rows could hold plaintext sign-in links; none would ever be sent. After this rev
 database holds exactly what ``adapters/sql/tables.py`` describes. The downgrade creates the
 table again, empty.
 
-Revision ID: 0016_schema_alignment
+Revision ID: 0015_schema_alignment
 Revises: 0014_call_reservations
 Create Date: 2026-12-02
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_schema_alignment"
+revision = "0015_schema_alignment"
 down_revision = "0014_call_reservations"
 branch_labels = None
 depends_on = None
