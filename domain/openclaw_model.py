@@ -106,14 +106,11 @@ def _byok_provider_entry(provider: ByokProvider, model_id: str) -> ProviderEntry
     )
 
 
-def build_tenant_config(
-    catalog: Catalog,
-    tenant: Tenant,
-    credential: StoredCredential | None,
-    api_key: Secret | None,
+def config_document(
+    catalog: Catalog, tenant: Tenant, credential: StoredCredential | None
 ) -> TenantConfig:
-    """The providers the tier's route needs, the route itself, the tool policy, and the
-    tenant's own key as a secret only when the route uses it."""
+    """The providers the tier's route needs, the route itself and the tool policy, with no
+    secret: what the gateway's config document shows. Building it decrypts nothing."""
     tier = catalog.tier(tenant.tier)
     route = decide_route(catalog, tenant, credential)
     platform_refs = [c.ref for c in route.choices() if c.credential.value == "platform"]
@@ -136,14 +133,10 @@ def build_tenant_config(
                     tenant_owned=False,
                 )
             )
-    secrets: tuple[TenantSecret, ...] = ()
-    uses_own_key = route.primary is not None and route.primary.credential.value == "tenant"
-    if uses_own_key:
-        if credential is None or api_key is None:
-            raise ValueError("a route on the tenant's own key needs the decrypted key")
+    if _uses_own_key(route):
+        assert credential is not None  # a route runs on the tenant's key only when it has one
         byok_provider = catalog.byok_provider(credential.provider)
         providers.append(_byok_provider_entry(byok_provider, credential.model_preference))
-        secrets = (TenantSecret(byok_provider.env_var, api_key),)
     return TenantConfig(
         tenant_id=tenant.id,
         providers=tuple(providers),
@@ -151,8 +144,29 @@ def build_tenant_config(
         selectable_models=tuple(tier.selectable_models),
         tool_policy=catalog.tool_policy(tier.tool_policy),
         gateway_token_env=GATEWAY_TOKEN_ENV,
-        secrets=secrets,
+        secrets=(),
     )
+
+
+def _uses_own_key(route: Route) -> bool:
+    return route.primary is not None and route.primary.credential.value == "tenant"
+
+
+def build_tenant_config(
+    catalog: Catalog,
+    tenant: Tenant,
+    credential: StoredCredential | None,
+    api_key: Secret | None,
+) -> TenantConfig:
+    """The config document plus the tenant's own key as a secret, only when the route uses
+    it."""
+    config = config_document(catalog, tenant, credential)
+    if not _uses_own_key(config.route):
+        return config
+    if credential is None or api_key is None:
+        raise ValueError("a route on the tenant's own key needs the decrypted key")
+    env_name = catalog.byok_provider(credential.provider).env_var
+    return attrs.evolve(config, secrets=(TenantSecret(env_name, api_key),))
 
 
 @attrs.frozen
@@ -164,18 +178,24 @@ class ProxyEndpoint:
 
 
 def through_proxy(config: TenantConfig, endpoint: ProxyEndpoint) -> TenantConfig:
-    """The same config for proxy mode (spec §13): every provider's base URL is the proxy's
-    and its key is the tenant's virtual key, the only secret its ``.env`` holds; neither a
-    platform key nor the tenant's own key is named or written."""
+    """The same config for proxy mode (spec §13): the proxied document, and the tenant's
+    virtual key as the only secret its ``.env`` holds; neither a platform key nor the
+    tenant's own key is named or written."""
+    secret = TenantSecret(VIRTUAL_KEY_ENV, endpoint.virtual_key)
+    return attrs.evolve(proxied_document(config, endpoint.url), secrets=(secret,))
+
+
+def proxied_document(config: TenantConfig, proxy_url: str) -> TenantConfig:
+    """The document for proxy mode, with no secret: every provider's base URL is the
+    proxy's at ``proxy_url`` and its key is named as the tenant's virtual key."""
     providers = tuple(
         attrs.evolve(
             p,
-            base_url=proxy_base_url(endpoint.url, p.api),
+            base_url=proxy_base_url(proxy_url, p.api),
             api=proxied_api(p.api),
             api_key_env=VIRTUAL_KEY_ENV,
             tenant_owned=True,
         )
         for p in config.providers
     )
-    secret = TenantSecret(VIRTUAL_KEY_ENV, endpoint.virtual_key)
-    return attrs.evolve(config, providers=providers, secrets=(secret,))
+    return attrs.evolve(config, providers=providers, secrets=())

@@ -51,6 +51,7 @@ from domain.ports import (
 from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.accounts import Accounts
 from domain.use_cases.billing import Billing
+from domain.use_cases.config_documents import ConfigDocuments
 from domain.use_cases.configs import Configs, ProxyMode
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.key_store_set import KeyStoreSet
@@ -58,6 +59,7 @@ from domain.use_cases.llm_proxy import LlmProxy
 from domain.use_cases.metering import Metering, MeteringCaches
 from domain.use_cases.notifications import Deliverer, Notifications
 from domain.use_cases.operations import Operations
+from domain.use_cases.readiness import Readiness
 from domain.use_cases.tenants import Tenants
 from domain.use_cases.usage_history import UsageHistory
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -142,6 +144,10 @@ class Services:
     """The operator's tenant search and tenant report."""
     usage_history: UsageHistory | None = None
     """A tenant's settled usage by day or model (the history page and its API)."""
+    config_documents: ConfigDocuments = attrs.field(kw_only=True)
+    """The OpenClaw document the gateway fetches (decrypts nothing)."""
+    readiness: Readiness = attrs.field(kw_only=True)
+    """Whether the database and the key store answer (``/readyz``)."""
 
 
 def _default_password_hasher() -> PasswordHasher:
@@ -295,6 +301,15 @@ def assemble(
             catalog, ports.directory, ports.credentials, metering, ports.audit, ports.outbox
         ),
         usage_history=UsageHistory(ports.tenants, ports.ledger, ports.clock),
+        config_documents=ConfigDocuments(
+            catalog,
+            ports.tenants,
+            ports.credentials,
+            ports.config_writer,
+            ports.clock,
+            proxy_mode.url if proxy_mode is not None else None,
+        ),
+        readiness=Readiness(ports.tenants, ports.ledger, ports.key_store),
     )
 
 
@@ -466,11 +481,12 @@ def build_account_ports(
     root, Stripe cancellation when Stripe is configured."""
     from adapters.openclaw.remover import FileConfigRemover
     from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+    from adapters.sql.connections import EngineConnections
     from domain.use_cases.account_mail import NotificationsAccountMailer
 
     return AccountPorts(
-        attempts=SqlAttemptLog(database.engine),
-        store=SqlAccountRepository(database.engine),
+        attempts=SqlAttemptLog(EngineConnections(database.engine)),
+        store=SqlAccountRepository(EngineConnections(database.engine)),
         mailer=NotificationsAccountMailer(notifications, database.tenants),
         config_remover=FileConfigRemover(settings.config_root),
         canceler=build_subscription_canceler(settings),

@@ -11,10 +11,9 @@ from datetime import datetime
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
-from adapters.sql.connections import upsert
+from adapters.sql.connections import Connections, upsert
 from adapters.sql.unavailable import reports_unavailable
 from domain.accounts import OneTimePurpose, OneTimeToken
 from domain.errors import Conflict
@@ -26,34 +25,32 @@ from domain.throttle import Attempts
 @reports_unavailable
 @attrs.frozen
 class SqlAttemptLog:
-    engine: AsyncEngine
+    connections: Connections
 
     async def get(self, key: str) -> Attempts:
         query = t.login_attempts.select().where(t.login_attempts.c.key == key)
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             row = (await conn.execute(query)).mappings().first()
         return Attempts() if row is None else Attempts(row["failures"], row["last_failure_at"])
 
     async def record_failure(self, key: str, at: datetime) -> Attempts:
         """One ``INSERT … ON CONFLICT DO UPDATE``: concurrent failures all count."""
-        insert = upsert(self.engine, t.login_attempts).values(
-            key=key, failures=1, last_failure_at=at
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=[t.login_attempts.c.key],
-            set_={"failures": t.login_attempts.c.failures + 1, "last_failure_at": at},
-        ).returning(t.login_attempts.c.failures, t.login_attempts.c.last_failure_at)
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
+            insert = upsert(conn, t.login_attempts).values(key=key, failures=1, last_failure_at=at)
+            statement = insert.on_conflict_do_update(
+                index_elements=[t.login_attempts.c.key],
+                set_={"failures": t.login_attempts.c.failures + 1, "last_failure_at": at},
+            ).returning(t.login_attempts.c.failures, t.login_attempts.c.last_failure_at)
             row = (await conn.execute(statement)).mappings().one()
         return Attempts(row["failures"], row["last_failure_at"])
 
     async def clear(self, key: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             await conn.execute(t.login_attempts.delete().where(t.login_attempts.c.key == key))
 
     async def forget_before(self, at: datetime) -> int:
         statement = t.login_attempts.delete().where(t.login_attempts.c.last_failure_at < at)
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             result = await conn.execute(statement)
         return int(result.rowcount)
 
@@ -73,35 +70,35 @@ def _one_time(row: sa.RowMapping) -> OneTimeToken:
 @reports_unavailable
 @attrs.frozen
 class SqlAccountRepository:
-    engine: AsyncEngine
+    connections: Connections
 
     async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
         statement = t.users.update().where(t.users.c.id == user_id)
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             await conn.execute(statement.values(password_hash=password_hash))
 
     async def set_email(self, user_id: UserId, email: str) -> None:
         """A new address is not verified yet; a taken one is a ``Conflict``."""
         statement = t.users.update().where(t.users.c.id == user_id)
         try:
-            async with self.engine.begin() as conn:
+            async with self.connections.writing() as conn:
                 await conn.execute(statement.values(email=email, email_verified_at=None))
         except sa.exc.IntegrityError:
             raise Conflict("this email address is taken", code="conflict") from None
 
     async def mark_email_verified(self, user_id: UserId, at: datetime) -> None:
         statement = t.users.update().where(t.users.c.id == user_id)
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             await conn.execute(statement.values(email_verified_at=at))
 
     async def email_verified_at(self, user_id: UserId) -> datetime | None:
         query = sa.select(t.users.c.email_verified_at).where(t.users.c.id == user_id)
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             value: datetime | None = (await conn.execute(query)).scalar_one_or_none()
         return value
 
     async def add_one_time_token(self, token: OneTimeToken) -> None:
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             await conn.execute(
                 t.one_time_tokens.insert().values(
                     token_hash=token.token_hash,
@@ -129,7 +126,7 @@ class SqlAccountRepository:
             .values(used_at=at)
             .returning(*t.one_time_tokens.c)
         )
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             row = (await conn.execute(statement)).mappings().first()
         return None if row is None else _one_time(row)
 
@@ -138,7 +135,7 @@ class SqlAccountRepository:
         queued or kept for that user in the notifications outbox (with its deliveries): the
         mail about the user, and the tenant's mail written for no user (an email change's
         new address)."""
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             tenant_id = (
                 await conn.execute(sa.select(t.users.c.tenant_id).where(t.users.c.id == user_id))
             ).scalar_one_or_none()

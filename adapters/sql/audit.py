@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
+from adapters.sql.connections import Connections
 from adapters.sql.unavailable import reports_unavailable
 from domain.audit import Actor, AuditAction, AuditEntry, AuditSource
 from domain.ids import TenantId
@@ -26,10 +26,10 @@ MAX_ACTOR = 255
 @reports_unavailable
 @attrs.frozen
 class SqlAuditLog:
-    engine: AsyncEngine
+    connections: Connections
 
     async def record(self, entry: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
+        async with self.connections.writing() as conn:
             await conn.execute(
                 t.audit_log.insert().values(
                     at=entry.at,
@@ -49,7 +49,7 @@ class SqlAuditLog:
             query = query.where(t.audit_log.c.tenant_id == tenant_id)
         if since is not None:
             query = query.where(t.audit_log.c.at >= since)
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             rows = (await conn.execute(query.limit(limit))).mappings().all()
         return [_entry(row) for row in rows]
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import tables as t
 from adapters.sql.connections import Connections, upsert
@@ -74,21 +73,21 @@ class SqlSubscriptionRepository:
 class SqlPaidInvoiceRepository:
     """Paid invoices, each kept once by its invoice id (the primary key)."""
 
-    engine: AsyncEngine
+    connections: Connections
 
     async def record(self, invoice: PaidInvoice) -> bool:
-        statement = (
-            upsert(self.engine, t.paid_invoices)
-            .values(
-                invoice_id=invoice.invoice_id,
-                tenant_id=invoice.tenant_id,
-                amount_cents=invoice.amount_cents,
-                currency=invoice.currency,
-                paid_at=invoice.paid_at,
+        async with self.connections.writing() as conn:
+            statement = (
+                upsert(conn, t.paid_invoices)
+                .values(
+                    invoice_id=invoice.invoice_id,
+                    tenant_id=invoice.tenant_id,
+                    amount_cents=invoice.amount_cents,
+                    currency=invoice.currency,
+                    paid_at=invoice.paid_at,
+                )
+                .on_conflict_do_nothing(index_elements=[t.paid_invoices.c.invoice_id])
             )
-            .on_conflict_do_nothing(index_elements=[t.paid_invoices.c.invoice_id])
-        )
-        async with self.engine.begin() as conn:
             result = await conn.execute(statement)
         return result.rowcount == 1
 
@@ -98,7 +97,7 @@ class SqlPaidInvoiceRepository:
             .where(t.paid_invoices.c.paid_at >= starts_at, t.paid_invoices.c.paid_at < ends_at)
             .order_by(t.paid_invoices.c.paid_at, t.paid_invoices.c.invoice_id)
         )
-        async with self.engine.connect() as conn:
+        async with self.connections.reading() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
             PaidInvoice(

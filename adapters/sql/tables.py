@@ -1,7 +1,11 @@
 """The schema as SQLAlchemy Core sees it at the newest revision.
 
-Alembic revisions in ``migrations/versions`` create it; these ``Table`` objects only build
-statements. Nothing here is ORM-mapped: repositories translate rows to domain objects.
+Alembic revisions in ``migrations/versions`` create it; these ``Table`` objects build
+statements and describe exactly what the migrations create (tables, columns, types,
+nullability, server defaults, indexes, unique, check and foreign-key constraints:
+``tests/integration/test_schema_matches_tables.py``
+compares them with a freshly migrated database). Nothing here is ORM-mapped: repositories
+translate rows to domain objects.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ tenants = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("tier", sa.String(32), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("timezone", sa.String(64), nullable=False),
-    sa.Column("billing_anchor_day", sa.Integer, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("billing_anchor_day", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("model_preference", sa.String(200)),
     sa.Column("past_due_since", UtcDateTime),
@@ -54,23 +58,41 @@ tenants = sa.Table(
     sa.Column("subscription_updated_at", UtcDateTime),
     sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("zone_history", sa.Text),
+    sa.CheckConstraint("tier IN ('starter', 'premium', 'byok')", name="ck_tenants_tier"),
+    sa.CheckConstraint(
+        "status IN ('incomplete', 'active', 'past_due', 'canceled')", name="ck_tenants_status"
+    ),
+    sa.CheckConstraint("billing_anchor_day BETWEEN 1 AND 31", name="ck_tenants_anchor_day"),
+    sa.Index("ix_tenants_stripe_customer_id", "stripe_customer_id"),
 )
 
 users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("email", sa.String(320), nullable=False),
     sa.Column("password_hash", sa.String(255), nullable=False),
-    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column(
+        "tenant_id",
+        sa.String(64),
+        sa.ForeignKey("tenants.id", name="fk_users_tenant_id"),
+        nullable=False,
+    ),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("email_verified_at", UtcDateTime),
+    sa.UniqueConstraint("email", name="uq_users_email"),
+    sa.Index("ix_users_tenant_id", "tenant_id"),
 )
 
 credentials = sa.Table(
     "credentials",
     metadata,
-    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column(
+        "tenant_id",
+        sa.String(64),
+        sa.ForeignKey("tenants.id", name="fk_credentials_tenant_id"),
+        primary_key=True,
+    ),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("model_preference", sa.String(200), nullable=False),
@@ -84,6 +106,9 @@ credentials = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("last_verified_at", UtcDateTime),
     sa.Column("last_error", sa.Text),
+    sa.CheckConstraint(
+        "status IN ('unverified', 'valid', 'invalid')", name="ck_credentials_status"
+    ),
 )
 
 auth_tokens = sa.Table(
@@ -95,6 +120,7 @@ auth_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime),
     sa.Column("last_used_at", UtcDateTime),
+    sa.Index("ix_auth_tokens_subject", "subject"),
 )
 
 processed_events = sa.Table(
@@ -121,13 +147,15 @@ notifications = sa.Table(
         "created_at", UtcDateTime, nullable=False, server_default=sa.func.current_timestamp()
     ),
     sa.UniqueConstraint("tenant_id", "kind", "window_key", "percent", name="uq_notifications_once"),
-    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("public_id", sa.String(40), nullable=False),
     sa.Column("detail", sa.Text),
     sa.Column("user_id", sa.String(64)),
     sa.Column("link_store", sa.String(64)),
     sa.Column("link_key_version", sa.Integer),
     sa.Column("link_token", sa.Text),
     sa.Column("read_at", UtcDateTime),
+    sa.UniqueConstraint("public_id", name="uq_notifications_public_id"),
+    sa.Index("ix_notifications_tenant", "tenant_id", "id"),
 )
 
 notification_deliveries = sa.Table(
@@ -149,6 +177,7 @@ notification_deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("finished_at", UtcDateTime),
     sa.UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
 notification_settings = sa.Table(
@@ -169,6 +198,7 @@ usage_days = sa.Table(
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("day_key", sa.Date, primary_key=True),
     sa.Column("messages", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("messages >= 0", name="ck_usage_days_messages"),
 )
 
 usage_periods = sa.Table(
@@ -180,6 +210,9 @@ usage_periods = sa.Table(
     sa.Column("tokens_reserved", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("own_key_tokens", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+HELD = sa.text("state = 'held'")
+UNSWEPT = sa.text("state IN ('held', 'lapsed')")
 
 reservations = sa.Table(
     "reservations",
@@ -195,6 +228,23 @@ reservations = sa.Table(
     sa.Column("offered_models", sa.Text, nullable=False, server_default=""),
     sa.Column("tenant_key_model", sa.String(200)),
     sa.Column("max_weight", sa.Numeric(12, 4), nullable=False, server_default="1"),
+    sa.CheckConstraint(
+        "state IN ('held', 'lapsed', 'settled', 'expired')", name="ck_reservations_state"
+    ),
+    sa.Index(
+        "ix_reservations_held_period",
+        "tenant_id",
+        "period_key",
+        "expires_at",
+        postgresql_where=HELD,
+        sqlite_where=HELD,
+    ),
+    sa.Index(
+        "ix_reservations_unswept_expiry",
+        "expires_at",
+        postgresql_where=UNSWEPT,
+        sqlite_where=UNSWEPT,
+    ),
 )
 
 settlements = sa.Table(
@@ -216,6 +266,7 @@ settlements = sa.Table(
     sa.Column("reported_credential", sa.String(16)),
     sa.Column("anomaly", sa.String(64)),
     sa.UniqueConstraint("tenant_id", "message_id", name="uq_settlements_message"),
+    sa.Index("ix_settlements_settled_at", "settled_at"),
 )
 
 virtual_keys = sa.Table(
@@ -235,7 +286,7 @@ login_attempts = sa.Table(
     metadata,
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_failure_at", UtcDateTime, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime, nullable=False, index=True),
 )
 
 one_time_tokens = sa.Table(
@@ -243,7 +294,7 @@ one_time_tokens = sa.Table(
     metadata,
     sa.Column("token_hash", sa.String(128), primary_key=True),
     sa.Column("purpose", sa.String(32), nullable=False),
-    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
     sa.Column("email", sa.String(320), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),

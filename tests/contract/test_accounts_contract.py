@@ -15,6 +15,7 @@ import pytest
 
 from adapters.openclaw.remover import FileConfigRemover
 from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
+from adapters.sql.connections import EngineConnections
 from adapters.sql.database import open_database
 from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose, OneTimeToken
 from domain.errors import Conflict
@@ -78,8 +79,8 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             request.param,
             db.tenants,
             db.auth_tokens,
-            SqlAttemptLog(db.engine),
-            SqlAccountRepository(db.engine),
+            SqlAttemptLog(EngineConnections(db.engine)),
+            SqlAccountRepository(EngineConnections(db.engine)),
             NotificationsAccountMailer(
                 outbox_notifier(db.tenants, db.credentials, db.outbox, db.notification_settings),
                 db.tenants,

@@ -6,26 +6,40 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import attrs
 import pytest
 
+from adapters.sql.accounts import SqlAccountRepository
+from adapters.sql.audit import SqlAuditLog
 from adapters.sql.auth_tokens import SqlAuthTokenRepository
-from adapters.sql.connections import TransactionConnections
+from adapters.sql.connections import EngineConnections, TransactionConnections
 from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.database import SqlDatabase, open_database
 from adapters.sql.processed_events import SqlProcessedEventRepository
+from adapters.sql.subscriptions import SqlPaidInvoiceRepository, SqlSubscriptionRepository
 from adapters.sql.tenants import SqlTenantRepository
+from domain.accounts import OneTimePurpose, OneTimeToken
+from domain.audit import Actor, AuditAction, AuditEntry, AuditSource
 from domain.errors import Conflict
-from domain.ids import TenantId
-from domain.ports import AuthToken
+from domain.ids import TenantId, UserId
+from domain.sessions import AuthToken
+from domain.subscription_records import PaidInvoice, Subscription
 from tests.contract.test_repositories_contract import T0, a_credential, a_tenant, a_user
 from tests.support import postgres
 
 pytestmark = pytest.mark.contract
 
 TOKEN = AuthToken("h" * 64, "service", "gateway", T0)
+SUBSCRIPTION = Subscription(TenantId("t001"), "sub_1")
+INVOICE = PaidInvoice("in_1", TenantId("t001"), 2_500, "usd", T0)
+CODE = OneTimeToken(
+    "c" * 64, OneTimePurpose.VERIFY_EMAIL, UserId("u001"), "user1@example.com", T0,
+    T0 + timedelta(hours=1),
+)  # fmt: skip
+ENTRY = AuditEntry(T0, AuditAction.KEY_SAVED, Actor(AuditSource.API, "u001"), TenantId("t001"))
 
 
 class Boom(Exception):
@@ -38,6 +52,10 @@ class Bound:
     credentials: SqlCredentialRepository
     auth_tokens: SqlAuthTokenRepository
     processed_events: SqlProcessedEventRepository
+    subscriptions: SqlSubscriptionRepository
+    invoices: SqlPaidInvoiceRepository
+    audit: SqlAuditLog
+    accounts: SqlAccountRepository
 
 
 def bound(connections: TransactionConnections) -> Bound:
@@ -46,7 +64,16 @@ def bound(connections: TransactionConnections) -> Bound:
         SqlCredentialRepository(connections),
         SqlAuthTokenRepository(connections),
         SqlProcessedEventRepository(connections),
+        SqlSubscriptionRepository(connections),
+        SqlPaidInvoiceRepository(connections),
+        SqlAuditLog(connections),
+        SqlAccountRepository(connections),
     )
+
+
+def accounts(db: SqlDatabase) -> SqlAccountRepository:
+    """The account repository as the app builds it: a connection per call."""
+    return SqlAccountRepository(EngineConnections(db.engine))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -74,6 +101,10 @@ async def test_writes_on_one_transaction_are_seen_inside_it_and_elsewhere_after_
         await repos.credentials.put(a_credential())
         await repos.auth_tokens.add(TOKEN)
         assert await repos.processed_events.remember("evt_1", "invoice.paid", "applied", T0)
+        await repos.subscriptions.save(SUBSCRIPTION)
+        assert await repos.invoices.record(INVOICE)
+        await repos.audit.record(ENTRY)
+        await repos.accounts.add_one_time_token(CODE)
         assert await repos.tenants.get(TenantId("t001")) == a_tenant()
         assert await repos.credentials.get(TenantId("t001")) == a_credential()
         if db.backend == "postgresql":  # SQLite runs one transaction at a time
@@ -82,6 +113,12 @@ async def test_writes_on_one_transaction_are_seen_inside_it_and_elsewhere_after_
     assert await db.credentials.get(TenantId("t001")) == a_credential()
     assert await db.auth_tokens.find(TOKEN.token_hash) == TOKEN
     assert await db.processed_events.outcome("evt_1") == "applied"
+    assert await db.subscriptions.get(TenantId("t001")) == SUBSCRIPTION
+    assert await db.paid_invoices.paid_between(T0, T0 + timedelta(seconds=1)) == [INVOICE]
+    assert await db.audit.entries() == [ENTRY]
+    assert await accounts(db).consume_one_time_token(CODE.token_hash, CODE.purpose, T0) == (
+        attrs.evolve(CODE, used_at=T0)
+    )
 
 
 async def test_an_error_before_commit_leaves_none_of_the_writes(db: SqlDatabase) -> None:
@@ -91,10 +128,18 @@ async def test_an_error_before_commit_leaves_none_of_the_writes(db: SqlDatabase)
             await repos.tenants.add(a_tenant(), a_user())
             await repos.credentials.put(a_credential())
             await repos.auth_tokens.add(TOKEN)
+            await repos.subscriptions.save(SUBSCRIPTION)
+            await repos.invoices.record(INVOICE)
+            await repos.audit.record(ENTRY)
+            await repos.accounts.add_one_time_token(CODE)
             raise Boom
     assert await db.tenants.count() == 0
     assert await db.credentials.get(TenantId("t001")) is None
     assert await db.auth_tokens.find(TOKEN.token_hash) is None
+    assert await db.subscriptions.get(TenantId("t001")) is None
+    assert await db.paid_invoices.paid_between(T0, T0 + timedelta(seconds=1)) == []
+    assert await db.audit.entries() == []
+    assert await accounts(db).consume_one_time_token(CODE.token_hash, CODE.purpose, T0) is None
 
 
 async def test_a_refused_write_leaves_the_transaction_usable(db: SqlDatabase) -> None:

@@ -10,7 +10,6 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody, Parameter
 
-from domain.errors import NotFound
 from domain.ids import MessageId, TenantId
 from domain.metering import Credential, Refused, TokenUsage
 from entrypoints.http.auth import (
@@ -138,13 +137,10 @@ class GatewayController(Controller):
         """The tenant's OpenClaw document and the variable names it needs; secret values are
         never included."""
         request.state.tenant_id = tenant_id
-        if await services.ports.tenants.get(TenantId(tenant_id)) is None:
-            raise NotFound("the tenant is unknown", code="tenant_unknown")
-        config = await services.configs.build(TenantId(tenant_id))
-        document = services.ports.config_writer.render(config)
+        document = await services.config_documents.document(TenantId(tenant_id))
         return ConfigOut(
-            openclaw=document,
-            env_names=list(config.env_names()),
-            generated_at=services.ports.clock.now(),
-            digest=config_digest(document),
+            openclaw=document.openclaw,
+            env_names=list(document.env_names),
+            generated_at=document.generated_at,
+            digest=config_digest(document.openclaw),
         )

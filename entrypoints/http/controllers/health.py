@@ -6,10 +6,16 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
+from domain.use_cases.readiness import Dependency
 from entrypoints.http.auth import ServicesDep
 from entrypoints.http.errors import error_response
 from entrypoints.http.openapi import errors
 from entrypoints.http.schemas import ErrorBody, HealthOut, ReadyOut
+
+UNAVAILABLE = {
+    Dependency.DATABASE: ("database_unavailable", "the database does not answer"),
+    Dependency.KEY_STORE: ("key_store_unavailable", "the key store does not answer"),
+}
 
 
 class HealthController(Controller):
@@ -28,17 +34,8 @@ class HealthController(Controller):
     ) -> Response[ReadyOut] | Response[ErrorBody]:
         """200 when the database (for writes too: a read-only one admits nothing) and the key
         store answer; 503 naming the one that does not."""
-        try:
-            await services.ports.tenants.count()
-            await services.ports.ledger.check_writable()
-        except Exception:  # any failure means: not ready
-            return error_response(
-                request, 503, "database_unavailable", "the database does not answer"
-            )
-        try:
-            await services.ports.key_store.check()
-        except Exception:  # any failure means: not ready
-            return error_response(
-                request, 503, "key_store_unavailable", "the key store does not answer"
-            )
+        unavailable = await services.readiness.first_unavailable()
+        if unavailable is not None:
+            code, detail = UNAVAILABLE[unavailable]
+            return error_response(request, 503, code, detail)
         return Response(ReadyOut(status="ready", database="ok", key_store="ok"))
