@@ -67,8 +67,7 @@ def test_a_notice_mail_reads_body_link_and_the_settings_footer_word_for_word() -
     )
 
 
-def test_account_mail_with_a_one_time_code_shows_the_code_to_paste_and_cannot_be_turned_off(
-) -> None:
+def test_account_mail_shows_the_code_to_paste_and_cannot_be_turned_off() -> None:
     message = Message("Reset <your> password", "Someone asked.", "", "Choose a password")
     link = "https://app.example.com/reset#code=abc&123"
     mail = render_mail(message, NotificationId("n-8"), "agent@mail.example", "c@d.example", link)
@@ -86,7 +85,7 @@ def test_account_mail_with_a_one_time_code_shows_the_code_to_paste_and_cannot_be
         "This mail is about your account itself (its password, address or sign-in), so it "
         "cannot be turned off.</p></body></html>"
     )
-    assert "<h1 style=\"font-size:1.3em\">Reset &lt;your&gt; password</h1>" in mail.html
+    assert '<h1 style="font-size:1.3em">Reset &lt;your&gt; password</h1>' in mail.html
 
 
 def test_a_sender_with_an_empty_domain_gets_a_localhost_message_id() -> None:
