@@ -293,10 +293,10 @@ def compose(catalog: Catalog, tenant: Tenant, note: StoredNotification) -> Messa
         return _plan_message(catalog, tenant, facts)
     if kind is NotificationKind.CANCELLATION_SCHEDULED:
         ends = facts.detail.get("ends_at")
-        when = local_time(datetime.fromisoformat(ends), tenant.timezone) if ends else "soon"
+        when = f"on {local_time(datetime.fromisoformat(ends), tenant.timezone)}" if ends else "soon"
         return Message(
             "Your subscription is set to end",
-            f"Your {tier.name} plan ends on {when}. Until then everything keeps working; "
+            f"Your {tier.name} plan ends {when}. Until then everything keeps working; "
             "you can resume the subscription before that date.",
             "/settings",
             "Manage your plan",
