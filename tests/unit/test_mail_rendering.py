@@ -178,7 +178,7 @@ def test_a_webhook_secret_is_whsec_and_base64_of_at_least_24_bytes() -> None:
     random = bytes(range(24))
     secret = new_webhook_secret(random)
     assert secret.reveal() == "whsec_" + base64.b64encode(random).decode()
-    with pytest.raises(ValueError, match="at least 24 random bytes"):
+    with pytest.raises(ValueError, match=r"^a webhook secret needs at least 24 random bytes$"):
         new_webhook_secret(bytes(23))
 
 
@@ -186,4 +186,21 @@ def test_signing_with_a_secret_not_in_whsec_form_is_refused_naming_the_field() -
     with pytest.raises(ValidationError) as caught:
         webhook_headers(Secret("abc"), NotificationId("m"), 1, b"{}")
     assert caught.value.field == "webhook_secret"
-    assert "starts with whsec_" in str(caught.value)
+    assert str(caught.value) == "a webhook secret starts with whsec_"
+
+
+def test_the_message_id_takes_the_domain_after_the_senders_last_at_sign() -> None:
+    mail = render_mail(NOTICE, NotificationId("n-4"), '"a@b"@mail.example', "c@d.example", "/x")
+    assert mail.message_id == "<n-4@mail.example>"
+
+
+def test_quotes_in_the_link_cannot_leave_the_buttons_href() -> None:
+    link = "https://app.example.com/x?q=\"a\"&r='b'"
+    mail = render_mail(NOTICE, NotificationId("n-5"), "a@b.example", "c@d.example", link)
+    assert '<a href="https://app.example.com/x?q=&quot;a&quot;&amp;r=&#x27;b&#x27;" ' in mail.html
+
+
+def test_only_trailing_slashes_of_the_public_url_are_dropped() -> None:
+    assert (
+        absolute_link("https://app.example.com/X/", "/usage") == "https://app.example.com/X/usage"
+    )
