@@ -270,7 +270,7 @@ def compose(catalog: Catalog, tenant: Tenant, note: StoredNotification) -> Messa
     if kind is NotificationKind.MESSAGES:
         return _messages_message(catalog, tenant, tier, facts, note.created_at)
     if kind is NotificationKind.TOKENS:
-        return _tokens_message(catalog, tenant, tier, facts, note.created_at)
+        return _tokens_message(tenant, tier, facts, note.created_at)
     if kind is NotificationKind.KEY_INVALIDATED:
         return _key_message(catalog, tier, facts)
     if kind is NotificationKind.WELCOME:
@@ -334,7 +334,7 @@ def _messages_message(
 
 
 def _tokens_message(
-    catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
+    tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
 ) -> Message:
     ends = window_end(tenant, NotificationKind.TOKENS, crossed_at)
     budget = "platform fallback budget" if tier.id == BYOK else "token budget"
