@@ -354,6 +354,9 @@ class Transaction(Protocol):
     def subscriptions(self) -> SubscriptionRepository: ...
 
     @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
     def outbox(self) -> NotificationWriter: ...
 
 
@@ -461,8 +464,10 @@ class AccountRepository(Protocol):
 
 
 class AccountMailer(Protocol):
-    async def send(self, mail: AccountMail) -> None:
-        """Queue the mail for delivery (the notifications outbox)."""
+    async def prepare(self, mail: AccountMail) -> NotificationFacts | None:
+        """The notification that carries ``mail``, its link encrypted now (before the unit
+        of work that writes it opens); None when the key store cannot encrypt it now (a
+        warning says so, never the link): the change then goes ahead without its mail."""
         ...
 
 

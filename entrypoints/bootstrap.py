@@ -244,6 +244,7 @@ def assemble(
         account_ports.mailer,
         settings.public_url,
         audit=ports.audit,
+        unit_of_work=ports.unit_of_work,
     )
     return Services(
         settings=settings,
@@ -269,7 +270,6 @@ def assemble(
             ports.auth_tokens,
             account_ports.store,
             ports.password_hasher,
-            account_ports.mailer,
             ports.credentials,
             account_ports.config_remover,
             account_ports.canceler,

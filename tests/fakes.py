@@ -58,6 +58,7 @@ from domain.metering import (
 )
 from domain.notification_delivery import OutgoingMail
 from domain.notifications import (
+    RECIPIENT,
     Channel,
     ClaimedDelivery,
     DeliveryFailed,
@@ -80,6 +81,7 @@ from domain.subscription_records import (
 )
 from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
+from domain.use_cases.account_mail import KINDS as ACCOUNT_MAIL_KINDS
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
@@ -698,12 +700,32 @@ class InMemoryAccountRepository:
         }
 
 
+MAIL_LINK_STORE = "fake-account-mail"
+
+
 @attrs.define
 class InMemoryAccountMailer:
-    sent: list[AccountMail] = attrs.Factory(list)
+    """Prepares each mail as a notification whose "link" names the mail; ``sent`` lists
+    the mails whose notification reached ``outbox`` (committed with their change)."""
 
-    async def send(self, mail: AccountMail) -> None:
-        self.sent.append(mail)
+    outbox: InMemoryOutbox = attrs.Factory(lambda: InMemoryOutbox())
+    prepared: list[AccountMail] = attrs.Factory(list)
+
+    async def prepare(self, mail: AccountMail) -> NotificationFacts | None:
+        self.prepared.append(mail)
+        link = Ciphertext(MAIL_LINK_STORE, 1, str(len(self.prepared) - 1))
+        return NotificationFacts(
+            mail.tenant_id, ACCOUNT_MAIL_KINDS[mail.kind], {RECIPIENT: mail.to}, secret_link=link
+        )
+
+    @property
+    def sent(self) -> list[AccountMail]:
+        links = [n.facts.secret_link for n in self.outbox.notes]
+        return [
+            self.prepared[int(link.token)]
+            for link in links
+            if link is not None and link.store == MAIL_LINK_STORE
+        ]
 
     def last_code(self, kind: AccountMailKind) -> Secret:
         code = next(m.code for m in reversed(self.sent) if m.kind is kind)
@@ -953,6 +975,7 @@ class InMemoryTransaction:
     tenants: InMemoryTenantRepository
     credentials: InMemoryCredentialRepository
     subscriptions: InMemorySubscriptionRepository
+    accounts: InMemoryAccountRepository
     outbox: InMemoryOutbox
 
 
@@ -965,6 +988,10 @@ class InMemoryUnitOfWork:
     credentials: InMemoryCredentialRepository
     outbox: InMemoryOutbox
     subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    accounts: InMemoryAccountRepository = attrs.Factory(
+        lambda self: InMemoryAccountRepository(self.tenants, InMemoryAuthTokenRepository()),
+        takes_self=True,
+    )
     commits: int = 0
     rollbacks: int = 0
 
@@ -972,14 +999,18 @@ class InMemoryUnitOfWork:
     async def begin(self) -> AsyncIterator[InMemoryTransaction]:
         repositories = (self.tenants, self.credentials, self.subscriptions, self.outbox)
         saved = [_public_state(r) for r in repositories]
+        own = ("verified", "one_time")  # its users live in the tenant repository
+        saved_accounts = {name: copy.deepcopy(getattr(self.accounts, name)) for name in own}
         try:
             yield InMemoryTransaction(
-                self.tenants, self.credentials, self.subscriptions, self.outbox
+                self.tenants, self.credentials, self.subscriptions, self.accounts, self.outbox
             )
         except BaseException:
             for repository, state in zip(repositories, saved, strict=True):
                 for name, value in state.items():
                     setattr(repository, name, value)
+            for name, value in saved_accounts.items():
+                setattr(self.accounts, name, value)
             self.rollbacks += 1
             raise
         self.commits += 1

@@ -134,31 +134,28 @@ class Notifications:
 
     # -- account mail (accounts use case) -------------------------------------------------
 
-    async def account_mail(
+    async def account_mail_facts(
         self,
         tenant_id: TenantId,
         user_id: UserId | None,
         kind: NotificationKind,
         link: Secret,
         to: str | None = None,
-    ) -> NotificationId:
-        """Enqueue account mail (password reset, address verification, signup attempt,
-        password changed) to ``to``, or when None to the user's address at delivery. The
-        ``link`` (absolute URL, for a reset or verification holding the one-time code) is
-        stored encrypted with the key store and goes only into the mail: never in-app, never
-        to the webhook, never in a log."""
+    ) -> NotificationFacts:
+        """Account mail (password reset, address verification, signup attempt, password
+        changed) to ``to``, or when None to the user's address at delivery, for the caller
+        to write with the change that causes it. The ``link`` (absolute URL, for a reset or
+        verification holding the one-time code) is encrypted now with the key store and goes
+        only into the mail: never in-app, never to the webhook, never in a log."""
         if kind not in ACCOUNT_MAIL:
             raise ValueError(f"{kind.value} is not account mail")
-        facts = NotificationFacts(
+        return NotificationFacts(
             tenant_id,
             kind,
             detail={} if to is None else {RECIPIENT: to},
             user_id=user_id,
             secret_link=await self.key_store.encrypt(link),
         )
-        written = await self._enqueue(facts)
-        assert written is not None  # no window key: never deduplicated
-        return written
 
     async def _enqueue(self, facts: NotificationFacts) -> NotificationId | None:
         return await self.outbox.enqueue(facts, channels_for(facts.kind), self.clock.now())

@@ -105,7 +105,9 @@ class World:
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
     writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
     attempts: InMemoryAttemptLog = attrs.Factory(InMemoryAttemptLog)
-    mailer: InMemoryAccountMailer = attrs.Factory(InMemoryAccountMailer)
+    mailer: InMemoryAccountMailer = attrs.Factory(
+        lambda self: InMemoryAccountMailer(self.outbox), takes_self=True
+    )
     canceler: FakeSubscriptionCanceler = attrs.Factory(FakeSubscriptionCanceler)
     account_repos: dict[int, InMemoryAccountRepository] = attrs.Factory(dict)
 
@@ -114,6 +116,14 @@ class World:
         return InMemoryUnitOfWork(
             self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions
         )
+
+    def account_unit_of_work(self, tokens: AuthTokenRepository) -> InMemoryUnitOfWork:
+        """The unit of work the accounts use cases write through, on the account repository
+        that shares ``tokens``."""
+        return InMemoryUnitOfWork(
+            self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions,
+            self.account_repo(tokens),
+        )  # fmt: skip
 
     async def written(self) -> list[tuple[str, str | None]]:
         """(kind, provider) of what the use cases wrote to the outbox, oldest first."""
@@ -152,6 +162,7 @@ class World:
             self.catalog, self.tenant_repo, tokens, FakePasswordHasher(), self.configs,
             self.clock, self.attempts, self.account_repo(tokens), self.mailer,
             "https://tierkeeper.example",
+            unit_of_work=self.account_unit_of_work(tokens),
         )  # fmt: skip
 
     def account_repo(self, tokens: AuthTokenRepository) -> InMemoryAccountRepository:
@@ -166,7 +177,7 @@ class World:
     def account_changes(self, tokens: AuthTokenRepository) -> AccountChanges:
         return AccountChanges(
             self.accounts(tokens), self.tenant_repo, tokens, self.account_repo(tokens),
-            FakePasswordHasher(), self.mailer, self.credential_repo,
+            FakePasswordHasher(), self.credential_repo,
             InMemoryConfigRemover(self.writer), self.canceler, self.clock,
             "https://tierkeeper.example",
         )  # fmt: skip

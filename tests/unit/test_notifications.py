@@ -79,6 +79,12 @@ class Notify:
     async def write(self, facts: NotificationFacts) -> NotificationId | None:
         return await self.outbox.enqueue(facts, channels_for(facts.kind), self.world.clock.now())
 
+    async def write_mail(self, mailer: NotificationsAccountMailer, mail: AccountMail) -> None:
+        """Write ``mail`` as the accounts use cases do with their change."""
+        facts = await mailer.prepare(mail)
+        assert facts is not None
+        await self.write(facts)
+
     @property
     def deliverer(self) -> Deliverer:
         w = self.world
@@ -201,9 +207,12 @@ async def test_a_plan_change_quotes_the_new_price_from_the_catalog(
 
 async def test_account_mail_keeps_its_link_encrypted_and_out_of_the_app(notify: Notify) -> None:
     link = Secret("https://app.example.com/reset?token=s3cret-token")
-    note_id = await notify.notifications.account_mail(
+    facts = await notify.notifications.account_mail_facts(
         T, UserId("u-t-1"), NotificationKind.PASSWORD_RESET, link
     )
+    assert "s3cret-token" not in repr(facts)
+    note_id = await notify.write(facts)
+    assert note_id is not None
     (note,) = notify.outbox.notes
     assert note.facts.secret_link is not None
     assert "s3cret-token" not in repr(note)
@@ -218,7 +227,7 @@ async def test_account_mail_keeps_its_link_encrypted_and_out_of_the_app(notify: 
 
 async def test_account_mail_refuses_other_kinds(notify: Notify) -> None:
     with pytest.raises(ValueError, match="not account mail"):
-        await notify.notifications.account_mail(
+        await notify.notifications.account_mail_facts(
             T, UserId("u-t-1"), NotificationKind.WELCOME, Secret("https://x")
         )
 
@@ -405,9 +414,12 @@ async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_o
 ) -> None:
     crossed = Threshold(T, LimitKind.TOKENS, 100, "2026-03-01", 500_000, 500_000)
     await notify.notifications.threshold_crossed(crossed)
-    note_id = await notify.notifications.account_mail(
-        T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+    note_id = await notify.write(
+        await notify.notifications.account_mail_facts(
+            T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+        )
     )
+    assert note_id is not None
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "Your token budget is used up"
     assert (banner.message.link, banner.message.action) == ("/onboarding", "Upgrade your plan")
@@ -422,8 +434,9 @@ async def test_an_email_change_is_verified_at_the_new_address_not_the_old_one(
 ) -> None:
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
     code = Secret("tkm_n3w-address-code")
-    await mailer.send(
-        AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, f"{PUBLIC}/verify", code)
+    await notify.write_mail(
+        mailer,
+        AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, f"{PUBLIC}/verify", code),
     )
     assert "n3w-address-code" not in repr(notify.outbox.notes)
     assert (await notify.deliverer.deliver_due()).sent == 1
@@ -452,7 +465,7 @@ async def test_every_account_mail_kind_is_delivered_by_mail_only_with_its_own_wo
 ) -> None:
     await notify.settings.put(NotificationSettings(T, email_enabled=False))
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
-    await mailer.send(AccountMail(kind, "t-1@example.com", T, f"{PUBLIC}/login"))
+    await notify.write_mail(mailer, AccountMail(kind, "t-1@example.com", T, f"{PUBLIC}/login"))
     assert await notify.notifications.listed(T) == []
     (note,) = notify.outbox.notes
     assert await notify.outbox.deliveries(note.id) == [("email", "pending", 0)]
@@ -469,9 +482,8 @@ async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down
     notify.world.key_store.available = False
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
     code = Secret("tkm_never-logged")
-    await mailer.send(
-        AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
-    )
+    mail = AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
+    assert await mailer.prepare(mail) is None
     assert notify.outbox.notes == []
     assert "password_reset mail for tenant t-1 not queued" in caplog.text
     assert "never-logged" not in caplog.text
