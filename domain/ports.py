@@ -23,7 +23,6 @@ from domain.metering import (
     MessageCounts,
     SettlementOutcome,
     SettlementRequest,
-    Threshold,
     UsageRecord,
 )
 from domain.notification_delivery import OutgoingMail
@@ -196,14 +195,6 @@ class ConfigWriter(Protocol):
     async def remove_leftovers(self) -> int:
         """Remove the temporary files a crashed write left behind; how many."""
         ...
-
-
-class Notifier(Protocol):
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        """Notify once per (tenant, kind, window, percent); False when already notified."""
-        ...
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None: ...
 
 
 class BillingGateway(Protocol):

@@ -68,9 +68,10 @@ from domain.notifications import (
     NotificationId,
     NotificationSettings,
     StoredNotification,
+    channels_for,
+    threshold_facts,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import Notifier
 from domain.secrets import Secret
 from domain.sessions import AuthToken
 from domain.subscription_records import (
@@ -187,7 +188,7 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
-    notifier: Notifier | None = None
+    outbox: InMemoryOutbox | None = None
     """Where the thresholds an admission or settlement crosses are written, under the
     ledger's lock, as the SQL ledgers write them in their own transaction."""
     writable: bool = True
@@ -239,7 +240,7 @@ class InMemoryUsageLedger:
             next(self._ids)
             await self._crossed(
                 request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
-                after.messages_today, request.message_cap,
+                after.messages_today, request.message_cap, request.now,
             )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 
@@ -301,7 +302,7 @@ class InMemoryUsageLedger:
             if platform:
                 await self._crossed(
                     request.tenant_id, LimitKind.TOKENS, period, before.platform_tokens_settled,
-                    after.platform_tokens_settled, request.token_budget,
+                    after.platform_tokens_settled, request.token_budget, request.at,
                 )  # fmt: skip
             return Settled(before, after, terms)
 
@@ -313,14 +314,14 @@ class InMemoryUsageLedger:
         before: int,
         after: int,
         limit: int | None,
+        at: datetime,
     ) -> None:
-        if self.notifier is None:
+        if self.outbox is None:
             return
         for percent in crossed_percents(before, after, limit):
             assert limit is not None
-            await self.notifier.threshold_crossed(
-                Threshold(tenant_id, kind, percent, window_key, after, limit)
-            )
+            facts = threshold_facts(Threshold(tenant_id, kind, percent, window_key, after, limit))
+            await self.outbox.enqueue(facts, channels_for(facts.kind), at)
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
@@ -424,22 +425,6 @@ class InMemoryConfigWriter:
     async def remove_leftovers(self) -> int:
         """Nothing is written in memory that a crash could leave half-done."""
         return 0
-
-
-@attrs.define
-class InMemoryNotifier:
-    thresholds: list[Threshold] = attrs.Factory(list)
-    invalidated: list[tuple[TenantId, str]] = attrs.Factory(list)
-
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        key = (threshold.tenant_id, threshold.kind, threshold.window_key, threshold.percent)
-        if any((t.tenant_id, t.kind, t.window_key, t.percent) == key for t in self.thresholds):
-            return False
-        self.thresholds.append(threshold)
-        return True
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
-        self.invalidated.append((tenant_id, provider))
 
 
 @attrs.define

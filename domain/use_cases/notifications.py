@@ -17,7 +17,6 @@ import attrs
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId, UserId
-from domain.metering import Threshold
 from domain.notification_delivery import (
     absolute_link,
     new_webhook_secret,
@@ -39,14 +38,11 @@ from domain.notifications import (
     NotificationKind,
     NotificationSettings,
     StoredNotification,
-    channels_for,
     check_webhook_url,
     compose,
     is_activation,
-    key_invalidated_facts,
     next_attempt_at,
     tenant_change_facts,
-    threshold_facts,
 )
 from domain.ports import (
     Clock,
@@ -107,17 +103,6 @@ class Notifications:
     key_store: KeyStore
     clock: Clock
 
-    # -- the Notifier port (the SQL ledgers and the unit of work write these facts in their
-    # own transactions; this is how tests and the fake ledger write them) -----------------
-
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        """Once per (tenant, kind, window, percent); False when already notified."""
-        return await self._enqueue(threshold_facts(threshold)) is not None
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
-        """The provider rejected the tenant's key; the agent is on the platform fallback."""
-        await self._enqueue(key_invalidated_facts(tenant_id, provider))
-
     # -- tenant events: billing and the operator write these facts in their unit of work -----
 
     async def tenant_change_facts(self, before: Tenant, after: Tenant) -> list[NotificationFacts]:
@@ -156,9 +141,6 @@ class Notifications:
             user_id=user_id,
             secret_link=await self.key_store.encrypt(link),
         )
-
-    async def _enqueue(self, facts: NotificationFacts) -> NotificationId | None:
-        return await self.outbox.enqueue(facts, channels_for(facts.kind), self.clock.now())
 
     # -- in-app ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from domain.secrets import Secret
 from domain.sessions import AuthToken
 from domain.throttle import Attempts
 from domain.use_cases.account_mail import NotificationsAccountMailer
-from tests.contract.conftest import BACKENDS, outbox_notifier
+from tests.contract.conftest import BACKENDS, notifications_on
 from tests.contract.test_repositories_contract import T0, a_tenant, a_user
 from tests.fakes import (
     InMemoryAccountMailer,
@@ -92,7 +92,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             SqlAttemptLog(EngineConnections(db.engine)),
             SqlAccountRepository(EngineConnections(db.engine)),
             NotificationsAccountMailer(
-                outbox_notifier(db.tenants, db.credentials, db.outbox, db.notification_settings),
+                notifications_on(db.tenants, db.credentials, db.outbox, db.notification_settings),
                 db.tenants,
             ),
             db.outbox,

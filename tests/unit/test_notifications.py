@@ -28,9 +28,11 @@ from domain.notifications import (
     cancellation_facts,
     channels_for,
     check_webhook_url,
+    key_invalidated_facts,
     local_time,
     next_attempt_at,
     plan_changed_facts,
+    threshold_facts,
 )
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant
@@ -107,9 +109,9 @@ def cap(percent: int, used: int, limit: int = 50, window: str = "2026-03-15") ->
 
 
 async def test_a_threshold_is_written_once_per_window_with_both_channels(notify: Notify) -> None:
-    assert await notify.notifications.threshold_crossed(cap(80, 40)) is True
-    assert await notify.notifications.threshold_crossed(cap(80, 41)) is False
-    assert await notify.notifications.threshold_crossed(cap(80, 40, window="2026-03-16")) is True
+    assert await notify.write(threshold_facts(cap(80, 40))) is not None
+    assert await notify.write(threshold_facts(cap(80, 41))) is None
+    assert await notify.write(threshold_facts(cap(80, 40, window="2026-03-16"))) is not None
     (note, _) = notify.outbox.notes
     assert await notify.outbox.deliveries(note.id) == [
         ("email", "pending", 0),
@@ -120,7 +122,7 @@ async def test_a_threshold_is_written_once_per_window_with_both_channels(notify:
 async def test_the_cap_banner_names_the_local_reset_time_and_offers_an_upgrade(
     notify: Notify, catalog: Catalog
 ) -> None:
-    await notify.notifications.threshold_crossed(cap(100, 50))
+    await notify.write(threshold_facts(cap(100, 50)))
     (banner,) = await notify.notifications.banners(T)
     assert banner.note.api_kind() == "messages_100"
     assert banner.message.link == "/onboarding"
@@ -132,7 +134,7 @@ async def test_the_cap_banner_names_the_local_reset_time_and_offers_an_upgrade(
 
 
 async def test_a_threshold_banner_disappears_when_its_window_ends(notify: Notify) -> None:
-    await notify.notifications.threshold_crossed(cap(100, 50))
+    await notify.write(threshold_facts(cap(100, 50)))
     notify.world.clock.instant = datetime(2026, 3, 15, 23, 0, tzinfo=UTC)
     assert await notify.notifications.banners(T) == []
     assert len(await notify.notifications.listed(T)) == 1, "still listed in-app"
@@ -142,7 +144,7 @@ async def test_the_budget_banner_at_80_percent_names_the_budget_and_its_renewal(
     notify: Notify,
 ) -> None:
     crossed = Threshold(T, LimitKind.TOKENS, 80, "2026-03-01", 400_000, 500_000)
-    await notify.notifications.threshold_crossed(crossed)
+    await notify.write(threshold_facts(crossed))
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "80% of your token budget is used"
     assert "400,000 of 500,000 tokens" in banner.message.body
@@ -155,7 +157,7 @@ async def test_a_rejected_key_says_which_model_answers_on_the_platform_keys(
     tenant = await notify.world.tenant_repo.get(T)
     assert tenant is not None
     await notify.world.tenant_repo.save(attrs.evolve(tenant, tier="byok"))
-    await notify.notifications.key_invalidated(T, "openai")
+    await notify.write(key_invalidated_facts(T, "openai"))
     (banner,) = await notify.notifications.banners(T)
     starter = catalog.tier("starter")
     model = catalog.find_model(starter.primary_model or "")
@@ -269,7 +271,7 @@ def test_a_webhook_url_must_be_absolute_http_without_credentials(url: str) -> No
 
 async def test_marking_another_tenants_notification_read_is_not_found(notify: Notify) -> None:
     await notify.world.add_tenant("t-2")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     (note,) = notify.outbox.notes
     with pytest.raises(NotFound):
         await notify.notifications.mark_read(TenantId("t-2"), note.id)
@@ -283,7 +285,7 @@ async def test_the_deliverer_mails_and_posts_a_signed_webhook_with_the_stable_id
     notify.world.clock.instant = datetime.now(UTC)  # the library checks the timestamp
     view = await notify.notifications.put_settings(T, True, "https://hooks.example.com/agent")
     assert view.webhook_secret is not None
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     run = await notify.deliverer.deliver_due()
     assert (run.sent, run.skipped, run.retrying, run.failed) == (2, 0, 0, 0)
     (note,) = notify.outbox.notes
@@ -300,7 +302,7 @@ async def test_the_deliverer_mails_and_posts_a_signed_webhook_with_the_stable_id
 
 async def test_mail_off_and_no_webhook_are_recorded_as_skipped(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     run = await notify.deliverer.deliver_due()
     assert (run.sent, run.skipped) == (0, 2)
     (note,) = notify.outbox.notes
@@ -312,7 +314,7 @@ async def test_mail_off_and_no_webhook_are_recorded_as_skipped(notify: Notify) -
 
 async def test_a_failed_send_is_retried_with_backoff_and_the_same_id(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.hooks.failures = 3
     clock = notify.world.clock
     waits = []
@@ -331,7 +333,7 @@ async def test_a_failed_send_is_retried_with_backoff_and_the_same_id(notify: Not
 
 async def test_a_delivery_is_given_up_after_24_hours(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.hooks.failures = 10_000
     clock = notify.world.clock
     start = clock.now()
@@ -413,7 +415,7 @@ async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_o
     notify: Notify,
 ) -> None:
     crossed = Threshold(T, LimitKind.TOKENS, 100, "2026-03-01", 500_000, 500_000)
-    await notify.notifications.threshold_crossed(crossed)
+    await notify.write(threshold_facts(crossed))
     note_id = await notify.write(
         await notify.notifications.account_mail_facts(
             T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
