@@ -3,7 +3,7 @@ with its actor and source, and no entry ever holds a key, a password or a token.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -156,6 +156,19 @@ async def test_rotated_and_moved_keys_are_one_entry_each_by_the_operator(world: 
     assert_no_secret(audit.recorded, OPENAI_KEY, ANTHROPIC_KEY)
 
 
+async def test_a_rotated_key_is_recorded_at_the_time_of_the_rotation(world: World) -> None:
+    old = FakeKeyStore("old", 1)
+    await world.add_tenant("t-1", tier="byok")
+    world.key_store = old
+    await world.add_key("t-1")
+    old.version = 2
+    world.clock.advance(hours=5)
+    audit = InMemoryAuditLog()
+    await KeyMaintenance(world.credential_repo, KeyStoreSet(old, ()), audit=audit,
+                         clock=world.clock).rotate()  # fmt: skip
+    assert [entry.at for entry in audit.recorded] == [world.clock.now()]
+
+
 async def test_a_tier_and_status_change_by_the_operator_names_both_values(
     audited: Audited,
 ) -> None:
@@ -264,3 +277,14 @@ async def test_entries_are_answered_newest_first_per_tenant_and_since(world: Wor
     assert [e.at.minute - t0.minute for e in await log.entries(TenantId("t-1"))] == [2, 0]
     assert len(await log.entries(since=t0 + timedelta(minutes=1))) == 2
     assert len(await log.entries(limit=1)) == 1
+
+
+def test_a_tier_and_status_change_are_two_entries_at_the_time_for_the_tenant() -> None:
+    at = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    before = make_tenant("t-9", tier="starter")
+    after = make_tenant("t-9", tier="premium", status=SubscriptionStatus.PAST_DUE)
+    t9 = TenantId("t-9")
+    assert tenant_change_entries(before, after, OPERATOR, at) == [
+        AuditEntry(at, AuditAction.TIER_CHANGED, OPERATOR, t9, "tier starter -> premium"),
+        AuditEntry(at, AuditAction.STATUS_CHANGED, OPERATOR, t9, "status active -> past_due"),
+    ]

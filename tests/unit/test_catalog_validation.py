@@ -341,3 +341,13 @@ def test_a_byok_providers_key_url_must_be_an_https_address(bad: object) -> None:
     assert "key_url" in str(raised.value)
     data["byok_providers"]["own"]["key_url"] = "https://own.test/keys"
     assert build_catalog(data).byok_providers[0].key_url == "https://own.test/keys"
+
+
+def test_a_bad_key_url_is_refused_in_words_naming_the_provider() -> None:
+    data = small_catalog_data()
+    data["byok_providers"]["own"]["key_url"] = "http://own.test/keys"
+    with pytest.raises(CatalogError) as raised:
+        build_catalog(data)
+    assert raised.value.detail == (
+        "BYOK provider 'own': key_url 'http://own.test/keys' must be an https:// address"
+    )
