@@ -348,6 +348,9 @@ class Transaction(Protocol):
     def accounts(self) -> AccountRepository: ...
 
     @property
+    def auth_tokens(self) -> AuthTokenRepository: ...
+
+    @property
     def outbox(self) -> NotificationWriter: ...
 
 

@@ -961,6 +961,7 @@ class InMemoryTransaction:
     credentials: InMemoryCredentialRepository
     subscriptions: InMemorySubscriptionRepository
     accounts: InMemoryAccountRepository
+    auth_tokens: InMemoryAuthTokenRepository
     outbox: InMemoryOutbox
 
 
@@ -986,16 +987,20 @@ class InMemoryUnitOfWork:
         saved = [_public_state(r) for r in repositories]
         own = ("verified", "one_time")  # its users live in the tenant repository
         saved_accounts = {name: copy.deepcopy(getattr(self.accounts, name)) for name in own}
+        tokens = self.accounts.auth_tokens
+        saved_tokens = copy.deepcopy(tokens.tokens)
         try:
             yield InMemoryTransaction(
-                self.tenants, self.credentials, self.subscriptions, self.accounts, self.outbox
-            )
+                self.tenants, self.credentials, self.subscriptions, self.accounts, tokens,
+                self.outbox,
+            )  # fmt: skip
         except BaseException:
             for repository, state in zip(repositories, saved, strict=True):
                 for name, value in state.items():
                     setattr(repository, name, value)
             for name, value in saved_accounts.items():
                 setattr(self.accounts, name, value)
+            tokens.tokens = saved_tokens
             self.rollbacks += 1
             raise
         self.commits += 1

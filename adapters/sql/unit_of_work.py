@@ -1,5 +1,5 @@
 """The unit of work on SQLAlchemy (SQLite and PostgreSQL): one connection in one
-transaction, with the tenant, credential, subscription and account repositories
+transaction, with the tenant, credential, subscription, account and token repositories
 (``TransactionConnections``) and the outbox's insert on it, so a change and the
 notification it causes commit together or not at all. Committed when the ``begin()`` block
 ends, rolled back when it raises.
@@ -18,6 +18,7 @@ import attrs
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.accounts import SqlAccountRepository
+from adapters.sql.auth_tokens import SqlAuthTokenRepository
 from adapters.sql.connections import TransactionConnections
 from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.outbox import insert_notification
@@ -47,6 +48,7 @@ class SqlTransaction:
     credentials: SqlCredentialRepository
     subscriptions: SqlSubscriptionRepository
     accounts: SqlAccountRepository
+    auth_tokens: SqlAuthTokenRepository
     outbox: TransactionOutbox
 
 
@@ -64,6 +66,7 @@ class SqlUnitOfWork:
                     SqlCredentialRepository(on_it),
                     SqlSubscriptionRepository(on_it),
                     SqlAccountRepository(on_it),
+                    SqlAuthTokenRepository(on_it),
                     TransactionOutbox(connection),
                 )
         except Exception as exc:

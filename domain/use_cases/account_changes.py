@@ -70,7 +70,7 @@ class AccountChanges:
 
     async def change_password(self, principal: Principal, current: Secret, new: Secret) -> None:
         """With the current password, set a new one; every other session of the customer
-        ends and the address is told."""
+        ends and the address is told: the three commit together or not at all."""
         user = await self._user(principal)
         check_password(new)
         await self._confirm_password(user, current, "current_password")
@@ -79,7 +79,9 @@ class AccountChanges:
             self._mail(AccountMailKind.PASSWORD_CHANGED, user, LOGIN_PATH)
         ) as tx:
             await tx.accounts.set_password_hash(user.id, password_hash)
-        await self.auth_tokens.revoke_subject(user.id, self.clock.now(), keep=principal.token_hash)
+            await tx.auth_tokens.revoke_subject(
+                user.id, self.clock.now(), keep=principal.token_hash
+            )
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset code (single use, 30 minutes) when the address has an account; the

@@ -280,7 +280,7 @@ class Accounts:
                 self.public_url + LOGIN_PATH,
             )
             async with self.mailing(mail):
-                pass
+                pass  # the mail is all there is to write
 
     async def send_verification(self, user: User, email: str | None = None) -> None:
         """Mail a single-use code (valid 24 h) that proves ``email`` (by default the

@@ -23,6 +23,7 @@ from domain.use_cases.notifications import Notifications
 from tests.fakes import (
     FakeKeyStore,
     FixedClock,
+    InMemoryAccountRepository,
     InMemoryAuthTokenRepository,
     InMemoryCredentialRepository,
     InMemoryNotificationSettings,
@@ -90,16 +91,18 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         tenants = InMemoryTenantRepository()
         credentials = InMemoryCredentialRepository()
         outbox, settings = InMemoryOutbox(), InMemoryNotificationSettings()
+        tokens = InMemoryAuthTokenRepository()
+        accounts = InMemoryAccountRepository(tenants, tokens)
         yield Storage(
             "memory",
             tenants,
             credentials,
             InMemoryUsageLedger(tenants=tenants, outbox=outbox),
-            InMemoryAuthTokenRepository(),
+            tokens,
             InMemoryProcessedEventRepository(),
             outbox,
             settings,
-            InMemoryUnitOfWork(tenants, credentials, outbox),
+            InMemoryUnitOfWork(tenants, credentials, outbox, accounts=accounts),
         )
         return
     if request.param == "sqlite":

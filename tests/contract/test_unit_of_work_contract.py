@@ -14,6 +14,7 @@ from domain.accounts import OneTimePurpose, OneTimeToken
 from domain.byok import KeyStatus
 from domain.ids import TenantId
 from domain.notifications import RECIPIENT, Channel, NotificationFacts, NotificationKind
+from domain.sessions import AuthToken
 from domain.subscription_records import Subscription
 from domain.tenants import SubscriptionStatus
 from tests.contract.conftest import Storage
@@ -144,21 +145,27 @@ async def password_hash(storage: Storage) -> str:
     return user.password_hash
 
 
-async def test_a_password_change_and_its_notice_are_kept_or_dropped_together(
+async def test_a_password_change_its_ended_sessions_and_its_notice_are_kept_or_dropped_together(
     storage: Storage,
 ) -> None:
     await stored(storage)
+    user_id = a_user(1).id
+    await storage.auth_tokens.add(AuthToken("o" * 64, "customer", user_id, T0))
     with pytest.raises(Boom):
         async with storage.unit_of_work.begin() as tx:
-            await tx.accounts.set_password_hash(a_user(1).id, "argon2$new")
+            await tx.accounts.set_password_hash(user_id, "argon2$new")
+            assert await tx.auth_tokens.revoke_subject(user_id, T0) == 1
             assert await tx.outbox.enqueue(password_changed(), (Channel.EMAIL,), T0) is not None
             raise Boom
     assert await password_hash(storage) == a_user(1).password_hash
+    assert await storage.auth_tokens.find("o" * 64) is not None
     assert await kinds(storage) == []
     async with storage.unit_of_work.begin() as tx:
-        await tx.accounts.set_password_hash(a_user(1).id, "argon2$new")
+        await tx.accounts.set_password_hash(user_id, "argon2$new")
+        await tx.auth_tokens.revoke_subject(user_id, T0)
         await tx.outbox.enqueue(password_changed(), (Channel.EMAIL,), T0)
     assert await password_hash(storage) == "argon2$new"
+    assert await storage.auth_tokens.find("o" * 64) is None
     assert await kinds(storage) == ["password_changed"]
 
 

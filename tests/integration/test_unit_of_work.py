@@ -34,6 +34,7 @@ from domain.catalog import build_catalog
 from domain.ids import TenantId, TierId, UserId
 from domain.notifications import Channel, NotificationFacts, NotificationId
 from domain.secrets import Secret
+from domain.sessions import AuthToken
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.account_changes import AccountChanges
 from domain.use_cases.account_mail import NotificationsAccountMailer
@@ -115,6 +116,10 @@ class CrashingTransaction:
     @property
     def accounts(self) -> Any:
         return self.inner.accounts
+
+    @property
+    def auth_tokens(self) -> Any:
+        return self.inner.auth_tokens
 
     @property
     def outbox(self) -> CrashingOutbox:
@@ -202,7 +207,7 @@ def account_changes_on(db: SqlDatabase, unit_of_work: Any, hasher: Any) -> Accou
     )  # fmt: skip
 
 
-async def test_a_crash_before_the_commit_leaves_the_old_password_and_no_notice(
+async def test_a_crash_before_the_commit_leaves_the_old_password_the_sessions_and_no_notice(
     db: SqlDatabase,
 ) -> None:
     hasher = FakePasswordHasher()
@@ -210,12 +215,15 @@ async def test_a_crash_before_the_commit_leaves_the_old_password_and_no_notice(
     await db.tenants.add(a_tenant(1), user)
     principal = Principal(TokenKind.CUSTOMER, user.id, "h" * 64, user)
     new = Secret("new password 22")
+    for session in ("h", "o"):  # this one and another session
+        await db.auth_tokens.add(AuthToken(session * 64, "customer", user.id, T0))
 
     crashing = account_changes_on(db, CrashingUnitOfWork(db.unit_of_work), hasher)
     with pytest.raises(Crash):
         await crashing.change_password(principal, Secret("old password 1"), new)
     stored = await db.tenants.user(user.id)
     assert stored is not None and stored.password_hash == user.password_hash
+    assert await db.auth_tokens.find("o" * 64) is not None, "the other session goes on"
     assert await db.outbox.for_tenant(T, 10) == []
 
     working = account_changes_on(db, db.unit_of_work, hasher)
@@ -224,6 +232,8 @@ async def test_a_crash_before_the_commit_leaves_the_old_password_and_no_notice(
     assert stored is not None and await hasher.verify(stored.password_hash, new)
     (note,) = await db.outbox.for_tenant(T, 10)
     assert note.api_kind() == "password_changed" and note.facts.user_id == user.id
+    assert await db.auth_tokens.find("o" * 64) is None
+    assert await db.auth_tokens.find("h" * 64) is not None
 
 
 async def test_a_crash_before_the_commit_leaves_no_reset_code_and_no_mail(
