@@ -122,6 +122,9 @@ class InMemoryTenantRepository:
     async def user(self, user_id: UserId) -> User | None:
         return self.users.get(user_id)
 
+    async def has_account(self, tenant_id: TenantId) -> bool:
+        return any(u.tenant_id == tenant_id for u in self.users.values())
+
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
         return next((t for t in self.tenants.values() if t.stripe_customer_id == customer_id), None)
 
