@@ -23,7 +23,7 @@ from domain.byok import (
     StoredCredential,
     classify_probe_status,
 )
-from domain.call_reservations import evaluate_call_reservation, reserved_counters
+from domain.call_reservations import evaluate_call_reservation
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -54,6 +54,7 @@ from domain.metering import (
     crossed_percents,
     evaluate_admission,
     offered_route,
+    reserved_counters,
     settlement_terms,
 )
 from domain.notification_delivery import OutgoingMail
