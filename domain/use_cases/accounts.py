@@ -537,12 +537,11 @@ class Accounts:
         self,
         kind: TokenKind,
         subject: str,
-        actor: Actor | None = None,
+        actor: Actor,
         tenant_id: TenantId | None = None,
     ) -> Secret:
         """A new token, stored as its hash; the trail names it by a prefix of that hash
-        and by who asked for it (the subject itself unless another ``actor`` is named)."""
-        actor = actor or Actor(AuditSource.API, subject)
+        and by the ``actor`` who asked for it."""
         token = new_token(kind)
         digest = hash_token(token.reveal())
         now = self.clock.now()
