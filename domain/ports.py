@@ -23,7 +23,6 @@ from domain.metering import (
     MessageCounts,
     SettlementOutcome,
     SettlementRequest,
-    Threshold,
     UsageRecord,
 )
 from domain.notification_delivery import OutgoingMail
@@ -72,6 +71,10 @@ class TenantRepository(Protocol):
     async def user_by_email(self, email: str) -> User | None: ...
 
     async def user(self, user_id: UserId) -> User | None: ...
+
+    async def has_account(self, tenant_id: TenantId) -> bool:
+        """Whether a user still holds the tenant's account (False once it was deleted)."""
+        ...
 
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None: ...
 
@@ -196,14 +199,6 @@ class ConfigWriter(Protocol):
     async def remove_leftovers(self) -> int:
         """Remove the temporary files a crashed write left behind; how many."""
         ...
-
-
-class Notifier(Protocol):
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        """Notify once per (tenant, kind, window, percent); False when already notified."""
-        ...
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None: ...
 
 
 class BillingGateway(Protocol):
@@ -354,6 +349,12 @@ class Transaction(Protocol):
     def subscriptions(self) -> SubscriptionRepository: ...
 
     @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def auth_tokens(self) -> AuthTokenRepository: ...
+
+    @property
     def outbox(self) -> NotificationWriter: ...
 
 
@@ -461,8 +462,10 @@ class AccountRepository(Protocol):
 
 
 class AccountMailer(Protocol):
-    async def send(self, mail: AccountMail) -> None:
-        """Queue the mail for delivery (the notifications outbox)."""
+    async def prepare(self, mail: AccountMail) -> NotificationFacts | None:
+        """The notification that carries ``mail``, its link encrypted now (before the unit
+        of work that writes it opens); None when the key store cannot encrypt it now (a
+        warning says so, never the link): the change then goes ahead without its mail."""
         ...
 
 

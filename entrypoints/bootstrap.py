@@ -32,7 +32,6 @@ from domain.ports import (
     MailSender,
     MessageCounter,
     NotificationSettingsRepository,
-    Notifier,
     Outbox,
     PaidInvoiceRepository,
     PasswordHasher,
@@ -79,7 +78,6 @@ class Ports:
     ledger: UsageLedger
     auth_tokens: AuthTokenRepository
     processed_events: ProcessedEventRepository
-    notifier: Notifier
     key_store: KeyStore
     probe: ProviderProbe
     config_writer: ConfigWriter
@@ -244,6 +242,7 @@ def assemble(
         account_ports.mailer,
         settings.public_url,
         audit=ports.audit,
+        unit_of_work=ports.unit_of_work,
     )
     return Services(
         settings=settings,
@@ -269,7 +268,6 @@ def assemble(
             ports.auth_tokens,
             account_ports.store,
             ports.password_hasher,
-            account_ports.mailer,
             ports.credentials,
             account_ports.config_remover,
             account_ports.canceler,
@@ -428,7 +426,7 @@ async def build_services(
 
     database = await open_database(settings.database_url, migrate=migrate)
     clock = SystemClock()
-    notifier = Notifications(
+    notifications = Notifications(
         catalog,
         database.outbox,
         database.notification_settings,
@@ -444,7 +442,6 @@ async def build_services(
         ledger=database.ledger,
         auth_tokens=database.auth_tokens,
         processed_events=database.processed_events,
-        notifier=notifier,
         key_store=key_stores,
         probe=HttpxProviderProbe(timeout_s=probe_timeout_s),
         config_writer=build_config_writer(settings),
@@ -452,7 +449,7 @@ async def build_services(
         password_hasher=bounded(password_hasher) if password_hasher else _default_password_hasher(),
         virtual_keys=database.virtual_keys,
         llm_upstream=(upstream := AiohttpLlmUpstream()),
-        accounts=build_account_ports(settings, database, notifier),
+        accounts=build_account_ports(settings, database, notifications),
         audit=database.audit,
         directory=database.directory,
         unit_of_work=database.unit_of_work,

@@ -23,7 +23,7 @@ from domain.byok import (
     StoredCredential,
     classify_probe_status,
 )
-from domain.call_reservations import evaluate_call_reservation, reserved_counters
+from domain.call_reservations import evaluate_call_reservation
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -54,10 +54,12 @@ from domain.metering import (
     crossed_percents,
     evaluate_admission,
     offered_route,
+    reserved_counters,
     settlement_terms,
 )
 from domain.notification_delivery import OutgoingMail
 from domain.notifications import (
+    RECIPIENT,
     Channel,
     ClaimedDelivery,
     DeliveryFailed,
@@ -67,9 +69,10 @@ from domain.notifications import (
     NotificationId,
     NotificationSettings,
     StoredNotification,
+    channels_for,
+    threshold_facts,
 )
 from domain.openclaw_model import TenantConfig
-from domain.ports import Notifier
 from domain.secrets import Secret
 from domain.sessions import AuthToken
 from domain.subscription_records import (
@@ -80,6 +83,7 @@ from domain.subscription_records import (
 )
 from domain.tenants import SubscriptionStatus, Tenant, TenantListing, User
 from domain.throttle import Attempts
+from domain.use_cases.account_mail import KINDS as ACCOUNT_MAIL_KINDS
 from domain.virtual_keys import StoredVirtualKey
 from domain.windows import Window
 
@@ -121,6 +125,9 @@ class InMemoryTenantRepository:
 
     async def user(self, user_id: UserId) -> User | None:
         return self.users.get(user_id)
+
+    async def has_account(self, tenant_id: TenantId) -> bool:
+        return any(u.tenant_id == tenant_id for u in self.users.values())
 
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
         return next((t for t in self.tenants.values() if t.stripe_customer_id == customer_id), None)
@@ -185,7 +192,7 @@ class InMemoryUsageLedger:
     records: list[UsageRecord] = attrs.Factory(list)
     tenants: InMemoryTenantRepository | None = None
     """Where stored tenant revisions are read, for requests that carry one."""
-    notifier: Notifier | None = None
+    outbox: InMemoryOutbox | None = None
     """Where the thresholds an admission or settlement crosses are written, under the
     ledger's lock, as the SQL ledgers write them in their own transaction."""
     writable: bool = True
@@ -237,7 +244,7 @@ class InMemoryUsageLedger:
             next(self._ids)
             await self._crossed(
                 request.tenant_id, LimitKind.MESSAGES, day, counters.messages_today,
-                after.messages_today, request.message_cap,
+                after.messages_today, request.message_cap, request.now,
             )  # fmt: skip
             return Admitted(rid, after, held_tokens=decision)
 
@@ -299,7 +306,7 @@ class InMemoryUsageLedger:
             if platform:
                 await self._crossed(
                     request.tenant_id, LimitKind.TOKENS, period, before.platform_tokens_settled,
-                    after.platform_tokens_settled, request.token_budget,
+                    after.platform_tokens_settled, request.token_budget, request.at,
                 )  # fmt: skip
             return Settled(before, after, terms)
 
@@ -311,14 +318,14 @@ class InMemoryUsageLedger:
         before: int,
         after: int,
         limit: int | None,
+        at: datetime,
     ) -> None:
-        if self.notifier is None:
+        if self.outbox is None:
             return
         for percent in crossed_percents(before, after, limit):
             assert limit is not None
-            await self.notifier.threshold_crossed(
-                Threshold(tenant_id, kind, percent, window_key, after, limit)
-            )
+            facts = threshold_facts(Threshold(tenant_id, kind, percent, window_key, after, limit))
+            await self.outbox.enqueue(facts, channels_for(facts.kind), at)
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime
@@ -422,22 +429,6 @@ class InMemoryConfigWriter:
     async def remove_leftovers(self) -> int:
         """Nothing is written in memory that a crash could leave half-done."""
         return 0
-
-
-@attrs.define
-class InMemoryNotifier:
-    thresholds: list[Threshold] = attrs.Factory(list)
-    invalidated: list[tuple[TenantId, str]] = attrs.Factory(list)
-
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        key = (threshold.tenant_id, threshold.kind, threshold.window_key, threshold.percent)
-        if any((t.tenant_id, t.kind, t.window_key, t.percent) == key for t in self.thresholds):
-            return False
-        self.thresholds.append(threshold)
-        return True
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
-        self.invalidated.append((tenant_id, provider))
 
 
 @attrs.define
@@ -698,12 +689,32 @@ class InMemoryAccountRepository:
         }
 
 
+MAIL_LINK_STORE = "fake-account-mail"
+
+
 @attrs.define
 class InMemoryAccountMailer:
-    sent: list[AccountMail] = attrs.Factory(list)
+    """Prepares each mail as a notification whose "link" names the mail; ``sent`` lists
+    the mails whose notification reached ``outbox`` (committed with their change)."""
 
-    async def send(self, mail: AccountMail) -> None:
-        self.sent.append(mail)
+    outbox: InMemoryOutbox = attrs.Factory(lambda: InMemoryOutbox())
+    prepared: list[AccountMail] = attrs.Factory(list)
+
+    async def prepare(self, mail: AccountMail) -> NotificationFacts | None:
+        self.prepared.append(mail)
+        link = Ciphertext(MAIL_LINK_STORE, 1, str(len(self.prepared) - 1))
+        return NotificationFacts(
+            mail.tenant_id, ACCOUNT_MAIL_KINDS[mail.kind], {RECIPIENT: mail.to}, secret_link=link
+        )
+
+    @property
+    def sent(self) -> list[AccountMail]:
+        links = [n.facts.secret_link for n in self.outbox.notes]
+        return [
+            self.prepared[int(link.token)]
+            for link in links
+            if link is not None and link.store == MAIL_LINK_STORE
+        ]
 
     def last_code(self, kind: AccountMailKind) -> Secret:
         code = next(m.code for m in reversed(self.sent) if m.kind is kind)
@@ -953,6 +964,8 @@ class InMemoryTransaction:
     tenants: InMemoryTenantRepository
     credentials: InMemoryCredentialRepository
     subscriptions: InMemorySubscriptionRepository
+    accounts: InMemoryAccountRepository
+    auth_tokens: InMemoryAuthTokenRepository
     outbox: InMemoryOutbox
 
 
@@ -965,6 +978,10 @@ class InMemoryUnitOfWork:
     credentials: InMemoryCredentialRepository
     outbox: InMemoryOutbox
     subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
+    accounts: InMemoryAccountRepository = attrs.Factory(
+        lambda self: InMemoryAccountRepository(self.tenants, InMemoryAuthTokenRepository()),
+        takes_self=True,
+    )
     commits: int = 0
     rollbacks: int = 0
 
@@ -972,14 +989,22 @@ class InMemoryUnitOfWork:
     async def begin(self) -> AsyncIterator[InMemoryTransaction]:
         repositories = (self.tenants, self.credentials, self.subscriptions, self.outbox)
         saved = [_public_state(r) for r in repositories]
+        own = ("verified", "one_time")  # its users live in the tenant repository
+        saved_accounts = {name: copy.deepcopy(getattr(self.accounts, name)) for name in own}
+        tokens = self.accounts.auth_tokens
+        saved_tokens = copy.deepcopy(tokens.tokens)
         try:
             yield InMemoryTransaction(
-                self.tenants, self.credentials, self.subscriptions, self.outbox
-            )
+                self.tenants, self.credentials, self.subscriptions, self.accounts, tokens,
+                self.outbox,
+            )  # fmt: skip
         except BaseException:
             for repository, state in zip(repositories, saved, strict=True):
                 for name, value in state.items():
                     setattr(repository, name, value)
+            for name, value in saved_accounts.items():
+                setattr(self.accounts, name, value)
+            tokens.tokens = saved_tokens
             self.rollbacks += 1
             raise
         self.commits += 1

@@ -1,7 +1,8 @@
 """The unit of work on SQLAlchemy (SQLite and PostgreSQL): one connection in one
-transaction, with the tenant and credential repositories (``TransactionConnections``) and
-the outbox's insert on it, so a change and the notification it causes commit together or
-not at all. Committed when the ``begin()`` block ends, rolled back when it raises.
+transaction, with the tenant, credential, subscription, account and token repositories
+(``TransactionConnections``) and the outbox's insert on it, so a change and the
+notification it causes commit together or not at all. Committed when the ``begin()`` block
+ends, rolled back when it raises.
 
 On SQLite the transaction is ``BEGIN IMMEDIATE`` (the engine's listener): it holds the
 write lock for the block, so the block must not use another connection of the same engine.
@@ -16,6 +17,8 @@ from datetime import datetime
 import attrs
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.accounts import SqlAccountRepository
+from adapters.sql.auth_tokens import SqlAuthTokenRepository
 from adapters.sql.connections import TransactionConnections
 from adapters.sql.credentials import SqlCredentialRepository
 from adapters.sql.outbox import insert_notification
@@ -44,6 +47,8 @@ class SqlTransaction:
     tenants: SqlTenantRepository
     credentials: SqlCredentialRepository
     subscriptions: SqlSubscriptionRepository
+    accounts: SqlAccountRepository
+    auth_tokens: SqlAuthTokenRepository
     outbox: TransactionOutbox
 
 
@@ -60,6 +65,8 @@ class SqlUnitOfWork:
                     SqlTenantRepository(on_it),
                     SqlCredentialRepository(on_it),
                     SqlSubscriptionRepository(on_it),
+                    SqlAccountRepository(on_it),
+                    SqlAuthTokenRepository(on_it),
                     TransactionOutbox(connection),
                 )
         except Exception as exc:

@@ -17,7 +17,6 @@ import attrs
 from domain.accounts import AccountMail, AccountMailKind, OneTimePurpose
 from domain.errors import PaymentProviderError, Unauthorized, ValidationError
 from domain.ports import (
-    AccountMailer,
     AccountRepository,
     AuthTokenRepository,
     Clock,
@@ -52,7 +51,6 @@ class AccountChanges:
     auth_tokens: AuthTokenRepository
     account_store: AccountRepository
     hasher: PasswordHasher
-    mailer: AccountMailer
     credentials: CredentialRepository
     config_remover: ConfigRemover
     canceler: SubscriptionCanceler | None
@@ -72,13 +70,18 @@ class AccountChanges:
 
     async def change_password(self, principal: Principal, current: Secret, new: Secret) -> None:
         """With the current password, set a new one; every other session of the customer
-        ends and the address is told."""
+        ends and the address is told: the three commit together or not at all."""
         user = await self._user(principal)
         check_password(new)
         await self._confirm_password(user, current, "current_password")
-        await self.account_store.set_password_hash(user.id, await self.hasher.hash(new))
-        await self.auth_tokens.revoke_subject(user.id, self.clock.now(), keep=principal.token_hash)
-        await self._mail(AccountMailKind.PASSWORD_CHANGED, user, LOGIN_PATH)
+        password_hash = await self.hasher.hash(new)
+        async with self.accounts.mailing(
+            self._mail(AccountMailKind.PASSWORD_CHANGED, user, LOGIN_PATH)
+        ) as tx:
+            await tx.accounts.set_password_hash(user.id, password_hash)
+            await tx.auth_tokens.revoke_subject(
+                user.id, self.clock.now(), keep=principal.token_hash
+            )
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset code (single use, 30 minutes) when the address has an account; the
@@ -96,10 +99,12 @@ class AccountChanges:
         user = await self.tenants.user_by_email(address)
         if user is None:
             return
-        code = await self.accounts.issue_one_time(
+        code, token = self.accounts.one_time(
             OneTimePurpose.PASSWORD_RESET, user.id, user.email, PASSWORD_RESET_VALID_FOR
         )
-        await self._mail(AccountMailKind.PASSWORD_RESET, user, RESET_PASSWORD_PATH, code)
+        mail = self._mail(AccountMailKind.PASSWORD_RESET, user, RESET_PASSWORD_PATH, code)
+        async with self.accounts.mailing(mail) as tx:
+            await tx.accounts.add_one_time_token(token)
 
     async def confirm_password_reset(self, code: Secret, new: Secret) -> None:
         """Set the new password with a mailed reset code, once; every session ends. A new
@@ -178,9 +183,7 @@ class AccountChanges:
         await self.auth_tokens.revoke_subject(user.id, self.clock.now())
         await self.account_store.delete_user(user.id)
 
-    async def _mail(
+    def _mail(
         self, kind: AccountMailKind, user: User, path: str, code: Secret | None = None
-    ) -> None:
-        await self.mailer.send(
-            AccountMail(kind, user.email, user.tenant_id, self.public_url + path, code)
-        )
+    ) -> AccountMail:
+        return AccountMail(kind, user.email, user.tenant_id, self.public_url + path, code)

@@ -20,6 +20,8 @@ import enum
 import hashlib
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import attrs
@@ -37,6 +39,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.ids import TenantId, UserId
+from domain.notifications import channels_for
 from domain.ports import (
     AccountMailer,
     AccountRepository,
@@ -46,6 +49,8 @@ from domain.ports import (
     Clock,
     PasswordHasher,
     TenantRepository,
+    Transaction,
+    UnitOfWork,
 )
 from domain.secrets import Secret
 from domain.sessions import AuthToken, needs_touch, session_expired, session_expires_at
@@ -210,6 +215,7 @@ class Accounts:
         factory=dict, init=False, repr=False, eq=False
     )
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
+    unit_of_work: UnitOfWork = attrs.field(kw_only=True)
 
     async def signup(
         self,
@@ -267,41 +273,54 @@ class Accounts:
     async def _tell_owner_of_signup_attempt(self, address: str) -> None:
         owner = await self.tenants.user_by_email(address)
         if owner is not None:
-            await self.mailer.send(
-                AccountMail(
-                    AccountMailKind.SIGNUP_ATTEMPT,
-                    owner.email,
-                    owner.tenant_id,
-                    self.public_url + LOGIN_PATH,
-                )
+            mail = AccountMail(
+                AccountMailKind.SIGNUP_ATTEMPT,
+                owner.email,
+                owner.tenant_id,
+                self.public_url + LOGIN_PATH,
             )
+            async with self.mailing(mail):
+                pass  # the mail is all there is to write
 
     async def send_verification(self, user: User, email: str | None = None) -> None:
         """Mail a single-use code (valid 24 h) that proves ``email`` (by default the
-        user's own) belongs to the user."""
+        user's own) belongs to the user; the code and its mail are written together."""
         address = user.email if email is None else email
-        code = await self.issue_one_time(
+        code, token = self.one_time(
             OneTimePurpose.VERIFY_EMAIL, user.id, address, VERIFY_EMAIL_VALID_FOR
         )
-        await self.mailer.send(
-            AccountMail(
-                AccountMailKind.VERIFY_EMAIL,
-                address,
-                user.tenant_id,
-                self.public_url + VERIFY_EMAIL_PATH,
-                code,
-            )
+        mail = AccountMail(
+            AccountMailKind.VERIFY_EMAIL,
+            address,
+            user.tenant_id,
+            self.public_url + VERIFY_EMAIL_PATH,
+            code,
         )
+        async with self.mailing(mail) as tx:
+            await tx.accounts.add_one_time_token(token)
 
-    async def issue_one_time(
+    def one_time(
         self, purpose: OneTimePurpose, user_id: UserId, email: str, valid_for: timedelta
-    ) -> Secret:
+    ) -> tuple[Secret, OneTimeToken]:
+        """A new single-use code and the record that stores only its hash."""
         code = new_one_time_token()
         now = self.clock.now()
-        await self.account_store.add_one_time_token(
-            OneTimeToken(hash_token(code.reveal()), purpose, user_id, email, now, now + valid_for)
+        token = OneTimeToken(
+            hash_token(code.reveal()), purpose, user_id, email, now, now + valid_for
         )
-        return code
+        return code, token
+
+    @asynccontextmanager
+    async def mailing(self, mail: AccountMail) -> AsyncIterator[Transaction]:
+        """A unit of work for the account change that causes ``mail``: the change made in
+        the block and the mail commit together or not at all. The mail's link is encrypted
+        before the block opens; when the key store cannot do it now the change is still
+        made, without the mail (``AccountMailer.prepare`` warns)."""
+        facts = await self.mailer.prepare(mail)
+        async with self.unit_of_work.begin() as tx:
+            yield tx
+            if facts is not None:
+                await tx.outbox.enqueue(facts, channels_for(facts.kind), self.clock.now())
 
     async def login(
         self, email: str, password: Secret, client_address: str | None = None
@@ -518,12 +537,11 @@ class Accounts:
         self,
         kind: TokenKind,
         subject: str,
-        actor: Actor | None = None,
+        actor: Actor,
         tenant_id: TenantId | None = None,
     ) -> Secret:
         """A new token, stored as its hash; the trail names it by a prefix of that hash
-        and by who asked for it (the subject itself unless another ``actor`` is named)."""
-        actor = actor or Actor(AuditSource.API, subject)
+        and by the ``actor`` who asked for it."""
         token = new_token(kind)
         digest = hash_token(token.reveal())
         now = self.clock.now()

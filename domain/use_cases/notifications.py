@@ -17,7 +17,6 @@ import attrs
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId, UserId
-from domain.metering import Threshold
 from domain.notification_delivery import (
     absolute_link,
     new_webhook_secret,
@@ -39,14 +38,11 @@ from domain.notifications import (
     NotificationKind,
     NotificationSettings,
     StoredNotification,
-    channels_for,
     check_webhook_url,
     compose,
     is_activation,
-    key_invalidated_facts,
     next_attempt_at,
     tenant_change_facts,
-    threshold_facts,
 )
 from domain.ports import (
     Clock,
@@ -107,17 +103,6 @@ class Notifications:
     key_store: KeyStore
     clock: Clock
 
-    # -- the Notifier port (the SQL ledgers and the unit of work write these facts in their
-    # own transactions; this is how tests and the fake ledger write them) -----------------
-
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
-        """Once per (tenant, kind, window, percent); False when already notified."""
-        return await self._enqueue(threshold_facts(threshold)) is not None
-
-    async def key_invalidated(self, tenant_id: TenantId, provider: str) -> None:
-        """The provider rejected the tenant's key; the agent is on the platform fallback."""
-        await self._enqueue(key_invalidated_facts(tenant_id, provider))
-
     # -- tenant events: billing and the operator write these facts in their unit of work -----
 
     async def tenant_change_facts(self, before: Tenant, after: Tenant) -> list[NotificationFacts]:
@@ -134,34 +119,28 @@ class Notifications:
 
     # -- account mail (accounts use case) -------------------------------------------------
 
-    async def account_mail(
+    async def account_mail_facts(
         self,
         tenant_id: TenantId,
         user_id: UserId | None,
         kind: NotificationKind,
         link: Secret,
         to: str | None = None,
-    ) -> NotificationId:
-        """Enqueue account mail (password reset, address verification, signup attempt,
-        password changed) to ``to``, or when None to the user's address at delivery. The
-        ``link`` (absolute URL, for a reset or verification holding the one-time code) is
-        stored encrypted with the key store and goes only into the mail: never in-app, never
-        to the webhook, never in a log."""
+    ) -> NotificationFacts:
+        """Account mail (password reset, address verification, signup attempt, password
+        changed) to ``to``, or when None to the user's address at delivery, for the caller
+        to write with the change that causes it. The ``link`` (absolute URL, for a reset or
+        verification holding the one-time code) is encrypted now with the key store and goes
+        only into the mail: never in-app, never to the webhook, never in a log."""
         if kind not in ACCOUNT_MAIL:
             raise ValueError(f"{kind.value} is not account mail")
-        facts = NotificationFacts(
+        return NotificationFacts(
             tenant_id,
             kind,
             detail={} if to is None else {RECIPIENT: to},
             user_id=user_id,
             secret_link=await self.key_store.encrypt(link),
         )
-        written = await self._enqueue(facts)
-        assert written is not None  # no window key: never deduplicated
-        return written
-
-    async def _enqueue(self, facts: NotificationFacts) -> NotificationId | None:
-        return await self.outbox.enqueue(facts, channels_for(facts.kind), self.clock.now())
 
     # -- in-app ----------------------------------------------------------------------------
 

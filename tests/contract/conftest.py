@@ -23,10 +23,10 @@ from domain.use_cases.notifications import Notifications
 from tests.fakes import (
     FakeKeyStore,
     FixedClock,
+    InMemoryAccountRepository,
     InMemoryAuthTokenRepository,
     InMemoryCredentialRepository,
     InMemoryNotificationSettings,
-    InMemoryNotifier,
     InMemoryOutbox,
     InMemoryProcessedEventRepository,
     InMemoryTenantRepository,
@@ -48,21 +48,18 @@ class Storage:
     ledger: Any
     auth_tokens: Any
     processed_events: Any
-    notifier: Any
     outbox: Any = None
     notification_settings: Any = None
     unit_of_work: Any = None
 
     async def key_invalidations(self, tenant_id: str) -> list[str]:
         """The providers whose key invalidation was recorded for ``tenant_id``."""
-        if isinstance(self.notifier, InMemoryNotifier):
-            return [p for t, p in self.notifier.invalidated if t == tenant_id]
         notes = reversed(await self.outbox.for_tenant(tenant_id, 100))
         return [str(n.facts.provider) for n in notes if n.facts.kind.value == "key_invalidated"]
 
 
-def outbox_notifier(storage_tenants: Any, credentials: Any, outbox: Any, settings: Any) -> Any:
-    """The production Notifier: the notifications use case writing to the outbox."""
+def notifications_on(storage_tenants: Any, credentials: Any, outbox: Any, settings: Any) -> Any:
+    """The notifications use case on the given storage (a fake key store, a fixed clock)."""
     return Notifications(
         build_catalog(tomllib.loads(default_catalog_text())),
         outbox,
@@ -94,18 +91,18 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         tenants = InMemoryTenantRepository()
         credentials = InMemoryCredentialRepository()
         outbox, settings = InMemoryOutbox(), InMemoryNotificationSettings()
-        ledger_notifier = outbox_notifier(tenants, credentials, outbox, settings)
+        tokens = InMemoryAuthTokenRepository()
+        accounts = InMemoryAccountRepository(tenants, tokens)
         yield Storage(
             "memory",
             tenants,
             credentials,
-            InMemoryUsageLedger(tenants=tenants, notifier=ledger_notifier),
-            InMemoryAuthTokenRepository(),
+            InMemoryUsageLedger(tenants=tenants, outbox=outbox),
+            tokens,
             InMemoryProcessedEventRepository(),
-            InMemoryNotifier(),
             outbox,
             settings,
-            InMemoryUnitOfWork(tenants, credentials, outbox),
+            InMemoryUnitOfWork(tenants, credentials, outbox, accounts=accounts),
         )
         return
     if request.param == "sqlite":
@@ -124,7 +121,6 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             db.ledger,
             db.auth_tokens,
             db.processed_events,
-            outbox_notifier(db.tenants, db.credentials, db.outbox, db.notification_settings),
             db.outbox,
             db.notification_settings,
             db.unit_of_work,

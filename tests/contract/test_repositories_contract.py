@@ -1,5 +1,5 @@
-"""Contracts of the tenant, credential, token, event and notifier ports: the fakes, SQLite
-and PostgreSQL behave the same."""
+"""Contracts of the tenant, credential, token and event ports (and the outbox's writes of
+threshold and key facts): the fakes, SQLite and PostgreSQL behave the same."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.errors import Conflict, NotFound
 from domain.ids import ModelRef, ProviderId, TenantId, TierId, UserId
 from domain.metering import LimitKind, Threshold
+from domain.notifications import channels_for, key_invalidated_facts, threshold_facts
 from domain.sessions import AuthToken
 from domain.tenants import SubscriptionStatus, Tenant, User
 from tests.contract.conftest import Storage
@@ -77,6 +78,12 @@ async def test_unknown_tenants_and_users_read_as_none(storage: Storage) -> None:
     assert await storage.tenants.user(UserId("nobody")) is None
     assert await storage.tenants.user_by_email("nobody@example.com") is None
     assert await storage.tenants.tenant_by_stripe_customer("cus_none") is None
+
+
+async def test_a_tenant_has_an_account_while_a_user_holds_it(storage: Storage) -> None:
+    await storage.tenants.add(a_tenant(1), a_user(1))
+    assert await storage.tenants.has_account(TenantId("t001")) is True
+    assert await storage.tenants.has_account(TenantId("t002")) is False
 
 
 async def test_a_taken_email_is_a_conflict_and_stores_nothing(storage: Storage) -> None:
@@ -199,21 +206,25 @@ async def test_a_provider_event_is_remembered_once(storage: Storage) -> None:
     assert await events.outcome("evt_2") is None
 
 
-async def test_a_threshold_is_notified_once_per_tenant_kind_window_and_percent(
+async def test_a_threshold_is_written_once_per_tenant_kind_window_and_percent(
     storage: Storage,
 ) -> None:
     crossed = Threshold(TenantId("t001"), LimitKind.MESSAGES, 80, "2026-03-15", 40, 50)
-    notify = storage.notifier.threshold_crossed
-    assert await notify(crossed) is True
-    assert await notify(attrs.evolve(crossed, used=41)) is False
-    assert await notify(attrs.evolve(crossed, percent=100, used=50)) is True
-    assert await notify(attrs.evolve(crossed, window_key="2026-03-16")) is True
-    assert await notify(attrs.evolve(crossed, kind=LimitKind.TOKENS)) is True
-    assert await notify(attrs.evolve(crossed, tenant_id=TenantId("t002"))) is True
+
+    async def write(threshold: Threshold) -> bool:
+        facts = threshold_facts(threshold)
+        return await storage.outbox.enqueue(facts, channels_for(facts.kind), T0) is not None
+
+    assert await write(crossed) is True
+    assert await write(attrs.evolve(crossed, used=41)) is False
+    assert await write(attrs.evolve(crossed, percent=100, used=50)) is True
+    assert await write(attrs.evolve(crossed, window_key="2026-03-16")) is True
+    assert await write(attrs.evolve(crossed, kind=LimitKind.TOKENS)) is True
+    assert await write(attrs.evolve(crossed, tenant_id=TenantId("t002"))) is True
 
 
 async def test_every_key_invalidation_is_recorded(storage: Storage) -> None:
-    await storage.notifier.key_invalidated(TenantId("t001"), "openai")
-    await storage.notifier.key_invalidated(TenantId("t001"), "openai")
-    await storage.notifier.key_invalidated(TenantId("t002"), "groq")
+    for tenant, provider in (("t001", "openai"), ("t001", "openai"), ("t002", "groq")):
+        facts = key_invalidated_facts(TenantId(tenant), provider)
+        assert await storage.outbox.enqueue(facts, channels_for(facts.kind), T0) is not None
     assert await storage.key_invalidations("t001") == ["openai", "openai"]

@@ -1,6 +1,7 @@
 """The unit of work, the same on the in-memory fake, SQLite and PostgreSQL: a change and the
 notification it causes are written together when the block ends, and neither is when it
-raises after both were written; inside the block its own writes are visible."""
+raises after both were written; inside the block its own writes are visible. Account
+changes (a password, a mailed code) are kept or dropped with their mail the same way."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from domain.accounts import OneTimePurpose, OneTimeToken
 from domain.byok import KeyStatus
 from domain.ids import TenantId
-from domain.notifications import Channel, NotificationFacts, NotificationKind
+from domain.notifications import RECIPIENT, Channel, NotificationFacts, NotificationKind
+from domain.sessions import AuthToken
 from domain.subscription_records import Subscription
 from domain.tenants import SubscriptionStatus
 from tests.contract.conftest import Storage
@@ -128,3 +131,63 @@ async def test_a_subscription_record_is_kept_or_dropped_with_its_notice(storage:
         kept = await tx.subscriptions.get(T)
     assert kept is not None and kept.cancel_at_period_end
     assert await kinds(storage) == ["cancellation_scheduled"]
+
+
+def password_changed() -> NotificationFacts:
+    return NotificationFacts(
+        T, NotificationKind.PASSWORD_CHANGED, detail={RECIPIENT: "user1@example.com"}
+    )
+
+
+async def password_hash(storage: Storage) -> str:
+    user = await storage.tenants.user(a_user(1).id)
+    assert user is not None
+    return user.password_hash
+
+
+async def test_a_password_change_its_ended_sessions_and_its_notice_are_kept_or_dropped_together(
+    storage: Storage,
+) -> None:
+    await stored(storage)
+    user_id = a_user(1).id
+    await storage.auth_tokens.add(AuthToken("o" * 64, "customer", user_id, T0))
+    with pytest.raises(Boom):
+        async with storage.unit_of_work.begin() as tx:
+            await tx.accounts.set_password_hash(user_id, "argon2$new")
+            assert await tx.auth_tokens.revoke_subject(user_id, T0) == 1
+            assert await tx.outbox.enqueue(password_changed(), (Channel.EMAIL,), T0) is not None
+            raise Boom
+    assert await password_hash(storage) == a_user(1).password_hash
+    assert await storage.auth_tokens.find("o" * 64) is not None
+    assert await kinds(storage) == []
+    async with storage.unit_of_work.begin() as tx:
+        await tx.accounts.set_password_hash(user_id, "argon2$new")
+        await tx.auth_tokens.revoke_subject(user_id, T0)
+        await tx.outbox.enqueue(password_changed(), (Channel.EMAIL,), T0)
+    assert await password_hash(storage) == "argon2$new"
+    assert await storage.auth_tokens.find("o" * 64) is None
+    assert await kinds(storage) == ["password_changed"]
+
+
+async def test_a_mailed_code_is_kept_or_dropped_with_its_mail(storage: Storage) -> None:
+    await stored(storage)
+    code = OneTimeToken(
+        "c" * 64, OneTimePurpose.PASSWORD_RESET, a_user(1).id, "user1@example.com", T0,
+        T0 + timedelta(minutes=30),
+    )  # fmt: skip
+    reset = NotificationFacts(T, NotificationKind.PASSWORD_RESET, user_id=a_user(1).id)
+    with pytest.raises(Boom):
+        async with storage.unit_of_work.begin() as tx:
+            await tx.accounts.add_one_time_token(code)
+            assert await tx.outbox.enqueue(reset, (Channel.EMAIL,), T0) is not None
+            raise Boom
+    assert await kinds(storage) == []
+    async with storage.unit_of_work.begin() as tx:
+        purpose = OneTimePurpose.PASSWORD_RESET
+        assert await tx.accounts.consume_one_time_token("c" * 64, purpose, T0) is None
+        await tx.accounts.add_one_time_token(code)
+        await tx.outbox.enqueue(reset, (Channel.EMAIL,), T0)
+    assert await kinds(storage) == ["password_reset"]
+    async with storage.unit_of_work.begin() as tx:
+        used = await tx.accounts.consume_one_time_token("c" * 64, OneTimePurpose.PASSWORD_RESET, T0)
+        assert used is not None and used.user_id == a_user(1).id

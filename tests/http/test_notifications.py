@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from domain.catalog import Catalog
 from domain.ids import TenantId
 from domain.metering import LimitKind, Threshold
+from domain.notifications import channels_for, threshold_facts
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import CSRF_HEADER, SESSION_COOKIE, csrf_token_for
 from tests.http.conftest import Customer, make_active, sign_up
@@ -25,7 +26,10 @@ async def cross_cap(services: Services, tenant_id: TenantId, percent: int = 100)
     limit = tier.messages_per_day
     day = services.ports.clock.now().date().isoformat()
     crossed = Threshold(tenant_id, LimitKind.MESSAGES, percent, day, limit * percent // 100, limit)
-    assert await services.ports.notifier.threshold_crossed(crossed) is True
+    facts, outbox = threshold_facts(crossed), services.ports.outbox
+    assert outbox is not None
+    at = services.ports.clock.now()
+    assert await outbox.enqueue(facts, channels_for(facts.kind), at) is not None
 
 
 async def test_the_list_shows_the_tenants_notifications_newest_first(

@@ -14,6 +14,7 @@ import pytest
 
 from domain.byok import CredentialInput
 from domain.ids import TenantId, UserId
+from domain.notifications import channels_for, key_invalidated_facts
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from entrypoints.bootstrap import build_services
@@ -153,8 +154,9 @@ async def _key_rejected(env: dict[str, str], tenant: str) -> None:
     services = await build_services(Settings.from_environ(env),
                                     password_hasher=TEST_PASSWORD_HASHER)  # fmt: skip
     try:
-        assert services.notifications is not None
-        await services.notifications.key_invalidated(TenantId(tenant), "openai")
+        facts, outbox = key_invalidated_facts(TenantId(tenant), "openai"), services.ports.outbox
+        assert outbox is not None
+        await outbox.enqueue(facts, channels_for(facts.kind), services.ports.clock.now())
     finally:
         await services.close()
 

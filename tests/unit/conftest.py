@@ -13,6 +13,7 @@ from adapters.catalog.toml_loader import default_catalog_text
 from domain.byok import CredentialInput
 from domain.catalog import Catalog, build_catalog
 from domain.ids import TenantId, TierId, UserId
+from domain.notifications import NotificationFacts, NotificationKind
 from domain.ports import AuthTokenRepository
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant, User
@@ -35,7 +36,6 @@ from tests.fakes import (
     InMemoryConfigRemover,
     InMemoryConfigWriter,
     InMemoryCredentialRepository,
-    InMemoryNotifier,
     InMemoryOutbox,
     InMemorySubscriptionRepository,
     InMemoryTenantRepository,
@@ -92,20 +92,21 @@ class World:
     clock: FixedClock = attrs.Factory(FixedClock)
     tenant_repo: InMemoryTenantRepository = attrs.Factory(InMemoryTenantRepository)
     credential_repo: InMemoryCredentialRepository = attrs.Factory(InMemoryCredentialRepository)
-    notifier: InMemoryNotifier = attrs.Factory(InMemoryNotifier)
-    """The thresholds the ledger crosses (it writes them itself)."""
     outbox: InMemoryOutbox = attrs.Factory(InMemoryOutbox)
-    """What the use cases write through the unit of work."""
+    """What the use cases write through the unit of work, and the ledger the thresholds
+    admissions and settlements cross."""
     subscriptions: InMemorySubscriptionRepository = attrs.Factory(InMemorySubscriptionRepository)
     ledger: InMemoryUsageLedger = attrs.Factory(
-        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, notifier=self.notifier),
+        lambda self: InMemoryUsageLedger(tenants=self.tenant_repo, outbox=self.outbox),
         takes_self=True,
     )
     key_store: FakeKeyStore = attrs.Factory(FakeKeyStore)
     probe: FixedProviderProbe = attrs.Factory(FixedProviderProbe)
     writer: InMemoryConfigWriter = attrs.Factory(InMemoryConfigWriter)
     attempts: InMemoryAttemptLog = attrs.Factory(InMemoryAttemptLog)
-    mailer: InMemoryAccountMailer = attrs.Factory(InMemoryAccountMailer)
+    mailer: InMemoryAccountMailer = attrs.Factory(
+        lambda self: InMemoryAccountMailer(self.outbox), takes_self=True
+    )
     canceler: FakeSubscriptionCanceler = attrs.Factory(FakeSubscriptionCanceler)
     account_repos: dict[int, InMemoryAccountRepository] = attrs.Factory(dict)
 
@@ -114,6 +115,19 @@ class World:
         return InMemoryUnitOfWork(
             self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions
         )
+
+    def account_unit_of_work(self, tokens: AuthTokenRepository) -> InMemoryUnitOfWork:
+        """The unit of work the accounts use cases write through, on the account repository
+        that shares ``tokens``."""
+        return InMemoryUnitOfWork(
+            self.tenant_repo, self.credential_repo, self.outbox, self.subscriptions,
+            self.account_repo(tokens),
+        )  # fmt: skip
+
+    def thresholds(self) -> list[NotificationFacts]:
+        """The limit crossings the ledger wrote to the outbox, oldest first."""
+        crossings = (NotificationKind.MESSAGES, NotificationKind.TOKENS)
+        return [n.facts for n in self.outbox.notes if n.facts.kind in crossings]
 
     async def written(self) -> list[tuple[str, str | None]]:
         """(kind, provider) of what the use cases wrote to the outbox, oldest first."""
@@ -152,6 +166,7 @@ class World:
             self.catalog, self.tenant_repo, tokens, FakePasswordHasher(), self.configs,
             self.clock, self.attempts, self.account_repo(tokens), self.mailer,
             "https://tierkeeper.example",
+            unit_of_work=self.account_unit_of_work(tokens),
         )  # fmt: skip
 
     def account_repo(self, tokens: AuthTokenRepository) -> InMemoryAccountRepository:
@@ -166,7 +181,7 @@ class World:
     def account_changes(self, tokens: AuthTokenRepository) -> AccountChanges:
         return AccountChanges(
             self.accounts(tokens), self.tenant_repo, tokens, self.account_repo(tokens),
-            FakePasswordHasher(), self.mailer, self.credential_repo,
+            FakePasswordHasher(), self.credential_repo,
             InMemoryConfigRemover(self.writer), self.canceler, self.clock,
             "https://tierkeeper.example",
         )  # fmt: skip

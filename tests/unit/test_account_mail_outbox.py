@@ -1,5 +1,6 @@
-"""Account mail through the outbox: kept with the user it is about when the address is that
-tenant's user's, under the tenant alone otherwise, and a key-store outage said in a warning."""
+"""Account mail as the outbox keeps it: with the user it is about when the address is that
+tenant's user's, under the tenant alone otherwise, and a key-store outage said in a warning
+(no notification to write)."""
 
 from __future__ import annotations
 
@@ -19,44 +20,46 @@ T = TenantId("t-1")
 LINK = "https://app.example.com/login"
 
 
-async def mailer(world: World) -> tuple[NotificationsAccountMailer, InMemoryOutbox]:
+async def mailer(world: World) -> NotificationsAccountMailer:
     await world.add_tenant("t-1")
     await world.add_tenant("t-2")
-    outbox = InMemoryOutbox()
     notifications = Notifications(
-        world.catalog, outbox, InMemoryNotificationSettings(), world.tenant_repo,
+        world.catalog, InMemoryOutbox(), InMemoryNotificationSettings(), world.tenant_repo,
         world.credential_repo, world.key_store, world.clock,
     )  # fmt: skip
-    return NotificationsAccountMailer(notifications, world.tenant_repo), outbox
+    return NotificationsAccountMailer(notifications, world.tenant_repo)
 
 
 async def test_mail_to_a_users_address_is_kept_with_that_user(world: World) -> None:
-    send, outbox = await mailer(world)
-    await send.send(AccountMail(AccountMailKind.PASSWORD_CHANGED, "t-1@example.com", T, LINK))
-    (note,) = outbox.notes
-    assert (note.facts.tenant_id, note.facts.user_id) == (T, UserId("u-t-1"))
+    prepared = await (await mailer(world)).prepare(
+        AccountMail(AccountMailKind.PASSWORD_CHANGED, "t-1@example.com", T, LINK)
+    )
+    assert prepared is not None
+    assert (prepared.tenant_id, prepared.user_id) == (T, UserId("u-t-1"))
 
 
 async def test_mail_to_another_tenants_user_or_a_new_address_is_kept_under_the_tenant_only(
     world: World,
 ) -> None:
-    send, outbox = await mailer(world)
-    await send.send(AccountMail(AccountMailKind.VERIFY_EMAIL, "t-2@example.com", T, LINK))
-    await send.send(AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, LINK))
-    assert [(n.facts.tenant_id, n.facts.user_id) for n in outbox.notes] == [(T, None), (T, None)]
+    send = await mailer(world)
+    kept = [
+        await send.prepare(AccountMail(AccountMailKind.VERIFY_EMAIL, to, T, LINK))
+        for to in ("t-2@example.com", "new@example.com")
+    ]
+    assert [(f.tenant_id, f.user_id) for f in kept if f is not None] == [(T, None), (T, None)]
 
 
 async def test_a_key_store_outage_queues_nothing_and_warns_without_the_link(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    send, outbox = await mailer(world)
+    send = await mailer(world)
     world.key_store.available = False
     code = Secret("tkm_secret-code")
     with caplog.at_level(logging.WARNING, logger="domain.use_cases.account_mail"):
-        await send.send(
+        prepared = await send.prepare(
             AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, LINK, code)
         )
-    assert outbox.notes == []
+    assert prepared is None
     assert [r.getMessage() for r in caplog.records] == [
         "password_reset mail for tenant t-1 not queued: the key store is unavailable"
     ]

@@ -142,14 +142,14 @@ async def test_own_key_settlements_never_notify_thresholds(world: World) -> None
     await world.metering.admit(T, MessageId("m"))
     await world.metering.settle(T, MessageId("m"), "byok-openai/gpt-4.1",
                                 TokenUsage(10**7, 0), Credential.TENANT)  # fmt: skip
-    assert world.notifier.thresholds == []
+    assert world.thresholds() == []
 
 
 async def test_a_token_threshold_names_the_tenant(world: World) -> None:
     await world.add_tenant(tier="starter")
     await world.metering.settle(T, MessageId("m"), "moonshot/kimi-k2.5",
                                 TokenUsage(400_000, 0), Credential.PLATFORM)  # fmt: skip
-    assert [(t.tenant_id, t.limit) for t in world.notifier.thresholds] == [(T, 500_000)]
+    assert [(t.tenant_id, t.limit) for t in world.thresholds()] == [(T, 500_000)]
 
 
 async def test_usage_of_a_non_byok_tenant_has_no_fallback_pool(world: World) -> None:

@@ -28,9 +28,11 @@ from domain.notifications import (
     cancellation_facts,
     channels_for,
     check_webhook_url,
+    key_invalidated_facts,
     local_time,
     next_attempt_at,
     plan_changed_facts,
+    threshold_facts,
 )
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus, Tenant
@@ -79,6 +81,12 @@ class Notify:
     async def write(self, facts: NotificationFacts) -> NotificationId | None:
         return await self.outbox.enqueue(facts, channels_for(facts.kind), self.world.clock.now())
 
+    async def write_mail(self, mailer: NotificationsAccountMailer, mail: AccountMail) -> None:
+        """Write ``mail`` as the accounts use cases do with their change."""
+        facts = await mailer.prepare(mail)
+        assert facts is not None
+        await self.write(facts)
+
     @property
     def deliverer(self) -> Deliverer:
         w = self.world
@@ -101,9 +109,9 @@ def cap(percent: int, used: int, limit: int = 50, window: str = "2026-03-15") ->
 
 
 async def test_a_threshold_is_written_once_per_window_with_both_channels(notify: Notify) -> None:
-    assert await notify.notifications.threshold_crossed(cap(80, 40)) is True
-    assert await notify.notifications.threshold_crossed(cap(80, 41)) is False
-    assert await notify.notifications.threshold_crossed(cap(80, 40, window="2026-03-16")) is True
+    assert await notify.write(threshold_facts(cap(80, 40))) is not None
+    assert await notify.write(threshold_facts(cap(80, 41))) is None
+    assert await notify.write(threshold_facts(cap(80, 40, window="2026-03-16"))) is not None
     (note, _) = notify.outbox.notes
     assert await notify.outbox.deliveries(note.id) == [
         ("email", "pending", 0),
@@ -114,7 +122,7 @@ async def test_a_threshold_is_written_once_per_window_with_both_channels(notify:
 async def test_the_cap_banner_names_the_local_reset_time_and_offers_an_upgrade(
     notify: Notify, catalog: Catalog
 ) -> None:
-    await notify.notifications.threshold_crossed(cap(100, 50))
+    await notify.write(threshold_facts(cap(100, 50)))
     (banner,) = await notify.notifications.banners(T)
     assert banner.note.api_kind() == "messages_100"
     assert banner.message.link == "/onboarding"
@@ -126,7 +134,7 @@ async def test_the_cap_banner_names_the_local_reset_time_and_offers_an_upgrade(
 
 
 async def test_a_threshold_banner_disappears_when_its_window_ends(notify: Notify) -> None:
-    await notify.notifications.threshold_crossed(cap(100, 50))
+    await notify.write(threshold_facts(cap(100, 50)))
     notify.world.clock.instant = datetime(2026, 3, 15, 23, 0, tzinfo=UTC)
     assert await notify.notifications.banners(T) == []
     assert len(await notify.notifications.listed(T)) == 1, "still listed in-app"
@@ -136,7 +144,7 @@ async def test_the_budget_banner_at_80_percent_names_the_budget_and_its_renewal(
     notify: Notify,
 ) -> None:
     crossed = Threshold(T, LimitKind.TOKENS, 80, "2026-03-01", 400_000, 500_000)
-    await notify.notifications.threshold_crossed(crossed)
+    await notify.write(threshold_facts(crossed))
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "80% of your token budget is used"
     assert "400,000 of 500,000 tokens" in banner.message.body
@@ -149,7 +157,7 @@ async def test_a_rejected_key_says_which_model_answers_on_the_platform_keys(
     tenant = await notify.world.tenant_repo.get(T)
     assert tenant is not None
     await notify.world.tenant_repo.save(attrs.evolve(tenant, tier="byok"))
-    await notify.notifications.key_invalidated(T, "openai")
+    await notify.write(key_invalidated_facts(T, "openai"))
     (banner,) = await notify.notifications.banners(T)
     starter = catalog.tier("starter")
     model = catalog.find_model(starter.primary_model or "")
@@ -201,9 +209,12 @@ async def test_a_plan_change_quotes_the_new_price_from_the_catalog(
 
 async def test_account_mail_keeps_its_link_encrypted_and_out_of_the_app(notify: Notify) -> None:
     link = Secret("https://app.example.com/reset?token=s3cret-token")
-    note_id = await notify.notifications.account_mail(
+    facts = await notify.notifications.account_mail_facts(
         T, UserId("u-t-1"), NotificationKind.PASSWORD_RESET, link
     )
+    assert "s3cret-token" not in repr(facts)
+    note_id = await notify.write(facts)
+    assert note_id is not None
     (note,) = notify.outbox.notes
     assert note.facts.secret_link is not None
     assert "s3cret-token" not in repr(note)
@@ -218,7 +229,7 @@ async def test_account_mail_keeps_its_link_encrypted_and_out_of_the_app(notify: 
 
 async def test_account_mail_refuses_other_kinds(notify: Notify) -> None:
     with pytest.raises(ValueError, match="not account mail"):
-        await notify.notifications.account_mail(
+        await notify.notifications.account_mail_facts(
             T, UserId("u-t-1"), NotificationKind.WELCOME, Secret("https://x")
         )
 
@@ -260,7 +271,7 @@ def test_a_webhook_url_must_be_absolute_http_without_credentials(url: str) -> No
 
 async def test_marking_another_tenants_notification_read_is_not_found(notify: Notify) -> None:
     await notify.world.add_tenant("t-2")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     (note,) = notify.outbox.notes
     with pytest.raises(NotFound):
         await notify.notifications.mark_read(TenantId("t-2"), note.id)
@@ -274,7 +285,7 @@ async def test_the_deliverer_mails_and_posts_a_signed_webhook_with_the_stable_id
     notify.world.clock.instant = datetime.now(UTC)  # the library checks the timestamp
     view = await notify.notifications.put_settings(T, True, "https://hooks.example.com/agent")
     assert view.webhook_secret is not None
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     run = await notify.deliverer.deliver_due()
     assert (run.sent, run.skipped, run.retrying, run.failed) == (2, 0, 0, 0)
     (note,) = notify.outbox.notes
@@ -291,7 +302,7 @@ async def test_the_deliverer_mails_and_posts_a_signed_webhook_with_the_stable_id
 
 async def test_mail_off_and_no_webhook_are_recorded_as_skipped(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     run = await notify.deliverer.deliver_due()
     assert (run.sent, run.skipped) == (0, 2)
     (note,) = notify.outbox.notes
@@ -303,7 +314,7 @@ async def test_mail_off_and_no_webhook_are_recorded_as_skipped(notify: Notify) -
 
 async def test_a_failed_send_is_retried_with_backoff_and_the_same_id(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.hooks.failures = 3
     clock = notify.world.clock
     waits = []
@@ -322,7 +333,7 @@ async def test_a_failed_send_is_retried_with_backoff_and_the_same_id(notify: Not
 
 async def test_a_delivery_is_given_up_after_24_hours(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/agent")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.hooks.failures = 10_000
     clock = notify.world.clock
     start = clock.now()
@@ -404,10 +415,13 @@ async def test_the_used_up_budget_offers_an_upgrade_and_an_email_check_is_mail_o
     notify: Notify,
 ) -> None:
     crossed = Threshold(T, LimitKind.TOKENS, 100, "2026-03-01", 500_000, 500_000)
-    await notify.notifications.threshold_crossed(crossed)
-    note_id = await notify.notifications.account_mail(
-        T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+    await notify.write(threshold_facts(crossed))
+    note_id = await notify.write(
+        await notify.notifications.account_mail_facts(
+            T, UserId("u-t-1"), NotificationKind.EMAIL_VERIFICATION, Secret("https://x/verify?t=1")
+        )
     )
+    assert note_id is not None
     (banner,) = await notify.notifications.banners(T)
     assert banner.message.title == "Your token budget is used up"
     assert (banner.message.link, banner.message.action) == ("/onboarding", "Upgrade your plan")
@@ -422,8 +436,9 @@ async def test_an_email_change_is_verified_at_the_new_address_not_the_old_one(
 ) -> None:
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
     code = Secret("tkm_n3w-address-code")
-    await mailer.send(
-        AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, f"{PUBLIC}/verify", code)
+    await notify.write_mail(
+        mailer,
+        AccountMail(AccountMailKind.VERIFY_EMAIL, "new@example.com", T, f"{PUBLIC}/verify", code),
     )
     assert "n3w-address-code" not in repr(notify.outbox.notes)
     assert (await notify.deliverer.deliver_due()).sent == 1
@@ -452,7 +467,7 @@ async def test_every_account_mail_kind_is_delivered_by_mail_only_with_its_own_wo
 ) -> None:
     await notify.settings.put(NotificationSettings(T, email_enabled=False))
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
-    await mailer.send(AccountMail(kind, "t-1@example.com", T, f"{PUBLIC}/login"))
+    await notify.write_mail(mailer, AccountMail(kind, "t-1@example.com", T, f"{PUBLIC}/login"))
     assert await notify.notifications.listed(T) == []
     (note,) = notify.outbox.notes
     assert await notify.outbox.deliveries(note.id) == [("email", "pending", 0)]
@@ -469,9 +484,8 @@ async def test_account_mail_is_dropped_with_a_warning_when_the_key_store_is_down
     notify.world.key_store.available = False
     mailer = NotificationsAccountMailer(notify.notifications, notify.world.tenant_repo)
     code = Secret("tkm_never-logged")
-    await mailer.send(
-        AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
-    )
+    mail = AccountMail(AccountMailKind.PASSWORD_RESET, "t-1@example.com", T, f"{PUBLIC}/r", code)
+    assert await mailer.prepare(mail) is None
     assert notify.outbox.notes == []
     assert "password_reset mail for tenant t-1 not queued" in caplog.text
     assert "never-logged" not in caplog.text

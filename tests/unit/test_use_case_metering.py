@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import attrs
@@ -13,14 +14,13 @@ from domain.metering import (
     Admitted,
     Anomaly,
     Credential,
-    LimitKind,
     RefusalReason,
     Refused,
-    Threshold,
     TokenUsage,
 )
+from domain.notifications import Channel, NotificationFacts, NotificationId, NotificationKind
 from domain.tenants import SubscriptionStatus
-from tests.fakes import InMemoryNotifier
+from tests.fakes import InMemoryOutbox
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
@@ -149,8 +149,8 @@ async def test_message_thresholds_notify_once_per_day(world: World) -> None:
     for n in range(52):
         await world.metering.admit(T, mid(n), max_tokens=10)
     await world.metering.admit(T, mid(3), max_tokens=10)  # a replay never notifies
-    assert [(t.kind, t.percent, t.used) for t in world.notifier.thresholds] == [
-        (LimitKind.MESSAGES, 80, 40), (LimitKind.MESSAGES, 100, 50),
+    assert [(t.kind, t.percent, t.used) for t in world.thresholds()] == [
+        (NotificationKind.MESSAGES, 80, 40), (NotificationKind.MESSAGES, 100, 50),
     ]  # fmt: skip
 
 
@@ -161,8 +161,8 @@ async def test_token_thresholds_notify_when_settlements_cross_them(world: World)
                                 Credential.PLATFORM)  # fmt: skip
     await world.metering.settle(T, mid(2), "moonshot/kimi-k2.5", TokenUsage(100_000, 0),
                                 Credential.PLATFORM)  # fmt: skip
-    assert [(t.kind, t.percent) for t in world.notifier.thresholds] == [
-        (LimitKind.TOKENS, 80), (LimitKind.TOKENS, 100),
+    assert [(t.kind, t.percent) for t in world.thresholds()] == [
+        (NotificationKind.TOKENS, 80), (NotificationKind.TOKENS, 100),
     ]  # fmt: skip
 
 
@@ -314,22 +314,24 @@ async def test_byok_own_key_traffic_is_admitted_after_the_fallback_budget_is_spe
 
 
 @attrs.define
-class CountingNotifier(InMemoryNotifier):
-    """Counts every call, including the ones it turns down as already notified."""
+class CountingOutbox(InMemoryOutbox):
+    """Counts every write, including the ones it turns down as already notified."""
 
     calls: int = 0
 
-    async def threshold_crossed(self, threshold: Threshold) -> bool:
+    async def enqueue(
+        self, facts: NotificationFacts, channels: Sequence[Channel], at: datetime
+    ) -> NotificationId | None:
         self.calls += 1
-        return await super().threshold_crossed(threshold)
+        return await super().enqueue(facts, channels, at)
 
 
 async def test_the_ledger_writes_only_the_thresholds_admissions_cross(world: World) -> None:
-    world.notifier = world.ledger.notifier = CountingNotifier()
+    counting = world.ledger.outbox = CountingOutbox()
     await world.add_tenant(tier="starter")
     for n in range(50):
         await world.metering.admit(T, mid(n), max_tokens=10)
-    assert world.notifier.calls == 2
-    assert [(t.tenant_id, t.percent, t.used) for t in world.notifier.thresholds] == [
+    assert counting.calls == 2
+    assert [(n.facts.tenant_id, n.facts.percent, n.facts.used) for n in counting.notes] == [
         (T, 80, 40), (T, 100, 50),
     ]  # fmt: skip
