@@ -33,7 +33,7 @@ async def test_a_message_on_the_tenants_key_alone_asks_for_no_platform_budget(
     catalog: Catalog,
 ) -> None:
     world = World(catalog)
-    ledger = RecordingLedger(tenants=world.tenant_repo, notifier=world.notifier)
+    ledger = RecordingLedger(tenants=world.tenant_repo, outbox=world.outbox)
     world.ledger = ledger
     await world.add_tenant("t-1", tier="byok")
     await world.add_key("t-1", allow_platform_fallback=False)

@@ -9,7 +9,11 @@ from datetime import datetime, timedelta
 import attrs
 import pytest
 
-from domain.notifications import ClaimedDelivery, NotificationKind
+from domain.notifications import (
+    ClaimedDelivery,
+    NotificationKind,
+    threshold_facts,
+)
 from domain.secrets import Secret
 from domain.use_cases.notifications import MAIL_OFF, NO_WEBHOOK, DeliveryRun
 from tests.fakes import InMemoryOutbox
@@ -64,7 +68,7 @@ async def test_the_batch_pass_repeats_until_a_pass_finds_fewer_than_its_limit(
 ) -> None:
     await notify.notifications.put_settings(T, True, None)
     for day in range(1, 6):
-        await notify.notifications.threshold_crossed(cap(80, 40, window=f"2026-03-0{day}"))
+        await notify.write(threshold_facts(cap(80, 40, window=f"2026-03-0{day}")))
     run = await notify.deliverer.deliver_all(limit=2)
     assert run == DeliveryRun(sent=5, skipped=5, retrying=0, failed=0)
     assert len(notify.mail.sent) == 5
@@ -73,7 +77,7 @@ async def test_the_batch_pass_repeats_until_a_pass_finds_fewer_than_its_limit(
 
 async def test_the_batch_pass_sums_retries_and_failures_too(notify: Notify) -> None:
     await notify.notifications.put_settings(T, True, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.mail.failures = 1
     assert await notify.deliverer.deliver_all(limit=1) == DeliveryRun(0, 1, 1, 0)
     notify.world.clock.instant = notify.world.clock.now() + timedelta(days=2)
@@ -83,7 +87,7 @@ async def test_the_batch_pass_sums_retries_and_failures_too(notify: Notify) -> N
 
 async def test_skipped_channels_record_why(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     await notify.deliverer.deliver_due()
     assert _statuses(notify) == [
         ("email", "skipped", MAIL_OFF),
@@ -95,7 +99,7 @@ async def test_a_webhook_url_without_a_secret_is_skipped_as_unset(notify: Notify
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/a")
     stored = notify.settings.stored[T]
     notify.settings.stored[T] = type(stored)(T, False, stored.webhook_url, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     await notify.deliverer.deliver_due()
     assert ("webhook", "skipped", NO_WEBHOOK) in _statuses(notify)
     assert notify.hooks.posted == []
@@ -104,14 +108,14 @@ async def test_a_webhook_url_without_a_secret_is_skipped_as_unset(notify: Notify
 async def test_a_notice_to_a_tenant_without_an_address_is_skipped(notify: Notify) -> None:
     del notify.outbox.emails[T]
     await notify.notifications.put_settings(T, True, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     await notify.deliverer.deliver_due()
     assert ("email", "skipped", "no address to mail") in _statuses(notify)
     assert notify.mail.sent == []
 
 
 async def test_a_notice_of_a_deleted_tenant_is_skipped(notify: Notify) -> None:
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     del notify.world.tenant_repo.tenants[T]
     run = await notify.deliverer.deliver_due()
     assert run == DeliveryRun(skipped=2)
@@ -124,7 +128,11 @@ async def test_a_notice_of_a_deleted_tenant_is_skipped(notify: Notify) -> None:
 async def test_account_mail_is_sent_even_with_mail_notices_off(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, None)
     link = Secret("https://app.example.com/reset#code=c0de")
-    await notify.notifications.account_mail(T, None, NotificationKind.PASSWORD_RESET, link)
+    await notify.write(
+        await notify.notifications.account_mail_facts(
+            T, None, NotificationKind.PASSWORD_RESET, link
+        )
+    )
     run = await notify.deliverer.deliver_due()
     assert run == DeliveryRun(sent=1)
     (mail,) = notify.mail.sent
@@ -133,7 +141,7 @@ async def test_account_mail_is_sent_even_with_mail_notices_off(notify: Notify) -
 
 
 async def test_a_notice_mail_links_the_absolute_page_and_settings(notify: Notify) -> None:
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     await notify.deliverer.deliver_due()
     (mail,) = notify.mail.sent
     assert (mail.sender, mail.recipient) == ("agent@example.com", "t-1@example.com")
@@ -145,7 +153,7 @@ async def test_a_failed_attempt_is_logged_with_its_notification_channel_and_reas
     notify: Notify, caplog: pytest.LogCaptureFixture
 ) -> None:
     await notify.notifications.put_settings(T, False, None)
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     notify.mail.failures = 1
     await notify.notifications.put_settings(T, True, None)
     with caplog.at_level(logging.WARNING, logger="domain.use_cases.notifications"):
@@ -160,7 +168,7 @@ async def test_a_failed_attempt_is_logged_with_its_notification_channel_and_reas
 
 async def test_the_webhook_is_signed_at_the_delivery_instant(notify: Notify) -> None:
     await notify.notifications.put_settings(T, False, "https://hooks.example.com/a")
-    await notify.notifications.threshold_crossed(cap(80, 40))
+    await notify.write(threshold_facts(cap(80, 40)))
     clock = notify.world.clock
     clock.instant = clock.now() + timedelta(minutes=3)
     await notify.deliverer.deliver_due()

@@ -13,7 +13,12 @@ import pytest
 from domain.errors import NotFound
 from domain.ids import TenantId
 from domain.notifications import ClaimedDelivery as Claimed
-from domain.notifications import DeliveryOutcome, NotificationKind
+from domain.notifications import (
+    DeliveryOutcome,
+    NotificationKind,
+    key_invalidated_facts,
+    threshold_facts,
+)
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.notifications import LIST_LIMIT, DeliveryRun, SettingsView
@@ -62,16 +67,22 @@ async def test_a_first_past_due_is_dated_now_when_the_tenant_has_no_date(world: 
 
 async def test_account_mail_to_the_users_address_stores_no_recipient(notify: Notify) -> None:
     link = Secret("https://app.example.com/verify#code=x")
-    await notify.notifications.account_mail(T, None, NotificationKind.EMAIL_VERIFICATION, link)
-    await notify.notifications.account_mail(
-        T, None, NotificationKind.EMAIL_VERIFICATION, link, to="new@example.com"
+    await notify.write(
+        await notify.notifications.account_mail_facts(
+            T, None, NotificationKind.EMAIL_VERIFICATION, link
+        )
+    )
+    await notify.write(
+        await notify.notifications.account_mail_facts(
+            T, None, NotificationKind.EMAIL_VERIFICATION, link, to="new@example.com"
+        )
     )
     assert [n.facts.detail for n in notify.outbox.notes] == [{}, {"to": "new@example.com"}]
 
 
 async def test_the_in_app_list_holds_the_newest_fifty(notify: Notify) -> None:
     for day in range(LIST_LIMIT + 5):
-        await notify.notifications.threshold_crossed(cap(80, 40, window=f"w-{day}"))
+        await notify.write(threshold_facts(cap(80, 40, window=f"w-{day}")))
     listed = await notify.notifications.listed(T)
     assert len(listed) == LIST_LIMIT == 50
     assert listed[0].note.facts.window_key == f"w-{LIST_LIMIT + 4}"
@@ -79,13 +90,13 @@ async def test_the_in_app_list_holds_the_newest_fifty(notify: Notify) -> None:
 
 async def test_banners_look_past_read_and_ended_notifications(notify: Notify) -> None:
     clock = notify.world.clock
-    await notify.notifications.threshold_crossed(cap(80, 40, window="old"))
+    await notify.write(threshold_facts(cap(80, 40, window="old")))
     clock.instant = clock.now() + timedelta(days=2)
-    await notify.notifications.threshold_crossed(cap(80, 40, window="current"))
-    await notify.notifications.key_invalidated(T, "openai")
+    await notify.write(threshold_facts(cap(80, 40, window="current")))
+    await notify.write(key_invalidated_facts(T, "openai"))
     (_, _, key) = notify.outbox.notes
     await notify.notifications.mark_read(T, key.id)
-    await notify.notifications.key_invalidated(T, "openai")
+    await notify.write(key_invalidated_facts(T, "openai"))
     await notify.notifications.mark_read(T, notify.outbox.notes[-1].id)
     shown = [b.note.facts.window_key for b in await notify.notifications.banners(T)]
     assert shown == ["current"], "the newest (read) and the oldest (ended) are passed over"
@@ -95,8 +106,8 @@ async def test_banners_look_past_an_ended_threshold_to_an_older_current_one(
     notify: Notify,
 ) -> None:
     clock = notify.world.clock
-    await notify.notifications.key_invalidated(T, "openai")
-    await notify.notifications.threshold_crossed(cap(80, 40, window="d"))
+    await notify.write(key_invalidated_facts(T, "openai"))
+    await notify.write(threshold_facts(cap(80, 40, window="d")))
     (_, cap_note) = notify.outbox.notes
     notify.outbox.notes[1] = attrs.evolve(cap_note, created_at=clock.now() - timedelta(days=3))
     kinds = [b.note.facts.kind for b in await notify.notifications.banners(T)]
@@ -153,7 +164,7 @@ async def test_the_batch_pass_claims_its_limit_each_time_and_finishes_at_the_clo
     notify = Notify(world, outbox=outbox)
     outbox.emails[T] = "t-1@example.com"
     for day in range(3):
-        await notify.notifications.threshold_crossed(cap(80, 40, window=f"w-{day}"))
+        await notify.write(threshold_facts(cap(80, 40, window=f"w-{day}")))
     assert await notify.deliverer.deliver_all(limit=2) == DeliveryRun(sent=3, skipped=3)
     assert outbox.limits == [2, 2, 2, 2]
     assert outbox.finished_at == [world.clock.now()] * 6
