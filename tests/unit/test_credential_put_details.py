@@ -51,7 +51,7 @@ async def test_a_new_credential_is_created_and_updated_at_the_clock(world: World
 
 
 @pytest.mark.parametrize(("allow", "words"), [(True, "fallback on"), (False, "fallback off")])
-async def test_the_audit_entry_names_the_store_its_version_and_the_fallback(
+async def test_the_audit_entry_is_dated_and_names_the_store_its_version_and_the_fallback(
     world: World, allow: bool, words: str
 ) -> None:
     await world.add_tenant("t-1", tier="byok")
@@ -60,3 +60,4 @@ async def test_the_audit_entry_names_the_store_its_version_and_the_fallback(
     await credentials.put(T, USER, CredentialInput("openai", "gpt-4.1", Secret(OPENAI_KEY), allow))
     (entry,) = audit.recorded
     assert entry.detail == f"provider openai, store fake v1, {words}"
+    assert entry.at == world.clock.now()
