@@ -1,5 +1,5 @@
-"""In proxy mode a config carries the tenant's virtual key: building, writing or rendering a
-config keeps the key it has unless rotation is asked for."""
+"""Writing a config: in proxy mode it carries the tenant's virtual key, kept unless rotation
+is asked for; a tenant whose account is deleted gets none; an unknown tenant is not found."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import attrs
 import pytest
 
 from domain.catalog import Catalog
+from domain.errors import NotFound
 from domain.ids import TenantId
 from domain.use_cases.configs import ProxyMode
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -35,3 +36,17 @@ async def test_building_writing_and_rendering_keep_the_virtual_key_unless_rotati
     rotated = await keys.current(T)
     assert rotated != first
     assert [s.value for s in world.writer.written[T].secrets] == [rotated]
+
+
+async def test_a_tenant_whose_account_is_deleted_gets_no_config_written(world: World) -> None:
+    await world.add_tenant()
+    world.tenant_repo.users.clear()
+    assert await world.configs.write(T) is False
+    assert world.writer.writes == 0
+
+
+async def test_an_unknown_tenant_is_not_found_in_words(world: World) -> None:
+    for attempt in (world.configs.write, world.configs.build):
+        with pytest.raises(NotFound) as caught:
+            await attempt(TenantId("t-9"))
+        assert str(caught.value) == "tenant 't-9' is unknown"
