@@ -33,8 +33,14 @@ from domain.use_cases.llm_proxy import (
     _report_failure,
     refusal_for,
 )
+from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
-from tests.fakes import FakeKeyStore, InMemoryVirtualKeyRepository
+from tests.fakes import (
+    FakeKeyStore,
+    InMemoryCredentialRepository,
+    InMemoryUsageLedger,
+    InMemoryVirtualKeyRepository,
+)
 from tests.unit.conftest import OPENAI_KEY, World
 
 T = TenantId("t-1")
@@ -659,3 +665,196 @@ def test_a_settlement_that_failed_in_its_own_task_is_logged(
     [record] = caplog.records
     assert record.getMessage() == "a proxied call's settlement failed"
     assert record.exc_info is not None and str(record.exc_info[1]) == "ledger down"
+
+
+def records(world: World) -> list[tuple[str, str, Credential, int, int, int]]:
+    """What the ledger settled: (id, model, credential, input, output, cache reads)."""
+    return [
+        (r.message_id, r.model, r.credential, r.input_tokens, r.output_tokens,
+         r.cache_read_tokens)
+        for r in world.ledger.records
+    ]  # fmt: skip
+
+
+def is_call_id(message_id: str) -> bool:
+    """A call's own ledger id: ``call-`` and 24 hex digits."""
+    digits = message_id.removeprefix("call-")
+    return message_id.startswith("call-") and len(digits) == 24 and int(digits, 16) >= 0
+
+
+async def test_a_whole_answer_settles_under_the_calls_own_id_and_the_model_that_answered(
+    world: World,
+) -> None:
+    replies = {MOONSHOT: [Reply(200, (openai_answer(30, 7)[:10], openai_answer(30, 7)[10:]))]}
+    p = await make_proxy(world, replies)
+    result = answer(await p.proxy.call(p.key, openai_call()))
+    assert result.body == openai_answer(30, 7)  # chunks joined as they came
+    await p.proxy.drain()
+    [(call_id, *settled)] = records(world)
+    assert is_call_id(call_id)
+    assert settled == ["moonshot/kimi-k2.5", Credential.PLATFORM, 30, 7, 0]
+
+
+async def test_a_streams_reservation_is_held_until_the_stream_ends(world: World) -> None:
+    p = await make_proxy(world, {MOONSHOT: [Reply(200, (b"data: [DONE]\n\n",))]})
+    result = await p.proxy.call(p.key, openai_call(stream=True, max_tokens=1_000))
+    assert await used(world) == (0, 1_000, 0)
+    await read(result)
+    await p.proxy.drain()
+    [(_, model, credential, *tokens)] = records(world)
+    assert (model, credential, tokens) == ("moonshot/kimi-k2.5", Credential.PLATFORM, [0, 1_000, 0])
+
+
+async def test_a_silent_stream_without_max_tokens_is_charged_the_catalog_default(
+    world: World,
+) -> None:
+    p = await make_proxy(world, {MOONSHOT: [Reply(200, (b"data: [DONE]\n\n",))]})
+    await read(await p.proxy.call(p.key, openai_call(stream=True, max_tokens=None)))
+    await p.proxy.drain()
+    assert await used(world) == (0, 0, world.catalog.reservation_tokens_default)
+
+
+async def test_an_unreachable_primary_is_passed_over_for_the_next_upstream(world: World) -> None:
+    replies = {MOONSHOT: [Reply(unreachable=True)], MINIMAX: [Reply(200, (anthropic_answer(),))]}
+    p = await make_proxy(world, replies)
+    result = answer(await p.proxy.call(p.key, openai_call()))
+    assert result.attempts == (UpstreamAttempt("moonshot", None), UpstreamAttempt("minimax", 200))
+
+
+async def test_a_selectable_model_outside_the_route_is_served_then_the_route_follows(
+    world: World,
+) -> None:
+    replies = {ANTHROPIC: [Reply(529), Reply(200, (anthropic_answer(),))]}
+    p = await make_proxy(world, replies, tier="premium")
+    call = anthropic_call("claude-opus-4-6")
+    result = answer(await p.proxy.call(p.key, call))
+    assert result.attempts == (UpstreamAttempt("anthropic", 529), UpstreamAttempt("anthropic", 200))
+    assert [p.upstream.body(i)["model"] for i in (0, 1)] == ["claude-opus-4-6",
+                                                             "claude-sonnet-4-6"]  # fmt: skip
+
+
+async def test_an_openai_stream_served_to_an_anthropic_caller_is_translated(
+    world: World,
+) -> None:
+    """Premium: Sonnet first, then Kimi, which speaks the OpenAI format."""
+    events = (b'data: {"choices": [{"delta": {"content": "ok"}, "finish_reason": "stop"}]}\n\n',
+              b'data: {"choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 2}}\n\n',
+              b"data: [DONE]\n\n")  # fmt: skip
+    replies = {ANTHROPIC: [Reply(429)], MOONSHOT: [Reply(200, events, "text/event-stream")]}
+    p = await make_proxy(world, replies, tier="premium")
+    out = await read(await p.proxy.call(p.key, anthropic_call("claude-sonnet-4-6", stream=True)))
+    text = out.decode()
+    assert text.startswith("event: message_start\n")
+    assert '"model": "kimi-k2.5"' in text
+    assert '"text": "ok"' in text
+    assert text.endswith('event: message_stop\ndata: {"type": "message_stop"}\n\n')
+    await p.proxy.drain()
+    [(_, model, credential, *tokens)] = records(world)
+    assert (model, credential, tokens) == ("moonshot/kimi-k2.5", Credential.PLATFORM, [6, 2, 0])
+
+
+async def test_a_tenant_key_found_unusable_when_the_call_is_sent_is_skipped(
+    world: World,
+) -> None:
+    p = await make_proxy(world, {MOONSHOT: [Reply(200, (openai_answer(),))]}, tier="byok")
+    await world.add_key(allow_platform_fallback=True)
+    stored = await world.credential_repo.get(T)
+    assert stored is not None
+    elsewhere = InMemoryCredentialRepository()
+    await elsewhere.put(attrs.evolve(stored, status=KeyStatus.INVALID))
+    proxy = attrs.evolve(p.proxy, stored_credentials=elsewhere)
+    result = answer(await proxy.call(p.key, openai_call("gpt-4.1")))
+    assert result.attempts == (UpstreamAttempt("moonshot", 200),)
+    gone = attrs.evolve(p.proxy, stored_credentials=InMemoryCredentialRepository())
+    p.upstream.replies[MOONSHOT] = [Reply(200, (openai_answer(),))]
+    result = answer(await gone.call(p.key, openai_call("gpt-4.1")))
+    assert result.attempts == (UpstreamAttempt("moonshot", 200),)
+    assert OPENAI not in p.upstream.urls()
+
+
+async def test_a_tenants_own_key_settles_as_its_own_usage(world: World) -> None:
+    p = await make_proxy(world, {OPENAI: [Reply(200, (openai_answer(12, 3),))]}, tier="byok")
+    await world.add_key()
+    answer(await p.proxy.call(p.key, openai_call("gpt-4.1")))
+    await p.proxy.drain()
+    [(_, model, credential, *tokens)] = records(world)
+    assert (model, credential, tokens) == ("byok-openai/gpt-4.1", Credential.TENANT, [12, 3, 0])
+
+
+async def test_a_refused_call_settles_nothing_under_the_requested_model(world: World) -> None:
+    p = await make_proxy(world, {MOONSHOT: [Reply(429)], MINIMAX: [Reply(429)]})
+    refusal(await p.proxy.call(p.key, openai_call()))
+    [(call_id, *settled)] = records(world)
+    assert is_call_id(call_id)
+    assert settled == ["kimi-k2.5", Credential.PLATFORM, 0, 0, 0]
+
+
+async def test_a_redirect_is_answered_whole_and_never_charged(world: World) -> None:
+    body = b'{"usage": {"prompt_tokens": 9, "completion_tokens": 9}}'
+    p = await make_proxy(world, {MOONSHOT: [Reply(300, (body,)), Reply(300, (body,))]})
+    streamed = answer(await p.proxy.call(p.key, openai_call(stream=True)))
+    assert (streamed.status_code, streamed.chunks, streamed.body) == (300, None, body)
+    answer(await p.proxy.call(p.key, openai_call()))
+    await p.proxy.drain()
+    assert await used(world) == (0, 0, 0)
+
+
+async def test_an_error_answers_usage_is_never_charged(world: World) -> None:
+    body = b'{"error": "too long", "usage": {"prompt_tokens": 9, "completion_tokens": 1}}'
+    p = await make_proxy(world, {MOONSHOT: [Reply(400, (body,))]})
+    assert answer(await p.proxy.call(p.key, openai_call())).body == body
+    await p.proxy.drain()
+    assert await used(world) == (0, 0, 0)
+
+
+async def test_a_fallbacks_redirect_is_the_proxys_own_upstream_error(world: World) -> None:
+    replies = {MOONSHOT: [Reply(500)], MINIMAX: [Reply(300, (anthropic_answer(),))]}
+    p = await make_proxy(world, replies)
+    result = refusal(await p.proxy.call(p.key, openai_call()))
+    assert (result.status_code, result.kind) == (502, RefusalKind.UPSTREAM)
+
+
+async def test_an_empty_platform_key_leaves_the_error_body_as_it_came(world: World) -> None:
+    p = await make_proxy(world, {MOONSHOT: [Reply(400, (b"bad",))]},
+                         platform_keys={"moonshot": Secret("")})  # fmt: skip
+    assert answer(await p.proxy.call(p.key, openai_call())).body == b"bad"
+
+
+async def test_calls_racing_on_one_held_message_settle_every_token_once(world: World) -> None:
+    """Two calls of one agent message hold its reservation; the one settling second finds
+    it settled and counts its tokens under an id of its own."""
+    events = (b'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 1}}\n',)
+    replies = {MOONSHOT: [Reply(200, events), Reply(200, (openai_answer(30, 7),))]}
+    p = await make_proxy(world, replies)
+    await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
+    streaming = await p.proxy.call(p.key, openai_call(stream=True, message_id="m-1"))
+    answer(await p.proxy.call(p.key, openai_call(message_id="m-1")))
+    await read(streaming)
+    settled = records(world)
+    assert settled[0][0] == "m-1"
+    extra = settled[1][0]
+    assert extra.startswith("m-1~") and len(extra) == len("m-1~") + 16
+    assert [r[1:] for r in settled] == [
+        ("moonshot/kimi-k2.5", Credential.PLATFORM, 30, 7, 0),
+        ("moonshot/kimi-k2.5", Credential.PLATFORM, 4, 1, 0),
+    ]
+    assert await used(world) == (1, 0, 42)
+
+
+async def test_a_settlement_failing_after_the_answer_is_logged_and_drain_still_returns(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    @attrs.define
+    class SettleFails(InMemoryUsageLedger):
+        async def settle(self, request: Any) -> Any:
+            raise RuntimeError("ledger down")
+
+    p = await make_proxy(world, {MOONSHOT: [Reply(200, (openai_answer(),))]})
+    ledger = SettleFails(tenants=world.tenant_repo)
+    metering = Metering(world.catalog, world.tenant_repo, world.credential_repo, ledger,
+                        world.clock)  # fmt: skip
+    proxy = attrs.evolve(p.proxy, metering=metering)
+    with caplog.at_level(logging.ERROR, logger="tierkeeper.llm_proxy"):
+        answer(await proxy.call(p.key, openai_call()))
+        await proxy.drain()
+    assert [r.getMessage() for r in caplog.records] == ["a proxied call's settlement failed"]
