@@ -362,3 +362,54 @@ def test_a_call_in_the_same_format_is_passed_as_a_copy() -> None:
     body = {"model": "m", "messages": [USER], "tools": []}
     copied = translate_request(body, ANTHROPIC, ANTHROPIC, 1)
     assert copied == body and copied is not body
+
+
+def test_a_data_line_without_a_space_after_the_colon_is_read() -> None:
+    translator = StreamTranslator(ANTHROPIC, OPENAI, "m")
+    assert sse(translator.feed(b'data:{"type":"message_stop"}\n\n'))[-1] == (None, "[DONE]")
+
+
+def test_a_stream_that_ends_at_once_still_starts_properly() -> None:
+    translator = StreamTranslator(ANTHROPIC, OPENAI, "m")
+    assert sse(translator.feed(b'data: {"type": "message_stop"}\n\n')) == [
+        openai_chunk("m", {"role": "assistant", "content": ""}, None),
+        openai_chunk("m", {}, "stop"),
+        (None, "[DONE]"),
+    ]
+
+
+def test_text_after_an_odd_choice_is_still_passed_on() -> None:
+    translator = StreamTranslator(OPENAI, ANTHROPIC, "m")
+    chunk = b'data: {"choices": ["odd", {"delta": {"content": "x"}}]}\n\n'
+    assert sse(translator.feed(chunk)) == [*anthropic_start("m"), anthropic_text("x")]
+
+
+def test_an_anthropic_delta_whose_text_is_not_a_string_sends_nothing() -> None:
+    translator = StreamTranslator(ANTHROPIC, OPENAI, "m")
+    events = b'data: {"type": "content_block_delta", "delta": {"text": 5}}\n\n'
+    assert sse(translator.feed(events)) == [
+        openai_chunk("m", {"role": "assistant", "content": ""}, None)
+    ]
+
+
+def test_an_empty_prompt_counts_no_input_tokens() -> None:
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 0, "completion_tokens": 2}}\n\n'
+    translator = StreamTranslator(OPENAI, ANTHROPIC, "m")
+    out = sse(translator.feed(usage) + translator.finish())
+    assert out[-2][1]["usage"] == {"output_tokens": 2, "input_tokens": 0,
+                                   "cache_read_input_tokens": 0}  # fmt: skip
+
+
+def test_a_usage_chunk_counts_what_the_stream_left_out_as_zero() -> None:
+    only_output = b'data: {"type": "message_delta", "delta": {}, "usage": {"output_tokens": 4}}\n\n'
+    translator = StreamTranslator(ANTHROPIC, OPENAI, "m", include_usage=True)
+    out = sse(translator.feed(only_output) + translator.finish())
+    assert out[-2][1]["usage"] == {"prompt_tokens": 0, "completion_tokens": 4,
+                                   "total_tokens": 4,
+                                   "prompt_tokens_details": {"cached_tokens": 0}}  # fmt: skip
+    only_input = b'data: {"type": "message_start", "message": {"usage": {"input_tokens": 6}}}\n\n'
+    translator = StreamTranslator(ANTHROPIC, OPENAI, "m", include_usage=True)
+    out = sse(translator.feed(only_input) + translator.finish())
+    assert out[-2][1]["usage"] == {"prompt_tokens": 6, "completion_tokens": 0,
+                                   "total_tokens": 6,
+                                   "prompt_tokens_details": {"cached_tokens": 0}}  # fmt: skip
