@@ -522,6 +522,9 @@ async def test_a_platform_model_beyond_a_byok_tenants_fallback_budget_is_refused
                                   "the token budget for the period is spent")  # fmt: skip
     assert p.upstream.requests == []
     assert (await used(world))[:2] == (0, 0)
+    assert [r[1:] for r in records(world) if is_call_id(r[0])] == [
+        ("kimi-k2.5", Credential.PLATFORM, 0, 0, 0)
+    ]
 
 
 async def test_a_stream_passes_through_and_settles_the_usage_it_reported(world: World) -> None:
@@ -576,6 +579,7 @@ async def test_a_stream_the_caller_leaves_still_settles(world: World) -> None:
     await p.proxy.drain()
     assert p.upstream.closed == [MOONSHOT]
     assert await used(world) == (0, 0, 7)
+    assert [r[1:3] for r in records(world)] == [("moonshot/kimi-k2.5", Credential.PLATFORM)]
 
 
 async def test_a_failed_stream_from_the_provider_is_not_passed_through_as_a_stream(
