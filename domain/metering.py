@@ -136,6 +136,13 @@ def evaluate_admission(counters: Counters, request: AdmissionRequest) -> Refused
     resets. An int means: admit, holding that many tokens."""
     if counters.messages_today >= request.message_cap:
         return Refused(RefusalReason.MESSAGE_CAP_REACHED, request.day.resets_at)
+    return evaluate_reservation(counters, request)
+
+
+def evaluate_reservation(counters: Counters, request: AdmissionRequest) -> Refused | int:
+    """A reservation holds while the period's committed tokens plus it fit the budget (an
+    optional reservation that does not fit holds nothing); the message cap is not read. An
+    int means: hold that many tokens."""
     if request.token_budget is not None and (
         counters.platform_tokens_committed() + request.reserve_tokens > request.token_budget
     ):
@@ -145,12 +152,17 @@ def evaluate_admission(counters: Counters, request: AdmissionRequest) -> Refused
     return request.reserve_tokens
 
 
+def reserved_counters(counters: Counters, held_tokens: int) -> Counters:
+    """A reservation holds its tokens; the day's message count does not move."""
+    return attrs.evolve(
+        counters, platform_tokens_reserved=counters.platform_tokens_reserved + held_tokens
+    )
+
+
 def admitted_counters(counters: Counters, held_tokens: int) -> Counters:
     """An admitted message counts against the day at once and holds its reservation."""
     return attrs.evolve(
-        counters,
-        messages_today=counters.messages_today + 1,
-        platform_tokens_reserved=counters.platform_tokens_reserved + held_tokens,
+        reserved_counters(counters, held_tokens), messages_today=counters.messages_today + 1
     )
 
 

@@ -23,7 +23,7 @@ from domain.byok import (
     StoredCredential,
     classify_probe_status,
 )
-from domain.call_reservations import evaluate_call_reservation, reserved_counters
+from domain.call_reservations import evaluate_call_reservation
 from domain.catalog import ByokProvider
 from domain.errors import (
     Conflict,
@@ -54,6 +54,7 @@ from domain.metering import (
     crossed_percents,
     evaluate_admission,
     offered_route,
+    reserved_counters,
     settlement_terms,
 )
 from domain.notification_delivery import OutgoingMail
@@ -121,6 +122,9 @@ class InMemoryTenantRepository:
 
     async def user(self, user_id: UserId) -> User | None:
         return self.users.get(user_id)
+
+    async def has_account(self, tenant_id: TenantId) -> bool:
+        return any(u.tenant_id == tenant_id for u in self.users.values())
 
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
         return next((t for t in self.tenants.values() if t.stripe_customer_id == customer_id), None)

@@ -25,7 +25,7 @@ from adapters.sql.ledger import (
 )
 from adapters.sql.outbox import enqueue_on_sqlite
 from adapters.sql.unavailable import reports_unavailable
-from domain.call_reservations import evaluate_call_reservation, reserved_counters
+from domain.call_reservations import evaluate_call_reservation
 from domain.ids import MessageId, TenantId
 from domain.metering import (
     AdmissionOutcome,
@@ -44,6 +44,7 @@ from domain.metering import (
     admitted_counters,
     crossed_percents,
     evaluate_admission,
+    reserved_counters,
     settlement_terms,
 )
 from domain.metering import offered_route as route_offered
@@ -150,34 +151,12 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
     held = evaluate_admission(counters, request)
     if isinstance(held, Refused):
         return held
-    route = route_offered(request, held)
     conn.execute(
         "INSERT INTO usage_days (tenant_id, day_key, messages) VALUES (?, ?, 1)"
         " ON CONFLICT (tenant_id, day_key) DO UPDATE SET messages = messages + 1",
         (tenant, day),
     )
-    conn.execute(
-        "UPDATE usage_periods SET tokens_reserved = tokens_reserved + ?"
-        " WHERE tenant_id = ? AND period_key = ?",
-        (held, tenant, period),
-    )
-    conn.execute(
-        "INSERT INTO reservations (tenant_id, message_id, day_key, period_key, tokens,"
-        " admitted_at, expires_at, state, offered_models, tenant_key_model, max_weight)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
-        (
-            tenant,
-            request.message_id,
-            day,
-            period,
-            held,
-            _ts(request.now),
-            _ts(request.reservation_expires_at),
-            models_text(route.models),
-            route.tenant_key_model,
-            str(route.max_weight),
-        ),
-    )
+    _hold(conn, request, held)
     after = admitted_counters(counters, held)
     _notify_crossings(
         conn, request.tenant_id, LimitKind.MESSAGES, day,

@@ -145,6 +145,11 @@ class SqlTenantRepository:
             row = (await conn.execute(query)).mappings().first()
         return user_of(row) if row else None
 
+    async def has_account(self, tenant_id: TenantId) -> bool:
+        query = sa.select(sa.exists().where(t.users.c.tenant_id == tenant_id))
+        async with self.connections.reading() as conn:
+            return bool(await conn.scalar(query))
+
     async def tenant_by_stripe_customer(self, customer_id: str) -> Tenant | None:
         query = (
             t.tenants.select()

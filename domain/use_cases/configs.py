@@ -93,7 +93,13 @@ class Configs:
         return through_proxy(config, ProxyEndpoint(self.proxy.url, key))
 
     async def write(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> bool:
-        """Write one tenant's config; False when the files were already up to date."""
+        """Write one tenant's config; False when the files were already up to date, and for
+        a tenant whose account was deleted: its config went with the account and is never
+        written again (not by a late webhook, a tier change, nor a regeneration)."""
+        if not await self.tenants.has_account(tenant_id):
+            if await self.tenants.get(tenant_id) is None:
+                raise NotFound(f"tenant {tenant_id!r} is unknown")
+            return False
         return await self.writer.write(await self.build(tenant_id, rotate_virtual_key))
 
     async def regenerate(

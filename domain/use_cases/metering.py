@@ -178,6 +178,37 @@ class Metering:
                 return admission
         raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
 
+    def _request(
+        self, tenant: Tenant, route: Route, message_id: MessageId, reserve: int, now: datetime
+    ) -> AdmissionRequest:
+        """What the ledger checks for one message or call on ``route`` (its primary set):
+        the tenant's windows, the cap, and the platform budget with ``reserve`` tokens while
+        any model of the route runs on platform keys; optional behind a tenant's own key."""
+        assert route.primary is not None
+        tier = self.catalog.tier(tenant.tier)
+        day, period = self.tenant_windows(tenant, now)
+        budget = platform_token_budget(self.catalog, tier)
+        on_platform = route.runs_on_platform()
+        on_tenant_key = route.primary.credential is Credential.TENANT
+        return AdmissionRequest(
+            tenant_id=tenant.id,
+            message_id=message_id,
+            day=day,
+            period=period,
+            message_cap=tier.messages_per_day,
+            token_budget=budget if on_platform else None,
+            reserve_tokens=reserve if on_platform else 0,
+            now=now,
+            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
+            tenant_revision=tenant.revision,
+            reservation_optional=on_tenant_key and on_platform,
+            route=OfferedRoute(
+                models=tuple(choice.ref for choice in route.choices()),
+                tenant_key_model=route.primary.ref if on_tenant_key else None,
+                max_weight=self._highest_weight(route.platform_refs()),
+            ),
+        )
+
     async def _admit(
         self, tenant: Tenant, fresh: bool, message_id: MessageId, reserve: int, now: datetime
     ) -> Admission | TenantChanged:
@@ -196,28 +227,7 @@ class Metering:
             if fresh:
                 return _refused(RefusalReason.BYOK_KEY_INVALID, route)
             return TenantChanged()
-        day, period = self.tenant_windows(tenant, now)
-        budget = platform_token_budget(self.catalog, tier)
-        on_platform = route.runs_on_platform()
-        on_tenant_key = route.primary.credential is Credential.TENANT
-        request = AdmissionRequest(
-            tenant_id=tenant.id,
-            message_id=message_id,
-            day=day,
-            period=period,
-            message_cap=tier.messages_per_day,
-            token_budget=budget if on_platform else None,
-            reserve_tokens=reserve if on_platform else 0,
-            now=now,
-            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
-            tenant_revision=tenant.revision,
-            reservation_optional=on_tenant_key and on_platform,
-            route=OfferedRoute(
-                models=tuple(choice.ref for choice in route.choices()),
-                tenant_key_model=route.primary.ref if on_tenant_key else None,
-                max_weight=self._highest_weight(route.platform_refs()),
-            ),
-        )
+        request = self._request(tenant, route, message_id, reserve, now)
         decision = await self.ledger.admit(request)
         if isinstance(decision, TenantChanged):
             return decision
@@ -225,11 +235,18 @@ class Metering:
             return Admission(decision, route, None, None)
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
+        return self._admitted(tier, route, decision)
+
+    def _admitted(self, tier: Tier, route: Route, decision: Admitted) -> Admission:
+        """An admission with what is left of the day's cap and the period's budget."""
         return Admission(
             decision=decision,
             route=route,
             messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
-            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed()),
+            tokens_remaining=remaining(
+                platform_token_budget(self.catalog, tier),
+                decision.counters.platform_tokens_committed(),
+            ),
         )
 
     def _highest_weight(self, refs: tuple[ModelRef, ...]) -> Decimal:
@@ -297,28 +314,7 @@ class Metering:
                 return CallAdmission(_refused(RefusalReason.BYOK_KEY_INVALID, route), call_id, ())
             return CallAdmission(None, call_id, ())
         assert route.primary is not None
-        day, period = self.tenant_windows(tenant, now)
-        budget = platform_token_budget(self.catalog, tier)
-        on_platform = route.runs_on_platform()
-        on_tenant_key = route.primary.credential is Credential.TENANT
-        request = AdmissionRequest(
-            tenant_id=tenant.id,
-            message_id=call_id,
-            day=day,
-            period=period,
-            message_cap=tier.messages_per_day,
-            token_budget=budget if on_platform else None,
-            reserve_tokens=reserve if on_platform else 0,
-            now=now,
-            reservation_expires_at=reservation_expiry(now, self.catalog.reservation_ttl_seconds),
-            tenant_revision=tenant.revision,
-            reservation_optional=on_tenant_key and on_platform,
-            route=OfferedRoute(
-                models=tuple(choice.ref for choice in route.choices()),
-                tenant_key_model=route.primary.ref if on_tenant_key else None,
-                max_weight=self._highest_weight(route.platform_refs()),
-            ),
-        )
+        request = self._request(tenant, route, call_id, reserve, now)
         decision = await self.ledger.reserve_call(request, named)
         if isinstance(decision, TenantChanged):
             return decision
@@ -327,12 +323,7 @@ class Metering:
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
             upstreams = plan(tenant, route)
-        admission = Admission(
-            decision=decision,
-            route=route,
-            messages_remaining=remaining(tier.messages_per_day, decision.counters.messages_today),
-            tokens_remaining=remaining(budget, decision.counters.platform_tokens_committed()),
-        )
+        admission = self._admitted(tier, route, decision)
         ledger_id = named if decision.replayed and named is not None else call_id
         return CallAdmission(admission, ledger_id, upstreams)
 

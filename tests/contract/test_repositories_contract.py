@@ -79,6 +79,12 @@ async def test_unknown_tenants_and_users_read_as_none(storage: Storage) -> None:
     assert await storage.tenants.tenant_by_stripe_customer("cus_none") is None
 
 
+async def test_a_tenant_has_an_account_while_a_user_holds_it(storage: Storage) -> None:
+    await storage.tenants.add(a_tenant(1), a_user(1))
+    assert await storage.tenants.has_account(TenantId("t001")) is True
+    assert await storage.tenants.has_account(TenantId("t002")) is False
+
+
 async def test_a_taken_email_is_a_conflict_and_stores_nothing(storage: Storage) -> None:
     await storage.tenants.add(a_tenant(1), a_user(1))
     with pytest.raises(Conflict) as raised:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from domain.ids import TenantId
 from domain.throttle import FREE_FAILURES, KEY_TESTS_PER_WINDOW
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.http.app import create_app
@@ -306,6 +307,32 @@ async def test_deleting_the_account_removes_the_key_the_configs_and_the_email(
     assert credentials == (0,)
     assert (await client.get("/api/v1/tenant", headers=customer.headers)).status_code == 401
     assert (await login(client, customer.email)).status_code == 401
+
+
+async def test_a_deleted_accounts_config_is_never_written_again(
+    client: AsyncTestClient[Any],
+    customer: Customer,
+    services: Services,
+    environ: dict[str, str],
+) -> None:
+    """After deletion nothing brings the tenant's OpenClaw files back: not ``configs
+    regenerate`` (nor ``serve``'s start-up regeneration), not a later tier change such as
+    Stripe's closing events make."""
+    config_dir = Path(environ["TIERKEEPER_CONFIG_ROOT"]) / customer.tenant_id
+    await services.configs.regenerate()
+    assert config_dir.exists()
+    deleted = await client.request(
+        "DELETE", "/api/v1/account", json={"password": PASSWORD}, headers=customer.headers
+    )
+    assert deleted.status_code == 204
+    other = await sign_up(client)
+    summary = await services.configs.regenerate()
+    assert summary.failed == ()
+    assert not config_dir.exists()
+    assert (Path(environ["TIERKEEPER_CONFIG_ROOT"]) / other.tenant_id).exists()
+    await services.tenants.change_tier(TenantId(customer.tenant_id), "premium")
+    assert await services.configs.write(TenantId(customer.tenant_id)) is False
+    assert not config_dir.exists()
 
 
 async def test_testing_keys_is_limited_per_tenant(

@@ -16,7 +16,7 @@ from domain.ids import ModelRef, TenantId, UserId
 from domain.openclaw_model import TenantConfig, build_tenant_config
 from domain.routing import decide_route
 from domain.secrets import Secret
-from domain.tenants import SubscriptionStatus, Tenant
+from domain.tenants import SubscriptionStatus, Tenant, User
 from tests.fakes import FakeKeyStore, InMemoryCredentialRepository, InMemoryTenantRepository
 
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)
@@ -129,9 +129,15 @@ async def store_variants(
     credentials: InMemoryCredentialRepository,
     key_store: FakeKeyStore,
 ) -> None:
-    """Put the variants' tenants and credentials (keys encrypted) into in-memory repos."""
+    """Put the variants' tenants, each with its account's user, and credentials (keys
+    encrypted) into in-memory repos."""
     for variant in variants:
-        tenants.tenants[variant.tenant.id] = variant.tenant
+        tenant = variant.tenant
+        tenants.tenants[tenant.id] = tenant
+        tenants.users[UserId(f"u-{tenant.id}")] = User(
+            UserId(f"u-{tenant.id}"), f"{tenant.id}@example.com", "argon2$hash", tenant.id,
+            tenant.created_at,
+        )  # fmt: skip
         if variant.credential is not None:
             stored = variant.credential
             if variant.api_key is not None:
