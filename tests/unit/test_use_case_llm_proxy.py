@@ -862,3 +862,19 @@ async def test_a_settlement_failing_after_the_answer_is_logged_and_drain_still_r
         answer(await proxy.call(p.key, openai_call()))
         await proxy.drain()
     assert [r.getMessage() for r in caplog.records] == ["a proxied call's settlement failed"]
+
+
+async def test_a_platform_fallback_the_calls_own_hold_covers_answers_after_the_tenant_key_fails(
+    world: World,
+) -> None:
+    """1,500 tokens are left of the fallback budget and the call holds 1,000 of them: when
+    the tenant's own provider is rate limited, the platform fallback answers in the same
+    call (the hold already covers it; it is never asked to fit a second time)."""
+    replies = {OPENAI: [Reply(429, (b"slow down",))],
+               MOONSHOT: [Reply(200, (openai_answer(),))]}  # fmt: skip
+    p = await make_proxy(world, replies, tier="byok")
+    await world.add_key(allow_platform_fallback=True)
+    await world.metering.settle(T, MessageId("spent"), "moonshot/kimi-k2.5",
+                                TokenUsage(498_500, 0), Credential.PLATFORM)  # fmt: skip
+    result = answer(await p.proxy.call(p.key, openai_call("gpt-4.1", max_tokens=1_000)))
+    assert result.attempts == (UpstreamAttempt("openai", 429), UpstreamAttempt("moonshot", 200))
