@@ -170,20 +170,6 @@ def judge_upstream_status(status_code: int, credential: Credential) -> Verdict:
     return Verdict.ANSWER
 
 
-def may_fall_back_to(
-    upstream: Upstream, route: Route, reserve_tokens: int, tokens_remaining: int | None
-) -> bool:
-    """A route that starts on the tenant's own key holds no platform reservation, so a
-    platform fallback is taken only while the platform budget can hold the call's
-    reservation."""
-    primary_on_platform = (
-        route.primary is not None and route.primary.credential is Credential.PLATFORM
-    )
-    if upstream.choice.credential is not Credential.PLATFORM or primary_on_platform:
-        return True
-    return tokens_remaining is None or tokens_remaining >= reserve_tokens
-
-
 @attrs.frozen
 class UpstreamRequest:
     """One provider call: the URL, the headers (the real key among them) and the body."""

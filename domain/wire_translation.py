@@ -108,9 +108,10 @@ def translate_answer(
     else:
         choices = document.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
-        message = first.get("message") if isinstance(first, dict) else None
+        choice = first if isinstance(first, dict) else {}
+        message = choice.get("message")
         text = _text(message.get("content")) if isinstance(message, dict) else None
-        reason = _ANTHROPIC_STOP.get(str(first.get("finish_reason")) if first else "", "end_turn")
+        reason = _ANTHROPIC_STOP.get(str(choice.get("finish_reason")), "end_turn")
     if text is None or usage is None:
         return None
     if target is WireFormat.OPENAI:

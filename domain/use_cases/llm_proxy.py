@@ -28,7 +28,6 @@ from domain.proxy import (
     WireFormat,
     call_plan,
     judge_upstream_status,
-    may_fall_back_to,
     upstream_for,
 )
 from domain.routing import Route, decide_route
@@ -185,9 +184,7 @@ class LlmProxy:
             await self._settle(entry, None, TokenUsage(0, 0, 0))
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
         attempts: list[UpstreamAttempt] = []
-        for upstream in plan:
-            if not may_fall_back_to(upstream, admission.route, reserve, admission.tokens_remaining):
-                continue
+        for upstream in plan:  # platform fallbacks are in the plan only when the hold covers them
             key = await self._key_for(tenant_id, upstream)
             if key is None:
                 continue

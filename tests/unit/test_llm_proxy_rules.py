@@ -18,7 +18,6 @@ from domain.proxy import (
     WireFormat,
     call_plan,
     judge_upstream_status,
-    may_fall_back_to,
     proxied_api,
     proxy_base_url,
     upstream_for,
@@ -139,21 +138,6 @@ def test_an_upstream_status_decides_between_answer_key_rejected_and_next(
     status: int, credential: Credential, verdict: Verdict
 ) -> None:
     assert judge_upstream_status(status, credential) is verdict
-
-
-def test_a_platform_fallback_behind_the_tenants_key_needs_budget_for_the_reservation(
-    catalog: Catalog,
-) -> None:
-    own_first = Route(choice("byok-openai/gpt-4.1", TENANT), (choice("moonshot/kimi-k2.5"),))
-    kimi = upstream_for(catalog, choice("moonshot/kimi-k2.5"))
-    own = upstream_for(catalog, choice("byok-openai/gpt-4.1", TENANT))
-    assert kimi is not None and own is not None
-    assert may_fall_back_to(kimi, own_first, 1000, 1000) is True
-    assert may_fall_back_to(kimi, own_first, 1000, 999) is False
-    assert may_fall_back_to(kimi, own_first, 1000, None) is True
-    assert may_fall_back_to(own, own_first, 1000, 0) is True
-    platform_first = Route(choice("moonshot/kimi-k2.5"), ())
-    assert may_fall_back_to(kimi, platform_first, 1000, 0) is True
 
 
 def test_openai_usage_counts_cached_prompt_tokens_as_cache_reads() -> None:
