@@ -177,6 +177,8 @@ class _Reservation:
     counters_at_admission: Counters
     route: OfferedRoute
     settled: bool = False
+    claimed_by: MessageId | None = None
+    """The one call using this (message's) reservation (spec §13)."""
 
 
 @attrs.define
@@ -257,7 +259,13 @@ class InMemoryUsageLedger:
             day, period = request.day.key.isoformat(), request.period.key.isoformat()
             counters = self._counters(request.tenant_id, day, period, request.now)
             message = self.reservations.get((request.tenant_id, named)) if named else None
-            if message is not None and not message.settled and message.expires_at > request.now:
+            if (
+                message is not None
+                and not message.settled
+                and message.expires_at > request.now
+                and message.claimed_by in (None, request.message_id)
+            ):
+                message.claimed_by = request.message_id
                 rid = ReservationId(f"{request.tenant_id}:{named}")
                 return Admitted(rid, counters, replayed=True, held_tokens=message.tokens)
             key = (request.tenant_id, request.message_id)

@@ -168,22 +168,31 @@ def _admit(conn: sqlite3.Connection, request: AdmissionRequest) -> AdmissionOutc
 def _reserve_call(
     conn: sqlite3.Connection, request: AdmissionRequest, named: MessageId | None
 ) -> AdmissionOutcome:
-    """``tk_reserve_call``: one call's reservation, no message counted (spec §13)."""
+    """``tk_reserve_call``: one call's reservation, no message counted (spec §13). The
+    first call naming a held message claims its reservation; any other holds its own."""
     if _tenant_changed(conn, request):
         return TenantChanged()
     tenant, day, period = request.tenant_id, _key(request.day.key), _key(request.period.key)
     now = _ts(request.now)
     counters = _counters(_messages(conn, tenant, day), _lock_period(conn, tenant, period, now))
-    for message, held_only in ((named, True), (request.message_id, False)):
-        seen = conn.execute(
-            "SELECT tokens, state, expires_at FROM reservations"
-            " WHERE tenant_id = ? AND message_id = ?",
-            (tenant, message),
+    call = request.message_id
+    if named is not None:
+        claimed = conn.execute(
+            "UPDATE reservations SET claimed_by = ? WHERE tenant_id = ? AND message_id = ?"
+            " AND state = 'held' AND expires_at > ? AND (claimed_by IS NULL OR claimed_by = ?)"
+            " RETURNING tokens",
+            (call, tenant, named, now, call),
         ).fetchone()
-        held_now = seen is not None and seen["state"] == "held" and seen["expires_at"] > now
-        if message and seen and (held_now or not held_only):
-            rid = reservation_id(request.tenant_id, MessageId(message))
-            return Admitted(rid, counters, replayed=True, held_tokens=int(seen["tokens"]))
+        if claimed:
+            rid = reservation_id(request.tenant_id, named)
+            return Admitted(rid, counters, replayed=True, held_tokens=int(claimed["tokens"]))
+    seen = conn.execute(
+        "SELECT tokens FROM reservations WHERE tenant_id = ? AND message_id = ?",
+        (tenant, call),
+    ).fetchone()
+    if seen:
+        rid = reservation_id(request.tenant_id, call)
+        return Admitted(rid, counters, replayed=True, held_tokens=int(seen["tokens"]))
     held = evaluate_call_reservation(counters, request)
     if isinstance(held, Refused):
         return held

@@ -228,6 +228,7 @@ reservations = sa.Table(
     sa.Column("offered_models", sa.Text, nullable=False, server_default=""),
     sa.Column("tenant_key_model", sa.String(200)),
     sa.Column("max_weight", sa.Numeric(12, 4), nullable=False, server_default="1"),
+    sa.Column("claimed_by", sa.String(255)),
     sa.CheckConstraint(
         "state IN ('held', 'lapsed', 'settled', 'expired')", name="ck_reservations_state"
     ),

@@ -275,9 +275,10 @@ class Metering:
     ) -> CallAdmission[U]:
         """Hold one LLM call's tokens against the right budget without counting a message
         (message caps stay with admission, spec §13). ``plan`` picks the route's upstreams
-        for the call: none, and the call is refused having reserved nothing. A call naming
-        a message whose reservation is still held settles against it; any other holds its
-        own reservation under ``call_id`` (fresh for every call)."""
+        for the call: none, and the call is refused having reserved nothing. The first call
+        naming a message whose reservation is still held claims it and settles against it;
+        any other (another call naming the same message too) holds its own reservation under
+        ``call_id`` (fresh for every call), so each settlement counts its own usage."""
         reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
         now = self.clock.now()
         async for tenant, fresh in self._tenant_versions(tenant_id):

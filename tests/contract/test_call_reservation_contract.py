@@ -96,6 +96,39 @@ async def test_a_call_naming_a_held_message_uses_its_reservation(storage: Storag
     assert await counters_at(storage, T0) == Counters(1, 0, 16_000, 0)
 
 
+async def test_two_calls_naming_one_held_message_each_settle_exactly_their_own_usage(
+    storage: Storage,
+) -> None:
+    """The first call claims the message's reservation; the second holds its own under its
+    call id, so neither settlement replays the other and the period counts both."""
+    await storage.ledger.admit(admission("m1"))
+    first = await storage.ledger.reserve_call(admission("c1"), M1)
+    second = await storage.ledger.reserve_call(admission("c2"), M1)
+    assert first == Admitted(
+        ReservationId("t001:m1"), Counters(1, 0, 16_000, 0), replayed=True, held_tokens=16_000
+    )
+    assert second == Admitted(
+        ReservationId("t001:c2"), Counters(1, 0, 32_000, 0), held_tokens=16_000
+    )
+    # the claiming call asked again keeps its claim
+    again = await storage.ledger.reserve_call(admission("c1"), M1)
+    assert isinstance(again, Admitted) and again.reservation_id == ReservationId("t001:m1")
+    assert again.replayed and again.counters == Counters(1, 0, 32_000, 0)
+    assert not (await storage.ledger.settle(settlement("m1", 1_000))).replayed
+    assert not (await storage.ledger.settle(settlement("c2", 2_500))).replayed
+    assert await counters_at(storage, T0) == Counters(1, 3_500, 0, 0)
+
+
+async def test_a_call_naming_a_message_another_call_claimed_is_checked_against_the_budget(
+    storage: Storage,
+) -> None:
+    await storage.ledger.admit(admission("m1", budget=20_000))
+    await storage.ledger.reserve_call(admission("c1", budget=20_000), M1)
+    refused = await storage.ledger.reserve_call(admission("c2", budget=20_000), M1)
+    assert refused == Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, windows(T0)[1].resets_at)
+    assert await counters_at(storage, T0) == Counters(1, 0, 16_000, 0)
+
+
 async def test_a_call_naming_a_settled_message_holds_a_reservation_of_its_own(
     storage: Storage,
 ) -> None:

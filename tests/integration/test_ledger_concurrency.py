@@ -1,5 +1,6 @@
 """Caps stay exact under concurrency: several OS processes, each with many concurrent tasks,
-admit against one tenant in one shared database (spec §2 guarantees, ADR 0003)."""
+admit (or reserve LLM calls) against one tenant in one shared database (spec §2 guarantees,
+§13, ADR 0003)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from typing import Any
 import pytest
 
 from adapters.sql.database import open_database, upgrade
-from domain.ids import MessageId, ModelRef, TenantId
+from domain.ids import MessageId, ModelRef, ReservationId, TenantId
 from domain.metering import (
     AdmissionRequest,
     Admitted,
     Credential,
+    Refused,
     SettlementRequest,
     TokenUsage,
 )
@@ -114,8 +116,51 @@ async def _work(
     }
 
 
+async def _call_work(
+    url: str, calls: list[str], plan: dict[str, Any], barrier: Any
+) -> dict[str, Any]:
+    """Each call reserves naming ``plan["named"]``, then settles its own usage (the call's
+    number of tokens, weight 1) under the id the ledger gave it."""
+    db = await open_database(url, pool_size=plan["pool_size"])
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for call in calls:
+        queue.put_nowait(call)
+    outcomes: Counter[str] = Counter()
+    worst_committed = settled_usage = 0
+    named = MessageId(plan["named"])
+
+    async def task() -> None:
+        nonlocal worst_committed, settled_usage
+        while not queue.empty():
+            call = queue.get_nowait()
+            request = _admission(call, 0, plan["budget"], plan["reserve"])
+            decision = await db.ledger.reserve_call(request, named)
+            if isinstance(decision, Refused):
+                outcomes[decision.reason.value] += 1
+                continue
+            worst_committed = max(worst_committed, decision.counters.platform_tokens_committed())
+            claimed = decision.reservation_id == ReservationId(f"{TENANT}:{named}")
+            outcomes["claimed" if claimed else "own"] += 1
+            usage = int(call.removeprefix("call-"))
+            settled = await db.ledger.settle(_settlement(named if claimed else call, usage))
+            outcomes["settle_replayed" if settled.replayed else "settled"] += 1
+            settled_usage += usage
+
+    try:
+        await asyncio.to_thread(barrier.wait)
+        await asyncio.gather(*(task() for _ in range(plan["tasks"])))
+    finally:
+        await db.close()
+    return {
+        "outcomes": dict(outcomes),
+        "worst_committed": worst_committed,
+        "settled_usage": settled_usage,
+    }
+
+
 def _worker(url: str, messages: list[str], plan: dict[str, Any], barrier: Any) -> dict[str, Any]:
-    return asyncio.run(_work(url, messages, plan, barrier))
+    work = _call_work if "named" in plan else _work
+    return asyncio.run(work(url, messages, plan, barrier))
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +184,12 @@ def run_processes(
     total: Counter[str] = Counter()
     for tally in tallies:
         total.update(tally["outcomes"])
+    if "named" in plan:
+        return {
+            "outcomes": dict(total),
+            "worst_committed": max(t["worst_committed"] for t in tallies),
+            "settled_usage": sum(t["settled_usage"] for t in tallies),
+        }
     return {
         "outcomes": dict(total),
         "worst_committed": max(t["worst_committed"] for t in tallies),
@@ -240,3 +291,35 @@ async def test_replayed_message_ids_are_admitted_and_settled_once_across_process
     assert counters.messages_today == 600
     assert counters.platform_tokens_settled == 600 * 100
     assert counters.platform_tokens_reserved == 0
+
+
+async def test_many_calls_naming_one_message_count_every_usage_and_never_pass_the_budget(
+    database_url: str, workers: Any
+) -> None:
+    """Spec §13: 400 concurrent LLM calls (4 processes x 32 tasks) name one admitted message.
+    One call claims its reservation, every other holds its own or is refused by the budget;
+    every call's usage is counted (none settles as a replay of another), and the committed
+    tokens never pass the budget."""
+    budget, reserve = 1_000_000, 16_000
+    db = await open_database(database_url, pool_size=1)
+    try:
+        admitted = await db.ledger.admit(_admission("message", 10, budget, reserve))
+    finally:
+        await db.close()
+    assert isinstance(admitted, Admitted)
+    calls = [f"call-{1_000 + n}" for n in range(400)]
+    result = run_processes(
+        workers, database_url, split(calls, PROCESSES), named="message", budget=budget,
+        reserve=reserve,
+    )  # fmt: skip
+    print(f"\ncalls naming one message: {result}")
+    outcomes = result["outcomes"]
+    assert outcomes["claimed"] == 1
+    assert outcomes["settled"] == outcomes["claimed"] + outcomes["own"]
+    assert "settle_replayed" not in outcomes
+    assert outcomes["settled"] + outcomes.get("token_budget_exhausted", 0) == len(calls)
+    assert result["worst_committed"] <= budget
+    counters = await final_counters(database_url)
+    assert counters.platform_tokens_settled == result["settled_usage"]
+    assert counters.platform_tokens_reserved == 0
+    assert counters.messages_today == 1

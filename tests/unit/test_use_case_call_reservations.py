@@ -58,6 +58,28 @@ async def test_a_call_naming_its_held_message_settles_against_it(world: World) -
     assert (usage.messages_used, usage.tokens_reserved) == (1, 2_000)
 
 
+async def test_a_second_call_naming_the_same_message_holds_its_own_and_both_count(
+    world: World,
+) -> None:
+    """Only one call may use a message's reservation: the other reserves under its own id,
+    and the period counts both calls' usage (none settles as a replay of the other)."""
+    await world.add_tenant(tier="starter")
+    await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
+    first = await world.metering.reserve_call(T, CALL, MessageId("m-1"), 1_000, route_refs)
+    other = MessageId("call-2")
+    second = await world.metering.reserve_call(T, other, MessageId("m-1"), 1_000, route_refs)
+    assert (first.ledger_id, second.ledger_id) == (MessageId("m-1"), other)
+    assert second.admission is not None
+    assert second.admission.tokens_remaining == 500_000 - 3_000
+    for ledger_id, used in ((first.ledger_id, 400), (second.ledger_id, 700)):
+        settled = await world.metering.settle(
+            T, ledger_id, "moonshot/kimi-k2.5", TokenUsage(used, 0), Credential.PLATFORM
+        )
+        assert not settled.replayed
+    usage = await world.metering.usage(T)
+    assert (usage.messages_used, usage.tokens_reserved, usage.tokens_used) == (1, 0, 1_100)
+
+
 async def test_an_inactive_or_unknown_tenants_call_is_refused(world: World) -> None:
     await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
     cancelled = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)

@@ -13,8 +13,11 @@ CREATE FUNCTION tk_reserve_call(
 --    'tenant_changed' having written nothing.
 -- 2. The period row lock serialises the tenant's admissions, calls and settlements in the
 --    period; expired reservations lapse.
--- 3. p_named is a message whose reservation is still held: the call uses it ('replayed',
---    o_message = p_named, nothing new held). A known p_call answers as first ('replayed').
+-- 3. p_named is a message whose reservation is still held and no other call has claimed:
+--    the call claims it (claimed_by, under the reservation's row lock) and uses it
+--    ('replayed', o_message = p_named, nothing new held). One claimed by another call, or
+--    no longer held, leaves the call to hold its own below: each call settles exactly its
+--    own usage. A known p_call answers as first ('replayed').
 -- 4. Budget: settled + reserved + p_reserve must fit, else 'token_budget_exhausted'; an
 --    optional reservation (a BYOK tenant's platform fallbacks) that does not fit holds
 --    nothing and offers the tenant's key alone.
@@ -30,9 +33,10 @@ BEGIN
     v := tk_lock_period(p_tenant, p_period, p_now);
     SELECT coalesce(max(d.messages), 0) INTO o_messages FROM usage_days d
     WHERE d.tenant_id = p_tenant AND d.day_key = p_day;
-    SELECT r.message_id, r.tokens INTO o_message, o_held FROM reservations r
+    UPDATE reservations r SET claimed_by = p_call
     WHERE r.tenant_id = p_tenant AND r.message_id = p_named AND r.state = 'held'
-      AND r.expires_at > p_now;
+      AND r.expires_at > p_now AND (r.claimed_by IS NULL OR r.claimed_by = p_call)
+    RETURNING r.message_id, r.tokens INTO o_message, o_held;
     IF NOT FOUND THEN
         SELECT r.message_id, r.tokens INTO o_message, o_held FROM reservations r
         WHERE r.tenant_id = p_tenant AND r.message_id = p_call;
