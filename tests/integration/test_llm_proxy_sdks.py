@@ -467,6 +467,36 @@ def test_a_call_naming_its_admitted_message_settles_against_that_message(
     assert remaining == 49
 
 
+def test_a_call_naming_a_message_another_call_is_still_using_holds_its_own_reservation(
+    world: ProxyWorld,
+) -> None:
+    """Two simultaneous calls naming one message: the streamed one, still in flight, uses
+    the message's reservation; the other holds its own. Both settle their own usage (before
+    issue #20's fix, the second settled as a replay of the first: tokens never counted)."""
+    world.stub.chunks = 5
+    world.stub.chunk_delay_s = 0.2
+    tenant = world.tenant("starter")
+    admit_message(world, tenant, "agent-msg-3")
+    client = world.openai(tenant)
+    named = {"x-tierkeeper-message-id": "agent-msg-3"}
+    stream = client.chat.completions.create(
+        model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], stream=True,
+        stream_options={"include_usage": True}, extra_headers=named,
+    )  # fmt: skip
+    chunks = iter(stream)
+    next(chunks)
+    client.chat.completions.create(
+        model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], extra_headers=named
+    )
+    for _ in chunks:
+        pass
+    records = world.wait_for_records(tenant.id, 2)
+    named_id, own_id = sorted(r.message_id for r in records)
+    assert named_id == "agent-msg-3" and own_id.startswith("call-")
+    assert [usage_of(r) for r in records] == [USAGE, USAGE]
+    assert messages_used(world, tenant) == (1, 0)
+
+
 def test_calls_without_a_message_id_count_no_message_but_settle_their_tokens(
     world: ProxyWorld,
 ) -> None:
