@@ -7,8 +7,9 @@ PostgreSQL.
 Where ``bench_admission.py`` measures throughput with every party sharing the machine, this
 measures what one request costs the app process itself (``time.process_time``), which is
 what bounds one worker's throughput; the best of ``--repeat`` runs is printed. PostgreSQL
-runs in its own process, so its share is not counted. ``--profile N`` prints cProfile's top
-N functions of the admit run.
+runs in its own process, so its share is not counted. The hot-tenant admit sends every
+request to one tenant, as ``bench_admission``'s does: past its day's cap, refusals.
+``--profile N`` prints cProfile's top N functions of the two admit runs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ for path in (ROOT, ROOT / "bench"):
 
 from bench.baseline_app import prepare_table  # noqa: E402
 from bench.bench_admission import (  # noqa: E402
+    HOT_TENANT,
     bench_database,
     bench_environ,
     libpq,
@@ -160,6 +162,10 @@ async def run(count: int, repeat: int, profile: int) -> list[dict[str, Any]]:
             body = {"tenant_id": tenant, "message_id": message, "max_tokens": 1000}
             return "POST", "/api/v1/gateway/admit", json.dumps(body).encode()
 
+        def hot_admit_body(i: int) -> tuple[str, str, bytes]:
+            body = {"tenant_id": HOT_TENANT, "message_id": f"hot-{i}", "max_tokens": 1000}
+            return "POST", "/api/v1/gateway/admit", json.dumps(body).encode()
+
         def settle_body(i: int) -> tuple[str, str, bytes]:
             tenant, message = admitted[i % len(admitted)]
             body = {
@@ -191,6 +197,7 @@ async def run(count: int, repeat: int, profile: int) -> list[dict[str, Any]]:
                 ("GET /api/v1/tiers", lambda _: ("GET", "/api/v1/tiers", b""), 0),
                 ("POST /gateway/admit", admit_body, profile),
                 ("POST /gateway/settle", settle_body, 0),
+                ("POST /gateway/admit, one hot tenant", hot_admit_body, profile),
             ):
                 results.append(await cost(app, name, make, token, count, repeat, top))
     return results
@@ -200,7 +207,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--profile", type=int, default=0, help="cProfile's top N of the admit run")
+    parser.add_argument("--profile", type=int, default=0, help="cProfile's top N of the admit runs")
     args = parser.parse_args()
     import uvloop  # the servers' loop (bench_admission runs uvicorn with --loop uvloop)
 
