@@ -825,8 +825,9 @@ async def test_an_empty_platform_key_leaves_the_error_body_as_it_came(world: Wor
 
 
 async def test_calls_racing_on_one_held_message_settle_every_token_once(world: World) -> None:
-    """Two calls of one agent message hold its reservation; the one settling second finds
-    it settled and counts its tokens under an id of its own."""
+    """Two calls of one agent message: the first (streaming) claims its reservation, the
+    second holds one of its own under its call id (issue #20); each settles its own
+    tokens, none as a replay of the other."""
     events = (b'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 1}}\n',)
     replies = {MOONSHOT: [Reply(200, events), Reply(200, (openai_answer(30, 7),))]}
     p = await make_proxy(world, replies)
@@ -834,14 +835,14 @@ async def test_calls_racing_on_one_held_message_settle_every_token_once(world: W
     streaming = await p.proxy.call(p.key, openai_call(stream=True, message_id="m-1"))
     answer(await p.proxy.call(p.key, openai_call(message_id="m-1")))
     await read(streaming)
-    settled = records(world)
-    assert settled[0][0] == "m-1"
-    extra = settled[1][0]
-    assert extra.startswith("m-1~") and len(extra) == len("m-1~") + 16
-    assert [r[1:] for r in settled] == [
-        ("moonshot/kimi-k2.5", Credential.PLATFORM, 30, 7, 0),
-        ("moonshot/kimi-k2.5", Credential.PLATFORM, 4, 1, 0),
-    ]
+    await p.proxy.drain()
+    settled = {r[0]: r[1:] for r in records(world)}
+    own = next(message_id for message_id in settled if message_id != "m-1")
+    assert is_call_id(own)
+    assert settled == {
+        "m-1": ("moonshot/kimi-k2.5", Credential.PLATFORM, 4, 1, 0),
+        own: ("moonshot/kimi-k2.5", Credential.PLATFORM, 30, 7, 0),
+    }
     assert await used(world) == (1, 0, 42)
 
 
