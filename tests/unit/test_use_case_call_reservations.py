@@ -5,11 +5,16 @@ reserved, and a BYOK tenant's withdrawn fallbacks leave the plan."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
+import attrs
+
+from domain.byok import KeyStatus
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import Admitted, Credential, RefusalReason, Refused, TokenUsage
 from domain.routing import Route
 from domain.tenants import SubscriptionStatus, Tenant
+from domain.use_cases.metering import Admission, CallAdmission
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
@@ -44,7 +49,7 @@ async def test_a_call_holds_its_reservation_and_counts_no_message(world: World) 
 async def test_a_call_nothing_serves_is_refused_having_reserved_nothing(world: World) -> None:
     await world.add_tenant(tier="starter")
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, no_upstream)
-    assert reserved.admission is None and reserved.plan == ()
+    assert reserved == CallAdmission(None, CALL, ())
     usage = await world.metering.usage(T)
     assert (usage.messages_used, usage.tokens_reserved) == (0, 0)
 
@@ -83,11 +88,57 @@ async def test_a_second_call_naming_the_same_message_holds_its_own_and_both_coun
 async def test_an_inactive_or_unknown_tenants_call_is_refused(world: World) -> None:
     await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
     cancelled = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    assert cancelled.admission is not None
-    assert cancelled.admission.decision == Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None)
+    inactive = Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None)
+    assert cancelled == CallAdmission(Admission(inactive, None, None, None), CALL, ())
     nobody = await world.metering.reserve_call(TenantId("x"), CALL, None, 1_000, route_refs)
-    assert nobody.admission is not None
-    assert nobody.admission.decision == Refused(RefusalReason.TENANT_UNKNOWN, None)
+    unknown = Refused(RefusalReason.TENANT_UNKNOWN, None)
+    assert nobody == CallAdmission(Admission(unknown, None, None, None), CALL, ())
+
+
+async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(world: World) -> None:
+    """The copy this process kept says cancelled; the stored tenant is active again."""
+    tenant = await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
+    await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    await world.tenant_repo.save(attrs.evolve(tenant, status=SubscriptionStatus.ACTIVE))
+    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    assert reserved.admission is not None
+    assert isinstance(reserved.admission.decision, Admitted)
+
+
+async def test_a_past_due_tenant_within_its_grace_days_may_call(world: World) -> None:
+    since = world.clock.now() - timedelta(days=1)
+    await world.add_tenant(tier="starter", status=SubscriptionStatus.PAST_DUE,
+                           past_due_since=since)  # fmt: skip
+    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    assert reserved.admission is not None
+    assert isinstance(reserved.admission.decision, Admitted)
+
+
+async def test_a_byok_call_with_an_invalid_key_and_no_fallback_is_refused_with_its_route(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key(allow_platform_fallback=False)
+    stored = world.credential_repo.rows[T]
+    world.credential_repo.rows[T] = attrs.evolve(stored, status=KeyStatus.INVALID)
+    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    refused = Refused(RefusalReason.BYOK_KEY_INVALID, None)
+    assert reserved == CallAdmission(Admission(refused, Route(None, ()), None, None), CALL, ())
+
+
+async def test_a_call_the_budget_refuses_keeps_its_route_and_plan(world: World) -> None:
+    await world.add_tenant(tier="starter")
+    reserved = await world.metering.reserve_call(T, CALL, None, 600_000, route_refs)
+    assert reserved.admission is not None
+    decision, route = reserved.admission.decision, reserved.admission.route
+    assert isinstance(decision, Refused)
+    assert decision.reason is RefusalReason.TOKEN_BUDGET_EXHAUSTED
+    assert route is not None and reserved.plan == route_refs(world.tenant_repo.tenants[T], route)
+    assert reserved.plan and reserved.ledger_id == CALL
+    assert (reserved.admission.messages_remaining, reserved.admission.tokens_remaining) == (
+        None,
+        None,
+    )
 
 
 async def test_a_byok_call_beyond_the_fallback_budget_is_planned_on_the_tenants_key_alone(
