@@ -98,9 +98,10 @@ async def test_an_inactive_or_unknown_tenants_call_is_refused(world: World) -> N
 async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(world: World) -> None:
     """The copy this process kept says cancelled; the stored tenant is active again."""
     tenant = await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
-    await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    metering = world.metering  # one process: one set of kept copies
+    await metering.reserve_call(T, CALL, None, 1_000, route_refs)
     await world.tenant_repo.save(attrs.evolve(tenant, status=SubscriptionStatus.ACTIVE))
-    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    reserved = await metering.reserve_call(T, CALL, None, 1_000, route_refs)
     assert reserved.admission is not None
     assert isinstance(reserved.admission.decision, Admitted)
 
