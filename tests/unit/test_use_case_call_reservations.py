@@ -6,15 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import attrs
+import pytest
 
 from domain.byok import KeyStatus
+from domain.errors import Conflict
 from domain.ids import MessageId, ModelRef, TenantId
-from domain.metering import Admitted, Credential, RefusalReason, Refused, TokenUsage
+from domain.metering import (
+    Admitted,
+    Credential,
+    RefusalReason,
+    Refused,
+    TenantChanged,
+    TokenUsage,
+)
 from domain.routing import Route
 from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases.metering import Admission, CallAdmission
+from tests.fakes import InMemoryCredentialRepository, InMemoryUsageLedger
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
@@ -28,6 +39,11 @@ def route_refs(_tenant: Tenant, route: Route) -> Sequence[ModelRef]:
 
 def no_upstream(_tenant: Tenant, _route: Route) -> Sequence[ModelRef]:
     return ()
+
+
+def any_model(_tenant: Tenant, _route: Route) -> Sequence[ModelRef]:
+    """A plan that would serve a model whatever the route offers."""
+    return [ModelRef("moonshot/kimi-k2.5")]
 
 
 async def test_a_call_holds_its_reservation_and_counts_no_message(world: World) -> None:
@@ -122,9 +138,42 @@ async def test_a_byok_call_with_an_invalid_key_and_no_fallback_is_refused_with_i
     await world.add_key(allow_platform_fallback=False)
     stored = world.credential_repo.rows[T]
     world.credential_repo.rows[T] = attrs.evolve(stored, status=KeyStatus.INVALID)
-    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    # even a plan that could serve some model is not asked: the tenant has none
+    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, any_model)
     refused = Refused(RefusalReason.BYOK_KEY_INVALID, None)
     assert reserved == CallAdmission(Admission(refused, Route(None, ()), None, None), CALL, ())
+
+
+async def test_a_call_for_a_tenant_that_keeps_changing_is_a_conflict_in_words(
+    world: World,
+) -> None:
+    @attrs.define
+    class AlwaysChanged(InMemoryUsageLedger):
+        async def reserve_call(self, request: Any, named: Any) -> Any:
+            return TenantChanged()
+
+    await world.add_tenant(tier="starter")
+    metering = attrs.evolve(world.metering, ledger=AlwaysChanged())
+    with pytest.raises(Conflict, match="tenant 't-1' changed while its call was reserved"):
+        await metering.reserve_call(T, CALL, None, 1_000, route_refs)
+
+
+async def test_a_platform_tenants_call_reads_no_stored_key(world: World) -> None:
+    """Only BYOK routes depend on the tenant's key: no credential read on the others."""
+
+    @attrs.define
+    class CountingCredentials(InMemoryCredentialRepository):
+        reads: int = 0
+
+        async def get(self, tenant_id: TenantId) -> Any:
+            self.reads += 1
+            return await super().get(tenant_id)
+
+    await world.add_tenant(tier="starter")
+    credentials = CountingCredentials()
+    metering = attrs.evolve(world.metering, credentials=credentials)
+    await metering.reserve_call(T, CALL, None, 1_000, route_refs)
+    assert credentials.reads == 0
 
 
 async def test_a_call_the_budget_refuses_keeps_its_route_and_plan(world: World) -> None:
