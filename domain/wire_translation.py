@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from domain.llm_usage import answer_usage
+from domain.llm_usage import answer_usage, reported_count
 from domain.proxy import WireFormat
 
 SHARED_OPTIONS = ("temperature", "top_p")
@@ -61,7 +61,8 @@ def translate_request(
         return dict(body)
     known = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "stop",
              "stop_sequences", "system", "metadata", *SHARED_OPTIONS}  # fmt: skip
-    known.add("stream_options" if source is WireFormat.OPENAI else "stream")
+    if source is WireFormat.OPENAI:
+        known.add("stream_options")
     if set(body) - known:
         return None
     pairs = _messages(body.get("messages"))
@@ -150,11 +151,7 @@ def translate_answer(
                 "cache_read_input_tokens": usage.cache_read_tokens,
             },
         }
-    return json.dumps(translated).encode("utf-8")
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    return json.dumps(translated).encode()
 
 
 def _sse(data: Mapping[str, Any] | str, event: str | None = None) -> bytes:
@@ -187,8 +184,7 @@ class StreamTranslator:
 
     def finish(self) -> bytes:
         """The end of the stream in the target format, if the source never ended it."""
-        tail = self._event(self._partial) if self._partial.strip() else b""
-        self._partial = b""
+        tail = self._event(self._partial)
         return tail + (b"" if self._finished else self._end())
 
     def _event(self, raw: bytes) -> bytes:
@@ -214,10 +210,10 @@ class StreamTranslator:
         if isinstance(usage, dict):
             details = usage.get("prompt_tokens_details")
             cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-            cache = _count(cached)
+            cache = reported_count(cached)
             self._usage = {
-                "input_tokens": max(0, _count(usage.get("prompt_tokens")) - cache),
-                "output_tokens": _count(usage.get("completion_tokens")),
+                "input_tokens": max(0, reported_count(usage.get("prompt_tokens")) - cache),
+                "output_tokens": reported_count(usage.get("completion_tokens")),
                 "cache_read_input_tokens": cache,
             }
         for choice in event.get("choices") or ():
@@ -228,7 +224,7 @@ class StreamTranslator:
             if isinstance(text, str) and text:
                 out += self._text(text)
             if choice.get("finish_reason"):
-                self._stop = _ANTHROPIC_STOP.get(str(choice["finish_reason"]), "end_turn")
+                self._stop = _ANTHROPIC_STOP.get(str(choice["finish_reason"]))
         return out
 
     def _from_anthropic(self, event: Mapping[str, Any]) -> bytes:
@@ -237,7 +233,7 @@ class StreamTranslator:
         if kind == "message_start" and isinstance(event.get("message"), dict):
             usage = event["message"].get("usage")
             if isinstance(usage, dict):
-                self._usage |= {k: _count(v) for k, v in usage.items() if isinstance(v, int)}
+                self._usage = {k: reported_count(v) for k, v in usage.items() if isinstance(v, int)}
         elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
             text = event["delta"].get("text")
             if isinstance(text, str) and text:
@@ -245,9 +241,11 @@ class StreamTranslator:
         elif kind == "message_delta":
             delta, usage = event.get("delta"), event.get("usage")
             if isinstance(delta, dict) and delta.get("stop_reason"):
-                self._stop = _OPENAI_FINISH.get(str(delta["stop_reason"]), "stop")
+                self._stop = _OPENAI_FINISH.get(str(delta["stop_reason"]))
             if isinstance(usage, dict):
-                self._usage |= {k: _count(v) for k, v in usage.items() if isinstance(v, int)}
+                self._usage |= {
+                    k: reported_count(v) for k, v in usage.items() if isinstance(v, int)
+                }
         elif kind == "message_stop":
             out += self._end()
         return out
