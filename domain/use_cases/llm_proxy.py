@@ -219,13 +219,14 @@ class LlmProxy:
                     tenant_id, upstream.provider_id, response.status_code
                 )
         await self._settle(entry, None, NO_TOKENS)
-        last_status = attempts[-1].status_code if attempts else None
-        return attrs.evolve(_exhausted(last_status or 502), attempts=tuple(attempts))
+        return _exhausted(tuple(attempts))
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
         tenant_id = await self.virtual_keys.tenant_for(presented_key)
-        tenant = await self.tenants.get(tenant_id) if tenant_id is not None else None
+        if tenant_id is None:
+            return UNKNOWN_KEY
+        tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             return UNKNOWN_KEY
         credential = await self.stored_credentials.get(tenant.id)
@@ -374,9 +375,7 @@ class LlmProxy:
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
         settle = self.metering.settle
         first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
-        if not first.replayed:
-            return
-        if entry.call.message_id is not None and usage.total():
+        if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
             await settle(entry.tenant_id, extra, model, usage, credential)
 
@@ -428,14 +427,15 @@ def _model_not_found(call: ProxyCall) -> ProxyRefusal:
     )
 
 
-def _exhausted(last_status: int) -> ProxyRefusal:
-    """Every upstream failed: the caller sees the last failure's kind, never its body."""
-    if last_status == 429:
+def _exhausted(attempts: tuple[UpstreamAttempt, ...]) -> ProxyRefusal:
+    """Every upstream failed: the caller sees the last failure's kind (rate limited, or
+    anything else as unavailable), never its body."""
+    if attempts and attempts[-1].status_code == 429:
         return ProxyRefusal(
             429, RefusalKind.RATE_LIMIT, "upstream_rate_limited",
-            "every model this tenant may use is rate limited; try again shortly",
+            "every model this tenant may use is rate limited; try again shortly", attempts,
         )  # fmt: skip
     return ProxyRefusal(
         502, RefusalKind.UPSTREAM, "upstream_unavailable",
-        "no model this tenant may use answered; try again shortly",
+        "no model this tenant may use answered; try again shortly", attempts,
     )  # fmt: skip
