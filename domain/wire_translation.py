@@ -21,10 +21,6 @@ _OPENAI_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "le
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
 
 
-def other_wire(wire: WireFormat) -> WireFormat:
-    return WireFormat.ANTHROPIC if wire is WireFormat.OPENAI else WireFormat.OPENAI
-
-
 def _text(content: Any) -> str | None:
     """A message's content as plain text: a string, or text blocks only."""
     if isinstance(content, str):
@@ -52,6 +48,24 @@ def _messages(messages: Any) -> list[tuple[str, str]] | None:
     return pairs
 
 
+CROSSING_FIELDS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens",
+                             "stream", "stop", "stop_sequences", "system", "metadata",
+                             *SHARED_OPTIONS})  # fmt: skip
+"""The fields of a call either format can carry; an OpenAI call may add ``stream_options``."""
+
+
+def plain_text_chat(body: Mapping[str, Any], source: WireFormat) -> list[tuple[str, str]] | None:
+    """A ``source`` call's (role, text) messages when the other format can carry the call:
+    only crossing fields, text messages, and an Anthropic ``system`` prompt as text. None:
+    not plain text chat."""
+    own = {"stream_options"} if source is WireFormat.OPENAI else set()
+    if set(body) - CROSSING_FIELDS - own:
+        return None
+    if source is WireFormat.ANTHROPIC and "system" in body and _text(body["system"]) is None:
+        return None
+    return _messages(body.get("messages"))
+
+
 def translate_request(
     body: Mapping[str, Any], source: WireFormat, target: WireFormat, max_tokens: int
 ) -> dict[str, Any] | None:
@@ -59,13 +73,7 @@ def translate_request(
     the call reserved (Anthropic requires it). None: not plain text chat."""
     if source is target:
         return dict(body)
-    known = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "stop",
-             "stop_sequences", "system", "metadata", *SHARED_OPTIONS}  # fmt: skip
-    if source is WireFormat.OPENAI:
-        known.add("stream_options")
-    if set(body) - known:
-        return None
-    pairs = _messages(body.get("messages"))
+    pairs = plain_text_chat(body, source)
     if pairs is None:
         return None
     options = {k: body[k] for k in (*SHARED_OPTIONS, "stream") if k in body}
@@ -79,9 +87,7 @@ def translate_request(
         if stop:
             translated["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
         return translated
-    system_text = _text(body["system"]) if "system" in body else None
-    if "system" in body and system_text is None:
-        return None
+    system_text = _text(body.get("system"))
     chat = [{"role": r, "content": t} for r, t in pairs]
     if system_text:
         chat.insert(0, {"role": "system", "content": system_text})

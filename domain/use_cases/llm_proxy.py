@@ -38,7 +38,7 @@ from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
 from domain.wire_translation import (
     StreamTranslator,
-    other_wire,
+    plain_text_chat,
     translate_answer,
     translate_request,
 )
@@ -253,10 +253,7 @@ class LlmProxy:
         if not plan:
             return plan
         wider = call_plan(self.catalog, route, selectable, call.model, call.wire, True)
-        if (
-            len(wider) == len(plan)
-            or translate_request(call.body, call.wire, other_wire(call.wire), 1) is None
-        ):
+        if len(wider) == len(plan) or plain_text_chat(call.body, call.wire) is None:
             return plan
         return wider
 
@@ -411,11 +408,10 @@ def _translated(
     translated = translate_answer(body, upstream.wire, wire, upstream.model_id)
     if status_code < 300 and translated is not None:
         return ProxyAnswer(status_code, "application/json", translated)
-    kind = RefusalKind.INVALID_REQUEST if 400 <= status_code < 500 else RefusalKind.UPSTREAM
-    return ProxyRefusal(
-        status_code if status_code >= 400 else 502, kind, "upstream_refused",
-        f"the fallback model {upstream.model_id!r} could not answer this call",
-    )  # fmt: skip
+    message = f"the fallback model {upstream.model_id!r} could not answer this call"
+    if status_code >= 400:  # a client error: a 5xx went on to the next upstream
+        return ProxyRefusal(status_code, RefusalKind.INVALID_REQUEST, "upstream_refused", message)
+    return ProxyRefusal(502, RefusalKind.UPSTREAM, "upstream_refused", message)
 
 
 def _model_not_found(call: ProxyCall) -> ProxyRefusal:
