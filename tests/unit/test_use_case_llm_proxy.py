@@ -401,8 +401,10 @@ async def test_a_fallbacks_answer_without_text_is_an_upstream_error(world: World
     replies = {MOONSHOT: [Reply(500)], MINIMAX: [Reply(200, (b'{"content": []}',))]}
     p = await make_proxy(world, replies)
     result = refusal(await p.proxy.call(p.key, openai_call()))
-    assert (result.status_code, result.kind, result.code) == (
-        502, RefusalKind.UPSTREAM, "upstream_refused"
+    assert result == ProxyRefusal(
+        502, RefusalKind.UPSTREAM, "upstream_refused",
+        "the fallback model 'MiniMax-M2.1' could not answer this call",
+        (UpstreamAttempt("moonshot", 500), UpstreamAttempt("minimax", 200)),
     )  # fmt: skip
 
 
