@@ -24,8 +24,13 @@ MAX_LINE_BYTES = 1 << 20
 """A stream line longer than this is not a usage event and is not kept whole."""
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+NO_TOKENS = TokenUsage(0, 0)
+"""What a call that used nothing settles: its reservation is released."""
+
+
+def reported_count(value: Any) -> int:
+    """A token count as a provider reported it: a negative or non-integer one counts 0."""
+    return max(value, 0) if isinstance(value, int) else 0
 
 
 def openai_usage(usage: Any) -> TokenUsage | None:
@@ -33,11 +38,11 @@ def openai_usage(usage: Any) -> TokenUsage | None:
     if not isinstance(usage, dict):
         return None
     details = usage.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    prompt = _int(usage.get("prompt_tokens"))
+    cached = reported_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    prompt = reported_count(usage.get("prompt_tokens"))
     return TokenUsage(
         input_tokens=max(0, prompt - cached),
-        output_tokens=_int(usage.get("completion_tokens")),
+        output_tokens=reported_count(usage.get("completion_tokens")),
         cache_read_tokens=min(cached, prompt),
     )
 
@@ -46,19 +51,20 @@ def anthropic_usage(usage: Any, previous: TokenUsage | None = None) -> TokenUsag
     """Cache writes are input; a field the event leaves out keeps its earlier value."""
     if not isinstance(usage, dict):
         return previous
-    base = previous or TokenUsage(0, 0, 0)
+    base = previous or NO_TOKENS
     has_input = "input_tokens" in usage or "cache_creation_input_tokens" in usage
     input_tokens = (
-        _int(usage.get("input_tokens")) + _int(usage.get("cache_creation_input_tokens"))
+        reported_count(usage.get("input_tokens"))
+        + reported_count(usage.get("cache_creation_input_tokens"))
         if has_input
         else base.input_tokens
     )
     return TokenUsage(
         input_tokens=input_tokens,
-        output_tokens=_int(usage["output_tokens"])
+        output_tokens=reported_count(usage["output_tokens"])
         if "output_tokens" in usage
         else base.output_tokens,
-        cache_read_tokens=_int(usage["cache_read_input_tokens"])
+        cache_read_tokens=reported_count(usage["cache_read_input_tokens"])
         if "cache_read_input_tokens" in usage
         else base.cache_read_tokens,
     )
@@ -98,9 +104,7 @@ class StreamUsageReader:
 
     def finish(self) -> TokenUsage | None:
         """The usage reported by the whole stream (a last line without newline included)."""
-        if self._partial:
-            self._line(self._partial)
-            self._partial = b""
+        self._line(self._partial)
         return self.usage
 
     def _line(self, line: bytes) -> None:

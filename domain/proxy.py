@@ -136,9 +136,7 @@ def call_plan(
     if first is None:
         return ()
     later = upstreams if across_wires else same_wire
-    later_route = [
-        u for u in later if u.choice in choices and u is not first and _after(u, first, choices)
-    ]
+    later_route = [u for u in later if u.choice in choices and _after(u, first, choices)]
     return (first, *later_route)
 
 

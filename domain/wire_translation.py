@@ -13,16 +13,12 @@ from typing import Any
 
 import attrs
 
-from domain.llm_usage import answer_usage
+from domain.llm_usage import answer_usage, reported_count
 from domain.proxy import WireFormat
 
 SHARED_OPTIONS = ("temperature", "top_p")
 _OPENAI_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
-
-
-def other_wire(wire: WireFormat) -> WireFormat:
-    return WireFormat.ANTHROPIC if wire is WireFormat.OPENAI else WireFormat.OPENAI
 
 
 def _text(content: Any) -> str | None:
@@ -52,6 +48,24 @@ def _messages(messages: Any) -> list[tuple[str, str]] | None:
     return pairs
 
 
+CROSSING_FIELDS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens",
+                             "stream", "stop", "stop_sequences", "system", "metadata",
+                             *SHARED_OPTIONS})  # fmt: skip
+"""The fields of a call either format can carry; an OpenAI call may add ``stream_options``."""
+
+
+def plain_text_chat(body: Mapping[str, Any], source: WireFormat) -> list[tuple[str, str]] | None:
+    """A ``source`` call's (role, text) messages when the other format can carry the call:
+    only crossing fields, text messages, and an Anthropic ``system`` prompt as text. None:
+    not plain text chat."""
+    own = {"stream_options"} if source is WireFormat.OPENAI else set()
+    if set(body) - CROSSING_FIELDS - own:
+        return None
+    if source is WireFormat.ANTHROPIC and "system" in body and _text(body["system"]) is None:
+        return None
+    return _messages(body.get("messages"))
+
+
 def translate_request(
     body: Mapping[str, Any], source: WireFormat, target: WireFormat, max_tokens: int
 ) -> dict[str, Any] | None:
@@ -59,12 +73,7 @@ def translate_request(
     the call reserved (Anthropic requires it). None: not plain text chat."""
     if source is target:
         return dict(body)
-    known = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "stop",
-             "stop_sequences", "system", "metadata", *SHARED_OPTIONS}  # fmt: skip
-    known.add("stream_options" if source is WireFormat.OPENAI else "stream")
-    if set(body) - known:
-        return None
-    pairs = _messages(body.get("messages"))
+    pairs = plain_text_chat(body, source)
     if pairs is None:
         return None
     options = {k: body[k] for k in (*SHARED_OPTIONS, "stream") if k in body}
@@ -78,9 +87,7 @@ def translate_request(
         if stop:
             translated["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
         return translated
-    system_text = _text(body["system"]) if "system" in body else None
-    if "system" in body and system_text is None:
-        return None
+    system_text = _text(body.get("system"))
     chat = [{"role": r, "content": t} for r, t in pairs]
     if system_text:
         chat.insert(0, {"role": "system", "content": system_text})
@@ -150,11 +157,7 @@ def translate_answer(
                 "cache_read_input_tokens": usage.cache_read_tokens,
             },
         }
-    return json.dumps(translated).encode("utf-8")
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    return json.dumps(translated).encode()
 
 
 def _sse(data: Mapping[str, Any] | str, event: str | None = None) -> bytes:
@@ -187,8 +190,7 @@ class StreamTranslator:
 
     def finish(self) -> bytes:
         """The end of the stream in the target format, if the source never ended it."""
-        tail = self._event(self._partial) if self._partial.strip() else b""
-        self._partial = b""
+        tail = self._event(self._partial)
         return tail + (b"" if self._finished else self._end())
 
     def _event(self, raw: bytes) -> bytes:
@@ -214,10 +216,10 @@ class StreamTranslator:
         if isinstance(usage, dict):
             details = usage.get("prompt_tokens_details")
             cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-            cache = _count(cached)
+            cache = reported_count(cached)
             self._usage = {
-                "input_tokens": max(0, _count(usage.get("prompt_tokens")) - cache),
-                "output_tokens": _count(usage.get("completion_tokens")),
+                "input_tokens": max(0, reported_count(usage.get("prompt_tokens")) - cache),
+                "output_tokens": reported_count(usage.get("completion_tokens")),
                 "cache_read_input_tokens": cache,
             }
         for choice in event.get("choices") or ():
@@ -228,7 +230,7 @@ class StreamTranslator:
             if isinstance(text, str) and text:
                 out += self._text(text)
             if choice.get("finish_reason"):
-                self._stop = _ANTHROPIC_STOP.get(str(choice["finish_reason"]), "end_turn")
+                self._stop = _ANTHROPIC_STOP.get(str(choice["finish_reason"]))
         return out
 
     def _from_anthropic(self, event: Mapping[str, Any]) -> bytes:
@@ -237,7 +239,7 @@ class StreamTranslator:
         if kind == "message_start" and isinstance(event.get("message"), dict):
             usage = event["message"].get("usage")
             if isinstance(usage, dict):
-                self._usage |= {k: _count(v) for k, v in usage.items() if isinstance(v, int)}
+                self._usage = {k: reported_count(v) for k, v in usage.items() if isinstance(v, int)}
         elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
             text = event["delta"].get("text")
             if isinstance(text, str) and text:
@@ -245,9 +247,11 @@ class StreamTranslator:
         elif kind == "message_delta":
             delta, usage = event.get("delta"), event.get("usage")
             if isinstance(delta, dict) and delta.get("stop_reason"):
-                self._stop = _OPENAI_FINISH.get(str(delta["stop_reason"]), "stop")
+                self._stop = _OPENAI_FINISH.get(str(delta["stop_reason"]))
             if isinstance(usage, dict):
-                self._usage |= {k: _count(v) for k, v in usage.items() if isinstance(v, int)}
+                self._usage |= {
+                    k: reported_count(v) for k, v in usage.items() if isinstance(v, int)
+                }
         elif kind == "message_stop":
             out += self._end()
         return out

@@ -17,7 +17,7 @@ import attrs
 from domain.catalog import AuthStyle, Catalog
 from domain.errors import UpstreamUnreachable
 from domain.ids import MessageId, ModelRef, TenantId
-from domain.llm_usage import StreamUsageReader, answer_usage
+from domain.llm_usage import NO_TOKENS, StreamUsageReader, answer_usage
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage, reservation_tokens
 from domain.ports import CredentialRepository, KeyStore, LlmUpstream, TenantRepository
 from domain.proxy import (
@@ -38,7 +38,7 @@ from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
 from domain.wire_translation import (
     StreamTranslator,
-    other_wire,
+    plain_text_chat,
     translate_answer,
     translate_request,
 )
@@ -121,25 +121,40 @@ class ListedModel:
 
 
 _REFUSALS = {
-    RefusalReason.MESSAGE_CAP_REACHED: (429, "the daily message cap is reached"),
-    RefusalReason.TOKEN_BUDGET_EXHAUSTED: (429, "the token budget for the period is spent"),
+    RefusalReason.MESSAGE_CAP_REACHED: (
+        429,
+        RefusalKind.RATE_LIMIT,
+        "the daily message cap is reached",
+    ),
+    RefusalReason.TOKEN_BUDGET_EXHAUSTED: (
+        429,
+        RefusalKind.RATE_LIMIT,
+        "the token budget for the period is spent",
+    ),
     RefusalReason.BYOK_KEY_INVALID: (
         429,
+        RefusalKind.RATE_LIMIT,
         "the tenant's own key is invalid and platform fallback is disabled",
     ),
-    RefusalReason.SUBSCRIPTION_INACTIVE: (403, "the subscription is not active"),
-    RefusalReason.TENANT_UNKNOWN: (401, "the virtual key's tenant is unknown"),
+    RefusalReason.SUBSCRIPTION_INACTIVE: (
+        403,
+        RefusalKind.PERMISSION,
+        "the subscription is not active",
+    ),
+    RefusalReason.TENANT_UNKNOWN: (
+        401,
+        RefusalKind.AUTHENTICATION,
+        "the virtual key's tenant is unknown",
+    ),
 }
+"""Every metering refusal's status, kind and words in the proxy's answer."""
 UNKNOWN_KEY = ProxyRefusal(401, RefusalKind.AUTHENTICATION, "invalid_api_key", "invalid API key")
 
 
 def refusal_for(refused: Refused) -> ProxyRefusal:
     """A metering refusal in the proxy's terms: cap and budget answer 429 like a provider's
     rate limit, an inactive subscription 403."""
-    status, message = _REFUSALS.get(refused.reason, (429, refused.reason.value))
-    kind = {401: RefusalKind.AUTHENTICATION, 403: RefusalKind.PERMISSION}.get(
-        status, RefusalKind.RATE_LIMIT
-    )
+    status, kind, message = _REFUSALS[refused.reason]
     if refused.resets_at is not None:
         message = f"{message}; it resets at {refused.resets_at.isoformat()}"
     return ProxyRefusal(status, kind, refused.reason.value, message)
@@ -181,7 +196,7 @@ class LlmProxy:
         reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
         entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
         if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
-            await self._settle(entry, None, TokenUsage(0, 0, 0))
+            await self._settle(entry, None, NO_TOKENS)
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
         attempts: list[UpstreamAttempt] = []
         for upstream in plan:  # platform fallbacks are in the plan only when the hold covers them
@@ -203,14 +218,15 @@ class LlmProxy:
                 await self.credentials.report_key_failure(
                     tenant_id, upstream.provider_id, response.status_code
                 )
-        await self._settle(entry, None, TokenUsage(0, 0, 0))
-        last_status = attempts[-1].status_code if attempts else None
-        return attrs.evolve(_exhausted(last_status or 502), attempts=tuple(attempts))
+        await self._settle(entry, None, NO_TOKENS)
+        return _exhausted(tuple(attempts))
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
         tenant_id = await self.virtual_keys.tenant_for(presented_key)
-        tenant = await self.tenants.get(tenant_id) if tenant_id is not None else None
+        if tenant_id is None:
+            return UNKNOWN_KEY
+        tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             return UNKNOWN_KEY
         credential = await self.stored_credentials.get(tenant.id)
@@ -232,19 +248,14 @@ class LlmProxy:
         """The route's upstreams for the requested model, or the tier's selectable model
         when the route itself does not offer it; fallbacks in the other wire format only
         when the route has some and the call is plain text (read only then)."""
-        selectable: tuple[ModelRef, ...] = ()
+        selectable = self.catalog.tier(tenant.tier).selectable_models
         plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
-        if not plan:
-            selectable = self.catalog.tier(tenant.tier).selectable_models
-            plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
         if not plan:
             return plan
         wider = call_plan(self.catalog, route, selectable, call.model, call.wire, True)
-        translatable = (
-            len(wider) > len(plan)
-            and translate_request(call.body, call.wire, other_wire(call.wire), 1) is not None
-        )
-        return wider if translatable else plan
+        if len(wider) == len(plan) or plain_text_chat(call.body, call.wire) is None:
+            return plan
+        return wider
 
     async def _key_for(self, tenant_id: TenantId, upstream: Upstream) -> Secret | None:
         """The platform's key for a platform choice; the tenant's key, decrypted for this
@@ -257,26 +268,28 @@ class LlmProxy:
         return await self.key_store.decrypt(stored.ciphertext)
 
     def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
+        """The call as this upstream takes it: in its format, naming its model (an OpenAI
+        stream asks for its usage); the key as ``x-api-key`` where the upstream wants it so,
+        else as a bearer token (Gemini too, on its OpenAI-compatible endpoint)."""
         reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        body = translate_request(call.body, call.wire, upstream.wire, reserve) or dict(call.body)
+        body = translate_request(call.body, call.wire, upstream.wire, reserve)
+        assert body is not None  # the plan crosses wires only for a call that translates
         body["model"] = upstream.model_id
         if upstream.wire is WireFormat.OPENAI and call.stream:
             options = body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                       "include_usage": True}  # fmt: skip
         headers = [("content-type", "application/json"), *upstream.extra_headers]
-        if upstream.auth_style is AuthStyle.BEARER:
-            headers.append(("authorization", f"Bearer {key.reveal()}"))
-        elif upstream.auth_style is AuthStyle.X_API_KEY:
+        if upstream.auth_style is AuthStyle.X_API_KEY:
             headers.append(("x-api-key", key.reveal()))
         else:
-            headers.append(("x-goog-api-key", key.reveal()))
+            headers.append(("authorization", f"Bearer {key.reveal()}"))
         if upstream.wire is WireFormat.ANTHROPIC:
             names = {name for name, _ in headers}
             passed = dict(call.headers)
             passed.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
             headers += [(n, v) for n, v in passed.items() if n not in names]
-        return UpstreamRequest(upstream.url, tuple(headers), json.dumps(body).encode("utf-8"))
+        return UpstreamRequest(upstream.url, tuple(headers), json.dumps(body).encode())
 
     async def _answer(
         self, entry: CallEntry, upstream: Upstream, key: Secret, response: UpstreamResponse
@@ -293,7 +306,7 @@ class LlmProxy:
         finally:
             await response.close()
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
-        settling = self._settle(entry, upstream, usage or TokenUsage(0, 0, 0))
+        settling = self._settle(entry, upstream, usage or NO_TOKENS)
         if entry.ledger_id == entry.call.message_id:
             await settling  # the next call of this message must find it settled
         else:
@@ -340,7 +353,7 @@ class LlmProxy:
         reader: StreamUsageReader,
     ) -> None:
         await response.close()
-        usage = reader.finish() or TokenUsage(0, entry.reserve, 0)
+        usage = reader.finish() or TokenUsage(0, entry.reserve)
         await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
@@ -359,9 +372,7 @@ class LlmProxy:
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
         settle = self.metering.settle
         first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
-        if not first.replayed:
-            return
-        if entry.call.message_id is not None and usage.total():
+        if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
             await settle(entry.tenant_id, extra, model, usage, credential)
 
@@ -385,7 +396,7 @@ def _listed(catalog: Catalog, upstream: Upstream) -> ListedModel:
 
 def _scrub(body: bytes, key: Secret) -> bytes:
     """An error body never carries the key it was answered to (some providers echo it)."""
-    raw = key.reveal().encode("utf-8")
+    raw = key.reveal().encode()
     return body.replace(raw, REDACTED) if raw and raw in body else body
 
 
@@ -397,11 +408,10 @@ def _translated(
     translated = translate_answer(body, upstream.wire, wire, upstream.model_id)
     if status_code < 300 and translated is not None:
         return ProxyAnswer(status_code, "application/json", translated)
-    kind = RefusalKind.INVALID_REQUEST if 400 <= status_code < 500 else RefusalKind.UPSTREAM
-    return ProxyRefusal(
-        status_code if status_code >= 400 else 502, kind, "upstream_refused",
-        f"the fallback model {upstream.model_id!r} could not answer this call",
-    )  # fmt: skip
+    message = f"the fallback model {upstream.model_id!r} could not answer this call"
+    if status_code >= 400:  # a client error: a 5xx went on to the next upstream
+        return ProxyRefusal(status_code, RefusalKind.INVALID_REQUEST, "upstream_refused", message)
+    return ProxyRefusal(502, RefusalKind.UPSTREAM, "upstream_refused", message)
 
 
 def _model_not_found(call: ProxyCall) -> ProxyRefusal:
@@ -413,14 +423,15 @@ def _model_not_found(call: ProxyCall) -> ProxyRefusal:
     )
 
 
-def _exhausted(last_status: int) -> ProxyRefusal:
-    """Every upstream failed: the caller sees the last failure's kind, never its body."""
-    if last_status == 429:
+def _exhausted(attempts: tuple[UpstreamAttempt, ...]) -> ProxyRefusal:
+    """Every upstream failed: the caller sees the last failure's kind (rate limited, or
+    anything else as unavailable), never its body."""
+    if attempts and attempts[-1].status_code == 429:
         return ProxyRefusal(
             429, RefusalKind.RATE_LIMIT, "upstream_rate_limited",
-            "every model this tenant may use is rate limited; try again shortly",
+            "every model this tenant may use is rate limited; try again shortly", attempts,
         )  # fmt: skip
     return ProxyRefusal(
         502, RefusalKind.UPSTREAM, "upstream_unavailable",
-        "no model this tenant may use answered; try again shortly",
+        "no model this tenant may use answered; try again shortly", attempts,
     )  # fmt: skip

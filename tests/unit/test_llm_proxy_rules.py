@@ -149,6 +149,11 @@ def test_openai_usage_counts_cached_prompt_tokens_as_cache_reads() -> None:
     assert openai_usage({"prompt_tokens": -3, "completion_tokens": "x"}) == TokenUsage(0, 0, 0)
 
 
+def test_a_count_reported_as_zero_stays_zero() -> None:
+    assert openai_usage({"prompt_tokens": 0, "completion_tokens": 0}) == TokenUsage(0, 0, 0)
+    assert anthropic_usage({"input_tokens": 0, "output_tokens": 0}) == TokenUsage(0, 0, 0)
+
+
 def test_anthropic_usage_counts_cache_writes_as_input_and_keeps_earlier_fields() -> None:
     start = anthropic_usage({"input_tokens": 20, "cache_creation_input_tokens": 4,
                              "cache_read_input_tokens": 6, "output_tokens": 1})  # fmt: skip

@@ -5,6 +5,7 @@ the usage the provider reported is settled."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -400,8 +401,10 @@ async def test_a_fallbacks_answer_without_text_is_an_upstream_error(world: World
     replies = {MOONSHOT: [Reply(500)], MINIMAX: [Reply(200, (b'{"content": []}',))]}
     p = await make_proxy(world, replies)
     result = refusal(await p.proxy.call(p.key, openai_call()))
-    assert (result.status_code, result.kind, result.code) == (
-        502, RefusalKind.UPSTREAM, "upstream_refused"
+    assert result == ProxyRefusal(
+        502, RefusalKind.UPSTREAM, "upstream_refused",
+        "the fallback model 'MiniMax-M2.1' could not answer this call",
+        (UpstreamAttempt("moonshot", 500), UpstreamAttempt("minimax", 200)),
     )  # fmt: skip
 
 
@@ -879,3 +882,36 @@ async def test_a_platform_fallback_the_calls_own_hold_covers_answers_after_the_t
                                 TokenUsage(498_500, 0), Credential.PLATFORM)  # fmt: skip
     result = answer(await p.proxy.call(p.key, openai_call("gpt-4.1", max_tokens=1_000)))
     assert result.attempts == (UpstreamAttempt("openai", 429), UpstreamAttempt("moonshot", 200))
+
+
+@attrs.define
+class HeldUpstream(ScriptedUpstream):
+    """Holds the first request it is sent until ``release`` is set."""
+
+    entered: asyncio.Event = attrs.Factory(asyncio.Event)
+    release: asyncio.Event = attrs.Factory(asyncio.Event)
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        if not self.entered.is_set():
+            self.entered.set()
+            await self.release.wait()
+        return await ScriptedUpstream.send(self, request)
+
+
+async def test_a_later_call_of_a_settled_message_that_used_nothing_adds_no_settlement(
+    world: World,
+) -> None:
+    """Two calls hold one message's reservation; the first to settle counts 37 tokens, the
+    other's error answer used nothing and gets no settlement of its own."""
+    p = await make_proxy(world)
+    held = HeldUpstream({MOONSHOT: [Reply(200, (openai_answer(30, 7),)), Reply(400)]})
+    proxy = attrs.evolve(p.proxy, upstream=held)
+    await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
+    waiting = asyncio.ensure_future(proxy.call(p.key, openai_call(message_id="m-1")))
+    await held.entered.wait()
+    answer(await proxy.call(p.key, openai_call(message_id="m-1")))
+    held.release.set()
+    assert answer(await waiting).status_code == 400
+    await proxy.drain()
+    assert [r[:1] + r[3:] for r in records(world)] == [("m-1", 30, 7, 0)]
+    assert await used(world) == (1, 0, 37)
