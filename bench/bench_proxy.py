@@ -267,7 +267,9 @@ def main() -> None:
         "--only", choices=("whole", "streamed"), help="run one kind of call, not both"
     )
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--profile", type=Path, help="py-spy record of the proxy, whole 64c")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy record of the proxy at C connections: OUT-whole.txt…"
+    )
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args.loadgen)
@@ -315,11 +317,13 @@ def main() -> None:
                     for target, port in (("direct", stub.port), ("proxy", proxy.port)):
                         name = f"{'streamed' if stream else 'whole'} {conns}c {target}"
                         spy = None
-                        if args.profile and target == "proxy" and conns > 1 and not stream:
+                        if args.profile and target == "proxy" and conns > 1:
+                            kind = "streamed" if stream else "whole"
+                            out = args.profile.with_name(f"{args.profile.stem}-{kind}.txt")
                             spy = subprocess.Popen([
                                 str(Path(PYTHON).parent / "py-spy"), "record", "-o",
-                                str(args.profile), "-f", "raw", "-d", str(int(args.duration)),
-                                "-p", str(proxy.process.pid),
+                                str(out), "-f", "raw", "--subprocesses", "-d",
+                                str(int(args.duration)), "-p", str(proxy.process.pid),
                             ])  # fmt: skip
                         server = proxy if target == "proxy" else stub
                         before = cpu_seconds(server.process.pid)
