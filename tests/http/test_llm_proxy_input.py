@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from domain.errors import DatabaseUnavailable
 from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
+from entrypoints.http.controllers.llm_proxy import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.http
 
@@ -134,3 +135,21 @@ async def test_the_call_paths_keep_litestars_answers_for_other_methods_and_spell
     )
     assert slashed.status_code == 400
     assert slashed.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_body_past_the_proxys_limit_is_a_413_in_the_providers_shape(
+    client: AsyncTestClient[Any],
+) -> None:
+    """The limit is the providers' own (32 MiB), not the framework's 10 MB default."""
+    padding = b" " * (MAX_BODY_BYTES - 40)
+    within = await client.post(
+        OPENAI,
+        content=b'{"model": "kimi-k2.5"}' + padding,
+        headers={"Authorization": "Bearer tkv_x"},
+    )
+    assert within.status_code == 401  # read whole and parsed; only the key is unknown
+    beyond = await client.post(
+        OPENAI, content=b"{" + padding + b" " * 64 + b"}", headers={"Authorization": "Bearer tkv_x"}
+    )
+    assert beyond.status_code == 413
+    assert beyond.json()["error"]["code"] == "request_too_large"
