@@ -40,7 +40,7 @@ def proxy_fast_path(app: ASGIApp) -> ASGIApp:
         if wire is None or scope["method"] != "POST":
             await app(scope, receive, send)
             return
-        scope["path_template"] = scope["path"]  # type: ignore[typeddict-unknown-key]
+        scope["path_template"] = scope["path"]
         started = False
 
         async def sending(message: Any) -> None:
@@ -61,7 +61,7 @@ def proxy_fast_path(app: ASGIApp) -> ASGIApp:
 async def serve(scope: Scope, receive: Receive, send: Send, wire: WireFormat) -> None:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     body = await read_body(receive)
-    state: dict[str, Any] = scope["state"]  # type: ignore[typeddict-item]
+    state: dict[str, Any] = scope["state"]
     services = scope["app"].state.services
     outcome = await proxy_outcome(services.llm_proxy, wire, body, headers, state)
     if isinstance(outcome, ProxyRefusal):
@@ -70,8 +70,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, wire: WireFormat) ->
     elif outcome.chunks is None:
         await answer(send, outcome.status_code, outcome.content_type.encode(), outcome.body)
     else:
-        await stream(scope, receive, send, outcome.status_code, outcome.content_type,
-                     outcome.chunks)  # fmt: skip
+        await stream(receive, send, outcome.status_code, outcome.content_type, outcome.chunks)
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -102,7 +101,6 @@ async def answer(
 
 
 async def stream(
-    scope: Scope,
     receive: Receive,
     send: Send,
     status: int,
@@ -115,8 +113,10 @@ async def stream(
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def relay() -> None:
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        # closed here even when cancelled between two chunks, so the call settles at once
+        async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
     async def caller_left() -> None:
