@@ -2,16 +2,18 @@
 tierkeeper's proxy, in one run, on 127.0.0.1.
 
     .venv/bin/python bench/bench_proxy.py [--connections 64] [--duration 8] [--warmup 2]
-        [--tenants 64] [--upstream-latency-ms 0] [--json OUT]
+        [--tenants 64] [--upstream-latency-ms 0] [--workers 1] [--only whole|streamed]
+        [--json OUT] [--profile PYSPY.txt]
 
 The upstream is ``bench/llm_stub_app.py`` (a bare ASGI app under uvicorn, answering OpenAI
 Chat Completions whole or as a six-event stream with usage; with ``--upstream-latency-ms``
 it waits that long before the first byte and between stream events, as a real provider
-does, instead of answering in ~30 µs). The proxy is the tierkeeper app
-under uvicorn (one worker, uvloop, httptools) in proxy mode on embedded PostgreSQL, with the
-Moonshot base URL pointed at the stub, N starter tenants seeded through the use cases (a
-bench catalog lifts their caps so no call is refused), and each connection using one
-tenant's virtual key. Every proxied call is admitted, forwarded, read for usage and settled.
+does, instead of answering in ~30 µs). The proxy is the tierkeeper app under uvicorn
+(``--workers`` processes, one by default; uvloop, httptools) in proxy mode on embedded
+PostgreSQL, with the Moonshot base URL pointed at the stub, N starter tenants seeded
+through the use cases (a bench catalog lifts their caps so no call is refused), and each
+connection using one tenant's virtual key. Every proxied call is admitted, forwarded, read
+for usage and settled.
 
 For each of (whole, streamed) x (1, C connections) the load generator (this script in its
 own process: closed loop, keep-alive HTTP/1.1 over asyncio) runs warm-up then a measured
@@ -49,9 +51,12 @@ READY_TIMEOUT_S = 60.0
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process so far (Linux ``/proc``)."""
+    """User plus system CPU of a process and its live children so far (Linux ``/proc``):
+    uvicorn's worker processes under ``--workers N``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def free_port() -> int:
@@ -61,12 +66,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, target: str, app_dir: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, target: str, app_dir: Path, env: dict[str, str], log: Path, workers: int = 1
+    ) -> None:
         self.port = free_port()
         command = [
             PYTHON, "-m", "uvicorn", target, "--factory", "--host", LOOPBACK,
             "--port", str(self.port), "--app-dir", str(app_dir), "--loop", "uvloop",
             "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--workers", str(workers),
         ]  # fmt: skip
         self.log = log
         with log.open("wb") as out:
@@ -254,8 +262,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--tenants", type=int, default=64)
     parser.add_argument("--upstream-latency-ms", type=float, default=0.0)
+    parser.add_argument("--workers", type=int, default=1, help="the proxy's uvicorn workers")
+    parser.add_argument(
+        "--only", choices=("whole", "streamed"), help="run one kind of call, not both"
+    )
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--profile", type=Path, help="py-spy record of the proxy, whole 64c")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy record of the proxy at C connections: OUT-whole.txt…"
+    )
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args.loadgen)
@@ -287,20 +301,29 @@ def main() -> None:
             "TIERKEEPER_PROVIDER_MOONSHOT_BASE_URL": f"http://{LOOPBACK}:{stub.port}/v1",
         }
         keys = asyncio.run(seed(env, args.tenants))
-        proxy = Server("entrypoints.http.app:create_app", ROOT, env, work / "proxy.log")
+        if args.workers > 1:  # as ``serve --workers N`` does: the workers' metrics in files
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
+            (work / "metrics").mkdir()
+        proxy = Server(
+            "entrypoints.http.app:create_app", ROOT, env, work / "proxy.log", args.workers
+        )
         try:
             stub.wait_ready("/")
             proxy.wait_ready("/healthz")
             for stream in (False, True):
+                if args.only and args.only != ("streamed" if stream else "whole"):
+                    continue
                 for conns in (1, args.connections):
                     for target, port in (("direct", stub.port), ("proxy", proxy.port)):
                         name = f"{'streamed' if stream else 'whole'} {conns}c {target}"
                         spy = None
-                        if args.profile and target == "proxy" and conns > 1 and not stream:
+                        if args.profile and target == "proxy" and conns > 1:
+                            kind = "streamed" if stream else "whole"
+                            out = args.profile.with_name(f"{args.profile.stem}-{kind}.txt")
                             spy = subprocess.Popen([
                                 str(Path(PYTHON).parent / "py-spy"), "record", "-o",
-                                str(args.profile), "-f", "raw", "-d", str(int(args.duration)),
-                                "-p", str(proxy.process.pid),
+                                str(out), "-f", "raw", "--subprocesses", "-d",
+                                str(int(args.duration)), "-p", str(proxy.process.pid),
                             ])  # fmt: skip
                         server = proxy if target == "proxy" else stub
                         before = cpu_seconds(server.process.pid)
@@ -333,6 +356,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for stream in ("whole", "streamed"):
         for conns in (1, args.connections):
+            if f"{stream} {conns}c direct" not in results:
+                continue
             d, p = results[f"{stream} {conns}c direct"], results[f"{stream} {conns}c proxy"]
             print(
                 f"| {stream} | {conns} | {d['p50_ms']} / {d['p99_ms']} | {p['p50_ms']} / "

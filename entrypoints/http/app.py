@@ -41,6 +41,7 @@ from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.notification_pages import NotificationPagesController, load_banners
 from entrypoints.http.origin_guard import origin_guard_middleware
+from entrypoints.http.proxy_fast_path import proxy_fast_path
 from entrypoints.http.request_log import request_log_middleware
 from entrypoints.http.schema_page import ServerRenderedDocs
 from entrypoints.http.sweeper import sweeping
@@ -184,8 +185,10 @@ def create_app(
         debug=False,
         state=State({"metrics": metrics}),
     )
-    # outermost, so unknown paths and wrong methods are logged too (route middleware would
+    # the LLM proxy's calls bypass Litestar; the guard and the request log stay outermost, so
+    # those calls, unknown paths and wrong methods are logged too (route middleware would
     # only see requests that matched a route)
+    app.asgi_handler = proxy_fast_path(app.asgi_handler)
     app.asgi_handler = origin_guard_middleware(app.asgi_handler)
     app.asgi_handler = request_log_middleware(app.asgi_handler, metrics)
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -65,24 +66,28 @@ def error_body(wire: WireFormat, refusal: ProxyRefusal) -> dict[str, Any]:
     }
 
 
+def refusal_body(wire: WireFormat, refusal: ProxyRefusal) -> bytes:
+    return json.dumps(error_body(wire, refusal)).encode("utf-8")
+
+
 def refusal_response(
     request: Request[Any, Any, Any], wire: WireFormat, refusal: ProxyRefusal
 ) -> Response[bytes]:
     request.scope.setdefault("state", {})["error_code"] = refusal.code  # type: ignore[typeddict-item]
     return Response(
-        json.dumps(error_body(wire, refusal)).encode("utf-8"),
+        refusal_body(wire, refusal),
         status_code=refusal.status_code,
         media_type="application/json",
         headers={REFUSAL_HEADER: refusal.code},
     )
 
 
-def presented_key(request: Request[Any, Any, Any]) -> str:
+def presented_key(headers: Mapping[str, str]) -> str:
     """``Authorization: Bearer tkv_…`` (OpenAI clients) or ``x-api-key: tkv_…`` (Anthropic)."""
-    api_key = request.headers.get("x-api-key")
+    api_key = headers.get("x-api-key")
     if api_key:
         return api_key.strip()
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
@@ -91,7 +96,9 @@ def _invalid(message: str) -> ProxyRefusal:
     return ProxyRefusal(400, RefusalKind.INVALID_REQUEST, "invalid_request", message)
 
 
-def parse_call(wire: WireFormat, body: bytes, headers: Any) -> ProxyCall | ProxyRefusal:
+def parse_call(
+    wire: WireFormat, body: bytes, headers: Mapping[str, str]
+) -> ProxyCall | ProxyRefusal:
     """The call's model, streaming flag and token cap, checked as the providers check them
     (Anthropic requires ``max_tokens``)."""
     if len(body) > MAX_BODY_BYTES:
@@ -137,16 +144,39 @@ def _proxy(request: Request[Any, Any, Any]) -> LlmProxy | None:
     return services_of(request).llm_proxy
 
 
-async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Response[Any]:
-    proxy = _proxy(request)
+PROXY_OFF = ProxyRefusal(404, RefusalKind.NOT_FOUND, "not_found", "the LLM proxy is off")
+
+
+async def proxy_outcome(
+    proxy: LlmProxy | None,
+    wire: WireFormat,
+    body: bytes,
+    headers: Mapping[str, str],
+    state: dict[str, Any],
+) -> ProxyAnswer | ProxyRefusal:
+    """One call, parsed and proxied; what the request log and the metrics read of it (the
+    upstreams tried, the refusal's code) is left in ``state``."""
     if proxy is None:
-        refusal = ProxyRefusal(404, RefusalKind.NOT_FOUND, "not_found", "the LLM proxy is off")
-        return refusal_response(request, wire, refusal)
-    call = parse_call(wire, await request.body(), request.headers)
-    if isinstance(call, ProxyRefusal):
-        return refusal_response(request, wire, call)
-    outcome = await proxy.call(presented_key(request), call)
-    request.state.proxy_attempts = outcome.attempts
+        outcome: ProxyAnswer | ProxyRefusal = PROXY_OFF
+    else:
+        call = parse_call(wire, body, headers)
+        outcome = (
+            call
+            if isinstance(call, ProxyRefusal)
+            else await proxy.call(presented_key(headers), call)
+        )
+        state["proxy_attempts"] = outcome.attempts
+    if isinstance(outcome, ProxyRefusal):
+        state["error_code"] = outcome.code
+    return outcome
+
+
+async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Response[Any]:
+    """A call that reached Litestar (the exact call paths take ``proxy_fast_path``)."""
+    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    outcome = await proxy_outcome(
+        _proxy(request), wire, await request.body(), request.headers, state
+    )
     if isinstance(outcome, ProxyRefusal):
         return refusal_response(request, wire, outcome)
     return answer_response(outcome)
@@ -208,9 +238,8 @@ class LlmProxyController(Controller):
         wire = WireFormat.ANTHROPIC if "anthropic-version" in request.headers else WireFormat.OPENAI
         proxy = _proxy(request)
         if proxy is None:
-            refusal = ProxyRefusal(404, RefusalKind.NOT_FOUND, "not_found", "the LLM proxy is off")
-            return refusal_response(request, wire, refusal)
-        listed = await proxy.models(presented_key(request))
+            return refusal_response(request, wire, PROXY_OFF)
+        listed = await proxy.models(presented_key(request.headers))
         if isinstance(listed, ProxyRefusal):
             return refusal_response(request, wire, listed)
         return Response(
