@@ -365,9 +365,9 @@ class LlmProxy:
         task.add_done_callback(_report_failure)
 
     async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
-        """Settle the call's usage against its ledger entry. A message settled by an earlier
-        call of the same agent message gets this call's tokens under an id of their own (a
-        settlement without admission counts in full, so nothing is lost)."""
+        """Settle the call's usage against its ledger entry. A named message the gateway
+        settled itself while this call ran replays; the call's tokens then settle under an
+        id of their own (a settlement without admission counts in full: nothing is free)."""
         model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
         settle = self.metering.settle

@@ -898,20 +898,38 @@ class HeldUpstream(ScriptedUpstream):
         return await ScriptedUpstream.send(self, request)
 
 
-async def test_a_later_call_of_a_settled_message_that_used_nothing_adds_no_settlement(
-    world: World,
-) -> None:
-    """Two calls hold one message's reservation; the first to settle counts 37 tokens, the
-    other's error answer used nothing and gets no settlement of its own."""
+async def settled_meanwhile(world: World, reply: Reply) -> list[tuple[str, int, int]]:
+    """A call naming message m-1 waits on the provider while the gateway settles m-1 itself
+    (5 tokens); what the ledger holds once the call has settled too: (id, input, output)."""
     p = await make_proxy(world)
-    held = HeldUpstream({MOONSHOT: [Reply(200, (openai_answer(30, 7),)), Reply(400)]})
+    held = HeldUpstream({MOONSHOT: [reply]})
     proxy = attrs.evolve(p.proxy, upstream=held)
     await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
     waiting = asyncio.ensure_future(proxy.call(p.key, openai_call(message_id="m-1")))
     await held.entered.wait()
-    answer(await proxy.call(p.key, openai_call(message_id="m-1")))
+    await world.metering.settle(T, MessageId("m-1"), "moonshot/kimi-k2.5",
+                                TokenUsage(5, 0), Credential.PLATFORM)  # fmt: skip
     held.release.set()
-    assert answer(await waiting).status_code == 400
+    answer(await waiting)
     await proxy.drain()
-    assert [r[:1] + r[3:] for r in records(world)] == [("m-1", 30, 7, 0)]
-    assert await used(world) == (1, 0, 37)
+    return [(r[0], r[3], r[4]) for r in records(world)]
+
+
+async def test_a_call_whose_message_was_settled_meanwhile_counts_its_tokens_apart(
+    world: World,
+) -> None:
+    """The message's settlement is replayed for the call, so its 37 tokens settle under an
+    id of their own: counted in full, never free."""
+    settled = await settled_meanwhile(world, Reply(200, (openai_answer(30, 7),)))
+    assert settled[0] == ("m-1", 5, 0)
+    assert [r[1:] for r in settled[1:]] == [(30, 7)]
+    assert settled[1][0].startswith("m-1~")
+    assert (await used(world))[2] == 42
+
+
+async def test_a_call_whose_message_was_settled_meanwhile_and_used_nothing_adds_nothing(
+    world: World,
+) -> None:
+    """An error answer used no tokens: the replayed settlement gets no second record."""
+    assert await settled_meanwhile(world, Reply(400)) == [("m-1", 5, 0)]
+    assert (await used(world))[2] == 5
