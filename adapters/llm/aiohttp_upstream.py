@@ -4,7 +4,8 @@ One ``aiohttp.ClientSession`` keeps connections to each provider alive in a pool
 costs no TCP or TLS handshake once the pool is warm. The session is made on first use, on
 the event loop that serves the calls. Bodies are read as they arrive and handed on chunk by
 chunk; the proxy asks for them uncompressed (``accept-encoding: identity``), so the bytes it
-reads usage from are the bytes it passes on.
+reads usage from are the bytes it passes on. It keeps no cookies: the session is shared by
+every tenant, and a cookie one provider answer sets must never ride along on another call.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class AiohttpLlmUpstream:
                 ),
                 auto_decompress=False,
                 trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -10,7 +10,9 @@ answer's text names the prefix and model that served it. What it answers is set 
   key, as some providers do, so a test can prove the proxy never passes it on);
 - ``usage``: the (input, output, cache read) tokens every answer reports;
 - ``chunks`` and ``chunk_delay_s``: how many text chunks a stream sends, and how slowly;
-- ``answer_delay_s``: how long every answer waits before its first byte.
+- ``answer_delay_s``: how long every answer waits before its first byte;
+- ``set_cookie``: a ``Set-Cookie`` header every answer carries (providers' load balancers
+  set such cookies; a shared client must never send them back on another call).
 
 Every request is recorded (prefix, path, the key presented, the JSON body).
 """
@@ -49,6 +51,7 @@ class LlmStub:
     chunks: int = 3
     chunk_delay_s: float = 0.0
     answer_delay_s: float = 0.0
+    set_cookie: str | None = None
     fail: dict[str, list[int]] = attrs.Factory(dict)
     requests: list[StubRequest] = attrs.Factory(list)
     disconnects: int = 0
@@ -179,6 +182,8 @@ def _handler(stub: LlmStub) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            if stub.set_cookie:
+                self.send_header("Set-Cookie", stub.set_cookie)
             self.end_headers()
             self.wfile.write(payload)
 
