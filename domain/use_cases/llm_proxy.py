@@ -297,7 +297,8 @@ class LlmProxy:
         """A streamed success passes through as it arrives and settles when it ends (or the
         caller leaves); anything else is read whole, scrubbed of the key, and answered while
         its settlement runs as its own task (exact all the same; ``drain`` waits for it),
-        except on a named message's reservation, which the next call must find settled."""
+        except on a named message's reservation: the gateway settles that message after its
+        last call, and must find it settled with what the provider measured."""
         if entry.call.stream and 200 <= response.status_code < 300:
             chunks = self._relay(entry, upstream, response)
             return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
@@ -308,7 +309,7 @@ class LlmProxy:
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
         settling = self._settle(entry, upstream, usage or NO_TOKENS)
         if entry.ledger_id == entry.call.message_id:
-            await settling  # the next call of this message must find it settled
+            await settling  # the gateway's own settle of the message comes after: it replays
         else:
             self._in_background(settling)
         if upstream.wire is not entry.call.wire:
@@ -341,7 +342,7 @@ class LlmProxy:
             raise
         settling = self._close_and_settle(entry, upstream, response, reader)
         if entry.ledger_id == entry.call.message_id:
-            await settling  # the next call of this message must find it settled
+            await settling  # the gateway's own settle of the message comes after: it replays
         else:
             self._in_background(settling)  # the stream ends without waiting for the ledger
 
