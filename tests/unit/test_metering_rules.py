@@ -17,6 +17,7 @@ from domain.metering import (
     LimitKind,
     RefusalReason,
     Refused,
+    Threshold,
     TokenUsage,
     admitted_counters,
     check_token_usage,
@@ -173,11 +174,9 @@ def test_thresholds_cross_at_80_and_100_percent(
     assert crossed_percents(before, after, limit) == crossed
 
 
-def test_threshold_records_name_the_window_and_the_numbers() -> None:
-    (threshold,) = thresholds_crossed(TenantId("t"), LimitKind.MESSAGES, DAY, 39, 40, 50)
-    assert (threshold.percent, threshold.window_key, threshold.used, threshold.limit) == (
-        80, "2026-03-15", 40, 50,
-    )  # fmt: skip
+def test_threshold_records_name_the_tenant_the_limit_the_window_and_the_numbers() -> None:
+    crossed = thresholds_crossed(TenantId("t"), LimitKind.TOKENS, DAY, 39, 40, 50)
+    assert list(crossed) == [Threshold(TenantId("t"), LimitKind.TOKENS, 80, "2026-03-15", 40, 50)]
 
 
 def test_remaining_is_never_negative_and_none_without_a_limit() -> None:
