@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from domain.catalog import Catalog, Model
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import Admitted, Credential, RefusalReason, Refused, TokenUsage
 from domain.routing import decide_route
@@ -54,3 +57,25 @@ async def test_a_byok_message_keeps_its_platform_fallbacks_while_the_budget_hold
     primary, fallbacks = admission.route.refs()
     assert primary == ModelRef("byok-openai/gpt-4.1")
     assert fallbacks and all(not ref.startswith("byok-") for ref in fallbacks)
+
+
+async def test_a_routes_highest_weight_is_looked_up_in_the_catalog_once_per_process(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog never changes while the process runs: the weight is kept
+    (``MeteringCaches.weights``), and the hot path does not scan the catalog again."""
+    looked_up: list[str] = []
+    find_model = Catalog.find_model
+
+    def counting(catalog: Catalog, ref: str) -> Model | None:
+        looked_up.append(ref)
+        return find_model(catalog, ref)
+
+    monkeypatch.setattr(Catalog, "find_model", counting)
+    await world.add_tenant(tier="starter")
+    metering = world.metering
+    first = await metering.admit(T, M)
+    assert first.route is not None
+    assert sorted(looked_up) == sorted(first.route.platform_refs())
+    await metering.admit(T, MessageId("m-2"))
+    assert sorted(looked_up) == sorted(first.route.platform_refs())

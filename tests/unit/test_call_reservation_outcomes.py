@@ -113,13 +113,12 @@ async def test_a_call_beyond_the_budget_is_refused_until_the_period_resets(world
     await world.metering.settle(T, MessageId("spent"), "moonshot/kimi-k2.5",
                                 TokenUsage(499_500, 0), Credential.PLATFORM)  # fmt: skip
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    assert reserved.admission is not None
+    tenant = world.tenant_repo.tenants[T]
+    route = decide_route(world.catalog, tenant, None)
     resets = datetime(2026, 4, 1, tzinfo=UTC)
-    assert reserved.admission.decision == Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets)
-    assert (reserved.admission.messages_remaining, reserved.admission.tokens_remaining) == (
-        None, None,
-    )  # fmt: skip
-    assert reserved.ledger_id == CALL
+    budget_refusal = Admission(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets), route,
+                               None, None)  # fmt: skip
+    assert reserved == CallAdmission(budget_refusal, CALL, route_refs(tenant, route))
     assert (await world.metering.usage(T)).tokens_reserved == 0
 
 
