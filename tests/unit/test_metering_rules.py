@@ -9,12 +9,13 @@ import attrs
 import pytest
 
 from domain.errors import ValidationError
-from domain.ids import MessageId, TenantId
+from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     MAX_TOKENS_PER_MESSAGE,
     AdmissionRequest,
     Counters,
     LimitKind,
+    OfferedRoute,
     RefusalReason,
     Refused,
     Threshold,
@@ -23,6 +24,7 @@ from domain.metering import (
     check_token_usage,
     crossed_percents,
     evaluate_admission,
+    offered_route,
     remaining,
     reservation_expiry,
     reservation_tokens,
@@ -183,3 +185,17 @@ def test_remaining_is_never_negative_and_none_without_a_limit() -> None:
     assert remaining(50, 10) == 40
     assert remaining(50, 60) == 0
     assert remaining(None, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("optional", "held", "withdrawn"),
+    [(True, 0, True), (True, 100, False), (False, 0, False), (False, 100, False)],
+)
+def test_only_an_optional_reservation_holding_nothing_withdraws_the_platform_fallbacks(
+    optional: bool, held: int, withdrawn: bool
+) -> None:
+    own, fallback = ModelRef("byok-openai/gpt-4.1"), ModelRef("moonshot/kimi-k2.5")
+    route = OfferedRoute((own, fallback), own, Decimal("1.5"))
+    asked = attrs.evolve(request(), reservation_optional=optional, route=route)
+    expected = OfferedRoute((own,), own, Decimal("1.5")) if withdrawn else route
+    assert offered_route(asked, held) == expected
