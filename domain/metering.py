@@ -314,8 +314,9 @@ class Threshold:
 
 
 def crossed_percents(before: int, after: int, limit: int | None) -> tuple[int, ...]:
-    """The thresholds (80%, 100%) that ``before → after`` crosses upward against ``limit``."""
-    if limit is None or limit <= 0:
+    """The thresholds (80%, 100%) that ``before → after`` crosses upward against ``limit``
+    (none without a limit; a limit of 0 is never crossed, usage is never negative)."""
+    if limit is None:
         return ()
     return tuple(
         percent for percent in THRESHOLD_PERCENTS if before * 100 < percent * limit <= after * 100

@@ -17,6 +17,8 @@ import attrs
 FREE_FAILURES = 5
 BASE_DELAY = timedelta(seconds=1)
 MAX_DELAY = timedelta(minutes=15)
+DOUBLINGS_TO_MAX = (MAX_DELAY // BASE_DELAY).bit_length()
+"""The doublings after which the wait has reached ``MAX_DELAY`` (2**10 s passes 15 min)."""
 FORGET_AFTER = timedelta(days=1)
 """A key without a failure for this long starts afresh: its count is forgotten, so the log
 keeps only recent keys however many an attacker invents."""
@@ -35,10 +37,9 @@ def delay_after(failures: int) -> timedelta:
     if failures < FREE_FAILURES:
         return timedelta(0)
     doublings = failures - FREE_FAILURES
-    if doublings >= 20:
+    if doublings >= DOUBLINGS_TO_MAX:
         return MAX_DELAY
-    delay: timedelta = BASE_DELAY * (2**doublings)
-    return min(delay, MAX_DELAY)
+    return BASE_DELAY * (1 << doublings)
 
 
 def wait_before_next(attempts: Attempts, now: datetime) -> timedelta:

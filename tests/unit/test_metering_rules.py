@@ -9,19 +9,22 @@ import attrs
 import pytest
 
 from domain.errors import ValidationError
-from domain.ids import MessageId, TenantId
+from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     MAX_TOKENS_PER_MESSAGE,
     AdmissionRequest,
     Counters,
     LimitKind,
+    OfferedRoute,
     RefusalReason,
     Refused,
+    Threshold,
     TokenUsage,
     admitted_counters,
     check_token_usage,
     crossed_percents,
     evaluate_admission,
+    offered_route,
     remaining,
     reservation_expiry,
     reservation_tokens,
@@ -173,14 +176,26 @@ def test_thresholds_cross_at_80_and_100_percent(
     assert crossed_percents(before, after, limit) == crossed
 
 
-def test_threshold_records_name_the_window_and_the_numbers() -> None:
-    (threshold,) = thresholds_crossed(TenantId("t"), LimitKind.MESSAGES, DAY, 39, 40, 50)
-    assert (threshold.percent, threshold.window_key, threshold.used, threshold.limit) == (
-        80, "2026-03-15", 40, 50,
-    )  # fmt: skip
+def test_threshold_records_name_the_tenant_the_limit_the_window_and_the_numbers() -> None:
+    crossed = thresholds_crossed(TenantId("t"), LimitKind.TOKENS, DAY, 39, 40, 50)
+    assert list(crossed) == [Threshold(TenantId("t"), LimitKind.TOKENS, 80, "2026-03-15", 40, 50)]
 
 
 def test_remaining_is_never_negative_and_none_without_a_limit() -> None:
     assert remaining(50, 10) == 40
     assert remaining(50, 60) == 0
     assert remaining(None, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("optional", "held", "withdrawn"),
+    [(True, 0, True), (True, 100, False), (False, 0, False), (False, 100, False)],
+)
+def test_only_an_optional_reservation_holding_nothing_withdraws_the_platform_fallbacks(
+    optional: bool, held: int, withdrawn: bool
+) -> None:
+    own, fallback = ModelRef("byok-openai/gpt-4.1"), ModelRef("moonshot/kimi-k2.5")
+    route = OfferedRoute((own, fallback), own, Decimal("1.5"))
+    asked = attrs.evolve(request(), reservation_optional=optional, route=route)
+    expected = OfferedRoute((own,), own, Decimal("1.5")) if withdrawn else route
+    assert offered_route(asked, held) == expected

@@ -233,6 +233,7 @@ async def test_settling_for_a_tenant_gone_since_its_copy_was_kept_is_not_found(
 
 async def test_a_tenant_that_keeps_changing_while_settling_is_a_conflict(world: World):
     metering, ledger = await on_counting_ledger(world, settle_answer=TenantChanged())
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as raised:
         await settle(metering, "m1")
+    assert raised.value.detail == "tenant 't-1' changed while its message was counted; ask again"
     assert (reads(world), ledger.asked) == (MAX_TENANT_READS, MAX_TENANT_READS)

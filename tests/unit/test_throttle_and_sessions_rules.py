@@ -29,7 +29,8 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("failures", "seconds"),
     [(0, 0), (FREE_FAILURES - 1, 0), (FREE_FAILURES, 1), (FREE_FAILURES + 1, 2),
-     (FREE_FAILURES + 3, 8), (FREE_FAILURES + 12, 900), (FREE_FAILURES + 400, 900)],
+     (FREE_FAILURES + 3, 8), (FREE_FAILURES + 9, 512), (FREE_FAILURES + 10, 900),
+     (FREE_FAILURES + 12, 900), (FREE_FAILURES + 400, 900)],
 )  # fmt: skip
 def test_the_wait_doubles_after_the_free_failures_up_to_fifteen_minutes(
     failures: int, seconds: int
