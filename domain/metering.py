@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -246,7 +245,7 @@ class SettlementRequest:
     token_budget: int | None = None
     """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
     limit): the ledger writes the thresholds of it this settlement crosses
-    (``thresholds_crossed``) to the notifications outbox in the settling transaction."""
+    (``crossed_percents``) to the notifications outbox in the settling transaction."""
 
 
 class Anomaly(enum.Enum):
@@ -321,19 +320,6 @@ def crossed_percents(before: int, after: int, limit: int | None) -> tuple[int, .
     return tuple(
         percent for percent in THRESHOLD_PERCENTS if before * 100 < percent * limit <= after * 100
     )
-
-
-def thresholds_crossed(
-    tenant_id: TenantId,
-    kind: LimitKind,
-    window: Window,
-    before: int,
-    after: int,
-    limit: int | None,
-) -> Iterable[Threshold]:
-    for percent in crossed_percents(before, after, limit):
-        assert limit is not None
-        yield Threshold(tenant_id, kind, percent, window.key.isoformat(), after, limit)
 
 
 def remaining(limit: int | None, used: int) -> int | None:

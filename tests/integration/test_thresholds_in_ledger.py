@@ -2,7 +2,7 @@
 #15): the ledger's admit and settle themselves — ``tk_admit``/``tk_settle`` on PostgreSQL, the
 ``BEGIN IMMEDIATE`` work on SQLite — write the notification and its pending deliveries,
 with no use case and no notifier involved, so a crash after the ledger's commit cannot lose
-one. The crossings are the domain's (``thresholds_crossed``) on both databases."""
+one. The crossings are the domain's (``crossed_percents``) on both databases."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from domain.ids import MessageId, TenantId
 from domain.metering import (
     Admitted,
     Credential,
-    LimitKind,
     SettlementRequest,
     TokenUsage,
-    thresholds_crossed,
+    crossed_percents,
 )
 from domain.notifications import NotificationKind
 from domain.routing import platform_token_budget
@@ -95,14 +94,14 @@ async def test_crossing_80_percent_of_the_cap_writes_one_notification_and_its_de
 
 @pytest.mark.parametrize("cap", [1, 2, 4, 5, 7, 10])
 async def test_the_ledger_notifies_exactly_the_domains_crossings(db: SqlDatabase, cap: int) -> None:
-    """Admitting past the cap, each crossing is stored once, as ``thresholds_crossed``
+    """Admitting past the cap, each crossing is stored once, as ``crossed_percents``
     computes it; refusals beyond the cap write nothing more."""
     tenant = await _tenant(db)
     day = windows(T0)[0]
     expected = sorted(
-        ("messages", t.window_key, t.percent, t.used, t.limit)
+        ("messages", day.key.isoformat(), percent, used, cap)
         for used in range(1, cap + 1)
-        for t in thresholds_crossed(tenant, LimitKind.MESSAGES, day, used - 1, used, cap)
+        for percent in crossed_percents(used - 1, used, cap)
     )
     for n in range(cap + 2):
         await db.ledger.admit(admission(f"m{n}", cap=cap, budget=None, tenant=tenant))

@@ -14,11 +14,9 @@ from domain.metering import (
     MAX_TOKENS_PER_MESSAGE,
     AdmissionRequest,
     Counters,
-    LimitKind,
     OfferedRoute,
     RefusalReason,
     Refused,
-    Threshold,
     TokenUsage,
     admitted_counters,
     check_token_usage,
@@ -28,7 +26,6 @@ from domain.metering import (
     remaining,
     reservation_expiry,
     reservation_tokens,
-    thresholds_crossed,
     weighted_tokens,
 )
 from domain.windows import Window
@@ -174,11 +171,6 @@ def test_thresholds_cross_at_80_and_100_percent(
     before: int, after: int, limit: int | None, crossed: tuple[int, ...]
 ) -> None:
     assert crossed_percents(before, after, limit) == crossed
-
-
-def test_threshold_records_name_the_tenant_the_limit_the_window_and_the_numbers() -> None:
-    crossed = thresholds_crossed(TenantId("t"), LimitKind.TOKENS, DAY, 39, 40, 50)
-    assert list(crossed) == [Threshold(TenantId("t"), LimitKind.TOKENS, 80, "2026-03-15", 40, 50)]
 
 
 def test_remaining_is_never_negative_and_none_without_a_limit() -> None:
