@@ -166,7 +166,8 @@ class AccountChanges:
     async def delete_account(self, principal: Principal, password: Secret) -> None:
         """With the password: the subscription is canceled at once (a failure there stops
         everything before anything is deleted), then the key ciphertext, the OpenClaw
-        files, the sessions and the user go; the tenant stays as a canceled record."""
+        files, the user and with it every token of the user go (``delete_user``); the tenant
+        stays as a canceled record."""
         user = await self._user(principal)
         await self._confirm_password(user, password, "password")
         tenant = await self.tenants.get(user.tenant_id)
@@ -180,7 +181,6 @@ class AccountChanges:
         await self.config_remover.remove(user.tenant_id)
         if tenant is not None:
             await self.tenants.save(attrs.evolve(tenant, status=SubscriptionStatus.CANCELED))
-        await self.auth_tokens.revoke_subject(user.id, self.clock.now())
         await self.account_store.delete_user(user.id)
 
     def _mail(
