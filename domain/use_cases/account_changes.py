@@ -35,6 +35,7 @@ from domain.use_cases.accounts import (
     RESET_PASSWORD_PATH,
     Accounts,
     Principal,
+    Throttled,
     check_password,
     hash_token,
     normalise_email,
@@ -92,7 +93,7 @@ class AccountChanges:
         except ValidationError:
             return
         now = self.clock.now()
-        key = throttle_key("reset", address)
+        key = throttle_key(Throttled.RESET_MAIL, address)
         if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
             return
         await self.accounts.count_failure(key, now)
@@ -143,7 +144,7 @@ class AccountChanges:
         if await self.account_store.email_verified_at(user.id) is not None:
             return
         now = self.clock.now()
-        key = throttle_key("verify", user.email)
+        key = throttle_key(Throttled.VERIFY_MAIL, user.email)
         if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
             return
         await self.accounts.count_failure(key, now)

@@ -154,10 +154,23 @@ def public_id(token_hash: str) -> str:
     return token_hash[:SESSION_ID_LENGTH]
 
 
-def throttle_key(kind: str, value: str) -> str:
-    """The throttling key of an account or a client address, hashed so the attempt log
-    holds neither emails nor addresses."""
-    return kind + ":" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+@enum.unique
+class Throttled(enum.Enum):
+    """What failures are counted for, each apart from the others; the value prefixes the
+    stored key. ``ACCOUNT`` counts an email's failed logins and password confirmations
+    together; the mail scopes count the reset and verification mails sent to an address."""
+
+    ACCOUNT = "account"
+    CLIENT_ADDRESS = "address"
+    SIGNUP_ADDRESS = "signup-address"
+    RESET_MAIL = "reset"
+    VERIFY_MAIL = "verify"
+
+
+def throttle_key(scope: Throttled, value: str) -> str:
+    """The throttling key of an account or a client address in ``scope``, hashed so the
+    attempt log holds neither emails nor addresses."""
+    return scope.value + ":" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def normalise_email(email: str) -> str:
@@ -233,7 +246,9 @@ class Accounts:
         check_password(password)
         zone = DEFAULT_TIMEZONE if timezone is None else timezone
         parse_timezone(zone)
-        probing_key = throttle_key("signup-address", client_address) if client_address else None
+        probing_key = (
+            throttle_key(Throttled.SIGNUP_ADDRESS, client_address) if client_address else None
+        )
         if probing_key is not None:
             await self._refuse_while_throttled([probing_key])
         now = self.clock.now()
@@ -334,10 +349,10 @@ class Accounts:
             address = normalise_email(email)
         except ValidationError:
             raise refusal from None
-        account_key = throttle_key("account", address)
+        account_key = throttle_key(Throttled.ACCOUNT, address)
         keys = [account_key]
         if client_address:
-            keys.append(throttle_key("address", client_address))
+            keys.append(throttle_key(Throttled.CLIENT_ADDRESS, client_address))
         await self._refuse_while_throttled(keys)
         user = await self.tenants.user_by_email(address)
         if user is None:
@@ -386,7 +401,7 @@ class Accounts:
         """A signed-in customer re-enters its password (to change it, change the email or
         delete the account): wrong is a ``ValidationError`` on ``field``, and failures
         count towards the account's login throttling, so a stolen session cannot guess."""
-        account_key = throttle_key("account", user.email)
+        account_key = throttle_key(Throttled.ACCOUNT, user.email)
         await self._refuse_while_throttled([account_key])
         if not await self.hasher.verify(user.password_hash, password):
             await self.count_failure(account_key, self.clock.now())
