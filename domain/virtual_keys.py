@@ -43,7 +43,7 @@ def new_virtual_key() -> Secret:
 def virtual_key_hash(key: Secret) -> str:
     """The stored form of a key: its SHA-256 in hex (the key has 256 random bits, so no
     salt or slow hash is needed to keep it from being guessed)."""
-    return hashlib.sha256(key.reveal().encode("utf-8")).hexdigest()
+    return hashlib.sha256(key.reveal().encode()).hexdigest()
 
 
 def looks_like_virtual_key(presented: str) -> bool:
