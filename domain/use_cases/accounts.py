@@ -273,9 +273,7 @@ class Accounts:
                 await self.count_failure(probing_key, now)
             await self._tell_owner_of_signup_attempt(address)
             raise Conflict(
-                "this email cannot be used to sign up; if it is yours, log in or reset "
-                "the password",
-                code="conflict",
+                "this email cannot be used to sign up; if it is yours, log in or reset the password"
             ) from None
         actor = Actor(AuditSource.API, user.id)
         await self.audit.record(AuditEntry(now, AuditAction.SIGNED_UP, actor, tenant.id))

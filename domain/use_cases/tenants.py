@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
-from domain.catalog import BYOK, Catalog
+from domain.catalog import Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
 from domain.notifications import channels_for, is_activation, tenant_change_facts
@@ -55,10 +55,8 @@ class Tenants:
         return tenant
 
     async def _route(self, tenant: Tenant) -> Route:
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant.id)
-        return decide_route(self.catalog, tenant, credential)
+        """The route its tier and its saved key give (only a BYOK route reads the key)."""
+        return decide_route(self.catalog, tenant, await self.credentials.get(tenant.id))
 
     async def _welcome_text(self, tenant: Tenant) -> str:
         return welcome_message(self.catalog, tenant, await self._route(tenant))
