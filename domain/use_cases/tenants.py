@@ -8,7 +8,7 @@ from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
 from domain.catalog import Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.notifications import channels_for, is_activation, tenant_change_facts
+from domain.notifications import channels_for, tenant_change_facts
 from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository, UnitOfWork
 from domain.routing import Route, decide_route
 from domain.tenants import (
@@ -89,7 +89,7 @@ class Tenants:
         changed = with_tier(tenant, self.catalog.tier(tier_id))
         if status is not None:
             changed = with_status(changed, status, now)
-        text = await self._welcome_text(changed) if is_activation(tenant, changed) else None
+        text = await self._welcome_text(changed)
         async with self.unit_of_work.begin() as tx:
             await tx.tenants.save(changed)
             for facts in tenant_change_facts(tenant, changed, now, text):
