@@ -168,9 +168,9 @@ async def test_an_activation_by_the_operator_welcomes_in_the_catalogs_words(
     await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
     await world.tenants.change_tier(TenantId("t-1"), "premium", SubscriptionStatus.ACTIVE)
     overview = await world.tenants.overview(TenantId("t-1"))
-    welcomes = [n.facts for n in world.outbox.notes if n.facts.kind is NotificationKind.WELCOME]
-    assert [(f.window_key, f.detail) for f in welcomes] == [
-        ("tier:premium", {"text": overview.welcome_message})
+    welcomes = [n for n in world.outbox.notes if n.facts.kind is NotificationKind.WELCOME]
+    assert [(n.facts.window_key, n.facts.detail, n.created_at) for n in welcomes] == [
+        ("tier:premium", {"text": overview.welcome_message}, world.clock.now())
     ]
     assert "Premium plan" in overview.welcome_message
 
