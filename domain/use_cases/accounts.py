@@ -173,13 +173,15 @@ def throttle_key(scope: Throttled, value: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased; one ``@`` with a local part and a dotted domain, no spaces."""
+    """Trimmed and lower-cased; one ``@`` with a local part and a dotted domain (two labels
+    at least), no spaces."""
     cleaned = email.strip().lower()
     local, at, domain = cleaned.rpartition("@")
+    labels = [label for label in domain.split(".") if label]
     if (
         not at
         or not local
-        or "." not in domain.strip(".")
+        or len(labels) < 2
         or len(cleaned) > MAX_EMAIL_LENGTH
         or any(ch.isspace() or not ch.isprintable() for ch in cleaned)
         or "@" in local
