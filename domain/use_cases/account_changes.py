@@ -35,6 +35,7 @@ from domain.use_cases.accounts import (
     RESET_PASSWORD_PATH,
     Accounts,
     Principal,
+    Throttled,
     check_password,
     hash_token,
     normalise_email,
@@ -92,7 +93,7 @@ class AccountChanges:
         except ValidationError:
             return
         now = self.clock.now()
-        key = throttle_key("reset", address)
+        key = throttle_key(Throttled.RESET_MAIL, address)
         if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
             return
         await self.accounts.count_failure(key, now)
@@ -143,7 +144,7 @@ class AccountChanges:
         if await self.account_store.email_verified_at(user.id) is not None:
             return
         now = self.clock.now()
-        key = throttle_key("verify", user.email)
+        key = throttle_key(Throttled.VERIFY_MAIL, user.email)
         if wait_before_next(await self.accounts.attempts.get(key), now) > timedelta(0):
             return
         await self.accounts.count_failure(key, now)
@@ -166,7 +167,8 @@ class AccountChanges:
     async def delete_account(self, principal: Principal, password: Secret) -> None:
         """With the password: the subscription is canceled at once (a failure there stops
         everything before anything is deleted), then the key ciphertext, the OpenClaw
-        files, the sessions and the user go; the tenant stays as a canceled record."""
+        files, the user and with it every token of the user go (``delete_user``); the tenant
+        stays as a canceled record."""
         user = await self._user(principal)
         await self._confirm_password(user, password, "password")
         tenant = await self.tenants.get(user.tenant_id)
@@ -180,7 +182,6 @@ class AccountChanges:
         await self.config_remover.remove(user.tenant_id)
         if tenant is not None:
             await self.tenants.save(attrs.evolve(tenant, status=SubscriptionStatus.CANCELED))
-        await self.auth_tokens.revoke_subject(user.id, self.clock.now())
         await self.account_store.delete_user(user.id)
 
     def _mail(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -69,7 +70,7 @@ from domain.windows import parse_timezone
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254
-MAX_SERVICE_NAME_LENGTH = 64
+SERVICE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 TOKEN_BYTES = 32
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_ANCHOR_DAY = 1
@@ -137,15 +138,13 @@ class SignedUp:
 def hash_token(token: str) -> str:
     """Tokens carry 256 random bits, so one fast hash is enough to make the stored value
     useless to a reader of the database."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_token(kind: TokenKind) -> Secret:
-    return Secret(TOKEN_PREFIXES[kind] + secrets.token_urlsafe(TOKEN_BYTES))
-
-
-def new_one_time_token() -> Secret:
-    return Secret(ONE_TIME_TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES))
+def new_token(prefix: str) -> Secret:
+    """``prefix`` and 32 random bytes, URL-safe. The size is said on purpose although it is
+    the default of ``token_urlsafe`` today, which therefore no test can tell from it."""
+    return Secret(prefix + secrets.token_urlsafe(TOKEN_BYTES))  # pragma: no mutate (None is 32 too)
 
 
 def public_id(token_hash: str) -> str:
@@ -154,20 +153,35 @@ def public_id(token_hash: str) -> str:
     return token_hash[:SESSION_ID_LENGTH]
 
 
-def throttle_key(kind: str, value: str) -> str:
-    """The throttling key of an account or a client address, hashed so the attempt log
-    holds neither emails nor addresses."""
-    return kind + ":" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+@enum.unique
+class Throttled(enum.Enum):
+    """What failures are counted for, each apart from the others; the value prefixes the
+    stored key. ``ACCOUNT`` counts an email's failed logins and password confirmations
+    together; the mail scopes count the reset and verification mails sent to an address."""
+
+    ACCOUNT = "account"
+    CLIENT_ADDRESS = "address"
+    SIGNUP_ADDRESS = "signup-address"
+    RESET_MAIL = "reset"
+    VERIFY_MAIL = "verify"
+
+
+def throttle_key(scope: Throttled, value: str) -> str:
+    """The throttling key of an account or a client address in ``scope``, hashed so the
+    attempt log holds neither emails nor addresses."""
+    return scope.value + ":" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased; one ``@`` with a local part and a dotted domain, no spaces."""
+    """Trimmed and lower-cased; one ``@`` with a local part and a dotted domain (two labels
+    at least), no spaces."""
     cleaned = email.strip().lower()
     local, at, domain = cleaned.rpartition("@")
+    labels = [label for label in domain.split(".") if label]
     if (
         not at
         or not local
-        or "." not in domain.strip(".")
+        or len(labels) < 2
         or len(cleaned) > MAX_EMAIL_LENGTH
         or any(ch.isspace() or not ch.isprintable() for ch in cleaned)
         or "@" in local
@@ -189,9 +203,9 @@ def check_password(password: Secret) -> None:
 
 
 def check_service_name(name: str) -> str:
+    """Trimmed; 1 to 64 ASCII letters, digits, ``-``, ``_`` or ``.``."""
     cleaned = name.strip()
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-    if not cleaned or len(cleaned) > MAX_SERVICE_NAME_LENGTH or not set(cleaned) <= allowed:
+    if not SERVICE_NAME.fullmatch(cleaned):
         raise ValidationError(
             "service name must be 1-64 letters, digits, '-', '_' or '.'", field="service"
         )
@@ -233,7 +247,9 @@ class Accounts:
         check_password(password)
         zone = DEFAULT_TIMEZONE if timezone is None else timezone
         parse_timezone(zone)
-        probing_key = throttle_key("signup-address", client_address) if client_address else None
+        probing_key = (
+            throttle_key(Throttled.SIGNUP_ADDRESS, client_address) if client_address else None
+        )
         if probing_key is not None:
             await self._refuse_while_throttled([probing_key])
         now = self.clock.now()
@@ -259,9 +275,7 @@ class Accounts:
                 await self.count_failure(probing_key, now)
             await self._tell_owner_of_signup_attempt(address)
             raise Conflict(
-                "this email cannot be used to sign up; if it is yours, log in or reset "
-                "the password",
-                code="conflict",
+                "this email cannot be used to sign up; if it is yours, log in or reset the password"
             ) from None
         actor = Actor(AuditSource.API, user.id)
         await self.audit.record(AuditEntry(now, AuditAction.SIGNED_UP, actor, tenant.id))
@@ -303,7 +317,7 @@ class Accounts:
         self, purpose: OneTimePurpose, user_id: UserId, email: str, valid_for: timedelta
     ) -> tuple[Secret, OneTimeToken]:
         """A new single-use code and the record that stores only its hash."""
-        code = new_one_time_token()
+        code = new_token(ONE_TIME_TOKEN_PREFIX)
         now = self.clock.now()
         token = OneTimeToken(
             hash_token(code.reveal()), purpose, user_id, email, now, now + valid_for
@@ -334,10 +348,10 @@ class Accounts:
             address = normalise_email(email)
         except ValidationError:
             raise refusal from None
-        account_key = throttle_key("account", address)
+        account_key = throttle_key(Throttled.ACCOUNT, address)
         keys = [account_key]
         if client_address:
-            keys.append(throttle_key("address", client_address))
+            keys.append(throttle_key(Throttled.CLIENT_ADDRESS, client_address))
         await self._refuse_while_throttled(keys)
         user = await self.tenants.user_by_email(address)
         if user is None:
@@ -386,7 +400,7 @@ class Accounts:
         """A signed-in customer re-enters its password (to change it, change the email or
         delete the account): wrong is a ``ValidationError`` on ``field``, and failures
         count towards the account's login throttling, so a stolen session cannot guess."""
-        account_key = throttle_key("account", user.email)
+        account_key = throttle_key(Throttled.ACCOUNT, user.email)
         await self._refuse_while_throttled([account_key])
         if not await self.hasher.verify(user.password_hash, password):
             await self.count_failure(account_key, self.clock.now())
@@ -542,7 +556,7 @@ class Accounts:
     ) -> Secret:
         """A new token, stored as its hash; the trail names it by a prefix of that hash
         and by the ``actor`` who asked for it."""
-        token = new_token(kind)
+        token = new_token(TOKEN_PREFIXES[kind])
         digest = hash_token(token.reveal())
         now = self.clock.now()
         await self.auth_tokens.add(

@@ -63,7 +63,7 @@ class TenantReport:
     usage: UsageView
     key: KeySummary | None
     recent_audit: tuple[AuditEntry, ...]
-    recent_notifications: tuple[SentNotification, ...] = ()
+    recent_notifications: tuple[SentNotification, ...]
 
 
 def normalise_search(text: str | None) -> str | None:
@@ -80,7 +80,7 @@ class Operations:
     credentials: CredentialRepository
     metering: Metering
     audit: AuditLog
-    outbox: Outbox | None = None
+    outbox: Outbox
 
     async def list_tenants(
         self,
@@ -112,8 +112,6 @@ class Operations:
 
     async def _recent_notifications(self, tenant_id: TenantId) -> tuple[SentNotification, ...]:
         """The newest notifications, account mail included, with each channel's outcome."""
-        if self.outbox is None:
-            return ()
         notes = await self.outbox.for_tenant(tenant_id, RECENT_NOTIFICATIONS)
         return tuple(
             [SentNotification(n, tuple(await self.outbox.deliveries(n.id))) for n in notes]

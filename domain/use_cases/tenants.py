@@ -5,10 +5,10 @@ from __future__ import annotations
 import attrs
 
 from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
-from domain.catalog import BYOK, Catalog
+from domain.catalog import Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.notifications import channels_for, is_activation, tenant_change_facts
+from domain.notifications import channels_for, tenant_change_facts
 from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository, UnitOfWork
 from domain.routing import Route, decide_route
 from domain.tenants import (
@@ -55,10 +55,8 @@ class Tenants:
         return tenant
 
     async def _route(self, tenant: Tenant) -> Route:
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant.id)
-        return decide_route(self.catalog, tenant, credential)
+        """The route its tier and its saved key give (only a BYOK route reads the key)."""
+        return decide_route(self.catalog, tenant, await self.credentials.get(tenant.id))
 
     async def _welcome_text(self, tenant: Tenant) -> str:
         return welcome_message(self.catalog, tenant, await self._route(tenant))
@@ -91,7 +89,7 @@ class Tenants:
         changed = with_tier(tenant, self.catalog.tier(tier_id))
         if status is not None:
             changed = with_status(changed, status, now)
-        text = await self._welcome_text(changed) if is_activation(tenant, changed) else None
+        text = await self._welcome_text(changed)
         async with self.unit_of_work.begin() as tx:
             await tx.tenants.save(changed)
             for facts in tenant_change_facts(tenant, changed, now, text):

@@ -62,7 +62,6 @@ class VirtualKeys:
             return trusted[1]
         tenant_id = await self.keys.tenant_for(digest)
         if tenant_id is None:
-            self._trusted.pop(digest, None)
             return None
         until = now + timedelta(seconds=self.trust_s)
         remember(self._trusted, digest, (until, tenant_id), MAX_TRUSTED_VIRTUAL_KEYS)

@@ -97,6 +97,27 @@ async def test_a_reset_code_of_a_deleted_user_is_refused(setup: Setup) -> None:
     assert (raised.value.field, raised.value.detail) == ("token", INVALID_CODE)
 
 
+@pytest.mark.parametrize("purpose", ["reset", "verify"])
+async def test_a_code_whose_user_went_after_it_was_mailed_is_refused_in_words(
+    setup: Setup, purpose: str
+) -> None:
+    """The user row is gone while its code is still stored (deleted between the code's use
+    and the user's lookup): the code is refused, not an error."""
+    signed, _ = await setup.signup()
+    await setup.changes.request_password_reset(ADA)
+    del setup.world.tenant_repo.users[signed.user.id]
+    with pytest.raises(ValidationError) as raised:
+        if purpose == "reset":
+            await setup.changes.confirm_password_reset(
+                setup.world.mailer.last_code(AccountMailKind.PASSWORD_RESET), NEW_PASSWORD
+            )
+        else:
+            await setup.changes.verify_email(
+                setup.world.mailer.last_code(AccountMailKind.VERIFY_EMAIL)
+            )
+    assert (raised.value.field, raised.value.detail) == ("token", INVALID_CODE)
+
+
 async def test_reset_requests_are_limited_per_address(setup: Setup) -> None:
     await setup.signup(ADA)
     await setup.signup(BOB)

@@ -4,6 +4,8 @@ and the words of its refusals."""
 
 from __future__ import annotations
 
+import hashlib
+
 import attrs
 import pytest
 
@@ -70,6 +72,19 @@ async def test_failures_from_one_client_address_make_that_address_wait(
     assert (await accounts.login("bob@example.com", PASSWORD, "198.51.100.1"))[0].email == (
         "bob@example.com"
     )
+
+
+async def test_failures_are_stored_under_their_scope_and_the_hash_never_the_address(
+    accounts: Accounts, world: World
+) -> None:
+    """The keys outlive a deploy in the attempt log: their form is part of the stored data."""
+    await accounts.signup(EMAIL, PASSWORD)
+    with pytest.raises(Unauthorized):
+        await accounts.login(EMAIL, WRONG, "203.0.113.9")
+    assert set(world.attempts.attempts) == {
+        "account:" + hashlib.sha256(EMAIL.encode()).hexdigest(),
+        "address:" + hashlib.sha256(b"203.0.113.9").hexdigest(),
+    }
 
 
 # --- the audit trail ----------------------------------------------------------------------------

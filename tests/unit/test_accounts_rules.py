@@ -24,6 +24,8 @@ LONGEST_EMAIL = "x" * (MAX_EMAIL_LENGTH - len("@example.com")) + "@example.com"
         "ada@bob@example.com",
         "ada@.com",
         "ada@example.",
+        "ada@localhost",
+        "ada@...",
         "ada@exa mple.com",
         "ada@example.com\x00",
         "y" + LONGEST_EMAIL,

@@ -1,6 +1,7 @@
-"""The words of the notices not pinned in test_notification_wording: the daily message cap
-(its warning, the cap reached with and without a higher plan), the welcome, a failed payment
-and a scheduled cancellation; each with its link, button, tone and how long it is current."""
+"""The words of the notices not pinned in test_notification_wording: the limit crossings
+(the daily message cap's warning, the cap reached with and without a higher plan, the token
+budget's warning and a spent fallback budget), the welcome, a failed payment and a scheduled
+cancellation; each with its link, button, tone and how long it is current."""
 
 from __future__ import annotations
 
@@ -10,48 +11,67 @@ import pytest
 
 from domain.catalog import Catalog
 from domain.notifications import Message, NotificationKind, Tone
-from tests.unit.test_notification_wording import composed
+from tests.unit.wording import composed
 
 pytestmark = pytest.mark.unit
 
 DAY_ENDS = datetime(2026, 3, 15, 23, tzinfo=UTC)
+PERIOD_ENDS = datetime(2026, 3, 31, 22, tzinfo=UTC)
 RESETS = "Mon 16 Mar 2026, 00:00 (Europe/Berlin)"
+RENEWS = "Wed 1 Apr 2026, 00:00 (Europe/Berlin)"
 ENDS = "Your subscription is set to end"
 KEEPS = "Until then everything keeps working; you can resume the subscription before that date."
+MESSAGES, TOKENS = NotificationKind.MESSAGES, NotificationKind.TOKENS
 
 
-def test_a_cap_warning_shows_the_messages_answered_and_the_local_reset(catalog: Catalog) -> None:
-    message = composed(catalog, "starter", NotificationKind.MESSAGES, percent=80, used=40,
-                       limit=50, window_key="d")  # fmt: skip
-    assert message == Message(
-        "80% of today's messages are used",
-        "Your agent has answered 40 of 50 messages today on the Starter plan. The cap resets "
-        f"on {RESETS}.",
-        "/settings", "See your usage", Tone.WARNING, DAY_ENDS,
-    )  # fmt: skip
-
-
-def test_the_cap_reached_at_exactly_100_percent_offers_a_higher_plan(catalog: Catalog) -> None:
-    message = composed(catalog, "starter", NotificationKind.MESSAGES, percent=100, used=50,
-                       limit=50, window_key="d")  # fmt: skip
-    assert message == Message(
-        "Today's message cap is reached",
-        "Your agent has answered all 50 messages of today on the Starter plan. The cap resets "
-        f"on {RESETS}. A higher plan raises the cap at once.",
-        "/onboarding", "Upgrade your plan", Tone.DANGER, DAY_ENDS,
-    )  # fmt: skip
-
-
-def test_the_cap_reached_on_the_highest_cap_offers_no_upgrade(catalog: Catalog) -> None:
-    """Premium's 200 a day is matched (by BYOK) but not exceeded: no plan raises it."""
-    message = composed(catalog, "premium", NotificationKind.MESSAGES, percent=100, used=200,
-                       limit=200, window_key="d")  # fmt: skip
-    assert message == Message(
-        "Today's message cap is reached",
-        "Your agent has answered all 200 messages of today on the Premium plan. The cap "
-        f"resets on {RESETS}.",
-        "/settings", "See your usage", Tone.DANGER, DAY_ENDS,
-    )  # fmt: skip
+@pytest.mark.parametrize(
+    ("tier", "kind", "counts", "expected"),
+    [
+        pytest.param("starter", MESSAGES, (80, 40, 50), Message(
+            "80% of today's messages are used",
+            "Your agent has answered 40 of 50 messages today on the Starter plan. The cap "
+            f"resets on {RESETS}.",
+            "/settings", "See your usage", Tone.WARNING, DAY_ENDS,
+        ), id="a cap warning shows the messages answered and the local reset"),
+        pytest.param("starter", MESSAGES, (100, 50, 50), Message(
+            "Today's message cap is reached",
+            "Your agent has answered all 50 messages of today on the Starter plan. The cap "
+            f"resets on {RESETS}. A higher plan raises the cap at once.",
+            "/onboarding", "Upgrade your plan", Tone.DANGER, DAY_ENDS,
+        ), id="the cap reached at exactly 100 percent offers a higher plan"),
+        pytest.param("premium", MESSAGES, (100, 200, 200), Message(
+            "Today's message cap is reached",
+            "Your agent has answered all 200 messages of today on the Premium plan. The cap "
+            f"resets on {RESETS}.",
+            "/settings", "See your usage", Tone.DANGER, DAY_ENDS,
+        ), id="the cap reached on the highest cap (Premium's, matched by BYOK) offers no upgrade"),
+        pytest.param("premium", TOKENS, (80, 800_000, 1_000_000), Message(
+            "80% of your token budget is used",
+            "800,000 of 1,000,000 tokens of this billing period are used on the Premium plan. "
+            f"The budget renews on {RENEWS}.",
+            "/settings", "See your usage", Tone.WARNING, PERIOD_ENDS,
+        ), id="a token budget warning shows the share used and the renewal"),
+        pytest.param("byok", TOKENS, (100, 500_000, 500_000), Message(
+            "Your platform fallback budget is used up",
+            "500,000 of 500,000 tokens of this billing period are used on the Bring Your Own "
+            f"Key plan. The budget renews on {RENEWS}.",
+            "/onboarding", "Upgrade your plan", Tone.DANGER, PERIOD_ENDS,
+        ), id="a spent byok fallback budget offers an upgrade"),
+    ],
+)  # fmt: skip
+def test_a_limit_crossing_is_worded_for_its_limit_share_and_plan(
+    catalog: Catalog,
+    tier: str,
+    kind: NotificationKind,
+    counts: tuple[int, int, int],
+    expected: Message,
+) -> None:
+    percent, used, limit = counts
+    window_key = "d" if kind is MESSAGES else "p"
+    message = composed(
+        catalog, tier, kind, percent=percent, used=used, limit=limit, window_key=window_key
+    )
+    assert message == expected
 
 
 def test_the_welcome_is_the_text_worded_at_activation(catalog: Catalog) -> None:

@@ -1,61 +1,15 @@
-"""The words of each notification as composed from the catalog and the tenant: token budget
-warnings and exhaustion (own budget or BYOK fallback), a rejected key, plan changes, and
-account mail; the link, button and tone that go with them."""
+"""The words of each notification as composed from the catalog and the tenant: a rejected
+key, plan changes, and account mail; the link, button and tone that go with them (the limit
+crossings and the other notices: test_notice_wording)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 import pytest
 
 from domain.catalog import Catalog
-from domain.ids import TenantId
-from domain.notifications import (
-    Message,
-    NotificationFacts,
-    NotificationId,
-    NotificationKind,
-    StoredNotification,
-    Tone,
-    compose,
-)
-from tests.unit.conftest import make_tenant
-
-AT = datetime(2026, 3, 15, 12, tzinfo=UTC)
-PERIOD_ENDS = datetime(2026, 3, 31, 22, tzinfo=UTC)
-RENEWS = "Wed 1 Apr 2026, 00:00 (Europe/Berlin)"
-
-
-def composed(catalog: Catalog, tier: str, kind: NotificationKind, **facts: Any) -> Message:
-    tenant = make_tenant(tier=tier, timezone="Europe/Berlin")
-    note = StoredNotification(
-        NotificationId("msg_1"), NotificationFacts(TenantId("t-1"), kind, **facts), AT
-    )
-    return compose(catalog, tenant, note)
-
-
-def test_a_token_budget_warning_shows_the_share_used_and_the_renewal(catalog: Catalog) -> None:
-    message = composed(catalog, "premium", NotificationKind.TOKENS, percent=80, used=800_000,
-                       limit=1_000_000, window_key="p")  # fmt: skip
-    assert message == Message(
-        "80% of your token budget is used",
-        "800,000 of 1,000,000 tokens of this billing period are used on the Premium plan. "
-        f"The budget renews on {RENEWS}.",
-        "/settings", "See your usage", Tone.WARNING, PERIOD_ENDS,
-    )  # fmt: skip
-
-
-def test_a_spent_byok_fallback_budget_offers_an_upgrade(catalog: Catalog) -> None:
-    message = composed(catalog, "byok", NotificationKind.TOKENS, percent=100, used=500_000,
-                       limit=500_000, window_key="p")  # fmt: skip
-    assert message == Message(
-        "Your platform fallback budget is used up",
-        "500,000 of 500,000 tokens of this billing period are used on the Bring Your Own Key "
-        f"plan. The budget renews on {RENEWS}.",
-        "/onboarding", "Upgrade your plan", Tone.DANGER, PERIOD_ENDS,
-    )  # fmt: skip
+from domain.notifications import Message, NotificationKind, Tone
+from tests.unit.wording import composed
 
 
 def test_a_rejected_key_names_its_provider_and_the_platform_model_answering(

@@ -468,6 +468,24 @@ async def test_deleting_the_account_cancels_billing_and_removes_key_configs_and_
         await accounts.customer(signed.token.reveal())
 
 
+async def test_deleting_the_account_removes_every_token_of_the_user(
+    accounts: Accounts,
+    changes: AccountChanges,
+    signed: SignedUp,
+    world: World,
+    tokens: InMemoryAuthTokenRepository,
+) -> None:
+    """Every session of the user, not only the asking one, is gone from the store."""
+    _, other = await accounts.login(EMAIL, PASSWORD)
+    here = await accounts.customer(signed.token.reveal())
+    await changes.delete_account(here, PASSWORD)
+    assert [t for t in tokens.tokens.values() if t.subject == signed.user.id] == []
+    for token in (signed.token, other):
+        assert await tokens.find(hash_token(token.reveal())) is None
+        with pytest.raises(Unauthorized):
+            await accounts.customer(token.reveal())
+
+
 async def test_deletion_with_a_wrong_password_deletes_nothing(
     accounts: Accounts, changes: AccountChanges, signed: SignedUp, world: World
 ) -> None:

@@ -131,7 +131,7 @@ def test_emails_are_normalised() -> None:
     assert normalise_email("  Ada@Example.Org ") == "ada@example.org"
 
 
-@pytest.mark.parametrize("name", ["", " ", "a b", "x" * 65, "gateway/1"])
+@pytest.mark.parametrize("name", ["", " ", "a b", "x" * 65, "gateway/1", "gäteway", "gate\nway"])
 def test_service_names_are_short_and_plain(name: str) -> None:
     with pytest.raises(ValidationError) as caught:
         check_service_name(name)

@@ -9,6 +9,7 @@ import pytest
 
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
+from domain.notifications import NotificationKind
 from domain.openclaw_model import TenantConfig
 from domain.tenants import SubscriptionStatus
 from tests.fakes import InMemoryConfigWriter
@@ -159,3 +160,22 @@ async def test_changing_only_the_time_zone_keeps_the_model_choice(world: World) 
     tenant = await world.tenants.update(TenantId("t-1"), timezone="Asia/Tokyo")
     assert (tenant.timezone, tenant.model_preference) == ("Asia/Tokyo", "anthropic/claude-opus-4-6")
     assert world.writer.writes == 0
+
+
+async def test_an_activation_by_the_operator_welcomes_in_the_catalogs_words(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
+    await world.tenants.change_tier(TenantId("t-1"), "premium", SubscriptionStatus.ACTIVE)
+    overview = await world.tenants.overview(TenantId("t-1"))
+    welcomes = [n for n in world.outbox.notes if n.facts.kind is NotificationKind.WELCOME]
+    assert [(n.facts.window_key, n.facts.detail, n.created_at) for n in welcomes] == [
+        ("tier:premium", {"text": overview.welcome_message}, world.clock.now())
+    ]
+    assert "Premium plan" in overview.welcome_message
+
+
+async def test_a_change_that_is_no_activation_welcomes_nobody(world: World) -> None:
+    await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
+    await world.tenants.change_tier(TenantId("t-1"), "premium")
+    assert await world.written() == []

@@ -1,5 +1,6 @@
 """The operator's view of tenants over in-memory ports: the search filters and their limits,
-and one tenant's report with its usage, its key's state (never the key) and recent audit."""
+and one tenant's report with its usage, its key's state (never the key), recent audit and
+recent notifications."""
 
 from __future__ import annotations
 
@@ -12,22 +13,27 @@ from domain.byok import Ciphertext, KeyStatus, StoredCredential
 from domain.catalog import Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import ProviderId, TenantId, UserId
+from domain.notifications import Channel, NotificationFacts, NotificationKind
 from domain.tenants import SubscriptionStatus
 from domain.use_cases.operations import (
     MAX_LISTED,
     RECENT_AUDIT_ENTRIES,
+    RECENT_NOTIFICATIONS,
     KeySummary,
     Operations,
+    SentNotification,
     normalise_search,
 )
-from tests.fakes import InMemoryAuditLog, InMemoryTenantDirectory
+from tests.fakes import InMemoryAuditLog, InMemoryOutbox, InMemoryTenantDirectory
 from tests.unit.conftest import World
 
 
-def operations(world: World, audit: InMemoryAuditLog | None = None) -> Operations:
+def operations(
+    world: World, audit: InMemoryAuditLog | None = None, outbox: InMemoryOutbox | None = None
+) -> Operations:
     return Operations(
         world.catalog, InMemoryTenantDirectory(world.tenant_repo), world.credential_repo,
-        world.metering, audit or InMemoryAuditLog(),
+        world.metering, audit or InMemoryAuditLog(), outbox or InMemoryOutbox(),
     )  # fmt: skip
 
 
@@ -165,3 +171,24 @@ async def test_the_report_shows_the_tenants_last_ten_audit_entries(catalog: Cata
     assert len(report.recent_audit) == RECENT_AUDIT_ENTRIES == 10
     assert {entry.tenant_id for entry in report.recent_audit} == {"t-a"}
     assert report.recent_audit[0].at == start + timedelta(minutes=11)
+
+
+async def test_the_report_shows_the_tenants_last_ten_notifications_with_their_channels(
+    catalog: Catalog,
+) -> None:
+    world = World(catalog)
+    await world.add_tenant("t-a")
+    outbox = InMemoryOutbox()
+    start = world.clock.now()
+    for n in range(12):
+        for tenant in ("t-a", "t-b"):
+            facts = NotificationFacts(TenantId(tenant), NotificationKind.WELCOME, f"w{n}")
+            await outbox.enqueue(facts, (Channel.EMAIL, Channel.WEBHOOK), start)
+    newest = (await outbox.for_tenant(TenantId("t-a"), 1))[0]
+    report = await operations(world, outbox=outbox).show(TenantId("t-a"))
+    assert len(report.recent_notifications) == RECENT_NOTIFICATIONS == 10
+    assert {sent.note.facts.tenant_id for sent in report.recent_notifications} == {"t-a"}
+    assert report.recent_notifications[0] == SentNotification(
+        newest, (("email", "pending", 0), ("webhook", "pending", 0))
+    )
+    assert newest.facts.window_key == "w11"
