@@ -57,12 +57,19 @@ class Configs:
         """The tenant's config; the key is decrypted only when its route uses it. In proxy
         mode the config carries the tenant's virtual key (a new one when it has none or
         ``rotate_virtual_key`` asks for it) instead of any provider key."""
+        return await self._stored_config(await self._tenant(tenant_id), rotate_virtual_key)
+
+    async def _tenant(self, tenant_id: TenantId) -> Tenant:
         tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
+        return tenant
+
+    async def _stored_config(self, tenant: Tenant, rotate_virtual_key: bool) -> TenantConfig:
+        """The config of ``tenant`` with its stored credential, read only on the BYOK tier."""
         credential = None
         if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant_id)
+            credential = await self.credentials.get(tenant.id)
         return await self.config_for(tenant, credential, rotate_virtual_key=rotate_virtual_key)
 
     async def config_for(
@@ -96,11 +103,10 @@ class Configs:
         """Write one tenant's config; False when the files were already up to date, and for
         a tenant whose account was deleted: its config went with the account and is never
         written again (not by a late webhook, a tier change, nor a regeneration)."""
+        tenant = await self._tenant(tenant_id)
         if not await self.tenants.has_account(tenant_id):
-            if await self.tenants.get(tenant_id) is None:
-                raise NotFound(f"tenant {tenant_id!r} is unknown")
             return False
-        return await self.writer.write(await self.build(tenant_id, rotate_virtual_key))
+        return await self.writer.write(await self._stored_config(tenant, rotate_virtual_key))
 
     async def regenerate(
         self,
