@@ -147,9 +147,12 @@ def test_an_empty_price_id_is_refused(catalog: Catalog) -> None:
         ("incomplete", SubscriptionStatus.INCOMPLETE),
         ("paused", SubscriptionStatus.INCOMPLETE),
         ("something_new", None),
+        (None, None),
     ],
 )
-def test_provider_statuses_map_onto_ours(provider: str, ours: SubscriptionStatus | None) -> None:
+def test_provider_statuses_map_onto_ours(
+    provider: str | None, ours: SubscriptionStatus | None
+) -> None:
     assert subscription_status(provider) is ours
 
 

@@ -118,13 +118,18 @@ async def test_a_cancellation_keeps_the_waiting_downgrade(life: Life) -> None:
     assert (status.cancel_at_period_end, status.pending_tier) == (True, "starter")
 
 
-async def test_the_portal_returns_to_the_plan_page_whatever_the_public_url_ends_with(
-    life: Life,
+@pytest.mark.parametrize(
+    ("public_url", "base"),
+    [("https://tk.example/", "https://tk.example"),
+     ("https://example.com/tierkeeperX//", "https://example.com/tierkeeperX")],
+)  # fmt: skip
+async def test_the_portal_returns_to_the_settings_page_with_only_trailing_slashes_dropped(
+    life: Life, public_url: str, base: str
 ) -> None:
     await life.billing.checkout(T, "starter")
-    billing = attrs.evolve(life.billing, public_url="https://tk.example/")
+    billing = attrs.evolve(life.billing, public_url=public_url)
     await billing.portal(T)
-    assert life.gateway.portals == [("cus_fake_1", "https://tk.example/settings")]
+    assert life.gateway.portals == [("cus_fake_1", f"{base}/settings")]
 
 
 async def test_a_portal_without_a_billing_account_is_refused_in_words(life: Life) -> None:
