@@ -324,7 +324,7 @@ def model_cost_usd(
 
 def usd_to_cents(amount_usd: Decimal) -> int:
     """Whole cents, half a cent rounding away from zero."""
-    return int((amount_usd * CENTS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((amount_usd * CENTS_PER_USD).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def pays_for_tier(status: SubscriptionStatus) -> bool:
@@ -361,10 +361,9 @@ class ReportPeriod:
 
 def report_period(name: str) -> ReportPeriod:
     match = _PERIOD.match(name.strip())
-    month = int(match.group(2)) if match else 0
-    if match is None or not 1 <= month <= 12:
+    if match is None or not 1 <= int(match.group(2)) <= 12:
         raise ValidationError(f"period {name!r} must be a month as YYYY-MM", field="period")
-    year = int(match.group(1))
+    year, month = int(match.group(1)), int(match.group(2))
     starts_at = datetime(year, month, 1, tzinfo=UTC)
     ends_at = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return ReportPeriod(f"{year:04d}-{month:02d}", starts_at, ends_at)
