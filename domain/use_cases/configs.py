@@ -67,9 +67,8 @@ class Configs:
 
     async def _stored_config(self, tenant: Tenant, rotate_virtual_key: bool) -> TenantConfig:
         """The config of ``tenant`` with its stored credential, read only on the BYOK tier."""
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant.id)
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant.id) if byok else None
         return await self.config_for(tenant, credential, rotate_virtual_key=rotate_virtual_key)
 
     async def config_for(

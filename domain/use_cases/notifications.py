@@ -112,9 +112,8 @@ class Notifications:
         return tenant_change_facts(before, after, self.clock.now(), text)
 
     async def welcome_text(self, tenant: Tenant) -> str:
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant.id)
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant.id) if byok else None
         return welcome_message(self.catalog, tenant, decide_route(self.catalog, tenant, credential))
 
     # -- account mail (accounts use case) -------------------------------------------------
