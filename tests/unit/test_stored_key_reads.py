@@ -1,6 +1,6 @@
-"""A tenant's stored key is read only where its tier can use it: a config or a welcome of a
-tier without own keys, and a change that activates nothing, read no stored key (one left
-from a BYOK past included)."""
+"""A tenant's stored key is read only where its tier can use it: a config, the gateway's
+config document or a welcome of a tier without own keys, and a change that activates
+nothing, read no stored key (one left from a BYOK past included)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from domain.ids import TenantId
 from domain.tenants import SubscriptionStatus
 from tests.fakes import InMemoryCredentialRepository
 from tests.unit.conftest import World
+from tests.unit.test_config_documents import documents
 from tests.unit.test_notifications import Notify
 
 pytestmark = pytest.mark.unit
@@ -62,3 +63,12 @@ async def test_a_change_that_activates_nothing_words_no_welcome(
     after = attrs.evolve(before, status=SubscriptionStatus.PAST_DUE)
     await Notify(world).notifications.tenant_change_facts(before, after)
     assert counted.reads == 0
+
+
+@pytest.mark.parametrize(("tier", "reads"), [("starter", 0), ("byok", 1)])
+async def test_a_config_document_reads_the_stored_key_only_on_the_byok_tier(
+    world: World, counted: CountingReads, tier: str, reads: int
+) -> None:
+    await world.tenant_repo.save(attrs.evolve(world.tenant_repo.tenants[T], tier=tier))
+    await documents(world).document(T)
+    assert counted.reads == reads
