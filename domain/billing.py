@@ -38,7 +38,7 @@ class PriceBook:
 
     entries: tuple[tuple[str, TierId], ...]
 
-    def tier_for(self, price_id: str) -> TierId | None:
+    def tier_for(self, price_id: str | None) -> TierId | None:
         return next((tier for price, tier in self.entries if price == price_id), None)
 
     def price_for(self, tier_id: TierId) -> str | None:

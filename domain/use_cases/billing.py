@@ -150,10 +150,8 @@ class Billing:
             if self.notifications is not None and change.kind is not ChangeKind.RETURN
             else []
         )
+        record = subscription_after_change(tenant, change, snapshot)
         async with self.unit_of_work.begin() as tx:
-            record = subscription_after_change(
-                tenant, await tx.subscriptions.get(tenant_id), change, snapshot
-            )
             await tx.subscriptions.save(record)
             if change.kind is ChangeKind.UPGRADE:
                 # read again: the provider's webhook of this change may have arrived meanwhile

@@ -102,8 +102,9 @@ def test_checkout_sells_the_first_price_named_for_a_tier_not_the_legacy_one(
     assert book.price_for(TierId("premium")) == "price_premium"
 
 
-def test_an_unknown_price_sells_no_tier(book: PriceBook) -> None:
+def test_an_unknown_price_or_none_sells_no_tier(book: PriceBook) -> None:
     assert book.tier_for("price_nobody_configured") is None
+    assert book.tier_for(None) is None
 
 
 def test_a_tier_without_a_price_is_not_for_sale(catalog: Catalog) -> None:
