@@ -87,9 +87,7 @@ class Configs:
             and route.primary is not None
             and route.primary.credential is Credential.TENANT
         )
-        if not uses_key:
-            api_key = None
-        elif api_key is None:
+        if uses_key and api_key is None:
             assert credential is not None
             api_key = await self.key_store.decrypt(credential.ciphertext)
         config = build_tenant_config(self.catalog, tenant, credential, api_key)
