@@ -80,13 +80,17 @@ async def test_a_change_with_no_kept_record_builds_one_for_the_tenant(life: Life
     )
 
 
-async def test_a_refused_change_with_no_kept_record_leaves_an_empty_one(life: Life) -> None:
-    subscription = await subscribed(life, "starter")
+@pytest.mark.parametrize(("tier", "asked"), [("starter", "premium"), ("premium", "starter")])
+async def test_a_refused_change_with_no_kept_record_leaves_an_empty_one(
+    life: Life, tier: str, asked: str
+) -> None:
+    """Also for a downgrade, whose waiting record was stored before the provider refused."""
+    subscription = await subscribed(life, tier)
     life.subscriptions.rows.clear()
     life.gateway.subscriptions.clear()
     with pytest.raises(PaymentProviderError):
-        await life.billing.change_plan(T, "premium")
-    assert await life.subscriptions.get(T) == Subscription(T, subscription)
+        await life.billing.change_plan(T, asked)
+    assert life.subscriptions.rows == {T: Subscription(T, subscription)}
 
 
 async def test_a_return_to_the_tier_in_force_notifies_nobody(life: Life) -> None:
