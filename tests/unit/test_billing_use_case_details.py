@@ -4,6 +4,8 @@ due, a waiting downgrade across a cancellation, the portal's return address, the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
 
@@ -12,7 +14,7 @@ from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.catalog import Catalog
 from domain.errors import Conflict, PaymentProviderError
 from domain.ids import TenantId
-from domain.notifications import NotificationKind
+from domain.notifications import Channel, NotificationKind
 from domain.subscription_records import Subscription, SubscriptionSnapshot
 from domain.tenants import SubscriptionStatus
 from tests.fakes import FakeBillingGateway, InMemoryAuditLog, InMemorySubscriptionRepository
@@ -168,3 +170,18 @@ async def test_without_notifications_a_cancel_and_a_resume_still_work(life: Life
     assert (await quiet.cancel(T)).cancel_at_period_end is True
     assert (await quiet.resume(T)).cancel_at_period_end is False
     assert NotificationKind.CANCELLATION_SCHEDULED not in kinds(life)
+
+
+async def test_a_billing_notice_is_stored_at_the_clock_for_mail_and_webhook(life: Life) -> None:
+    await subscribed(life, "premium")
+    life.world.clock.instant = T0 + timedelta(hours=5)
+    await life.billing.change_plan(T, "starter")
+    (index, note) = next(
+        (i, n) for i, n in enumerate(life.outbox.notes)
+        if n.facts.kind is NotificationKind.PLAN_CHANGED
+    )  # fmt: skip
+    assert note.created_at == T0 + timedelta(hours=5)
+    assert [d.channel for d in life.outbox.deliveries_ if d.note_key == index] == [
+        Channel.EMAIL,
+        Channel.WEBHOOK,
+    ]
