@@ -185,3 +185,34 @@ async def test_a_billing_notice_is_stored_at_the_clock_for_mail_and_webhook(life
         Channel.EMAIL,
         Channel.WEBHOOK,
     ]
+
+
+async def test_a_subscription_event_that_activates_the_tenant_writes_its_welcome(
+    life: Life,
+) -> None:
+    await subscribed(life, "starter")
+    assert kinds(life) == [NotificationKind.WELCOME]
+
+
+async def test_an_event_that_changes_no_record_writes_none(life: Life) -> None:
+    @attrs.define
+    class CountingSaves(InMemorySubscriptionRepository):
+        saves: int = 0
+
+        async def save(self, subscription: Subscription) -> None:
+            self.saves += 1
+            await super().save(subscription)
+
+    subscription_id = await subscribed(life, "starter")
+    counting = CountingSaves(dict(life.subscriptions.rows))
+    life.world.subscriptions = life.subscriptions = counting
+    stored = counting.rows[T]
+    tenant = await life.tenant()
+    again = SubscriptionEvent(
+        "evt_again", "customer.subscription.updated", EventKind.SUBSCRIPTION_UPDATED, T0,
+        customer_id=tenant.stripe_customer_id, subscription_id=subscription_id,
+        price_id="price_starter", provider_status="active", tenant_id=T,
+        current_period_start=PERIOD_START, current_period_end=PERIOD_END,
+    )  # fmt: skip
+    assert (await life.billing.handle_event(again)).outcome == "applied"
+    assert (counting.rows[T], counting.saves) == (stored, 0)
