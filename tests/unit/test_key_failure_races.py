@@ -1,6 +1,7 @@
 """A gateway's key failure racing another change: when the key was removed or already marked
 invalid between the first read and the unit of work, the report changes nothing and tells
-nobody; it answers the status found in the unit of work (None for a removed key)."""
+nobody; it answers the status found in the unit of work (None for a removed key). The
+notice of a key the report does invalidate is the tenant's, stored at the clock's time."""
 
 from __future__ import annotations
 
@@ -54,3 +55,13 @@ async def test_a_key_invalidated_meanwhile_answers_invalid_and_tells_nobody(
     repo = await racing(world, "invalidated")
     assert await world.credentials.report_key_failure(T, "openai", 401) is KeyStatus.INVALID
     assert (await world.written(), repo.rows[T].status) == ([], KeyStatus.UNVERIFIED)
+
+
+async def test_the_key_invalidated_notice_is_the_tenants_stored_at_the_clock(
+    world: World,
+) -> None:
+    await world.add_tenant(tier="byok")
+    await world.add_key()
+    await world.credentials.report_key_failure(T, "openai", 401)
+    (note,) = world.outbox.notes
+    assert (note.facts.tenant_id, note.created_at) == (T, world.clock.now())
