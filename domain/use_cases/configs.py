@@ -53,11 +53,11 @@ class Configs:
     proxy: ProxyMode | None = None
     """Set in proxy mode; None writes direct configs."""
 
-    async def build(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> TenantConfig:
+    async def build(self, tenant_id: TenantId) -> TenantConfig:
         """The tenant's config; the key is decrypted only when its route uses it. In proxy
-        mode the config carries the tenant's virtual key (a new one when it has none or
-        ``rotate_virtual_key`` asks for it) instead of any provider key."""
-        return await self._stored_config(await self._tenant(tenant_id), rotate_virtual_key)
+        mode the config carries the tenant's virtual key (a new one when it has none)
+        instead of any provider key."""
+        return await self._stored_config(await self._tenant(tenant_id))
 
     async def _tenant(self, tenant_id: TenantId) -> Tenant:
         tenant = await self.tenants.get(tenant_id)
@@ -65,7 +65,9 @@ class Configs:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
         return tenant
 
-    async def _stored_config(self, tenant: Tenant, rotate_virtual_key: bool) -> TenantConfig:
+    async def _stored_config(
+        self, tenant: Tenant, rotate_virtual_key: bool = False
+    ) -> TenantConfig:
         """The config of ``tenant`` with its stored credential, read only on the BYOK tier."""
         byok = self.catalog.tier(tenant.tier).id == BYOK
         credential = await self.credentials.get(tenant.id) if byok else None
