@@ -38,7 +38,7 @@ class PriceBook:
 
     entries: tuple[tuple[str, TierId], ...]
 
-    def tier_for(self, price_id: str) -> TierId | None:
+    def tier_for(self, price_id: str | None) -> TierId | None:
         return next((tier for price, tier in self.entries if price == price_id), None)
 
     def price_for(self, tier_id: TierId) -> str | None:
@@ -65,7 +65,7 @@ def build_price_book(catalog: Catalog, pairs: Iterable[tuple[str, str]]) -> Pric
 
 # --- provider statuses ----------------------------------------------------------------------
 
-_STATUS_MAP = {
+_STATUS_MAP: dict[str | None, SubscriptionStatus] = {
     "active": SubscriptionStatus.ACTIVE,
     "trialing": SubscriptionStatus.ACTIVE,
     "past_due": SubscriptionStatus.PAST_DUE,
@@ -77,12 +77,12 @@ _STATUS_MAP = {
 }
 
 
-def subscription_status(provider_status: str) -> SubscriptionStatus | None:
+def subscription_status(provider_status: str | None) -> SubscriptionStatus | None:
     """A provider's subscription status as ours: trialing counts as active; unpaid (the
     provider gave up collecting after the grace period) and paused as not paid for, which
     admits nothing but keeps the subscription live (a paid invoice makes it active again); an
-    expired incomplete subscription as canceled. None for a status this service does not
-    know."""
+    expired incomplete subscription as canceled. None for no status, or one this service
+    does not know."""
     return _STATUS_MAP.get(provider_status)
 
 
@@ -239,7 +239,7 @@ def _apply_subscription(
     if event.kind is EventKind.SUBSCRIPTION_DELETED:
         status: SubscriptionStatus | None = SubscriptionStatus.CANCELED
     else:
-        status = subscription_status(event.provider_status or "")
+        status = subscription_status(event.provider_status)
     if status is not None:
         changed = with_status(changed, status, event.occurred_at)
     if event.billing_anchor is not None and event.kind is not EventKind.SUBSCRIPTION_DELETED:
@@ -289,7 +289,7 @@ def _apply_checkout(catalog: Catalog, tenant: Tenant, event: SubscriptionEvent) 
         if tier_id is not None and tier_id != tenant.tier:
             changed = with_tier(changed, catalog.tier(tier_id))
             tier_changed = True
-        if subscription_status(event.provider_status or "") is SubscriptionStatus.ACTIVE:
+        if subscription_status(event.provider_status) is SubscriptionStatus.ACTIVE:
             changed = with_status(changed, SubscriptionStatus.ACTIVE, event.occurred_at)
     return EventDecision(Outcome.APPLIED, changed, tier_changed)
 
@@ -324,7 +324,7 @@ def model_cost_usd(
 
 def usd_to_cents(amount_usd: Decimal) -> int:
     """Whole cents, half a cent rounding away from zero."""
-    return int((amount_usd * CENTS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((amount_usd * CENTS_PER_USD).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def pays_for_tier(status: SubscriptionStatus) -> bool:
@@ -361,10 +361,9 @@ class ReportPeriod:
 
 def report_period(name: str) -> ReportPeriod:
     match = _PERIOD.match(name.strip())
-    month = int(match.group(2)) if match else 0
-    if match is None or not 1 <= month <= 12:
+    if match is None or not 1 <= int(match.group(2)) <= 12:
         raise ValidationError(f"period {name!r} must be a month as YYYY-MM", field="period")
-    year = int(match.group(1))
+    year, month = int(match.group(1)), int(match.group(2))
     starts_at = datetime(year, month, 1, tzinfo=UTC)
     ends_at = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return ReportPeriod(f"{year:04d}-{month:02d}", starts_at, ends_at)
@@ -479,5 +478,5 @@ def _model_usage(
         input_tokens=sum(r.input_tokens for r in records),
         output_tokens=sum(r.output_tokens for r in records),
         cache_read_tokens=sum(r.cache_read_tokens for r in records),
-        cost_usd=sum((c for c in costs if c is not None), Decimal(0)) if priced else None,
+        cost_usd=Decimal(sum(c for c in costs if c is not None)) if priced else None,
     )

@@ -6,6 +6,7 @@ The raw key only ever travels as a ``Secret``; stored, it is ciphertext made by 
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 
 import attrs
@@ -109,10 +110,12 @@ def validate_model(provider: ByokProvider, model: str) -> str:
     )
 
 
+_VENDOR_MODEL = re.compile(r"[a-z0-9_.:-]+/[a-z0-9_.:/-]+")
+"""``vendor/name`` in lower case: letters, digits and ``-_.:/``."""
+
+
 def _is_vendor_model(model: str) -> bool:
-    vendor, sep, name = model.partition("/")
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_.:/")
-    return bool(sep and vendor and name) and set(model.lower()) <= allowed and len(model) <= 200
+    return len(model) <= 200 and _VENDOR_MODEL.fullmatch(model.lower()) is not None
 
 
 @attrs.frozen

@@ -437,7 +437,6 @@ def _build_tier(tid: str, spec: Mapping[str, Any]) -> Tier:
     budget = spec.get("tokens_per_period")
     if budget is not None:
         budget = _non_negative_int(spec, "tokens_per_period")
-    primary = spec.get("primary_model")
     fallback_tier = spec.get("platform_fallback_tier")
     return Tier(
         id=TierId(tid),
@@ -447,7 +446,7 @@ def _build_tier(tid: str, spec: Mapping[str, Any]) -> Tier:
             currency=str(spec.get("currency", "usd")),
             interval=str(spec.get("interval", "month")),
         ),
-        primary_model=ModelRef(primary) if primary is not None else None,
+        primary_model=spec.get("primary_model"),  # ModelRef is a NewType of str: nothing to convert
         fallback_models=tuple(ModelRef(m) for m in spec.get("fallback_models", ())),
         selectable_models=tuple(ModelRef(m) for m in spec.get("selectable_models", ())),
         messages_per_day=_non_negative_int(spec, "messages_per_day"),

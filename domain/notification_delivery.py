@@ -69,7 +69,7 @@ def render_mail(
         '<!doctype html><html><body style="font-family:sans-serif;max-width:36em">'
         f'<h1 style="font-size:1.3em">{html.escape(message.title)}</h1>'
         f"<p>{body}</p>"
-        f'<p><a href="{html.escape(link, quote=True)}" style="display:inline-block;'
+        f'<p><a href="{html.escape(link)}" style="display:inline-block;'
         "padding:.5em 1em;background:#1d4ed8;color:#fff;text-decoration:none;"
         f'border-radius:4px">{html.escape(message.action)}</a></p>'
         f"{f'<p>{html.escape(paste)}</p>' if paste else ''}"
@@ -102,8 +102,8 @@ def mail_footer(settings_link: str | None) -> str:
 def _footer_html(settings_link: str | None) -> str:
     if settings_link is None:
         return html.escape(ACCOUNT_FOOTER)
-    href = html.escape(settings_link, quote=True)
-    return f'{html.escape(NOTICE_FOOTER)} <a href="{href}">{html.escape(settings_link)}</a>'
+    link = html.escape(settings_link)
+    return f'{html.escape(NOTICE_FOOTER)} <a href="{link}">{link}</a>'
 
 
 def webhook_payload(

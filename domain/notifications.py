@@ -24,7 +24,7 @@ from domain.metering import LimitKind, Threshold
 from domain.routing import platform_fallback_tier
 from domain.tenants import SubscriptionStatus, Tenant
 from domain.welcome import format_price, model_name
-from domain.windows import parse_timezone, zoned_windows
+from domain.windows import Window, parse_timezone, zoned_windows
 
 NotificationId = NewType("NotificationId", str)
 """The stable id of one notification: the webhook's ``webhook-id``, the mail's Message-ID."""
@@ -244,14 +244,18 @@ def local_time(instant: datetime, timezone: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M} ({timezone})"
 
 
-def window_end(tenant: Tenant, kind: NotificationKind, crossed_at: datetime) -> datetime:
-    """When the window a threshold was crossed in ends: the tenant's day (for the cap) or
-    period (for the budget) that held the crossing instant, in the zone that governed it
-    then (a zone change waits for the end of the current day, spec §2)."""
-    day, period = zoned_windows(
+def _windows_at(tenant: Tenant, crossed_at: datetime) -> tuple[Window, Window]:
+    """The tenant's day (its cap's window) and period (its budget's) that held the crossing
+    instant, in the zone that governed it then (a zone change waits for the end of the
+    current day, spec §2)."""
+    return zoned_windows(
         tenant.timezone, tenant.billing_anchor_day, tenant.zone_history, crossed_at
     )
-    return day.resets_at if kind is NotificationKind.MESSAGES else period.resets_at
+
+
+def _used_up(facts: NotificationFacts) -> bool:
+    """A threshold crossed at 100%: the cap or budget is used up."""
+    return facts.percent is not None and facts.percent >= 100
 
 
 def _price(tier: Tier) -> str:
@@ -308,9 +312,10 @@ def compose(catalog: Catalog, tenant: Tenant, note: StoredNotification) -> Messa
 def _messages_message(
     catalog: Catalog, tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
 ) -> Message:
-    ends = window_end(tenant, NotificationKind.MESSAGES, crossed_at)
+    day, _ = _windows_at(tenant, crossed_at)
+    ends = day.resets_at
     resets = local_time(ends, tenant.timezone)
-    if (facts.percent or 0) >= 100:
+    if _used_up(facts):
         upgrade = _higher_cap_exists(catalog, tier)
         return Message(
             "Today's message cap is reached",
@@ -336,9 +341,10 @@ def _messages_message(
 def _tokens_message(
     tenant: Tenant, tier: Tier, facts: NotificationFacts, crossed_at: datetime
 ) -> Message:
-    ends = window_end(tenant, NotificationKind.TOKENS, crossed_at)
+    _, period = _windows_at(tenant, crossed_at)
+    ends = period.resets_at
     budget = "platform fallback budget" if tier.id == BYOK else "token budget"
-    full = (facts.percent or 0) >= 100
+    full = _used_up(facts)
     title = f"Your {budget} is used up" if full else f"{facts.percent}% of your {budget} is used"
     return Message(
         title,

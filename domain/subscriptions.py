@@ -167,18 +167,16 @@ def subscription_before_change(
 
 
 def subscription_after_change(
-    tenant: Tenant,
-    before: Subscription | None,
-    change: PlanChange,
-    snapshot: SubscriptionSnapshot,
+    tenant: Tenant, change: PlanChange, snapshot: SubscriptionSnapshot
 ) -> Subscription:
-    """The record after the provider accepted a change: a downgrade waits for the end of the
-    period the provider reports; an upgrade or a return leaves nothing waiting."""
-    recorded = _from_snapshot(tenant.id, before, snapshot)
+    """The record after the provider accepted a change, whatever waited before it: a
+    downgrade waits for the end of the period the provider reports; an upgrade or a return
+    leaves nothing waiting."""
+    recorded = _from_snapshot(tenant.id, None, snapshot)
     if change.kind is ChangeKind.DOWNGRADE:
         waits_from = snapshot.current_period_end or change.applies_at
         return attrs.evolve(recorded, pending_tier=change.tier, pending_from=waits_from)
-    return attrs.evolve(recorded, pending_tier=None, pending_from=None)
+    return recorded
 
 
 def subscription_after_snapshot(
@@ -245,13 +243,13 @@ def apply_lifecycle_event(
     if event.subscription_id is None:
         return LifecycleDecision(decided, subscription)
     record = _record_from_event(decided.tenant, subscription, event)
-    event_tier = prices.tier_for(event.price_id) if event.price_id else None
+    event_tier = prices.tier_for(event.price_id)
     waiting = record.pending_tier
     if waiting is not None and event_tier == waiting and not _period_reached(record, event):
         kept = attrs.evolve(
             decided.tenant, tier=tenant.tier, model_preference=tenant.model_preference
         )
-        return LifecycleDecision(EventDecision(Outcome.APPLIED, kept, False), record)
+        return LifecycleDecision(EventDecision(Outcome.APPLIED, kept), record)
     if waiting is not None and event_tier is not None and event_tier != tenant.tier:
         record = attrs.evolve(record, pending_tier=None, pending_from=None)
     return LifecycleDecision(decided, record)

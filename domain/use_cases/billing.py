@@ -98,7 +98,7 @@ class Billing:
         ``Conflict``). The tenant is made a customer of the provider once, before its first
         checkout, and every later session names that same customer; the provider returns to
         the plan page afterwards."""
-        tenant = await self._tenant(tenant_id)
+        tenant = await _known_tenant(self.tenants, tenant_id)
         refuse_second_checkout(tenant)
         tier_id = normalise_tier_id(self.catalog, tier)
         price_id = self.prices.price_for(tier_id)
@@ -108,7 +108,9 @@ class Billing:
             )
         if tenant.stripe_customer_id is None:
             customer_id = await self.gateway.create_customer(tenant, email)
-            tenant = attrs.evolve(await self._tenant(tenant_id), stripe_customer_id=customer_id)
+            tenant = attrs.evolve(
+                await _known_tenant(self.tenants, tenant_id), stripe_customer_id=customer_id
+            )
             await self.tenants.save(tenant)
         base = self.public_url.rstrip("/")
         return await self.gateway.create_checkout(
@@ -121,7 +123,7 @@ class Billing:
 
     async def status(self, tenant_id: TenantId) -> BillingStatus:
         """The tier in force, the status, the period end, a scheduled end or downgrade."""
-        tenant = await self._tenant(tenant_id)
+        tenant = await _known_tenant(self.tenants, tenant_id)
         return billing_status(tenant, await self.subscriptions.get(tenant_id))
 
     async def change_plan(self, tenant_id: TenantId, tier: str) -> BillingStatus:
@@ -131,7 +133,7 @@ class Billing:
         waiting downgrade. A downgrade is recorded as waiting before the provider is asked,
         so the provider's webhook of the change, however early it comes, finds it (and the
         record is put back if the provider refuses)."""
-        tenant = await self._tenant(tenant_id)
+        tenant = await _known_tenant(self.tenants, tenant_id)
         from_tier = tenant.tier
         before = await self.subscriptions.get(tenant_id)
         change = decide_plan_change(self.catalog, self.prices, tenant, before, tier)
@@ -150,16 +152,12 @@ class Billing:
             if self.notifications is not None and change.kind is not ChangeKind.RETURN
             else []
         )
+        record = subscription_after_change(tenant, change, snapshot)
         async with self.unit_of_work.begin() as tx:
-            record = subscription_after_change(
-                tenant, await tx.subscriptions.get(tenant_id), change, snapshot
-            )
             await tx.subscriptions.save(record)
             if change.kind is ChangeKind.UPGRADE:
                 # read again: the provider's webhook of this change may have arrived meanwhile
-                stored = await tx.tenants.get(tenant_id)
-                if stored is None:
-                    raise NotFound(f"tenant {tenant_id!r} is unknown")
+                stored = await _known_tenant(tx.tenants, tenant_id)
                 tenant = with_tier(stored, self.catalog.tier(change.tier))
                 await tx.tenants.save(tenant)
             await self._tell(tx, told)
@@ -181,7 +179,7 @@ class Billing:
         return await self._set_cancel(tenant_id, cancel=False)
 
     async def _set_cancel(self, tenant_id: TenantId, cancel: bool) -> BillingStatus:
-        tenant = await self._tenant(tenant_id)
+        tenant = await _known_tenant(self.tenants, tenant_id)
         before = await self.subscriptions.get(tenant_id)
         if cancel:
             refuse_cancel(tenant, before)
@@ -203,18 +201,12 @@ class Billing:
     async def portal(self, tenant_id: TenantId) -> str:
         """A billing portal session (card, invoices, receipts) for the tenant's customer,
         returning to the plan page; a tenant who never started a checkout has none."""
-        tenant = await self._tenant(tenant_id)
+        tenant = await _known_tenant(self.tenants, tenant_id)
         if tenant.stripe_customer_id is None:
             raise Conflict("there is no billing account yet: choose a plan first")
         return await self.gateway.create_portal_session(
             tenant.stripe_customer_id, self.public_url.rstrip("/") + PORTAL_RETURN_PATH
         )
-
-    async def _tenant(self, tenant_id: TenantId) -> Tenant:
-        tenant = await self.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound(f"tenant {tenant_id!r} is unknown")
-        return tenant
 
     async def handle_event(self, event: SubscriptionEvent) -> EventResult:
         """Apply a verified event once. A repeated event id changes nothing and reports the
@@ -296,3 +288,10 @@ class Billing:
             stored = await self.processed_events.outcome(event.event_id)
             return EventResult(stored or outcome, replayed=True, tenant_id=tenant_id)
         return EventResult(outcome, replayed=False, tenant_id=tenant_id, tenant=tenant)
+
+
+async def _known_tenant(tenants: TenantRepository, tenant_id: TenantId) -> Tenant:
+    tenant = await tenants.get(tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id!r} is unknown")
+    return tenant

@@ -38,9 +38,8 @@ class ConfigDocuments:
         tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound("the tenant is unknown", code="tenant_unknown")
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant_id)
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant_id) if byok else None
         config = config_document(self.catalog, tenant, credential)
         if self.proxy_url is not None:
             config = proxied_document(config, self.proxy_url)

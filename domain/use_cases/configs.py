@@ -53,16 +53,24 @@ class Configs:
     proxy: ProxyMode | None = None
     """Set in proxy mode; None writes direct configs."""
 
-    async def build(self, tenant_id: TenantId, rotate_virtual_key: bool = False) -> TenantConfig:
+    async def build(self, tenant_id: TenantId) -> TenantConfig:
         """The tenant's config; the key is decrypted only when its route uses it. In proxy
-        mode the config carries the tenant's virtual key (a new one when it has none or
-        ``rotate_virtual_key`` asks for it) instead of any provider key."""
+        mode the config carries the tenant's virtual key (a new one when it has none)
+        instead of any provider key."""
+        return await self._stored_config(await self._tenant(tenant_id))
+
+    async def _tenant(self, tenant_id: TenantId) -> Tenant:
         tenant = await self.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant_id)
+        return tenant
+
+    async def _stored_config(
+        self, tenant: Tenant, rotate_virtual_key: bool = False
+    ) -> TenantConfig:
+        """The config of ``tenant`` with its stored credential, read only on the BYOK tier."""
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant.id) if byok else None
         return await self.config_for(tenant, credential, rotate_virtual_key=rotate_virtual_key)
 
     async def config_for(
@@ -81,9 +89,7 @@ class Configs:
             and route.primary is not None
             and route.primary.credential is Credential.TENANT
         )
-        if not uses_key:
-            api_key = None
-        elif api_key is None:
+        if uses_key and api_key is None:
             assert credential is not None
             api_key = await self.key_store.decrypt(credential.ciphertext)
         config = build_tenant_config(self.catalog, tenant, credential, api_key)
@@ -96,11 +102,10 @@ class Configs:
         """Write one tenant's config; False when the files were already up to date, and for
         a tenant whose account was deleted: its config went with the account and is never
         written again (not by a late webhook, a tier change, nor a regeneration)."""
+        tenant = await self._tenant(tenant_id)
         if not await self.tenants.has_account(tenant_id):
-            if await self.tenants.get(tenant_id) is None:
-                raise NotFound(f"tenant {tenant_id!r} is unknown")
             return False
-        return await self.writer.write(await self.build(tenant_id, rotate_virtual_key))
+        return await self.writer.write(await self._stored_config(tenant, rotate_virtual_key))
 
     async def regenerate(
         self,

@@ -212,8 +212,8 @@ class KeyMaintenance:
         for start in range(0, len(rows), self.concurrency):
             group = rows[start : start + self.concurrency]
             async with asyncio.TaskGroup() as tasks:
-                running = [tasks.create_task(guarded(row)) for row in group]
-            for (tenant_id, old), task in zip(group, running, strict=True):
+                running = [(row, tasks.create_task(guarded(row))) for row in group]
+            for (tenant_id, old), task in running:
                 tally.record(tenant_id, task.result())
                 if task.result() is Outcome.CHANGED:
                     await self._audit_changed(action, tenant_id, old)

@@ -112,9 +112,8 @@ class Notifications:
         return tenant_change_facts(before, after, self.clock.now(), text)
 
     async def welcome_text(self, tenant: Tenant) -> str:
-        credential = None
-        if self.catalog.tier(tenant.tier).id == BYOK:
-            credential = await self.credentials.get(tenant.id)
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant.id) if byok else None
         return welcome_message(self.catalog, tenant, decide_route(self.catalog, tenant, credential))
 
     # -- account mail (accounts use case) -------------------------------------------------
@@ -193,15 +192,16 @@ class Notifications:
         rotate_secret: bool = False,
     ) -> SettingsView:
         """Mail on or off and the webhook URL (None or empty removes it). A signing secret
-        is made when a URL is first set or on ``rotate_secret``, stored encrypted and
-        returned this once; removing the URL forgets it."""
+        is made when a URL is first set or on ``rotate_secret`` (32 random bytes: the
+        ``secrets`` module's default), stored encrypted and returned this once; removing the
+        URL forgets it."""
         await self._tenant(tenant_id)
         stored = await self.settings.get(tenant_id)
         url = check_webhook_url(webhook_url) if webhook_url and webhook_url.strip() else None
         secret: Secret | None = None
         ciphertext = stored.webhook_secret if url is not None else None
         if url is not None and (ciphertext is None or rotate_secret):
-            secret = new_webhook_secret(secrets.token_bytes(32))
+            secret = new_webhook_secret(secrets.token_bytes())
             ciphertext = await self.key_store.encrypt(secret)
         await self.settings.put(NotificationSettings(tenant_id, email_enabled, url, ciphertext))
         return SettingsView(email_enabled, url, secret)

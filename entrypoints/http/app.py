@@ -26,7 +26,7 @@ from litestar.types import ControllerRouterHandler
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import SESSION_COOKIE, provide_services
 from entrypoints.http.controllers.auth import AccountController, AuthController
-from entrypoints.http.controllers.billing import BillingController
+from entrypoints.http.controllers.billing import BillingController, BillingWebhookController
 from entrypoints.http.controllers.byok import LlmConfigController
 from entrypoints.http.controllers.catalog import CatalogController
 from entrypoints.http.controllers.gateway import GatewayController
@@ -165,6 +165,7 @@ def create_app(
         TenantController,
         LlmConfigController,
         BillingController,
+        BillingWebhookController,
         GatewayController,
         NotificationsController,
         NotificationPagesController,

@@ -102,8 +102,9 @@ def test_checkout_sells_the_first_price_named_for_a_tier_not_the_legacy_one(
     assert book.price_for(TierId("premium")) == "price_premium"
 
 
-def test_an_unknown_price_sells_no_tier(book: PriceBook) -> None:
+def test_an_unknown_price_or_none_sells_no_tier(book: PriceBook) -> None:
     assert book.tier_for("price_nobody_configured") is None
+    assert book.tier_for(None) is None
 
 
 def test_a_tier_without_a_price_is_not_for_sale(catalog: Catalog) -> None:
@@ -147,9 +148,12 @@ def test_an_empty_price_id_is_refused(catalog: Catalog) -> None:
         ("incomplete", SubscriptionStatus.INCOMPLETE),
         ("paused", SubscriptionStatus.INCOMPLETE),
         ("something_new", None),
+        (None, None),
     ],
 )
-def test_provider_statuses_map_onto_ours(provider: str, ours: SubscriptionStatus | None) -> None:
+def test_provider_statuses_map_onto_ours(
+    provider: str | None, ours: SubscriptionStatus | None
+) -> None:
     assert subscription_status(provider) is ours
 
 

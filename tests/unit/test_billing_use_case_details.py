@@ -4,6 +4,8 @@ due, a waiting downgrade across a cancellation, the portal's return address, the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
 
@@ -12,7 +14,7 @@ from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.catalog import Catalog
 from domain.errors import Conflict, PaymentProviderError
 from domain.ids import TenantId
-from domain.notifications import NotificationKind
+from domain.notifications import Channel, NotificationKind
 from domain.subscription_records import Subscription, SubscriptionSnapshot
 from domain.tenants import SubscriptionStatus
 from tests.fakes import FakeBillingGateway, InMemoryAuditLog, InMemorySubscriptionRepository
@@ -80,13 +82,17 @@ async def test_a_change_with_no_kept_record_builds_one_for_the_tenant(life: Life
     )
 
 
-async def test_a_refused_change_with_no_kept_record_leaves_an_empty_one(life: Life) -> None:
-    subscription = await subscribed(life, "starter")
+@pytest.mark.parametrize(("tier", "asked"), [("starter", "premium"), ("premium", "starter")])
+async def test_a_refused_change_with_no_kept_record_leaves_an_empty_one(
+    life: Life, tier: str, asked: str
+) -> None:
+    """Also for a downgrade, whose waiting record was stored before the provider refused."""
+    subscription = await subscribed(life, tier)
     life.subscriptions.rows.clear()
     life.gateway.subscriptions.clear()
     with pytest.raises(PaymentProviderError):
-        await life.billing.change_plan(T, "premium")
-    assert await life.subscriptions.get(T) == Subscription(T, subscription)
+        await life.billing.change_plan(T, asked)
+    assert life.subscriptions.rows == {T: Subscription(T, subscription)}
 
 
 async def test_a_return_to_the_tier_in_force_notifies_nobody(life: Life) -> None:
@@ -118,13 +124,18 @@ async def test_a_cancellation_keeps_the_waiting_downgrade(life: Life) -> None:
     assert (status.cancel_at_period_end, status.pending_tier) == (True, "starter")
 
 
-async def test_the_portal_returns_to_the_plan_page_whatever_the_public_url_ends_with(
-    life: Life,
+@pytest.mark.parametrize(
+    ("public_url", "base"),
+    [("https://tk.example/", "https://tk.example"),
+     ("https://example.com/tierkeeperX//", "https://example.com/tierkeeperX")],
+)  # fmt: skip
+async def test_the_portal_returns_to_the_settings_page_with_only_trailing_slashes_dropped(
+    life: Life, public_url: str, base: str
 ) -> None:
     await life.billing.checkout(T, "starter")
-    billing = attrs.evolve(life.billing, public_url="https://tk.example/")
+    billing = attrs.evolve(life.billing, public_url=public_url)
     await billing.portal(T)
-    assert life.gateway.portals == [("cus_fake_1", "https://tk.example/settings")]
+    assert life.gateway.portals == [("cus_fake_1", f"{base}/settings")]
 
 
 async def test_a_portal_without_a_billing_account_is_refused_in_words(life: Life) -> None:
@@ -159,3 +170,49 @@ async def test_without_notifications_a_cancel_and_a_resume_still_work(life: Life
     assert (await quiet.cancel(T)).cancel_at_period_end is True
     assert (await quiet.resume(T)).cancel_at_period_end is False
     assert NotificationKind.CANCELLATION_SCHEDULED not in kinds(life)
+
+
+async def test_a_billing_notice_is_stored_at_the_clock_for_mail_and_webhook(life: Life) -> None:
+    await subscribed(life, "premium")
+    life.world.clock.instant = T0 + timedelta(hours=5)
+    await life.billing.change_plan(T, "starter")
+    (index, note) = next(
+        (i, n) for i, n in enumerate(life.outbox.notes)
+        if n.facts.kind is NotificationKind.PLAN_CHANGED
+    )  # fmt: skip
+    assert note.created_at == T0 + timedelta(hours=5)
+    assert [d.channel for d in life.outbox.deliveries_ if d.note_key == index] == [
+        Channel.EMAIL,
+        Channel.WEBHOOK,
+    ]
+
+
+async def test_a_subscription_event_that_activates_the_tenant_writes_its_welcome(
+    life: Life,
+) -> None:
+    await subscribed(life, "starter")
+    assert kinds(life) == [NotificationKind.WELCOME]
+
+
+async def test_an_event_that_changes_no_record_writes_none(life: Life) -> None:
+    @attrs.define
+    class CountingSaves(InMemorySubscriptionRepository):
+        saves: int = 0
+
+        async def save(self, subscription: Subscription) -> None:
+            self.saves += 1
+            await super().save(subscription)
+
+    subscription_id = await subscribed(life, "starter")
+    counting = CountingSaves(dict(life.subscriptions.rows))
+    life.world.subscriptions = life.subscriptions = counting
+    stored = counting.rows[T]
+    tenant = await life.tenant()
+    again = SubscriptionEvent(
+        "evt_again", "customer.subscription.updated", EventKind.SUBSCRIPTION_UPDATED, T0,
+        customer_id=tenant.stripe_customer_id, subscription_id=subscription_id,
+        price_id="price_starter", provider_status="active", tenant_id=T,
+        current_period_start=PERIOD_START, current_period_end=PERIOD_END,
+    )  # fmt: skip
+    assert (await life.billing.handle_event(again)).outcome == "applied"
+    assert (counting.rows[T], counting.saves) == (stored, 0)

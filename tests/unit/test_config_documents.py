@@ -92,7 +92,7 @@ async def test_the_proxy_document_names_the_virtual_key_without_reading_or_creat
     assert virtual_keys.keys == {}
 
 
-async def test_an_unknown_tenant_has_no_document(world: World) -> None:
+async def test_an_unknown_tenant_has_no_document_in_words(world: World) -> None:
     with pytest.raises(NotFound) as raised:
         await documents(world).document(TenantId("nobody"))
-    assert raised.value.code == "tenant_unknown"
+    assert (raised.value.code, raised.value.detail) == ("tenant_unknown", "the tenant is unknown")

@@ -9,9 +9,10 @@ import pytest
 from domain.catalog import Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
+from domain.tenants import Tenant
 from domain.use_cases.configs import ProxyMode
 from domain.use_cases.virtual_keys import VirtualKeys
-from tests.fakes import FakeKeyStore, InMemoryVirtualKeyRepository
+from tests.fakes import FakeKeyStore, InMemoryTenantRepository, InMemoryVirtualKeyRepository
 from tests.unit.conftest import World
 
 pytestmark = pytest.mark.unit
@@ -50,3 +51,19 @@ async def test_an_unknown_tenant_is_not_found_in_words(world: World) -> None:
         with pytest.raises(NotFound) as caught:
             await attempt(TenantId("t-9"))
         assert str(caught.value) == "tenant 't-9' is unknown"
+
+
+async def test_writing_a_config_reads_the_tenant_once(world: World) -> None:
+    class CountingReads(InMemoryTenantRepository):
+        reads = 0
+
+        async def get(self, tenant_id: TenantId) -> Tenant | None:
+            self.reads += 1
+            return await super().get(tenant_id)
+
+    counting = CountingReads()
+    counting.tenants, counting.users = world.tenant_repo.tenants, world.tenant_repo.users
+    await world.add_tenant()
+    configs = attrs.evolve(world.configs, tenants=counting)
+    assert await configs.write(T) is True
+    assert counting.reads == 1

@@ -9,8 +9,9 @@ import pytest
 from domain.byok import StoredCredential
 from domain.catalog import Catalog
 from domain.ids import TenantId
+from domain.openclaw_model import TenantConfig
 from domain.secrets import Secret
-from tests.fakes import InMemoryCredentialRepository
+from tests.fakes import InMemoryConfigWriter, InMemoryCredentialRepository
 from tests.unit.conftest import OPENAI_KEY, World
 
 T = TenantId("t-1")
@@ -41,3 +42,25 @@ async def test_a_failed_store_writes_the_files_back_from_the_stored_key(
         await world.add_key(key=NEW_KEY)
     secrets = [s.value for s in world.writer.written[T].secrets]
     assert secrets == [Secret(OPENAI_KEY)]
+
+
+async def test_a_failing_write_back_leaves_the_store_failure_to_be_seen(
+    catalog: Catalog,
+) -> None:
+    @attrs.define
+    class FailsAfterTwo(InMemoryConfigWriter):
+        calls: int = 0
+
+        async def write(self, config: TenantConfig) -> bool:
+            self.calls += 1
+            if self.calls > 2:
+                raise PermissionError("read-only files")
+            return await super().write(config)
+
+    repository = FailingCredentialRepository()
+    world = World(catalog, credential_repo=repository, writer=FailsAfterTwo())
+    await world.add_tenant(tier="byok")
+    await world.add_key(key=OPENAI_KEY)
+    repository.failing = True
+    with pytest.raises(OSError, match="disk full"):
+        await world.add_key(key=NEW_KEY)

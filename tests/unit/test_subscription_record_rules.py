@@ -116,22 +116,19 @@ def test_the_record_before_an_upgrade_drops_a_waiting_downgrade() -> None:
 
 
 def test_after_a_downgrade_it_waits_from_the_period_end_the_provider_reports() -> None:
-    after = subscription_after_change(subscribed(), record(), DOWNGRADE, snapshot())
+    after = subscription_after_change(subscribed(), DOWNGRADE, snapshot())
     assert after == Subscription(
         TenantId("t-7"), "sub_1", END, NEXT_END, True, TierId("starter"), NEXT_END
     )
 
 
 def test_after_a_downgrade_without_a_reported_period_it_waits_from_the_decided_end() -> None:
-    after = subscription_after_change(
-        subscribed(), record(), DOWNGRADE, snapshot(current_period_end=None)
-    )
+    after = subscription_after_change(subscribed(), DOWNGRADE, snapshot(current_period_end=None))
     assert (after.pending_tier, after.pending_from) == ("starter", END)
 
 
 def test_after_an_upgrade_nothing_waits() -> None:
-    waiting = record(pending_tier=TierId("starter"), pending_from=END)
-    after = subscription_after_change(subscribed(), waiting, UPGRADE, snapshot())
+    after = subscription_after_change(subscribed(), UPGRADE, snapshot())
     assert after == Subscription(TenantId("t-7"), "sub_1", END, NEXT_END, True)
 
 

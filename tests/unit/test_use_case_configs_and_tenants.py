@@ -108,6 +108,14 @@ async def test_regenerate_writes_several_tenants_at_once_but_no_more_than_asked(
     assert (summary.written, world.writer.peak) == (10, 3)
 
 
+async def test_regenerate_writes_eight_tenants_at_once_unless_told(world: World) -> None:
+    for n in range(10):
+        await world.add_tenant(f"t-{n}", tier="starter")
+    world.writer = SlowWriter()
+    summary = await world.configs.regenerate()
+    assert (summary.written, world.writer.peak) == (10, 8)
+
+
 @pytest.mark.parametrize("concurrency", [1, 0])
 async def test_regenerate_with_a_concurrency_of_one_or_less_writes_one_tenant_at_a_time(
     world: World, concurrency: int

@@ -3,6 +3,7 @@ the billing portal, and the payment provider's signed webhook."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -63,20 +64,22 @@ def billing_out(status: BillingStatus) -> BillingOut:
     )
 
 
-CUSTOMER = {"customer": Provide(provide_customer)}
+subscription_change = partial(
+    post, status_code=200, responses=errors(*CUSTOMER_ERRORS, 409, 502, 503)
+)
+"""A customer's POST that acts at Stripe: 409 when the subscription's state forbids it, 502
+when Stripe fails, 503 when payments are not configured."""
 
 
 class BillingController(Controller):
+    """The signed-in customer's subscription."""
+
     path = "/api/v1/billing"
     tags = ("billing",)
+    dependencies = {"customer": Provide(provide_customer)}  # noqa: RUF012
+    security = CUSTOMER_SECURITY
 
-    @post(
-        "/checkout",
-        status_code=200,
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
-    )
+    @subscription_change("/checkout")
     async def checkout(
         self, data: JSONBody[CheckoutIn], customer: CustomerDep, services: ServicesDep
     ) -> CheckoutOut:
@@ -87,23 +90,12 @@ class BillingController(Controller):
         session = await billing_of(services).checkout(tenant_of(customer), data.tier, email)
         return CheckoutOut(checkout_url=session.url, session_id=session.session_id)
 
-    @get(
-        "/",
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 503),
-    )
+    @get("/", responses=errors(*CUSTOMER_ERRORS, 503))
     async def status(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
         """The tier in force, the status, the period end, and what is scheduled for then."""
         return billing_out(await billing_of(services).status(tenant_of(customer)))
 
-    @post(
-        "/change-plan",
-        status_code=200,
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
-    )
+    @subscription_change("/change-plan")
     async def change_plan(
         self, data: JSONBody[ChangePlanIn], customer: CustomerDep, services: ServicesDep
     ) -> BillingOut:
@@ -112,38 +104,27 @@ class BillingController(Controller):
         result = await billing_of(services).change_plan(tenant_of(customer), data.tier)
         return billing_out(result)
 
-    @post(
-        "/cancel",
-        status_code=200,
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
-    )
+    @subscription_change("/cancel")
     async def cancel(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
         """End the subscription at the end of the period; the agent works until then."""
         return billing_out(await billing_of(services).cancel(tenant_of(customer)))
 
-    @post(
-        "/resume",
-        status_code=200,
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
-    )
+    @subscription_change("/resume")
     async def resume(self, customer: CustomerDep, services: ServicesDep) -> BillingOut:
         """Keep a subscription set to end renewing, before it ends."""
         return billing_out(await billing_of(services).resume(tenant_of(customer)))
 
-    @post(
-        "/portal",
-        status_code=200,
-        dependencies=CUSTOMER,
-        security=CUSTOMER_SECURITY,
-        responses=errors(*CUSTOMER_ERRORS, 409, 502, 503),
-    )
+    @subscription_change("/portal")
     async def portal(self, customer: CustomerDep, services: ServicesDep) -> PortalOut:
         """A Stripe Billing Portal session for card, invoices and receipts."""
         return PortalOut(url=await billing_of(services).portal(tenant_of(customer)))
+
+
+class BillingWebhookController(Controller):
+    """Stripe's calls, which carry no customer's credentials."""
+
+    path = "/api/v1/billing"
+    tags = ("billing",)
 
     @post("/webhook", status_code=200, security=[], responses=errors(400, 503))
     async def webhook(self, request: Request[Any, Any, Any], services: ServicesDep) -> WebhookOut:
