@@ -99,6 +99,10 @@ class NotificationFacts:
         address as it is at delivery."""
         return self.detail.get(RECIPIENT) or user_address
 
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this notification is delivered on (``channels_for`` its kind)."""
+        return channels_for(self.kind)
+
 
 def threshold_facts(threshold: Threshold) -> NotificationFacts:
     """A limit crossing as facts: once per (tenant, kind, window, percent)."""

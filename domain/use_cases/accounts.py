@@ -40,7 +40,6 @@ from domain.errors import (
     ValidationError,
 )
 from domain.ids import TenantId, UserId
-from domain.notifications import channels_for
 from domain.ports import (
     AccountMailer,
     AccountRepository,
@@ -334,7 +333,7 @@ class Accounts:
         async with self.unit_of_work.begin() as tx:
             yield tx
             if facts is not None:
-                await tx.outbox.enqueue(facts, channels_for(facts.kind), self.clock.now())
+                await tx.outbox.enqueue(facts, facts.channels(), self.clock.now())
 
     async def login(
         self, email: str, password: Secret, client_address: str | None = None

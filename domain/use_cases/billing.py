@@ -19,7 +19,6 @@ from domain.ids import TenantId
 from domain.notifications import (
     NotificationFacts,
     cancellation_facts,
-    channels_for,
     plan_changed_facts,
 )
 from domain.ports import (
@@ -168,7 +167,7 @@ class Billing:
     async def _tell(self, tx: Transaction, told: list[NotificationFacts]) -> None:
         now = self.clock.now()
         for facts in told:
-            await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
+            await tx.outbox.enqueue(facts, facts.channels(), now)
 
     async def cancel(self, tenant_id: TenantId) -> BillingStatus:
         """End the subscription at the end of the period; the agent works until then."""

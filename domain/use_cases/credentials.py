@@ -22,7 +22,7 @@ from domain.byok import (
 from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId, UserId
-from domain.notifications import channels_for, key_invalidated_facts
+from domain.notifications import key_invalidated_facts
 from domain.ports import (
     AuditLog,
     Clock,
@@ -208,7 +208,7 @@ class Credentials:
                 )
             )
             facts = key_invalidated_facts(tenant_id, current.provider)
-            await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
+            await tx.outbox.enqueue(facts, facts.channels(), now)
         await self.audit.record(
             AuditEntry(
                 now,

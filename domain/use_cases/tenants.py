@@ -8,7 +8,7 @@ from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
 from domain.catalog import Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.notifications import channels_for, tenant_change_facts
+from domain.notifications import tenant_change_facts
 from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository, UnitOfWork
 from domain.routing import Route, decide_route
 from domain.tenants import (
@@ -93,7 +93,7 @@ class Tenants:
         async with self.unit_of_work.begin() as tx:
             await tx.tenants.save(changed)
             for facts in tenant_change_facts(tenant, changed, now, text):
-                await tx.outbox.enqueue(facts, channels_for(facts.kind), now)
+                await tx.outbox.enqueue(facts, facts.channels(), now)
         for entry in tenant_change_entries(tenant, changed, actor, self.clock.now()):
             await self.audit.record(entry)
         await self.configs.write(tenant_id)

@@ -533,3 +533,15 @@ async def test_only_notices_carry_the_notification_settings_footer(
             assert "notices are on in your notification settings:" in mail.html, facts.kind
             assert f'href="{settings_link}"' in mail.html, facts.kind
             assert "about your account itself" not in mail.text + mail.html, facts.kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "channels"),
+    [(NotificationKind.PASSWORD_RESET, (Channel.EMAIL,)),
+     (NotificationKind.SIGNUP_ATTEMPT, (Channel.EMAIL,)),
+     (NotificationKind.KEY_INVALIDATED, (Channel.EMAIL, Channel.WEBHOOK))],
+)  # fmt: skip
+def test_account_mail_goes_by_email_only_everything_else_also_to_the_webhook(
+    kind: NotificationKind, channels: tuple[Channel, ...]
+) -> None:
+    assert NotificationFacts(TenantId("t-1"), kind).channels() == channels
