@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -898,9 +899,12 @@ class HeldUpstream(ScriptedUpstream):
         return await ScriptedUpstream.send(self, request)
 
 
-async def settled_meanwhile(world: World, reply: Reply) -> list[tuple[str, int, int]]:
+async def settled_meanwhile(
+    world: World, reply: Reply
+) -> list[tuple[str, str, Credential, int, int]]:
     """A call naming message m-1 waits on the provider while the gateway settles m-1 itself
-    (5 tokens); what the ledger holds once the call has settled too: (id, input, output)."""
+    (5 tokens); what the ledger holds once the call has settled too: (id, model, credential,
+    input, output)."""
     p = await make_proxy(world)
     held = HeldUpstream({MOONSHOT: [reply]})
     proxy = attrs.evolve(p.proxy, upstream=held)
@@ -912,7 +916,7 @@ async def settled_meanwhile(world: World, reply: Reply) -> list[tuple[str, int, 
     held.release.set()
     answer(await waiting)
     await proxy.drain()
-    return [(r[0], r[3], r[4]) for r in records(world)]
+    return [r[:5] for r in records(world)]
 
 
 async def test_a_call_whose_message_was_settled_meanwhile_counts_its_tokens_apart(
@@ -921,9 +925,10 @@ async def test_a_call_whose_message_was_settled_meanwhile_counts_its_tokens_apar
     """The message's settlement is replayed for the call, so its 37 tokens settle under an
     id of their own: counted in full, never free."""
     settled = await settled_meanwhile(world, Reply(200, (openai_answer(30, 7),)))
-    assert settled[0] == ("m-1", 5, 0)
-    assert [r[1:] for r in settled[1:]] == [(30, 7)]
-    assert settled[1][0].startswith("m-1~")
+    model = "moonshot/kimi-k2.5"
+    assert settled[0] == ("m-1", model, Credential.PLATFORM, 5, 0)
+    assert [r[1:] for r in settled[1:]] == [(model, Credential.PLATFORM, 30, 7)]
+    assert re.fullmatch(r"m-1~[0-9a-f]{16}", settled[1][0])
     assert (await used(world))[2] == 42
 
 
@@ -931,5 +936,6 @@ async def test_a_call_whose_message_was_settled_meanwhile_and_used_nothing_adds_
     world: World,
 ) -> None:
     """An error answer used no tokens: the replayed settlement gets no second record."""
-    assert await settled_meanwhile(world, Reply(400)) == [("m-1", 5, 0)]
+    settled = await settled_meanwhile(world, Reply(400))
+    assert settled == [("m-1", "moonshot/kimi-k2.5", Credential.PLATFORM, 5, 0)]
     assert (await used(world))[2] == 5
