@@ -258,6 +258,7 @@ def assemble(
             configs,
             ports.clock,
             unit_of_work=ports.unit_of_work,
+            notifications=notifications,
             audit=ports.audit,
         ),
         close=close_all,
@@ -311,10 +312,10 @@ def assemble(
     )
 
 
-def build_notifications(catalog: Catalog, ports: Ports) -> Notifications | None:
-    """The notifications use case over the outbox; None when no outbox is wired (tests)."""
+def build_notifications(catalog: Catalog, ports: Ports) -> Notifications:
+    """The notifications use case over the outbox (tier changes write theirs through it)."""
     if ports.outbox is None or ports.notification_settings is None:
-        return None
+        raise ValidationError("the notifications outbox is required", field="outbox")
     return Notifications(
         catalog,
         ports.outbox,

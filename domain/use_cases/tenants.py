@@ -5,10 +5,9 @@ from __future__ import annotations
 import attrs
 
 from domain.audit import OPERATOR, Actor, NoAuditLog, tenant_change_entries
-from domain.catalog import Catalog
+from domain.catalog import BYOK, Catalog
 from domain.errors import NotFound
 from domain.ids import TenantId
-from domain.notifications import tenant_change_facts
 from domain.ports import AuditLog, Clock, CredentialRepository, TenantRepository, UnitOfWork
 from domain.routing import Route, decide_route
 from domain.tenants import (
@@ -23,6 +22,7 @@ from domain.tenants import (
     with_timezone,
 )
 from domain.use_cases.configs import Configs
+from domain.use_cases.notifications import Notifications
 from domain.welcome import welcome_message
 
 
@@ -46,6 +46,7 @@ class Tenants:
     configs: Configs
     clock: Clock
     unit_of_work: UnitOfWork = attrs.field(kw_only=True)
+    notifications: Notifications = attrs.field(kw_only=True)
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
 
     async def get(self, tenant_id: TenantId) -> Tenant:
@@ -54,16 +55,12 @@ class Tenants:
             raise NotFound(f"tenant {tenant_id!r} is unknown")
         return tenant
 
-    async def _route(self, tenant: Tenant) -> Route:
-        """The route its tier and its saved key give (only a BYOK route reads the key)."""
-        return decide_route(self.catalog, tenant, await self.credentials.get(tenant.id))
-
-    async def _welcome_text(self, tenant: Tenant) -> str:
-        return welcome_message(self.catalog, tenant, await self._route(tenant))
-
     async def overview(self, tenant_id: TenantId) -> TenantOverview:
+        """The tenant with its route and welcome; the saved key is read only on BYOK."""
         tenant = await self.get(tenant_id)
-        route = await self._route(tenant)
+        byok = self.catalog.tier(tenant.tier).id == BYOK
+        credential = await self.credentials.get(tenant.id) if byok else None
+        route = decide_route(self.catalog, tenant, credential)
         now = self.clock.now()
         return TenantOverview(
             tenant,
@@ -89,10 +86,10 @@ class Tenants:
         changed = with_tier(tenant, self.catalog.tier(tier_id))
         if status is not None:
             changed = with_status(changed, status, now)
-        text = await self._welcome_text(changed)
+        told = await self.notifications.tenant_change_facts(tenant, changed)
         async with self.unit_of_work.begin() as tx:
             await tx.tenants.save(changed)
-            for facts in tenant_change_facts(tenant, changed, now, text):
+            for facts in told:
                 await tx.outbox.enqueue(facts, facts.channels(), now)
         for entry in tenant_change_entries(tenant, changed, actor, self.clock.now()):
             await self.audit.record(entry)

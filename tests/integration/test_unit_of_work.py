@@ -364,10 +364,15 @@ async def test_a_server_killed_after_a_key_invalidation_committed_delivers_after
 
 def tenants_on(db: SqlDatabase, unit_of_work: Any) -> Tenants:
     catalog = build_catalog(tomllib.loads(default_catalog_text()))
-    configs = Configs(catalog, db.tenants, db.credentials, FakeKeyStore(), InMemoryConfigWriter())
-    return Tenants(
-        catalog, db.tenants, db.credentials, configs, FixedClock(), unit_of_work=unit_of_work
+    keys, clock = FakeKeyStore(), FixedClock()
+    configs = Configs(catalog, db.tenants, db.credentials, keys, InMemoryConfigWriter())
+    notifications = Notifications(
+        catalog, db.outbox, db.notification_settings, db.tenants, db.credentials, keys, clock
     )
+    return Tenants(
+        catalog, db.tenants, db.credentials, configs, clock, unit_of_work=unit_of_work,
+        notifications=notifications,
+    )  # fmt: skip
 
 
 async def test_a_crash_before_the_commit_leaves_no_activation_and_no_welcome(

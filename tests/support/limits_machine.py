@@ -37,12 +37,15 @@ from domain.tenants import SubscriptionStatus, Tenant, User
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
+from domain.use_cases.notifications import Notifications
 from domain.use_cases.tenants import Tenants
 from tests.fakes import (
     FakeKeyStore,
     FixedClock,
     FixedProviderProbe,
     InMemoryConfigWriter,
+    InMemoryNotificationSettings,
+    InMemoryOutbox,
 )
 
 T = TypeVar("T")
@@ -118,9 +121,13 @@ class LimitsMachine(RuleBasedStateMachine):
             self.catalog, self.storage.tenants, self.storage.credentials, self.storage.ledger,
             self.clock,
         )  # fmt: skip
+        notifications = Notifications(
+            self.catalog, InMemoryOutbox(), InMemoryNotificationSettings(), self.storage.tenants,
+            self.storage.credentials, keys, self.clock,
+        )  # fmt: skip
         self.tenants = Tenants(
             self.catalog, self.storage.tenants, self.storage.credentials, configs, self.clock,
-            unit_of_work=self.storage.unit_of_work,
+            unit_of_work=self.storage.unit_of_work, notifications=notifications,
         )  # fmt: skip
         self.credentials = Credentials(
             self.catalog, self.storage.tenants, self.storage.credentials, keys,

@@ -22,6 +22,7 @@ from domain.use_cases.accounts import Accounts
 from domain.use_cases.configs import Configs
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
+from domain.use_cases.notifications import Notifications
 from domain.use_cases.tenants import Tenants
 from tests.fakes import (
     FakeKeyStore,
@@ -36,6 +37,7 @@ from tests.fakes import (
     InMemoryConfigRemover,
     InMemoryConfigWriter,
     InMemoryCredentialRepository,
+    InMemoryNotificationSettings,
     InMemoryOutbox,
     InMemorySubscriptionRepository,
     InMemoryTenantRepository,
@@ -153,10 +155,18 @@ class World:
         )  # fmt: skip
 
     @property
+    def notifications(self) -> Notifications:
+        """What the tenant use cases word their notifications with (over ``outbox``)."""
+        return Notifications(
+            self.catalog, self.outbox, InMemoryNotificationSettings(), self.tenant_repo,
+            self.credential_repo, self.key_store, self.clock,
+        )  # fmt: skip
+
+    @property
     def tenants(self) -> Tenants:
         return Tenants(
             self.catalog, self.tenant_repo, self.credential_repo, self.configs, self.clock,
-            unit_of_work=self.unit_of_work,
+            unit_of_work=self.unit_of_work, notifications=self.notifications,
         )  # fmt: skip
 
     def accounts(self, tokens: AuthTokenRepository) -> Accounts:

@@ -1,6 +1,7 @@
 """A tenant's stored key is read only where its tier can use it: a config, the gateway's
-config document or a welcome of a tier without own keys, and a change that activates
-nothing, read no stored key (one left from a BYOK past included)."""
+config document, a welcome, the tenant's overview or a tier change of a tier without own
+keys, and a change that activates nothing, read no stored key (one left from a BYOK past
+included)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ async def test_a_config_document_reads_the_stored_key_only_on_the_byok_tier(
     await world.tenant_repo.save(attrs.evolve(world.tenant_repo.tenants[T], tier=tier))
     await documents(world).document(T)
     assert counted.reads == reads
+
+
+@pytest.mark.parametrize(("tier", "reads"), [("starter", 0), ("premium", 0), ("byok", 1)])
+async def test_an_overview_reads_the_stored_key_only_on_the_byok_tier(
+    world: World, counted: CountingReads, tier: str, reads: int
+) -> None:
+    await world.tenant_repo.save(attrs.evolve(world.tenant_repo.tenants[T], tier=tier))
+    overview = await world.tenants.overview(T)
+    assert overview.tenant.tier == tier
+    assert counted.reads == reads
+
+
+@pytest.mark.parametrize("tier", ["starter", "premium"])
+async def test_a_change_to_a_platform_tier_reads_no_stored_key(
+    world: World, counted: CountingReads, tier: str
+) -> None:
+    """The change welcomes the tenant to the new tier and rewrites its config: neither
+    needs the key left from its BYOK tier."""
+    await world.tenants.change_tier(T, tier)
+    assert [kind for kind, _ in await world.written()] == ["welcome", "plan_changed"]
+    assert counted.reads == 0

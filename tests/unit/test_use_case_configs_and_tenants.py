@@ -11,7 +11,8 @@ from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
 from domain.notifications import NotificationKind
 from domain.openclaw_model import TenantConfig
-from domain.tenants import SubscriptionStatus
+from domain.tenants import SubscriptionStatus, Tenant
+from domain.use_cases.notifications import Notifications
 from tests.fakes import InMemoryConfigWriter
 from tests.unit.conftest import World
 
@@ -187,3 +188,25 @@ async def test_a_change_that_is_no_activation_welcomes_nobody(world: World) -> N
     await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
     await world.tenants.change_tier(TenantId("t-1"), "premium")
     assert await world.written() == []
+
+
+@attrs.frozen
+class CountingWelcomes(Notifications):
+    """Notifications that note each tenant a welcome is worded for."""
+
+    worded: list[Tenant] = attrs.Factory(list)
+
+    async def welcome_text(self, tenant: Tenant) -> str:
+        self.worded.append(tenant)
+        return await Notifications.welcome_text(self, tenant)
+
+
+async def test_a_tier_change_words_a_welcome_only_when_it_writes_one(world: World) -> None:
+    await world.add_tenant(tier="starter", status=SubscriptionStatus.INCOMPLETE)
+    notifications = CountingWelcomes(*attrs.astuple(world.notifications, recurse=False))
+    tenants = attrs.evolve(world.tenants, notifications=notifications)
+    await tenants.change_tier(TenantId("t-1"), "starter", SubscriptionStatus.PAST_DUE)
+    assert (await world.written(), notifications.worded) == ([("payment_failed", None)], [])
+    active = await tenants.change_tier(TenantId("t-1"), "premium", SubscriptionStatus.ACTIVE)
+    assert [kind for kind, _ in await world.written()] == ["payment_failed", "welcome"]
+    assert notifications.worded == [active]
