@@ -28,14 +28,7 @@ from domain.tenants import SubscriptionStatus, Tenant
 from domain.use_cases.metering import MAX_TENANT_READS, Admission, CallAdmission
 from tests.fakes import InMemoryCredentialRepository, InMemoryUsageLedger
 from tests.unit.conftest import World
-
-T = TenantId("t-1")
-CALL = MessageId("call-1")
-
-
-def route_refs(_tenant: Tenant, route: Route) -> Sequence[ModelRef]:
-    """A plan that serves every model of the route."""
-    return [choice.ref for choice in route.choices()]
+from tests.unit.test_use_case_call_reservations import CALL, T, route_refs
 
 
 def refused(reason: RefusalReason, route: Route | None = None) -> Admission:

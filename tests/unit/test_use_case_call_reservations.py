@@ -6,26 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-import attrs
-import pytest
-
-from domain.byok import KeyStatus
-from domain.errors import Conflict
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     Admitted,
     Credential,
     RefusalReason,
     Refused,
-    TenantChanged,
     TokenUsage,
 )
 from domain.routing import Route
 from domain.tenants import SubscriptionStatus, Tenant
-from domain.use_cases.metering import Admission, CallAdmission
-from tests.fakes import InMemoryCredentialRepository, InMemoryUsageLedger
+from domain.use_cases.metering import CallAdmission
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
@@ -101,27 +93,6 @@ async def test_a_second_call_naming_the_same_message_holds_its_own_and_both_coun
     assert (usage.messages_used, usage.tokens_reserved, usage.tokens_used) == (1, 0, 1_100)
 
 
-async def test_an_inactive_or_unknown_tenants_call_is_refused(world: World) -> None:
-    await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
-    cancelled = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    inactive = Refused(RefusalReason.SUBSCRIPTION_INACTIVE, None)
-    assert cancelled == CallAdmission(Admission(inactive, None, None, None), CALL, ())
-    nobody = await world.metering.reserve_call(TenantId("x"), CALL, None, 1_000, route_refs)
-    unknown = Refused(RefusalReason.TENANT_UNKNOWN, None)
-    assert nobody == CallAdmission(Admission(unknown, None, None, None), CALL, ())
-
-
-async def test_a_kept_copy_that_would_refuse_is_read_again_before_refusing(world: World) -> None:
-    """The copy this process kept says cancelled; the stored tenant is active again."""
-    tenant = await world.add_tenant(tier="starter", status=SubscriptionStatus.CANCELED)
-    metering = world.metering  # one process: one set of kept copies
-    await metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    await world.tenant_repo.save(attrs.evolve(tenant, status=SubscriptionStatus.ACTIVE))
-    reserved = await metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    assert reserved.admission is not None
-    assert isinstance(reserved.admission.decision, Admitted)
-
-
 async def test_a_past_due_tenant_within_its_grace_days_may_call(world: World) -> None:
     since = world.clock.now() - timedelta(days=1)
     await world.add_tenant(tier="starter", status=SubscriptionStatus.PAST_DUE,
@@ -129,51 +100,6 @@ async def test_a_past_due_tenant_within_its_grace_days_may_call(world: World) ->
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
     assert reserved.admission is not None
     assert isinstance(reserved.admission.decision, Admitted)
-
-
-async def test_a_byok_call_with_an_invalid_key_and_no_fallback_is_refused_with_its_route(
-    world: World,
-) -> None:
-    await world.add_tenant(tier="byok")
-    await world.add_key(allow_platform_fallback=False)
-    stored = world.credential_repo.rows[T]
-    world.credential_repo.rows[T] = attrs.evolve(stored, status=KeyStatus.INVALID)
-    # even a plan that could serve some model is not asked: the tenant has none
-    reserved = await world.metering.reserve_call(T, CALL, None, 1_000, any_model)
-    refused = Refused(RefusalReason.BYOK_KEY_INVALID, None)
-    assert reserved == CallAdmission(Admission(refused, Route(None, ()), None, None), CALL, ())
-
-
-async def test_a_call_for_a_tenant_that_keeps_changing_is_a_conflict_in_words(
-    world: World,
-) -> None:
-    @attrs.define
-    class AlwaysChanged(InMemoryUsageLedger):
-        async def reserve_call(self, request: Any, named: Any) -> Any:
-            return TenantChanged()
-
-    await world.add_tenant(tier="starter")
-    metering = attrs.evolve(world.metering, ledger=AlwaysChanged())
-    with pytest.raises(Conflict, match="tenant 't-1' changed while its call was reserved"):
-        await metering.reserve_call(T, CALL, None, 1_000, route_refs)
-
-
-async def test_a_platform_tenants_call_reads_no_stored_key(world: World) -> None:
-    """Only BYOK routes depend on the tenant's key: no credential read on the others."""
-
-    @attrs.define
-    class CountingCredentials(InMemoryCredentialRepository):
-        reads: int = 0
-
-        async def get(self, tenant_id: TenantId) -> Any:
-            self.reads += 1
-            return await super().get(tenant_id)
-
-    await world.add_tenant(tier="starter")
-    credentials = CountingCredentials()
-    metering = attrs.evolve(world.metering, credentials=credentials)
-    await metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    assert credentials.reads == 0
 
 
 async def test_a_call_the_budget_refuses_keeps_its_route_and_plan(world: World) -> None:
