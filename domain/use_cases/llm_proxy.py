@@ -192,7 +192,6 @@ class LlmProxy:
             return _model_not_found(call)
         if isinstance(admission.decision, Refused):
             return refusal_for(admission.decision)
-        assert admission.route is not None
         reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
         entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
         if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call

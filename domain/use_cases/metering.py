@@ -84,12 +84,21 @@ class MeteringCaches:
 
 @attrs.frozen
 class Admission:
-    """The answer to the gateway: admitted with a route and what remains, or refused."""
+    """An admitted message or call: the route it may take and what remains of the day's cap
+    and the period's budget (None: the tier sets no such limit)."""
 
-    decision: Admitted | Refused
-    route: Route | None
+    decision: Admitted
+    route: Route
     messages_remaining: int | None
     tokens_remaining: int | None
+
+
+@attrs.frozen
+class Refusal:
+    """A refused message or call: why, and when it may be asked again. It offers no route,
+    so it carries none."""
+
+    decision: Refused
 
 
 U = TypeVar("U")
@@ -99,9 +108,9 @@ U = TypeVar("U")
 class CallAdmission(Generic[U]):
     """One LLM call's reservation (``admission``; None: no upstream of the tenant's route
     serves the call, and nothing was reserved), the id it settles under, and the upstreams
-    ``plan`` chose for the route the admission offers."""
+    ``plan`` chose for the route the admission offers (none for a refusal)."""
 
-    admission: Admission | None
+    admission: Admission | Refusal | None
     ledger_id: MessageId
     plan: Sequence[U]
 
@@ -130,8 +139,8 @@ class UsageView:
     fallback_token_budget: int | None
 
 
-def _refused(reason: RefusalReason, route: Route | None = None) -> Admission:
-    return Admission(Refused(reason, None), route, None, None)
+def _refused(reason: RefusalReason) -> Refusal:
+    return Refusal(Refused(reason, None))
 
 
 @attrs.frozen
@@ -165,7 +174,7 @@ class Metering:
 
     async def admit(
         self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None
-    ) -> Admission:
+    ) -> Admission | Refusal:
         """Refuse unknown tenants, inactive subscriptions and BYOK tenants with no usable
         model; otherwise let the ledger admit atomically against cap and budget."""
         reserve = reservation_tokens(max_tokens, self.catalog.reservation_tokens_default)
@@ -211,7 +220,7 @@ class Metering:
 
     async def _admit(
         self, tenant: Tenant, fresh: bool, message_id: MessageId, reserve: int, now: datetime
-    ) -> Admission | TenantChanged:
+    ) -> Admission | Refusal | TenantChanged:
         """The admission decided on this tenant. A kept copy that would refuse before the
         ledger could check it is read again first (``TenantChanged``).
 
@@ -225,14 +234,14 @@ class Metering:
         route = decide_route(self.catalog, tenant, credential)
         if route.primary is None:
             if fresh:
-                return _refused(RefusalReason.BYOK_KEY_INVALID, route)
+                return _refused(RefusalReason.BYOK_KEY_INVALID)
             return TenantChanged()
         request = self._request(tenant, route, message_id, reserve, now)
         decision = await self.ledger.admit(request)
         if isinstance(decision, TenantChanged):
             return decision
         if isinstance(decision, Refused):
-            return Admission(decision, route, None, None)
+            return Refusal(decision)
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
         return self._admitted(tier, route, decision)
@@ -312,7 +321,7 @@ class Metering:
             if not fresh:
                 return TenantChanged()
             if route.primary is None:
-                return CallAdmission(_refused(RefusalReason.BYOK_KEY_INVALID, route), call_id, ())
+                return CallAdmission(_refused(RefusalReason.BYOK_KEY_INVALID), call_id, ())
             return CallAdmission(None, call_id, ())
         assert route.primary is not None
         request = self._request(tenant, route, call_id, reserve, now)
@@ -320,7 +329,7 @@ class Metering:
         if isinstance(decision, TenantChanged):
             return decision
         if isinstance(decision, Refused):
-            return CallAdmission(Admission(decision, route, None, None), call_id, upstreams)
+            return CallAdmission(Refusal(decision), call_id, ())
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
             upstreams = plan(tenant, route)

@@ -223,7 +223,7 @@ class LimitsMachine(RuleBasedStateMachine):
             assert message in self.admissions
             return
         assert message not in self.admissions
-        assert admission.route is not None and admission.route.primary is not None
+        assert admission.route.primary is not None
         self.admissions[message] = Admission(
             day.key, period.key, decision.held_tokens,
             admission.route.primary.credential is Credential.TENANT, self.clock.now(),

@@ -11,27 +11,27 @@ from domain.catalog import Catalog, Model
 from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import Admitted, Credential, RefusalReason, Refused, TokenUsage
 from domain.routing import decide_route
-from domain.use_cases.metering import Admission
+from domain.use_cases.metering import Refusal
 from tests.unit.conftest import World
 
 T = TenantId("t-1")
 M = MessageId("m-1")
 
 
-async def test_a_byok_message_with_no_usable_model_is_refused_naming_the_route_decided(
+async def test_a_byok_message_with_no_usable_model_is_refused_with_no_route(
     world: World,
 ) -> None:
-    """As for a call (``reserve_call``): the refusal carries the route that could not serve."""
+    """As for a call (``reserve_call``): a refusal offers no route, so it carries none."""
     await world.add_tenant(tier="byok")
     await world.add_key(allow_platform_fallback=False)
     await world.credentials.report_key_failure(T, "openai", 401)
     admission = await world.metering.admit(T, M)
     route = decide_route(world.catalog, world.tenant_repo.tenants[T], world.credential_repo.rows[T])
     assert route.primary is None
-    assert admission == Admission(Refused(RefusalReason.BYOK_KEY_INVALID, None), route, None, None)
+    assert admission == Refusal(Refused(RefusalReason.BYOK_KEY_INVALID, None))
 
 
-async def test_a_message_beyond_the_budget_is_refused_naming_the_route_and_nothing_remaining(
+async def test_a_message_beyond_the_budget_is_refused_until_the_period_resets(
     world: World,
 ) -> None:
     await world.add_tenant(tier="starter")
@@ -39,10 +39,7 @@ async def test_a_message_beyond_the_budget_is_refused_naming_the_route_and_nothi
                                 TokenUsage(499_500, 0), Credential.PLATFORM)  # fmt: skip
     admission = await world.metering.admit(T, M, max_tokens=1_000)
     resets = datetime(2026, 4, 1, tzinfo=UTC)
-    assert admission.decision == Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets)
-    assert admission.route is not None
-    assert admission.route.refs()[0] == world.catalog.tier("starter").primary_model
-    assert (admission.messages_remaining, admission.tokens_remaining) == (None, None)
+    assert admission == Refusal(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets))
 
 
 async def test_a_byok_message_keeps_its_platform_fallbacks_while_the_budget_holds_them(

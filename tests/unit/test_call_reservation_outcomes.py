@@ -25,14 +25,14 @@ from domain.metering import (
 )
 from domain.routing import Route, decide_route
 from domain.tenants import SubscriptionStatus, Tenant
-from domain.use_cases.metering import MAX_TENANT_READS, Admission, CallAdmission
+from domain.use_cases.metering import MAX_TENANT_READS, CallAdmission, Refusal
 from tests.fakes import InMemoryCredentialRepository, InMemoryUsageLedger
 from tests.unit.conftest import World
 from tests.unit.test_use_case_call_reservations import CALL, T, route_refs
 
 
-def refused(reason: RefusalReason, route: Route | None = None) -> Admission:
-    return Admission(Refused(reason, None), route, None, None)
+def refused(reason: RefusalReason) -> Refusal:
+    return Refusal(Refused(reason, None))
 
 
 async def test_an_unknown_tenants_call_is_refused_under_its_own_id_with_no_plan(
@@ -97,7 +97,7 @@ async def test_a_byok_call_with_no_usable_model_is_refused_before_any_plan_is_ma
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, plan)
     route = decide_route(world.catalog, world.tenant_repo.tenants[T], world.credential_repo.rows[T])
     assert route.primary is None
-    assert reserved == CallAdmission(refused(RefusalReason.BYOK_KEY_INVALID, route), CALL, ())
+    assert reserved == CallAdmission(refused(RefusalReason.BYOK_KEY_INVALID), CALL, ())
     assert asked == []
 
 
@@ -106,12 +106,9 @@ async def test_a_call_beyond_the_budget_is_refused_until_the_period_resets(world
     await world.metering.settle(T, MessageId("spent"), "moonshot/kimi-k2.5",
                                 TokenUsage(499_500, 0), Credential.PLATFORM)  # fmt: skip
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
-    tenant = world.tenant_repo.tenants[T]
-    route = decide_route(world.catalog, tenant, None)
     resets = datetime(2026, 4, 1, tzinfo=UTC)
-    budget_refusal = Admission(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets), route,
-                               None, None)  # fmt: skip
-    assert reserved == CallAdmission(budget_refusal, CALL, route_refs(tenant, route))
+    budget_refusal = Refusal(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, resets))
+    assert reserved == CallAdmission(budget_refusal, CALL, ())
     assert (await world.metering.usage(T)).tokens_reserved == 0
 
 

@@ -11,8 +11,6 @@ from domain.ids import MessageId, ModelRef, TenantId
 from domain.metering import (
     Admitted,
     Credential,
-    RefusalReason,
-    Refused,
     TokenUsage,
 )
 from domain.routing import Route
@@ -100,21 +98,6 @@ async def test_a_past_due_tenant_within_its_grace_days_may_call(world: World) ->
     reserved = await world.metering.reserve_call(T, CALL, None, 1_000, route_refs)
     assert reserved.admission is not None
     assert isinstance(reserved.admission.decision, Admitted)
-
-
-async def test_a_call_the_budget_refuses_keeps_its_route_and_plan(world: World) -> None:
-    await world.add_tenant(tier="starter")
-    reserved = await world.metering.reserve_call(T, CALL, None, 600_000, route_refs)
-    assert reserved.admission is not None
-    decision, route = reserved.admission.decision, reserved.admission.route
-    assert isinstance(decision, Refused)
-    assert decision.reason is RefusalReason.TOKEN_BUDGET_EXHAUSTED
-    assert route is not None and reserved.plan == route_refs(world.tenant_repo.tenants[T], route)
-    assert reserved.plan and reserved.ledger_id == CALL
-    assert (reserved.admission.messages_remaining, reserved.admission.tokens_remaining) == (
-        None,
-        None,
-    )
 
 
 async def test_a_byok_call_beyond_the_fallback_budget_is_planned_on_the_tenants_key_alone(

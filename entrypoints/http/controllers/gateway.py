@@ -11,7 +11,8 @@ from litestar.di import Provide
 from litestar.params import JSONBody, Parameter
 
 from domain.ids import MessageId, TenantId
-from domain.metering import Credential, Refused, TokenUsage
+from domain.metering import Credential, TokenUsage
+from domain.use_cases.metering import Refusal
 from entrypoints.http.auth import (
     SERVICE_SECURITY,
     ServiceDep,
@@ -64,11 +65,10 @@ class GatewayController(Controller):
         admission = await services.metering.admit(
             TenantId(data.tenant_id), MessageId(data.message_id), data.max_tokens
         )
+        if isinstance(admission, Refusal):
+            raise refusal_error(admission.decision)
         decision = admission.decision
-        if isinstance(decision, Refused):
-            raise refusal_error(decision)
         request.state.admission = "replayed" if decision.replayed else "admitted"
-        assert admission.route is not None
         primary, fallbacks = admission.route.refs()
         return AdmitOut(
             admitted=True,
