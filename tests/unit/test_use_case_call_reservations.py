@@ -112,3 +112,5 @@ async def test_a_byok_call_beyond_the_fallback_budget_is_planned_on_the_tenants_
     decision = reserved.admission.decision
     assert isinstance(decision, Admitted) and decision.held_tokens == 0
     assert reserved.plan == [ModelRef("byok-openai/gpt-4.1")]
+    # the admission offers the route the plan was drawn from: the withdrawn one
+    assert reserved.admission.route.refs() == ("byok-openai/gpt-4.1", ())
