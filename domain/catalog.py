@@ -144,8 +144,23 @@ class ByokProvider:
         return self.unlisted_model
 
 
+def _names_to_tier_ids(catalog: Catalog) -> Mapping[str, TierId]:
+    """Each tier id and legacy alias, to the tier id it names (unique: ``check_catalog``)."""
+    return {name: t.id for t in catalog.tiers for name in (t.id, *t.legacy_ids)}
+
+
+def _tiers_by_id(catalog: Catalog) -> Mapping[str, Tier]:
+    return {t.id: t for t in catalog.tiers}
+
+
+def _models_by_ref(catalog: Catalog) -> Mapping[str, Model]:
+    return {m.ref: m for m in catalog.models}
+
+
 @attrs.frozen
 class Catalog:
+    """The catalog's data, with its lookups by id built once (every admit asks for a tier)."""
+
     tiers: tuple[Tier, ...]
     models: tuple[Model, ...]
     platform_providers: tuple[PlatformProvider, ...]
@@ -154,19 +169,27 @@ class Catalog:
     reservation_tokens_default: int
     reservation_ttl_seconds: int
     past_due_grace_days: int
+    _tier_names: Mapping[str, TierId] = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_names_to_tier_ids, takes_self=True)
+    )
+    _tiers: Mapping[str, Tier] = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_tiers_by_id, takes_self=True)
+    )
+    _models: Mapping[str, Model] = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_models_by_ref, takes_self=True)
+    )
 
     def tier(self, tier_id: str) -> Tier:
-        wanted = normalise_tier_id(self, tier_id)
-        return next(t for t in self.tiers if t.id == wanted)
+        return self._tiers[normalise_tier_id(self, tier_id)]
 
     def model(self, ref: str) -> Model:
-        for model in self.models:
-            if model.ref == ref:
-                return model
-        raise ValidationError(f"unknown model {ref!r}", field="model")
+        model = self._models.get(ref)
+        if model is None:
+            raise ValidationError(f"unknown model {ref!r}", field="model")
+        return model
 
     def find_model(self, ref: str) -> Model | None:
-        return next((m for m in self.models if m.ref == ref), None)
+        return self._models.get(ref)
 
     def platform_provider(self, provider_id: str) -> PlatformProvider:
         return next(p for p in self.platform_providers if p.id == provider_id)
@@ -197,12 +220,11 @@ def split_model_ref(ref: str) -> tuple[str, str]:
 
 def normalise_tier_id(catalog: Catalog, tier_id: str) -> TierId:
     """A tier id or a legacy alias (``basic``, ``plus``) names the current tier id."""
-    cleaned = tier_id.strip().lower()
-    for tier in catalog.tiers:
-        if cleaned == tier.id or cleaned in tier.legacy_ids:
-            return tier.id
-    known = ", ".join(t.id for t in catalog.tiers)
-    raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
+    found = catalog._tier_names.get(tier_id.strip().lower())
+    if found is None:
+        known = ", ".join(t.id for t in catalog.tiers)
+        raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
+    return found
 
 
 # --- building from plain data -------------------------------------------------------------
