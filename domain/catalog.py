@@ -8,6 +8,7 @@ handed to the rules; no rule looks it up globally. ``build_catalog`` turns plain
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -159,7 +160,8 @@ def _models_by_ref(catalog: Catalog) -> Mapping[str, Model]:
 
 @attrs.frozen
 class Catalog:
-    """The catalog's data, with its lookups by id built once (every admit asks for a tier)."""
+    """The catalog's data, with its lookups by id built once, on first use (every admit asks
+    for a tier; a cached property, not a field, so the catalog's fields stay its data)."""
 
     tiers: tuple[Tier, ...]
     models: tuple[Model, ...]
@@ -169,15 +171,18 @@ class Catalog:
     reservation_tokens_default: int
     reservation_ttl_seconds: int
     past_due_grace_days: int
-    _tier_names: Mapping[str, TierId] = attrs.field(
-        init=False, repr=False, eq=False, default=attrs.Factory(_names_to_tier_ids, takes_self=True)
-    )
-    _tiers: Mapping[str, Tier] = attrs.field(
-        init=False, repr=False, eq=False, default=attrs.Factory(_tiers_by_id, takes_self=True)
-    )
-    _models: Mapping[str, Model] = attrs.field(
-        init=False, repr=False, eq=False, default=attrs.Factory(_models_by_ref, takes_self=True)
-    )
+
+    @functools.cached_property
+    def _tier_names(self) -> Mapping[str, TierId]:
+        return _names_to_tier_ids(self)
+
+    @functools.cached_property
+    def _tiers(self) -> Mapping[str, Tier]:
+        return _tiers_by_id(self)
+
+    @functools.cached_property
+    def _models(self) -> Mapping[str, Model]:
+        return _models_by_ref(self)
 
     def tier(self, tier_id: str) -> Tier:
         return self._tiers[normalise_tier_id(self, tier_id)]
