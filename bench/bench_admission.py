@@ -140,6 +140,16 @@ def checkpoint(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def sessions(url: str) -> int:
+    """Sessions PostgreSQL has opened on this database so far (this one included): the
+    difference across a scenario is the connections the server under test opened."""
+    with psycopg.connect(libpq(url)) as conn:
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def libpq(url: str) -> str:
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -475,6 +485,7 @@ def row(label: str, result: dict[str, Any], base: dict[str, Any] | None, target:
         "statuses": result["measured_statuses"],
         "errors": result["errors"],
         "cpu_pct": result.get("cpu_pct", {}),
+        "sessions_opened": result.get("sessions_opened"),
     }  # fmt: skip
 
 
@@ -552,7 +563,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(name: str, spec: dict[str, Any]) -> None:
             checkpoint(url)
+            opened = sessions(url)
             results[name] = load(work, name, {"port": server.port, **spec}, server, database_pid)
+            results[name]["sessions_opened"] = sessions(url) - opened - 1
 
         def admit_spec(run_id: str, out: Path) -> dict[str, Any]:
             return {"kind": "post_admit", "path": "/api/v1/gateway/admit", "run_id": run_id,
@@ -664,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for r in rows:
         print(f"{r['scenario']}: statuses {r['statuses']} errors {r['errors']} "
-              f"CPU % of one core {r['cpu_pct']}")  # fmt: skip
+              f"CPU % of one core {r['cpu_pct']}; database sessions opened "
+              f"{r['sessions_opened']}")  # fmt: skip
     print()
     print(
         f"database alone, the one-UPDATE statement on {POOL_SIZE} connections without HTTP: "
