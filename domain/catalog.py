@@ -8,6 +8,7 @@ handed to the rules; no rule looks it up globally. ``build_catalog`` turns plain
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -144,8 +145,24 @@ class ByokProvider:
         return self.unlisted_model
 
 
+def _names_to_tier_ids(catalog: Catalog) -> Mapping[str, TierId]:
+    """Each tier id and legacy alias, to the tier id it names (unique: ``check_catalog``)."""
+    return {name: t.id for t in catalog.tiers for name in (t.id, *t.legacy_ids)}
+
+
+def _tiers_by_id(catalog: Catalog) -> Mapping[str, Tier]:
+    return {t.id: t for t in catalog.tiers}
+
+
+def _models_by_ref(catalog: Catalog) -> Mapping[str, Model]:
+    return {m.ref: m for m in catalog.models}
+
+
 @attrs.frozen
 class Catalog:
+    """The catalog's data, with its lookups by id built once, on first use (every admit asks
+    for a tier; a cached property, not a field, so the catalog's fields stay its data)."""
+
     tiers: tuple[Tier, ...]
     models: tuple[Model, ...]
     platform_providers: tuple[PlatformProvider, ...]
@@ -155,18 +172,29 @@ class Catalog:
     reservation_ttl_seconds: int
     past_due_grace_days: int
 
+    @functools.cached_property
+    def _tier_names(self) -> Mapping[str, TierId]:
+        return _names_to_tier_ids(self)
+
+    @functools.cached_property
+    def _tiers(self) -> Mapping[str, Tier]:
+        return _tiers_by_id(self)
+
+    @functools.cached_property
+    def _models(self) -> Mapping[str, Model]:
+        return _models_by_ref(self)
+
     def tier(self, tier_id: str) -> Tier:
-        wanted = normalise_tier_id(self, tier_id)
-        return next(t for t in self.tiers if t.id == wanted)
+        return self._tiers[normalise_tier_id(self, tier_id)]
 
     def model(self, ref: str) -> Model:
-        for model in self.models:
-            if model.ref == ref:
-                return model
-        raise ValidationError(f"unknown model {ref!r}", field="model")
+        model = self._models.get(ref)
+        if model is None:
+            raise ValidationError(f"unknown model {ref!r}", field="model")
+        return model
 
     def find_model(self, ref: str) -> Model | None:
-        return next((m for m in self.models if m.ref == ref), None)
+        return self._models.get(ref)
 
     def platform_provider(self, provider_id: str) -> PlatformProvider:
         return next(p for p in self.platform_providers if p.id == provider_id)
@@ -197,12 +225,11 @@ def split_model_ref(ref: str) -> tuple[str, str]:
 
 def normalise_tier_id(catalog: Catalog, tier_id: str) -> TierId:
     """A tier id or a legacy alias (``basic``, ``plus``) names the current tier id."""
-    cleaned = tier_id.strip().lower()
-    for tier in catalog.tiers:
-        if cleaned == tier.id or cleaned in tier.legacy_ids:
-            return tier.id
-    known = ", ".join(t.id for t in catalog.tiers)
-    raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
+    found = catalog._tier_names.get(tier_id.strip().lower())
+    if found is None:
+        known = ", ".join(t.id for t in catalog.tiers)
+        raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
+    return found
 
 
 # --- building from plain data -------------------------------------------------------------

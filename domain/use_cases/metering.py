@@ -14,7 +14,7 @@ period boundary files it under its reservation's period only.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -51,6 +51,7 @@ from domain.routing import (
     tier_models,
 )
 from domain.tenants import Tenant, may_use_service
+from domain.use_cases.single_flight import SingleFlight
 from domain.windows import Window, WindowMemo
 
 log = logging.getLogger("tierkeeper.metering")
@@ -66,9 +67,14 @@ gives up."""
 class MeteringCaches:
     """What one API process keeps between messages, built once by bootstrap: the tenant
     copies last read (checked by the ledger against the stored revision, so never stale in
-    effect) and the windows last computed. Never a count: counts live in the ledger."""
+    effect) and the windows last computed. Never a count: counts live in the ledger.
+
+    Concurrent messages of a tenant whose copy is missing or stale share one read of it
+    (``tenant_reads``): a read that began before a message arrived is safe to share for
+    the same reason a kept copy is, the ledger checks its revision."""
 
     tenant_copies: dict[TenantId, Tenant] = attrs.Factory(dict)
+    tenant_reads: SingleFlight[TenantId, Tenant | None] = attrs.Factory(SingleFlight)
     windows: WindowMemo = attrs.Factory(WindowMemo)
     weights: dict[tuple[ModelRef, ...], Decimal] = attrs.Factory(dict)
     """The highest budget weight per set of model refs (the catalog never changes while
@@ -80,6 +86,19 @@ class MeteringCaches:
             self.tenant_copies.pop(tenant_id, None)
         else:
             remember(self.tenant_copies, tenant_id, tenant, MAX_TENANT_COPIES)
+
+    async def read(
+        self, tenant_id: TenantId, get: Callable[[TenantId], Awaitable[Tenant | None]]
+    ) -> Tenant | None:
+        """The tenant as stored now (None: gone), kept; or the answer of the read of it
+        already under way. A failed read fails everyone waiting on it and keeps nothing."""
+
+        async def read_and_keep() -> Tenant | None:
+            tenant = await get(tenant_id)
+            self.keep(tenant_id, tenant)
+            return tenant
+
+        return await self.tenant_reads.run(tenant_id, read_and_keep)
 
 
 @attrs.frozen
@@ -168,9 +187,7 @@ class Metering:
         if copy is not None:
             yield copy, False
         for _ in range(MAX_TENANT_READS):
-            tenant = await self.tenants.get(tenant_id)
-            self.caches.keep(tenant_id, tenant)
-            yield tenant, True
+            yield await self.caches.read(tenant_id, self.tenants.get), True
 
     async def admit(
         self, tenant_id: TenantId, message_id: MessageId, max_tokens: int | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from domain.catalog import Catalog, build_catalog, normalise_tier_id, split_model_ref
@@ -70,6 +71,38 @@ def test_an_unknown_tier_is_a_field_error(catalog: Catalog) -> None:
         catalog.tier("gold")
     assert raised.value.field == "tier"
     assert "gold" in raised.value.detail
+
+
+def test_an_unknown_tier_error_lists_the_known_ones(catalog: Catalog) -> None:
+    with pytest.raises(ValidationError) as raised:
+        normalise_tier_id(catalog, "gold")
+    assert raised.value.detail == "unknown tier 'gold'; expected one of starter, premium, byok"
+
+
+def test_models_are_found_by_ref_and_an_unknown_ref_is_a_field_error(catalog: Catalog) -> None:
+    for model in catalog.models:
+        assert catalog.model(model.ref) is model
+        assert catalog.find_model(model.ref) is model
+    assert catalog.find_model("moonshot/nope") is None
+    with pytest.raises(ValidationError) as raised:
+        catalog.model("moonshot/nope")
+    assert raised.value.field == "model"
+    assert raised.value.detail == "unknown model 'moonshot/nope'"
+
+
+def test_a_changed_catalog_looks_up_its_own_tiers_and_models(catalog: Catalog) -> None:
+    """Lookups are built from the values a catalog holds, so an evolved copy answers its own."""
+    renamed = attrs.evolve(catalog.tier("premium"), name="Gold", legacy_ids=("gold",))
+    changed = attrs.evolve(
+        catalog,
+        tiers=tuple(renamed if t.id == "premium" else t for t in catalog.tiers),
+        models=catalog.models[:1],
+    )
+    assert changed.tier("gold") is renamed
+    assert changed.tier("premium").name == "Gold"
+    assert catalog.tier("premium").name == "Premium"
+    assert changed.find_model(catalog.models[1].ref) is None
+    assert changed == attrs.evolve(changed)
 
 
 def test_model_refs_split_on_the_first_slash() -> None:
