@@ -204,7 +204,7 @@ class LlmProxy:
             if key is None:
                 continue
             try:
-                response = await self.upstream.send(self._request(call, upstream, key))
+                response = await self.upstream.send(self._request(entry, upstream, key))
             except UpstreamUnreachable:
                 attempts.append(UpstreamAttempt(upstream.provider_id, None))
                 continue
@@ -267,12 +267,13 @@ class LlmProxy:
             return None
         return await self.key_store.decrypt(stored.ciphertext)
 
-    def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
-        """The call as this upstream takes it: in its format, naming its model (an OpenAI
-        stream asks for its usage); the key as ``x-api-key`` where the upstream wants it so,
-        else as a bearer token (Gemini too, on its OpenAI-compatible endpoint)."""
-        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        body = translate_request(call.body, call.wire, upstream.wire, reserve)
+    def _request(self, entry: CallEntry, upstream: Upstream, key: Secret) -> UpstreamRequest:
+        """The call as this upstream takes it: in its format, naming its model, capped at
+        what the call reserved where the format requires a cap (an OpenAI stream asks for
+        its usage); the key as ``x-api-key`` where the upstream wants it so, else as a bearer
+        token (Gemini too, on its OpenAI-compatible endpoint)."""
+        call = entry.call
+        body = translate_request(call.body, call.wire, upstream.wire, entry.reserve)
         assert body is not None  # the plan crosses wires only for a call that translates
         body["model"] = upstream.model_id
         if upstream.wire is WireFormat.OPENAI and call.stream:
