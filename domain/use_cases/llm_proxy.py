@@ -90,6 +90,8 @@ class ProxyRefusal:
     code: str
     message: str
     attempts: tuple[UpstreamAttempt, ...] = ()
+    param: str | None = None
+    """The request field refused, where one is to blame (OpenAI's error names it)."""
 
 
 @attrs.frozen

@@ -56,7 +56,7 @@ def error_body(wire: WireFormat, refusal: ProxyRefusal) -> dict[str, Any]:
             "error": {
                 "message": refusal.message,
                 "type": _OPENAI_TYPES[refusal.kind],
-                "param": None,
+                "param": refusal.param,
                 "code": refusal.code,
             }
         }
@@ -96,11 +96,20 @@ def _invalid(message: str) -> ProxyRefusal:
     return ProxyRefusal(400, RefusalKind.INVALID_REQUEST, "invalid_request", message)
 
 
+SYSTEM_FIELD_REFUSED = ProxyRefusal(
+    400, RefusalKind.INVALID_REQUEST, "invalid_request",
+    "system: not an OpenAI Chat Completions field; send system instructions as a message "
+    "with role 'system'", param="system",
+)  # fmt: skip
+"""Anthropic's top-level ``system`` sent in an OpenAI call: an OpenAI-compatible upstream
+would ignore or reject it and a fallback to Anthropic would drop it, so no route gets it."""
+
+
 def parse_call(
     wire: WireFormat, body: bytes, headers: Mapping[str, str]
 ) -> ProxyCall | ProxyRefusal:
     """The call's model, streaming flag and token cap, checked as the providers check them
-    (Anthropic requires ``max_tokens``)."""
+    (Anthropic requires ``max_tokens``); an OpenAI call may not carry Anthropic's ``system``."""
     if len(body) > MAX_BODY_BYTES:
         return ProxyRefusal(413, RefusalKind.INVALID_REQUEST, "request_too_large",
                             "the request body is too large")  # fmt: skip
@@ -117,6 +126,8 @@ def parse_call(
     if not isinstance(stream, bool):
         return _invalid("stream: must be true or false")
     if wire is WireFormat.OPENAI:
+        if "system" in document:
+            return SYSTEM_FIELD_REFUSED
         max_tokens = document.get("max_completion_tokens", document.get("max_tokens"))
     else:
         max_tokens = document.get("max_tokens")
