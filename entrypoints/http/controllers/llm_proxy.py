@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Stream
+from litestar.types import Receive
 
 from domain.ids import MessageId
 from domain.proxy import WireFormat
@@ -151,6 +152,25 @@ def parse_call(
     )
 
 
+async def read_body(receive: Receive) -> bytes:
+    """The request body, read for both spellings of the call routes (the fast path's and
+    Litestar's) so they share the providers' limit; past ``MAX_BODY_BYTES`` the rest is not
+    kept (``parse_call`` refuses a body that long). A caller that left before sending all of
+    it sent nothing (a call that is not JSON: refused, and the refusal goes nowhere)."""
+    parts = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        if size <= MAX_BODY_BYTES:
+            parts.append(chunk)
+            size += len(chunk)
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
 def _proxy(request: Request[Any, Any, Any]) -> LlmProxy | None:
     return services_of(request).llm_proxy
 
@@ -186,7 +206,7 @@ async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Respo
     """A call that reached Litestar (the exact call paths take ``proxy_fast_path``)."""
     state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     outcome = await proxy_outcome(
-        _proxy(request), wire, await request.body(), request.headers, state
+        _proxy(request), wire, await read_body(request.receive), request.headers, state
     )
     if isinstance(outcome, ProxyRefusal):
         return refusal_response(request, wire, outcome)
