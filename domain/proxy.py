@@ -148,26 +148,31 @@ PlanKey = tuple[Route, tuple[ModelRef, ...], str, WireFormat]
 
 @attrs.define
 class CallPlans:
-    """The call plans worked out so far, by route, selectable models, requested model and
-    wire format: the plan within the call's format and the one across formats. Both depend
-    on the catalog alone, which never changes while the process runs, so each is worked out
-    once per process instead of once per call."""
+    """One catalog's call plans worked out so far, by route, selectable models, requested
+    model and wire format: the plan within the call's format and the one across formats.
+    They depend on the catalog alone, which never changes while the process runs, so each
+    is worked out once per process instead of once per call (its owner always passes the
+    same catalog)."""
 
-    catalog: Catalog
     _known: dict[PlanKey, tuple[tuple[Upstream, ...], tuple[Upstream, ...]]] = attrs.field(
         factory=dict, init=False
     )
 
     def plans(
-        self, route: Route, selectable: tuple[ModelRef, ...], requested_model: str, wire: WireFormat
+        self,
+        catalog: Catalog,
+        route: Route,
+        selectable: tuple[ModelRef, ...],
+        requested_model: str,
+        wire: WireFormat,
     ) -> tuple[tuple[Upstream, ...], tuple[Upstream, ...]]:
         """``call_plan`` within the call's wire format, and across wire formats."""
         key = (route, selectable, requested_model, wire)
         known = self._known.get(key)
         if known is None:
             known = (
-                call_plan(self.catalog, route, selectable, requested_model, wire),
-                call_plan(self.catalog, route, selectable, requested_model, wire, True),
+                call_plan(catalog, route, selectable, requested_model, wire),
+                call_plan(catalog, route, selectable, requested_model, wire, True),
             )
             remember(self._known, key, known, MAX_CALL_PLANS)
         return known

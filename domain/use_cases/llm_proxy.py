@@ -175,10 +175,7 @@ class LlmProxy:
     platform_keys: Mapping[str, Secret] = attrs.field(repr=False)
     """The platform's own provider keys by catalog provider id."""
     _finishing: set[asyncio.Task[None]] = attrs.field(factory=set, init=False, repr=False, eq=False)
-    _plans: CallPlans = attrs.field(
-        default=attrs.Factory(lambda proxy: CallPlans(proxy.catalog), takes_self=True),
-        init=False, repr=False, eq=False,
-    )  # fmt: skip
+    _plans: CallPlans = attrs.field(factory=CallPlans, init=False, repr=False, eq=False)
 
     async def call(self, presented_key: str, call: ProxyCall) -> ProxyAnswer | ProxyRefusal:
         """Reserve the call's tokens (no message counted: caps stay with admission; a call
@@ -255,7 +252,7 @@ class LlmProxy:
         when the route itself does not offer it; fallbacks in the other wire format only
         when the route has some and the call is plain text (read only then)."""
         selectable = self.catalog.tier(tenant.tier).selectable_models
-        plan, wider = self._plans.plans(route, selectable, call.model, call.wire)
+        plan, wider = self._plans.plans(self.catalog, route, selectable, call.model, call.wire)
         if len(wider) == len(plan) or plain_text_chat(call.body, call.wire) is None:
             return plan
         return wider

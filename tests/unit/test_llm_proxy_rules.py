@@ -100,15 +100,15 @@ def test_call_plans_are_worked_out_once_within_and_across_wire_formats(
 ) -> None:
     byok = Route(choice("byok-openai/gpt-4.1", TENANT),
                  (choice("moonshot/kimi-k2.5"), choice("minimax/MiniMax-M2.1")))  # fmt: skip
-    plans = CallPlans(catalog)
-    first = plans.plans(byok, (), "gpt-4.1", WireFormat.OPENAI)
+    plans = CallPlans()
+    first = plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI)
     assert first == (
         call_plan(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI),
         call_plan(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI, True),
     )
     assert len(first[1]) == 3  # MiniMax speaks Messages: only across formats
-    assert plans.plans(byok, (), "gpt-4.1", WireFormat.OPENAI) is first
-    assert plans.plans(byok, (), "gpt-4.1", WireFormat.ANTHROPIC) == ((), ())
+    assert plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI) is first
+    assert plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.ANTHROPIC) == ((), ())
 
 
 def test_a_selectable_model_outside_the_route_is_served_then_the_route_follows(
