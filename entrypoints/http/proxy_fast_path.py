@@ -20,7 +20,7 @@ from litestar import Request
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from domain.proxy import WireFormat
-from domain.use_cases.llm_proxy import ProxyRefusal
+from domain.use_cases.llm_proxy import ProxyAnswer, ProxyRefusal
 from entrypoints.http.controllers.llm_proxy import (
     REFUSAL_HEADER,
     proxy_outcome,
@@ -40,29 +40,28 @@ def proxy_fast_path(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         scope["path_template"] = scope["path"]
-        started = False
-
-        async def sending(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await serve(scope, receive, sending, wire)
+        try:  # a failure before the answer starts is answered as Litestar would answer it
+            outcome = await outcome_of(scope, receive, wire)
         except Exception as exc:
-            if started:
-                raise
             await answer_failure(scope, receive, send, exc)
+            return
+        await respond(receive, send, wire, outcome)
 
     return fast_path
 
 
-async def serve(scope: Scope, receive: Receive, send: Send, wire: WireFormat) -> None:
+async def outcome_of(
+    scope: Scope, receive: Receive, wire: WireFormat
+) -> ProxyAnswer | ProxyRefusal:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     body = await read_body(receive)
-    state: dict[str, Any] = scope["state"]
     services = scope["app"].state.services
-    outcome = await proxy_outcome(services.llm_proxy, wire, body, headers, state)
+    return await proxy_outcome(services.llm_proxy, wire, body, headers, scope["state"])
+
+
+async def respond(
+    receive: Receive, send: Send, wire: WireFormat, outcome: ProxyAnswer | ProxyRefusal
+) -> None:
     if isinstance(outcome, ProxyRefusal):
         extra = [(REFUSAL_HEADER.encode(), outcome.code.encode())]
         await answer(send, outcome.status_code, JSON, refusal_body(wire, outcome), extra)
