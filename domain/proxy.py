@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 
+from domain.bounded_memory import remember
 from domain.catalog import AuthStyle, Catalog, split_model_ref
 from domain.ids import ModelRef
 from domain.metering import Credential
@@ -138,6 +139,43 @@ def call_plan(
     later = upstreams if across_wires else same_wire
     later_route = [u for u in later if u.choice in choices and _after(u, first, choices)]
     return (first, *later_route)
+
+
+MAX_CALL_PLANS = 4_096
+"""Plans kept per process: the requested model is the caller's word, so the memory is bounded."""
+PlanKey = tuple[Route, tuple[ModelRef, ...], str, WireFormat]
+
+
+@attrs.define
+class CallPlans:
+    """One catalog's call plans worked out so far, by route, selectable models, requested
+    model and wire format: the plan within the call's format and the one across formats.
+    They depend on the catalog alone, which never changes while the process runs, so each
+    is worked out once per process instead of once per call (its owner always passes the
+    same catalog)."""
+
+    _known: dict[PlanKey, tuple[tuple[Upstream, ...], tuple[Upstream, ...]]] = attrs.field(
+        factory=dict, init=False
+    )
+
+    def plans(
+        self,
+        catalog: Catalog,
+        route: Route,
+        selectable: tuple[ModelRef, ...],
+        requested_model: str,
+        wire: WireFormat,
+    ) -> tuple[tuple[Upstream, ...], tuple[Upstream, ...]]:
+        """``call_plan`` within the call's wire format, and across wire formats."""
+        key = (route, selectable, requested_model, wire)
+        known = self._known.get(key)
+        if known is None:
+            known = (
+                call_plan(catalog, route, selectable, requested_model, wire),
+                call_plan(catalog, route, selectable, requested_model, wire, True),
+            )
+            remember(self._known, key, known, MAX_CALL_PLANS)
+        return known
 
 
 def _after(candidate: Upstream, first: Upstream, choices: list[ModelChoice]) -> bool:

@@ -21,12 +21,12 @@ from domain.llm_usage import NO_TOKENS, StreamUsageReader, answer_usage
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage, reservation_tokens
 from domain.ports import CredentialRepository, KeyStore, LlmUpstream, TenantRepository
 from domain.proxy import (
+    CallPlans,
     Upstream,
     UpstreamRequest,
     UpstreamResponse,
     Verdict,
     WireFormat,
-    call_plan,
     judge_upstream_status,
     upstream_for,
 )
@@ -90,6 +90,8 @@ class ProxyRefusal:
     code: str
     message: str
     attempts: tuple[UpstreamAttempt, ...] = ()
+    param: str | None = None
+    """The request field refused, where one is to blame (OpenAI's error names it)."""
 
 
 @attrs.frozen
@@ -173,6 +175,7 @@ class LlmProxy:
     platform_keys: Mapping[str, Secret] = attrs.field(repr=False)
     """The platform's own provider keys by catalog provider id."""
     _finishing: set[asyncio.Task[None]] = attrs.field(factory=set, init=False, repr=False, eq=False)
+    _plans: CallPlans = attrs.field(factory=CallPlans, init=False, repr=False, eq=False)
 
     async def call(self, presented_key: str, call: ProxyCall) -> ProxyAnswer | ProxyRefusal:
         """Reserve the call's tokens (no message counted: caps stay with admission; a call
@@ -203,7 +206,7 @@ class LlmProxy:
             if key is None:
                 continue
             try:
-                response = await self.upstream.send(self._request(call, upstream, key))
+                response = await self.upstream.send(self._request(entry, upstream, key))
             except UpstreamUnreachable:
                 attempts.append(UpstreamAttempt(upstream.provider_id, None))
                 continue
@@ -248,10 +251,7 @@ class LlmProxy:
         when the route itself does not offer it; fallbacks in the other wire format only
         when the route has some and the call is plain text (read only then)."""
         selectable = self.catalog.tier(tenant.tier).selectable_models
-        plan = call_plan(self.catalog, route, selectable, call.model, call.wire)
-        if not plan:
-            return plan
-        wider = call_plan(self.catalog, route, selectable, call.model, call.wire, True)
+        plan, wider = self._plans.plans(self.catalog, route, selectable, call.model, call.wire)
         if len(wider) == len(plan) or plain_text_chat(call.body, call.wire) is None:
             return plan
         return wider
@@ -266,12 +266,13 @@ class LlmProxy:
             return None
         return await self.key_store.decrypt(stored.ciphertext)
 
-    def _request(self, call: ProxyCall, upstream: Upstream, key: Secret) -> UpstreamRequest:
-        """The call as this upstream takes it: in its format, naming its model (an OpenAI
-        stream asks for its usage); the key as ``x-api-key`` where the upstream wants it so,
-        else as a bearer token (Gemini too, on its OpenAI-compatible endpoint)."""
-        reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        body = translate_request(call.body, call.wire, upstream.wire, reserve)
+    def _request(self, entry: CallEntry, upstream: Upstream, key: Secret) -> UpstreamRequest:
+        """The call as this upstream takes it: in its format, naming its model, capped at
+        what the call reserved where the format requires a cap (an OpenAI stream asks for
+        its usage); the key as ``x-api-key`` where the upstream wants it so, else as a bearer
+        token (Gemini too, on its OpenAI-compatible endpoint)."""
+        call = entry.call
+        body = translate_request(call.body, call.wire, upstream.wire, entry.reserve)
         assert body is not None  # the plan crosses wires only for a call that translates
         body["model"] = upstream.model_id
         if upstream.wire is WireFormat.OPENAI and call.stream:

@@ -17,15 +17,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
-from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from domain.proxy import WireFormat
-from domain.use_cases.llm_proxy import ProxyRefusal
+from domain.use_cases.llm_proxy import ProxyAnswer, ProxyRefusal
 from entrypoints.http.controllers.llm_proxy import (
-    MAX_BODY_BYTES,
     REFUSAL_HEADER,
     proxy_outcome,
+    read_body,
     refusal_body,
 )
 
@@ -41,29 +40,28 @@ def proxy_fast_path(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         scope["path_template"] = scope["path"]
-        started = False
-
-        async def sending(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await serve(scope, receive, sending, wire)
+        try:  # a failure before the answer starts is answered as Litestar would answer it
+            outcome = await outcome_of(scope, receive, wire)
         except Exception as exc:
-            if started:
-                raise
             await answer_failure(scope, receive, send, exc)
+            return
+        await respond(receive, send, wire, outcome)
 
     return fast_path
 
 
-async def serve(scope: Scope, receive: Receive, send: Send, wire: WireFormat) -> None:
+async def outcome_of(
+    scope: Scope, receive: Receive, wire: WireFormat
+) -> ProxyAnswer | ProxyRefusal:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     body = await read_body(receive)
-    state: dict[str, Any] = scope["state"]
     services = scope["app"].state.services
-    outcome = await proxy_outcome(services.llm_proxy, wire, body, headers, state)
+    return await proxy_outcome(services.llm_proxy, wire, body, headers, scope["state"])
+
+
+async def respond(
+    receive: Receive, send: Send, wire: WireFormat, outcome: ProxyAnswer | ProxyRefusal
+) -> None:
     if isinstance(outcome, ProxyRefusal):
         extra = [(REFUSAL_HEADER.encode(), outcome.code.encode())]
         await answer(send, outcome.status_code, JSON, refusal_body(wire, outcome), extra)
@@ -71,24 +69,6 @@ async def serve(scope: Scope, receive: Receive, send: Send, wire: WireFormat) ->
         await answer(send, outcome.status_code, outcome.content_type.encode(), outcome.body)
     else:
         await stream(receive, send, outcome.status_code, outcome.content_type, outcome.chunks)
-
-
-async def read_body(receive: Receive) -> bytes:
-    """The request body; past ``MAX_BODY_BYTES`` the rest is not kept (``parse_call``
-    refuses a body that long). A caller that left before sending all of it sent nothing
-    (a call that is not JSON: refused, and the refusal goes nowhere)."""
-    parts = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        if size <= MAX_BODY_BYTES:
-            parts.append(chunk)
-            size += len(chunk)
-        if not message.get("more_body"):
-            return b"".join(parts)
 
 
 async def answer(
@@ -138,11 +118,12 @@ async def stream(
 
 
 async def answer_failure(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-    """The error answer the app's exception handler for this kind of failure gives."""
+    """The app's exception handler for this kind of failure answers it, its response sent as
+    Litestar sends any response."""
     app = scope["app"]
     handler = next(
         app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers
     )
-    response = handler(Request(scope, receive), exc)
-    extra = [(name.lower().encode(), value.encode()) for name, value in response.headers.items()]
-    await answer(send, response.status_code, JSON, encode_json(response.content), extra)
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    response = handler(request, exc)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)

@@ -137,19 +137,52 @@ async def test_the_call_paths_keep_litestars_answers_for_other_methods_and_spell
     assert slashed.json()["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("path", [OPENAI, f"{OPENAI}/"])
 async def test_a_body_past_the_proxys_limit_is_a_413_in_the_providers_shape(
-    client: AsyncTestClient[Any],
+    client: AsyncTestClient[Any], path: str
 ) -> None:
-    """The limit is the providers' own (32 MiB), not the framework's 10 MB default."""
+    """The limit is the providers' own (32 MiB), not the framework's 10 MB default, on the
+    fast path and on Litestar's route alike (one body reader)."""
     padding = b" " * (MAX_BODY_BYTES - 40)
     within = await client.post(
-        OPENAI,
+        path,
         content=b'{"model": "kimi-k2.5"}' + padding,
         headers={"Authorization": "Bearer tkv_x"},
     )
     assert within.status_code == 401  # read whole and parsed; only the key is unknown
     beyond = await client.post(
-        OPENAI, content=b"{" + padding + b" " * 64 + b"}", headers={"Authorization": "Bearer tkv_x"}
+        path, content=b"{" + padding + b" " * 64 + b"}", headers={"Authorization": "Bearer tkv_x"}
     )
     assert beyond.status_code == 413
     assert beyond.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize("path", [OPENAI, f"{OPENAI}/"])
+async def test_an_openai_call_with_anthropics_system_field_is_refused_before_its_key_is_read(
+    client: AsyncTestClient[Any], path: str
+) -> None:
+    """Refused on every route (an Anthropic fallback would drop it): 400 naming the field
+    and the message to send instead, before the key is looked up (this key is unknown)."""
+    response = await client.post(
+        path, json={"model": "kimi-k2.5", "system": "be brief", "messages": []},
+        headers={"Authorization": "Bearer tkv_x"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": "system: not an OpenAI Chat Completions field; send system "
+            "instructions as a message with role 'system'",
+            "type": "invalid_request_error",
+            "param": "system",
+            "code": "invalid_request",
+        }
+    }
+
+
+async def test_an_anthropic_call_keeps_its_system_field(client: AsyncTestClient[Any]) -> None:
+    response = await client.post(
+        ANTHROPIC, json={"model": "claude-sonnet-4-6", "system": "be brief", "max_tokens": 9,
+                         "messages": []},
+        headers={"x-api-key": "tkv_x"},
+    )  # fmt: skip
+    assert response.status_code == 401  # parsed whole; only the key is unknown

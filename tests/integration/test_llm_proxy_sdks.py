@@ -551,6 +551,27 @@ def test_a_model_the_tenant_may_not_use_is_refused_before_anything_is_reserved(
     world.seen.append(refused.value.response.text)
 
 
+def test_an_openai_call_with_a_system_field_is_refused_before_anything_is_reserved(
+    world: ProxyWorld,
+) -> None:
+    """Premium, whose route crosses wire formats: a fallback to Anthropic would drop
+    Anthropic's ``system`` sent in an OpenAI call, so every route refuses it, with 400."""
+    tenant = world.tenant("premium")
+    before = len(world.stub.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        world.openai(tenant).chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}],
+            extra_body={"system": "be brief"},
+        )  # fmt: skip
+    assert refused.value.param == "system"
+    assert refused.value.type == "invalid_request_error"
+    assert "role 'system'" in refused.value.message
+    assert len(world.stub.requests) == before
+    assert world.records(tenant.id) == []
+    assert messages_used(world, tenant) == (0, 0)
+    world.seen.append(refused.value.response.text)
+
+
 def test_parallel_calls_beyond_the_budget_forward_exactly_those_that_fit(
     world: ProxyWorld,
 ) -> None:

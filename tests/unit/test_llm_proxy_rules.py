@@ -13,6 +13,7 @@ from domain.ids import ModelRef
 from domain.llm_usage import StreamUsageReader, answer_usage, anthropic_usage, openai_usage
 from domain.metering import Credential, TokenUsage
 from domain.proxy import (
+    CallPlans,
     Upstream,
     Verdict,
     WireFormat,
@@ -92,6 +93,22 @@ def test_a_call_starts_at_the_requested_model_and_falls_back_along_the_route_in_
     assert models(minimax) == ["minimax/MiniMax-M2.1"]
     assert call_plan(catalog, byok, (), "gpt-4.1", WireFormat.ANTHROPIC) == ()
     assert call_plan(catalog, byok, (), "gpt-5", WireFormat.OPENAI) == ()
+
+
+def test_call_plans_are_worked_out_once_within_and_across_wire_formats(
+    catalog: Catalog,
+) -> None:
+    byok = Route(choice("byok-openai/gpt-4.1", TENANT),
+                 (choice("moonshot/kimi-k2.5"), choice("minimax/MiniMax-M2.1")))  # fmt: skip
+    plans = CallPlans()
+    first = plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI)
+    assert first == (
+        call_plan(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI),
+        call_plan(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI, True),
+    )
+    assert len(first[1]) == 3  # MiniMax speaks Messages: only across formats
+    assert plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.OPENAI) is first
+    assert plans.plans(catalog, byok, (), "gpt-4.1", WireFormat.ANTHROPIC) == ((), ())
 
 
 def test_a_selectable_model_outside_the_route_is_served_then_the_route_follows(

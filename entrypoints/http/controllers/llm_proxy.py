@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Stream
+from litestar.types import Receive
 
 from domain.ids import MessageId
 from domain.proxy import WireFormat
@@ -56,7 +57,7 @@ def error_body(wire: WireFormat, refusal: ProxyRefusal) -> dict[str, Any]:
             "error": {
                 "message": refusal.message,
                 "type": _OPENAI_TYPES[refusal.kind],
-                "param": None,
+                "param": refusal.param,
                 "code": refusal.code,
             }
         }
@@ -96,11 +97,20 @@ def _invalid(message: str) -> ProxyRefusal:
     return ProxyRefusal(400, RefusalKind.INVALID_REQUEST, "invalid_request", message)
 
 
+SYSTEM_FIELD_REFUSED = ProxyRefusal(
+    400, RefusalKind.INVALID_REQUEST, "invalid_request",
+    "system: not an OpenAI Chat Completions field; send system instructions as a message "
+    "with role 'system'", param="system",
+)  # fmt: skip
+"""Anthropic's top-level ``system`` sent in an OpenAI call: an OpenAI-compatible upstream
+would ignore or reject it and a fallback to Anthropic would drop it, so no route gets it."""
+
+
 def parse_call(
     wire: WireFormat, body: bytes, headers: Mapping[str, str]
 ) -> ProxyCall | ProxyRefusal:
     """The call's model, streaming flag and token cap, checked as the providers check them
-    (Anthropic requires ``max_tokens``)."""
+    (Anthropic requires ``max_tokens``); an OpenAI call may not carry Anthropic's ``system``."""
     if len(body) > MAX_BODY_BYTES:
         return ProxyRefusal(413, RefusalKind.INVALID_REQUEST, "request_too_large",
                             "the request body is too large")  # fmt: skip
@@ -117,6 +127,8 @@ def parse_call(
     if not isinstance(stream, bool):
         return _invalid("stream: must be true or false")
     if wire is WireFormat.OPENAI:
+        if "system" in document:
+            return SYSTEM_FIELD_REFUSED
         max_tokens = document.get("max_completion_tokens", document.get("max_tokens"))
     else:
         max_tokens = document.get("max_tokens")
@@ -138,6 +150,25 @@ def parse_call(
         message_id=MessageId(message_id) if message_id else None,
         headers=tuple((name, headers[name]) for name in PASSED_HEADERS if name in headers),
     )
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The request body, read for both spellings of the call routes (the fast path's and
+    Litestar's) so they share the providers' limit; past ``MAX_BODY_BYTES`` the rest is not
+    kept (``parse_call`` refuses a body that long). A caller that left before sending all of
+    it sent nothing (a call that is not JSON: refused, and the refusal goes nowhere)."""
+    parts = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        if size <= MAX_BODY_BYTES:
+            parts.append(chunk)
+            size += len(chunk)
+        if not message.get("more_body"):
+            return b"".join(parts)
 
 
 def _proxy(request: Request[Any, Any, Any]) -> LlmProxy | None:
@@ -175,7 +206,7 @@ async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Respo
     """A call that reached Litestar (the exact call paths take ``proxy_fast_path``)."""
     state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     outcome = await proxy_outcome(
-        _proxy(request), wire, await request.body(), request.headers, state
+        _proxy(request), wire, await read_body(request.receive), request.headers, state
     )
     if isinstance(outcome, ProxyRefusal):
         return refusal_response(request, wire, outcome)
