@@ -64,6 +64,7 @@ from domain.throttle import (
     wait_before_next,
 )
 from domain.use_cases.configs import Configs
+from domain.use_cases.single_flight import SingleFlight
 from domain.windows import parse_timezone
 
 MIN_PASSWORD_LENGTH = 10
@@ -226,6 +227,9 @@ class Accounts:
     service_trust_s: float = SERVICE_TOKEN_TRUST_SECONDS
     _trusted_services: dict[str, tuple[datetime, Principal]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
+    )
+    _service_checks: SingleFlight[str, Principal] = attrs.field(
+        factory=SingleFlight, init=False, repr=False, eq=False
     )
     audit: AuditLog = attrs.field(factory=NoAuditLog, kw_only=True)
     unit_of_work: UnitOfWork = attrs.field(kw_only=True)
@@ -460,7 +464,8 @@ class Accounts:
         """Gateway endpoints refuse customer tokens. A service token, checked on every
         gateway request, is trusted for ``service_trust_s`` seconds after a successful check
         without another lookup, so one removed from the database stops working within that
-        time; a failed check is never remembered."""
+        time; a failed check is never remembered. Requests arriving while the token is being
+        checked share that check (every gateway request at once when the trust ends)."""
         if not token:
             raise Unauthorized("a bearer token or session is required")
         digest = hash_token(token)
@@ -468,7 +473,7 @@ class Accounts:
         trusted = self._trusted_services.get(digest)
         if trusted is not None and now < trusted[0]:
             return trusted[1]
-        principal = await self._principal(digest)
+        principal = await self._service_checks.run(digest, lambda: self._principal(digest))
         if principal.kind is not TokenKind.SERVICE:
             raise Forbidden("this endpoint takes a service token")
         self._trust(digest, principal, now)

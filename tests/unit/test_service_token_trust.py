@@ -3,6 +3,8 @@ on every gateway request); customers' tokens and failed checks are never remembe
 
 from __future__ import annotations
 
+import asyncio
+
 import attrs
 import pytest
 
@@ -123,4 +125,46 @@ async def test_a_trust_window_of_zero_looks_every_token_up(
     token = (await accounts.create_service_token("gateway")).reveal()
     await accounts.service(token)
     await accounts.service(token)
+    assert tokens.lookups == 2
+
+
+@attrs.define
+class HeldTokens(CountingTokens):
+    """Lookups wait until the test lets them answer, so requests overlap as under load."""
+
+    answer: asyncio.Event = attrs.Factory(asyncio.Event)
+
+    async def find(self, token_hash: str):  # type: ignore[no-untyped-def]
+        self.lookups += 1
+        await self.answer.wait()
+        return await InMemoryAuthTokenRepository.find(self, token_hash)
+
+
+async def test_gateway_requests_arriving_while_the_token_is_checked_share_that_check(
+    world: World,
+) -> None:
+    tokens = HeldTokens()
+    accounts = world.accounts(tokens)
+    token = (await accounts.create_service_token("gateway")).reveal()
+    checks = [asyncio.ensure_future(accounts.service(token)) for _ in range(64)]
+    await asyncio.sleep(0)
+    tokens.answer.set()
+    principals = await asyncio.gather(*checks)
+    assert tokens.lookups == 1
+    assert {(p.kind, p.subject) for p in principals} == {(TokenKind.SERVICE, "gateway")}
+
+
+async def test_a_failed_shared_check_fails_every_request_that_waited_and_is_not_kept(
+    world: World,
+) -> None:
+    tokens = HeldTokens()
+    accounts = world.accounts(tokens)
+    checks = [asyncio.ensure_future(accounts.service("tks_not-a-real-token")) for _ in range(8)]
+    await asyncio.sleep(0)
+    tokens.answer.set()
+    outcomes = await asyncio.gather(*checks, return_exceptions=True)
+    assert all(isinstance(outcome, Unauthorized) for outcome in outcomes)
+    assert tokens.lookups == 1
+    with pytest.raises(Unauthorized):
+        await accounts.service("tks_not-a-real-token")
     assert tokens.lookups == 2
