@@ -73,7 +73,7 @@ def refusal_body(wire: WireFormat, refusal: ProxyRefusal) -> bytes:
 def refusal_response(
     request: Request[Any, Any, Any], wire: WireFormat, refusal: ProxyRefusal
 ) -> Response[bytes]:
-    request.scope.setdefault("state", {})["error_code"] = refusal.code  # type: ignore[typeddict-item]
+    request.scope.setdefault("state", {})["error_code"] = refusal.code
     return Response(
         refusal_body(wire, refusal),
         status_code=refusal.status_code,
@@ -173,7 +173,7 @@ async def proxy_outcome(
 
 async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Response[Any]:
     """A call that reached Litestar (the exact call paths take ``proxy_fast_path``)."""
-    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = request.scope.setdefault("state", {})
     outcome = await proxy_outcome(
         _proxy(request), wire, await request.body(), request.headers, state
     )
