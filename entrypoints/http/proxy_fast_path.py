@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -36,8 +37,8 @@ STREAM_HEADERS = [(b"cache-control", b"no-cache")]
 
 def proxy_fast_path(app: ASGIApp) -> ASGIApp:
     async def fast_path(scope: Scope, receive: Receive, send: Send) -> None:
-        wire = CALL_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
-        if wire is None or scope["method"] != "POST":
+        wire = CALL_ROUTES.get(scope["path"]) if scope["type"] == ScopeType.HTTP else None
+        if wire is None or scope.get("method") != "POST":
             await app(scope, receive, send)
             return
         scope["path_template"] = scope["path"]
@@ -77,11 +78,11 @@ async def read_body(receive: Receive) -> bytes:
     """The request body; past ``MAX_BODY_BYTES`` the rest is not kept (``parse_call``
     refuses a body that long). A caller that left before sending all of it sent nothing
     (a call that is not JSON: refused, and the refusal goes nowhere)."""
-    parts = []
+    parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] != "http.request":  # the caller left (http.disconnect)
             return b""
         chunk = message.get("body", b"")
         if size <= MAX_BODY_BYTES:
@@ -97,7 +98,7 @@ async def answer(
     headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
                 "headers": headers + (extra or [])})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def stream(
@@ -117,7 +118,7 @@ async def stream(
         async with contextlib.aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def caller_left() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -145,4 +146,4 @@ async def answer_failure(scope: Scope, receive: Receive, send: Send, exc: Except
     )
     response = handler(Request(scope, receive), exc)
     extra = [(name.lower().encode(), value.encode()) for name, value in response.headers.items()]
-    await answer(send, response.status_code, JSON, encode_json(response.content), extra)
+    await answer(send, response.status_code or 200, JSON, encode_json(response.content), extra)
