@@ -160,7 +160,8 @@ class UsageLedger(Protocol):
 class KeyStore(Protocol):
     """Encrypts keys before they leave the domain's hands; names itself in every ciphertext."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def encrypt(self, plaintext: Secret) -> Ciphertext: ...
 

@@ -96,7 +96,7 @@ class Ports:
     paid_invoices: PaidInvoiceRepository | None = None
     message_counts: MessageCounter | None = None
     """Admitted, settled and expired messages for the usage report."""
-    outbox: Outbox | None = None
+    outbox: Outbox = attrs.field(kw_only=True)
     """The notifications outbox; with the three below it gives ``Services.notifications``."""
     notification_settings: NotificationSettingsRepository | None = None
     mail: MailSender | None = None
@@ -328,12 +328,7 @@ def build_notifications(catalog: Catalog, ports: Ports) -> Notifications:
 
 
 def build_deliverer(settings: Settings, catalog: Catalog, ports: Ports) -> Deliverer | None:
-    if (
-        ports.outbox is None
-        or ports.notification_settings is None
-        or ports.mail is None
-        or ports.webhook_poster is None
-    ):
+    if ports.notification_settings is None or ports.mail is None or ports.webhook_poster is None:
         return None
     return Deliverer(
         catalog,
@@ -401,7 +396,8 @@ def build_key_stores(settings: Settings, also: Sequence[str] = ()) -> KeyStoreSe
         names.append("fernet")
     unique = list(dict.fromkeys(names))
     active, *others = (build_key_store(settings, name) for name in unique)
-    return KeyStoreSet(active, tuple(others))
+    # mypy's attrs plugin types a converter=tuple parameter as Iterable[_T_co], never solved
+    return KeyStoreSet(active, tuple(others))  # type: ignore[arg-type]  # attrs converter=tuple
 
 
 async def build_services(

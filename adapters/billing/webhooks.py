@@ -89,13 +89,14 @@ def event_from_data(event: Mapping[str, Any]) -> SubscriptionEvent | None:
     are not what Stripe sends (no id, a ``created`` or period that is not a Unix time, an id
     that is not a string, an object that is not an object) raises ``MalformedEvent`` naming
     the field: nothing of it is applied."""
-    kind = EVENT_KINDS.get(event.get("type")) if isinstance(event.get("type"), str) else None
+    event_type = event.get("type")
+    kind = EVENT_KINDS.get(event_type) if isinstance(event_type, str) else None
     if kind is None:
         return None
     obj = _object(event.get("data"))
     base: dict[str, Any] = {
         "event_id": _required_id(event.get("id"), "id"),
-        "event_type": str(event["type"]),
+        "event_type": event_type,
         "kind": kind,
         "occurred_at": _required_instant(event.get("created"), "created"),
     }

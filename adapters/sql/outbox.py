@@ -19,7 +19,7 @@ import logging
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -172,7 +172,7 @@ def enqueue_on_sqlite(
     return public_id
 
 
-def _stored(row: Mapping[str, Any]) -> StoredNotification:
+def _stored(row: sa.RowMapping) -> StoredNotification:
     link = (
         Ciphertext(row["link_store"], row["link_key_version"], row["link_token"])
         if row["link_token"]

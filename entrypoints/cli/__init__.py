@@ -50,8 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except DomainError as exc:
-        field = f" ({exc.field})" if getattr(exc, "field", "") else ""
-        print(f"error: {exc.detail}{field}", file=sys.stderr)
+        field = getattr(exc, "field", "")
+        where = f" ({field})" if field else ""
+        print(f"error: {exc.detail}{where}", file=sys.stderr)
         return 2
     return code
 

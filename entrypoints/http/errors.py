@@ -18,6 +18,7 @@ import attrs
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from domain.errors import (
     Conflict,
@@ -255,7 +256,7 @@ def handle_too_deep(request: Request[Any, Any, Any], exc: Exception) -> Response
     )
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RecursionError: handle_too_deep,
     DomainError: handle_domain_error,
     ValidationException: handle_validation,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.schema_page import SCHEMA_CSP as SCHEMA_CSP_TEXT
@@ -86,7 +87,7 @@ def _with_schema_csp(send: Send) -> Send:
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [*message.get("headers", []), (b"content-security-policy", SCHEMA_CSP)]
-            message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            message = {**message, "headers": headers}
         await send(message)
 
     return sending
@@ -94,10 +95,10 @@ def _with_schema_csp(send: Send) -> Send:
 
 def origin_guard_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") in SCHEMA_PAGES:
+        if scope["type"] == ScopeType.HTTP and scope.get("path") in SCHEMA_PAGES:
             await app(scope, receive, _with_schema_csp(send))
             return
-        if scope["type"] != "http" or scope.get("method") not in UNSAFE_METHODS:
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in UNSAFE_METHODS:
             await app(scope, receive, send)
             return
         headers = _headers(scope)
@@ -125,7 +126,7 @@ def origin_guard_middleware(app: ASGIApp) -> ASGIApp:
 
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
-    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = scope.setdefault("state", {})
     state["error_code"] = code
     body = json.dumps({"code": code, "detail": detail}).encode()
     await send(
@@ -139,4 +140,4 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, detail: str)
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

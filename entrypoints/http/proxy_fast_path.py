@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from domain.proxy import WireFormat
@@ -35,8 +36,8 @@ STREAM_HEADERS = [(b"cache-control", b"no-cache")]
 
 def proxy_fast_path(app: ASGIApp) -> ASGIApp:
     async def fast_path(scope: Scope, receive: Receive, send: Send) -> None:
-        wire = CALL_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
-        if wire is None or scope["method"] != "POST":
+        wire = CALL_ROUTES.get(scope["path"]) if scope["type"] == ScopeType.HTTP else None
+        if wire is None or scope.get("method") != "POST":
             await app(scope, receive, send)
             return
         scope["path_template"] = scope["path"]
@@ -77,7 +78,7 @@ async def answer(
     headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
                 "headers": headers + (extra or [])})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def stream(
@@ -97,7 +98,7 @@ async def stream(
         async with contextlib.aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def caller_left() -> None:
         while (await receive())["type"] != "http.disconnect":

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.metrics import UNMATCHED_ROUTE, Metrics
@@ -23,7 +24,7 @@ log = logging.getLogger("tierkeeper.http.access")
 
 def request_log_middleware(app: ASGIApp, metrics: Metrics | None = None) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -38,7 +39,7 @@ def request_log_middleware(app: ASGIApp, metrics: Metrics | None = None) -> ASGI
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            state: dict[str, Any] = scope.get("state", {})  # type: ignore[assignment]
+            state: dict[str, Any] = scope.get("state", {})
             seconds = time.perf_counter() - started
             if metrics is not None:
                 route = str(scope.get("path_template") or UNMATCHED_ROUTE)

@@ -308,7 +308,7 @@ def test_each_model_choice_says_what_the_model_can_do(byok_page: Page, catalog: 
         ]
     )
     page.get_by_label("Provider", exact=True).select_option("groq")
-    expect(options.first).to_have_text("Llama 3.3 70B — text only, 131K context")
+    expect(options.first).to_have_text("GPT-OSS 120B — text only, reasoning, 131K context")
     page.get_by_label("Provider", exact=True).select_option("openrouter")
     expect(page.locator("#model-hint")).to_contain_text(
         "OpenRouter models not listed here are set up cautiously: text only, no reasoning,"

@@ -96,7 +96,7 @@ async def test_put_without_api_key_is_refused_when_no_key_of_that_provider_is_st
     client: AsyncTestClient[Any], customer: Customer, stored: str | None
 ) -> None:
     if stored:
-        await put_key(client, customer, stored, model_preference="llama-3.3-70b-versatile")
+        await put_key(client, customer, stored, model_preference="openai/gpt-oss-20b")
     response = await client.put(
         PATH, json={"provider": "openai", "model_preference": "gpt-4o"}, headers=customer.headers
     )
@@ -162,7 +162,7 @@ async def test_a_customer_never_sees_or_changes_another_tenants_credential(
     assert (await client.delete(PATH, headers=mallory.headers)).status_code == 404
     tested = await client.post(f"{PATH}test", json={}, headers=mallory.headers)
     assert tested.status_code == 404
-    await put_key(client, mallory, "groq", model_preference="llama-3.3-70b-versatile")
+    await put_key(client, mallory, "groq", model_preference="openai/gpt-oss-20b")
     alices = await client.get(PATH, headers=alice.headers)
     assert alices.status_code == 200
     assert alices.json()["provider"] == "openai"

@@ -52,7 +52,8 @@ def test_tokens_create_refuses_a_bad_service_name(
 ) -> None:
     code, _, err = run_cli("tokens", "create", "--service", "has space", capsys=capsys)
     assert code == 2
-    assert "service" in err
+    assert err.startswith("error: service name must be ")
+    assert err.endswith(" (service)\n")  # the field at fault, named after the detail
 
 
 def test_set_tier_of_an_unknown_tenant_is_an_error(

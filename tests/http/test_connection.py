@@ -17,7 +17,7 @@ TEST_PATH = "/api/v1/settings/llm-config/test"
 MODELS = {
     "openai": "gpt-4o",
     "anthropic": "claude-sonnet-4-6",
-    "groq": "llama-3.3-70b-versatile",
+    "groq": "openai/gpt-oss-120b",
     "google": "gemini-2.5-pro",
     "openrouter": "openai/gpt-4o",
 }

@@ -85,8 +85,10 @@ async def test_provider_models_say_what_each_model_can_do_and_what_is_assumed(
         "reasoning": True, "context_window": 200000, "max_tokens": 128000,
     }  # fmt: skip
     assert anthropic["unlisted_model"] is None
-    assert providers["groq"]["models"][0]["input"] == ["text"]
-    assert providers["groq"]["models"][0]["reasoning"] is False
+    assert providers["groq"]["models"][0] == {
+        "id": "openai/gpt-oss-120b", "name": "GPT-OSS 120B", "input": ["text"],
+        "reasoning": True, "context_window": 131072, "max_tokens": 65536,
+    }  # fmt: skip
     assert providers["openrouter"]["unlisted_model"] == {
         "input": ["text"], "reasoning": False, "context_window": 65536, "max_tokens": 8192,
     }  # fmt: skip

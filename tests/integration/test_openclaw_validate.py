@@ -71,7 +71,7 @@ async def test_every_byok_model_with_its_capabilities_passes_openclaw_config_val
 ) -> None:
     """Each model each BYOK provider lists, and an unlisted OpenRouter model, written with
     its capabilities as the tenant's primary, plus one model reading every input kind the
-    catalog accepts: 16 files, every one valid with no issue and no warning."""
+    catalog accepts: 15 files, every one valid with no issue and no warning."""
     writer = FileConfigWriter(tmp_path / "configs")
     every_input = ModelCapabilities(INPUT_MODALITIES, True, 1_048_576, 65_536)
     openrouter = attrs.evolve(shipped.byok_provider("openrouter"), unlisted_model=every_input)
@@ -94,7 +94,7 @@ async def test_every_byok_model_with_its_capabilities_passes_openclaw_config_val
             assert rows[0]["input"] == ["text", "image", "video", "audio"]
         report = validator.validate(path)
         verdicts[variant.name] = (report.exit_code, report.valid, report.issues, report.warnings)
-    assert len(verdicts) == sum(len(p.models) for p in shipped.byok_providers) + 2 == 16
+    assert len(verdicts) == sum(len(p.models) for p in shipped.byok_providers) + 2 == 15
     assert {name: v for name, v in verdicts.items() if v != (0, True, (), ())} == {}
 
 

@@ -48,7 +48,7 @@ def test_platform_model_entries_carry_the_catalog_data(catalog: Catalog) -> None
 
 def test_a_listed_byok_model_is_named_from_the_provider_listing(catalog: Catalog) -> None:
     config = build_tenant_config(
-        catalog, make_tenant(tier="byok"), byok_credential("groq", "llama-3.3-70b-versatile"),
+        catalog, make_tenant(tier="byok"), byok_credential("groq", "openai/gpt-oss-20b"),
         Secret("gsk_abc123"),
     )  # fmt: skip
     (own,) = [p for p in config.providers if p.tenant_owned]
@@ -57,8 +57,8 @@ def test_a_listed_byok_model_is_named_from_the_provider_listing(catalog: Catalog
     )  # fmt: skip
     assert own.models == (
         ModelEntry(
-            id="llama-3.3-70b-versatile", name="Llama 3.3 70B",
-            capabilities=ModelCapabilities(("text",), False, 131_072, 32_768),
+            id="openai/gpt-oss-20b", name="GPT-OSS 20B",
+            capabilities=ModelCapabilities(("text",), True, 131_072, 65_536),
             usd_per_mtok_input=None, usd_per_mtok_output=None, usd_per_mtok_cache_read=None,
         ),
     )  # fmt: skip

@@ -88,7 +88,7 @@ def test_every_listed_byok_model_is_written_with_the_catalogs_capabilities(
             if ref in expected:
                 found[ref] = capability_keys(row)
     assert found == expected
-    assert len(found) == sum(len(p.models) for p in shipped.byok_providers) == 14
+    assert len(found) == sum(len(p.models) for p in shipped.byok_providers) == 13
 
 
 @pytest.mark.parametrize(

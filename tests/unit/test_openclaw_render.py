@@ -138,9 +138,7 @@ def test_byok_without_platform_fallback_has_only_its_own_model(
     doc = render(config_of(shipped, variants, "byok-groq-valid-nofallback"))
     assert sorted(doc["models"]["providers"]) == ["byok-groq"]
     assert doc["agents"]["defaults"]["model"]["fallbacks"] == []
-    assert doc["agents"]["defaults"]["modelPolicy"] == {
-        "allow": ["byok-groq/llama-3.3-70b-versatile"]
-    }
+    assert doc["agents"]["defaults"]["modelPolicy"] == {"allow": ["byok-groq/openai/gpt-oss-120b"]}
 
 
 def test_byok_with_an_invalid_key_runs_the_starter_route_and_writes_no_secret(

@@ -74,7 +74,7 @@ def refusal_body(wire: WireFormat, refusal: ProxyRefusal) -> bytes:
 def refusal_response(
     request: Request[Any, Any, Any], wire: WireFormat, refusal: ProxyRefusal
 ) -> Response[bytes]:
-    request.scope.setdefault("state", {})["error_code"] = refusal.code  # type: ignore[typeddict-item]
+    request.scope.setdefault("state", {})["error_code"] = refusal.code
     return Response(
         refusal_body(wire, refusal),
         status_code=refusal.status_code,
@@ -157,11 +157,11 @@ async def read_body(receive: Receive) -> bytes:
     Litestar's) so they share the providers' limit; past ``MAX_BODY_BYTES`` the rest is not
     kept (``parse_call`` refuses a body that long). A caller that left before sending all of
     it sent nothing (a call that is not JSON: refused, and the refusal goes nowhere)."""
-    parts = []
+    parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] != "http.request":  # the caller left (http.disconnect)
             return b""
         chunk = message.get("body", b"")
         if size <= MAX_BODY_BYTES:
@@ -204,7 +204,7 @@ async def proxy_outcome(
 
 async def serve_call(request: Request[Any, Any, Any], wire: WireFormat) -> Response[Any]:
     """A call that reached Litestar (the exact call paths take ``proxy_fast_path``)."""
-    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = request.scope.setdefault("state", {})
     outcome = await proxy_outcome(
         _proxy(request), wire, await read_body(request.receive), request.headers, state
     )
