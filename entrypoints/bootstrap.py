@@ -314,8 +314,10 @@ def assemble(
 
 def build_notifications(catalog: Catalog, ports: Ports) -> Notifications:
     """The notifications use case over the outbox (tier changes write theirs through it)."""
-    if ports.outbox is None or ports.notification_settings is None:
-        raise ValidationError("the notifications outbox is required", field="outbox")
+    if ports.notification_settings is None:
+        raise ValidationError(
+            "the notification settings are required", field="notification_settings"
+        )
     return Notifications(
         catalog,
         ports.outbox,
