@@ -5,10 +5,12 @@ one commit). While a batch is in flight, new operations queue for the next one.
 - An urgent operation (an admission, a call's reservation: callers wait on them) starts a
   batch at once unless one is in flight; a settlement waits up to ``SETTLE_COMPANY_WAIT``
   for company (a late settlement is conservative: its reservation counts in full).
-- A batch runs in (tenant, period) order, stable, so each tenant's operations keep their
-  queue order and two batches take period locks in one global order (no deadlock).
-- A batch that fails for any reason is retried one operation at a time, each as its own
-  statement, so an operation fails only its own caller, with the error it fails with alone.
+- A batch runs in (tenant, period) order, stable (``tk_ledger_batch`` sorts it, in the
+  database's collation), so each tenant's operations keep their queue order and two
+  batches take period locks in one global order (no deadlock).
+- A batch that fails is retried one operation at a time in queue order, each as its own
+  statement, so an operation fails only its own caller, with the error it fails with alone;
+  a lost database fails every caller at once, as it would each statement.
 - A queued operation always runs, even when its caller stops waiting: it completes or,
   with its batch, never ran. ``close()`` flushes the queue; a full queue flushes at once.
 """
@@ -23,6 +25,8 @@ from typing import Any
 
 import asyncpg
 import attrs
+
+from adapters.sql.unavailable import is_disconnect
 
 SETTLE_COMPANY_WAIT = 0.003
 """Seconds a settlement waits for a batch to join: the next call's reservation usually
@@ -121,29 +125,29 @@ class LedgerBatches:
             self._schedule()
 
     async def _send(self, batch: list[_Queued]) -> None:
-        ordered = sorted(
-            batch, key=lambda queued: (queued.operation.tenant, queued.operation.period)
-        )
         try:
-            rows = await self.pool.fetch(BATCH_SQL, _payload(ordered))
+            rows = await self.pool.fetch(BATCH_SQL, _payload(batch))
         except asyncio.CancelledError:  # the flusher itself cancelled: its callers are too
-            for queued in ordered:
+            for queued in batch:
                 queued.answer.cancel()
             raise
-        except Exception:  # any failure: each operation alone, failing only its own caller
-            for queued in ordered:  # in order: a tenant's operations keep their queue order
+        except Exception as error:
+            if is_disconnect(error):
+                for queued in batch:
+                    _fail(queued.answer, error)
+                return
+            for queued in batch:  # in queue order: a tenant's operations keep their order
                 await self._send_alone(queued)
             return
         for row in rows:
-            _answer(ordered[row["o_index"]].answer, json.loads(row["o_result"]))
+            _answer(batch[row["o_index"]].answer, json.loads(row["o_result"]))
 
     async def _send_alone(self, queued: _Queued) -> None:
         operation = queued.operation
         try:
             row = await self.pool.fetchrow(ALONE_SQL[operation.kind], *operation.arguments)
         except Exception as error:
-            if not queued.answer.done():
-                queued.answer.set_exception(error)
+            _fail(queued.answer, error)
             return
         _answer(queued.answer, row)
 
@@ -153,9 +157,22 @@ def _answer(answer: asyncio.Future[Mapping[str, Any]], row: Mapping[str, Any]) -
         answer.set_result(row)
 
 
+def _fail(answer: asyncio.Future[Mapping[str, Any]], error: Exception) -> None:
+    if not answer.done():
+        answer.set_exception(error)
+
+
 def _payload(batch: Sequence[_Queued]) -> str:
     """The batch as ``tk_ledger_batch`` reads it: dates, times and decimals as their text."""
     return json.dumps(
-        [{"k": queued.operation.kind, "a": queued.operation.arguments} for queued in batch],
+        [
+            {
+                "k": queued.operation.kind,
+                "t": queued.operation.tenant,
+                "p": queued.operation.period,
+                "a": queued.operation.arguments,
+            }
+            for queued in batch
+        ],
         default=str,
     )

@@ -24,6 +24,7 @@ from adapters.sql.ledger_batches import (
     LedgerOperation,
 )
 from adapters.sql.postgres_ledger import PostgresUsageLedger
+from domain.errors import DatabaseUnavailable
 from domain.ids import MessageId, ModelRef, ReservationId, TenantId
 from domain.metering import (
     AdmissionRequest,
@@ -309,3 +310,58 @@ async def test_close_runs_what_is_queued_and_a_caller_that_left_still_completes(
         await db.close()
     # the cancelled caller's reservation completed (16,000 held); the settlement counted
     assert counters == Counters(0, 625, 16_000, 0)
+
+
+async def test_two_batches_queued_in_opposite_tenant_order_lock_in_one_order(
+    database: SqlDatabase,
+) -> None:
+    """Two ledgers (two workers) each send one batch over nine tenants, queued in opposite
+    orders, while the middle tenant's period row is held: run in queue order they would
+    deadlock (and fall back to one statement per operation); in key order the second waits
+    behind the first and each stays one statement."""
+    first, first_sent = ledgers(database)
+    second, second_sent = ledgers(database)
+    tenants = [f"t{n}" for n in range(9)]
+    for tenant in tenants:  # the period rows exist
+        await first.reserve_call(admission(tenant, "warm"), None)
+    first_sent.sent.clear()
+    assert isinstance(database.ledger, PostgresUsageLedger)
+    async with database.ledger.pool.acquire() as blocker:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("SELECT 1 FROM usage_periods WHERE tenant_id = 't4' FOR UPDATE")
+        one = asyncio.gather(*(first.reserve_call(admission(t, "c1"), None) for t in tenants))
+        two = asyncio.gather(
+            *(second.reserve_call(admission(t, "c2"), None) for t in reversed(tenants))
+        )
+        for _ in range(3_000):  # until both batches wait on a lock (asked outside the
+            # holding transaction, which would keep its first snapshot of the statistics)
+            waiting = await database.ledger.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == 2
+        await holding.rollback()
+    answers = list(await one) + list(await two)
+    assert all(isinstance(answer, Admitted) for answer in answers)
+    assert first_sent.sent == second_sent.sent == [BATCH_SQL]
+
+
+async def test_a_lost_database_answers_every_caller_database_unavailable(
+    postgres_database: str,
+) -> None:
+    upgrade(postgres_database)
+    db = await open_database(postgres_database, pool_size=1)
+    assert isinstance(db.ledger, PostgresUsageLedger)
+    await db.ledger.pool.close()
+    answers = await asyncio.gather(
+        db.ledger.admit(admission("a", "m1")),
+        db.ledger.reserve_call(admission("b", "c1"), None),
+        db.ledger.settle(settlement("a", "m0", 10)),
+        return_exceptions=True,
+    )
+    await db.engine.dispose()
+    assert [type(answer) for answer in answers] == [DatabaseUnavailable] * 3

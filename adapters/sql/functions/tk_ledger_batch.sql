@@ -3,17 +3,20 @@ RETURNS TABLE (o_index integer, o_result jsonb) LANGUAGE plpgsql AS $$
 -- Group commit (adapters/sql/ledger_batches.py): the ledger operations p_ops, in their
 -- order, in one statement and so one transaction and one commit, each run by the function
 -- it runs alone, unchanged (tk_admit, tk_reserve_call, tk_settle). An operation is
--- {"k": kind, "a": [the function's arguments, in order]}; one row per operation: its
--- index in p_ops and its function's outcome columns as an object. The caller orders the
--- operations by (tenant, period), so two batches lock period rows in one global order.
--- Any error fails the whole batch, nothing written; the caller retries each alone.
+-- {"k": kind, "t": tenant, "p": period, "a": [the function's arguments, in order]}; one
+-- row per operation: its index in p_ops and its function's outcome columns as an object.
+-- Operations run in (tenant, period) order, stable (each tenant's keep their order in
+-- p_ops): period rows are locked in key order, as tk_release_expired does, so two batches
+-- (or a batch and the sweep) never deadlock. Any error fails the whole batch, nothing
+-- written; the caller then retries each operation alone.
 DECLARE
     v_op jsonb;
     v_a jsonb;
 BEGIN
     FOR o_index, v_op IN
         SELECT e.ordinality - 1, e.value
-        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e ORDER BY e.ordinality
+        FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS e
+        ORDER BY e.value ->> 't', (e.value ->> 'p')::date, e.ordinality
     LOOP
         v_a := v_op -> 'a';
         CASE v_op ->> 'k'
