@@ -127,6 +127,7 @@ class LedgerBatches:
     async def _send(self, batch: list[_Queued]) -> None:
         try:
             rows = await self.pool.fetch(BATCH_SQL, _payload(batch))
+            answers = [(batch[row["o_index"]], json.loads(row["o_result"])) for row in rows]
         except asyncio.CancelledError:  # the flusher itself cancelled: its callers are too
             for queued in batch:
                 queued.answer.cancel()
@@ -139,8 +140,8 @@ class LedgerBatches:
             for queued in batch:  # in queue order: a tenant's operations keep their order
                 await self._send_alone(queued)
             return
-        for row in rows:
-            _answer(batch[row["o_index"]].answer, json.loads(row["o_result"]))
+        for queued, outcome in answers:
+            _answer(queued.answer, outcome)
 
     async def _send_alone(self, queued: _Queued) -> None:
         operation = queued.operation
