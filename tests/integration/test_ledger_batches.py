@@ -16,6 +16,7 @@ import asyncpg
 import attrs
 import pytest
 
+from adapters.sql import ledger_batches
 from adapters.sql.database import SqlDatabase, open_database, upgrade
 from adapters.sql.ledger_batches import (
     ALONE_SQL,
@@ -365,3 +366,23 @@ async def test_a_lost_database_answers_every_caller_database_unavailable(
     )
     await db.engine.dispose()
     assert [type(answer) for answer in answers] == [DatabaseUnavailable] * 3
+
+
+async def test_a_full_queue_of_settlements_goes_at_once_without_waiting_for_company(
+    database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the wait for company made an hour, a queue reaching ``MAX_BATCH`` settlements
+    is sent at once, as one statement; one more settlement waits, until close sends it."""
+    monkeypatch.setattr(ledger_batches, "SETTLE_COMPANY_WAIT", 3_600.0)
+    batched, counting = ledgers(database)
+    full = [settlement("a", f"m{n}", 10) for n in range(ledger_batches.MAX_BATCH)]
+    answers = await asyncio.wait_for(  # a bound on failure only: it hangs for an hour
+        asyncio.gather(*(batched.settle(request) for request in full)), timeout=120
+    )
+    assert all(isinstance(answer, Settled) for answer in answers)
+    assert counting.sent == [BATCH_SQL]
+    waiting = asyncio.ensure_future(batched.settle(settlement("a", "late", 10)))
+    await asyncio.sleep(0)
+    assert not waiting.done() and counting.sent == [BATCH_SQL]
+    await batched.batches.close()
+    assert isinstance(waiting.result(), Settled) and len(counting.sent) == 2
