@@ -183,10 +183,7 @@ class SqlDatabase:
         return usage
 
     async def close(self) -> None:
-        if isinstance(self.ledger, SqliteUsageLedger):
-            await self.ledger.close()
-        if self._pool is not None:
-            await self._pool.close()
+        await self.ledger.close()  # PostgreSQL's flushes its queue and closes the pool
         await self.engine.dispose()
 
 

@@ -1,10 +1,12 @@
-"""The usage ledger on PostgreSQL: each call is one statement on a pooled asyncpg
-connection, calling a function of ``adapters/sql/functions`` (spec §2, ADR 0003)."""
+"""The usage ledger on PostgreSQL: each operation calls a function of
+``adapters/sql/functions`` (spec §2, ADR 0003); admissions, calls' reservations and
+settlements are group-committed (``adapters/sql/ledger_batches.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import attrs
@@ -16,6 +18,7 @@ from adapters.sql.ledger import (
     stored_terms,
     usage_record,
 )
+from adapters.sql.ledger_batches import LedgerBatches, LedgerOperation
 from adapters.sql.unavailable import reports_unavailable
 from domain.errors import DatabaseUnavailable
 from domain.ids import MessageId, TenantId
@@ -39,11 +42,6 @@ REPLAYED = "replayed"
 CAP_REACHED = RefusalReason.MESSAGE_CAP_REACHED.value
 BUDGET_EXHAUSTED = RefusalReason.TOKEN_BUDGET_EXHAUSTED.value
 
-ADMIT_SQL = "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-RESERVE_CALL_SQL = (
-    "SELECT * FROM tk_reserve_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-)
-SETTLE_SQL = "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 COUNTERS_SQL = """
 SELECT
     (SELECT coalesce(max(d.messages), 0) FROM usage_days d
@@ -62,7 +60,7 @@ RECORDS_SQL = (
 )
 
 
-def _admission(row: asyncpg.Record, request: AdmissionRequest) -> AdmissionOutcome:
+def _admission(row: Mapping[str, Any], request: AdmissionRequest) -> AdmissionOutcome:
     outcome = row["o_outcome"]
     if outcome == TENANT_CHANGED:
         return TenantChanged()
@@ -82,14 +80,18 @@ def _admission(row: asyncpg.Record, request: AdmissionRequest) -> AdmissionOutco
 @reports_unavailable
 @attrs.frozen
 class PostgresUsageLedger:
-    """The ledger on PostgreSQL: each call is one statement on a pooled asyncpg connection."""
+    """The ledger on PostgreSQL: reads are one statement each on a pooled asyncpg
+    connection; admissions, reservations and settlements run in group commits."""
 
     pool: asyncpg.Pool
+    batches: LedgerBatches = attrs.field(
+        default=attrs.Factory(lambda ledger: LedgerBatches(ledger.pool), takes_self=True),
+        repr=False,
+    )
 
     async def admit(self, request: AdmissionRequest) -> AdmissionOutcome:
         route = request.route
-        row = await self.pool.fetchrow(
-            ADMIT_SQL,
+        arguments = (
             request.tenant_id,
             request.message_id,
             request.day.key,
@@ -105,15 +107,17 @@ class PostgresUsageLedger:
             route.tenant_key_model,
             route.max_weight,
         )
-        assert row is not None
+        row = await self.batches.run(
+            LedgerOperation("admit", request.tenant_id, request.period.key, arguments),
+            urgent=True,
+        )
         return _admission(row, request)
 
     async def reserve_call(
         self, request: AdmissionRequest, named: MessageId | None
     ) -> AdmissionOutcome:
         route = request.route
-        row = await self.pool.fetchrow(
-            RESERVE_CALL_SQL,
+        arguments = (
             request.tenant_id,
             request.message_id,
             named,
@@ -129,14 +133,16 @@ class PostgresUsageLedger:
             route.tenant_key_model,
             route.max_weight,
         )
-        assert row is not None
+        row = await self.batches.run(
+            LedgerOperation("reserve_call", request.tenant_id, request.period.key, arguments),
+            urgent=True,
+        )
         if row["o_message"] is not None:
             request = attrs.evolve(request, message_id=MessageId(row["o_message"]))
         return _admission(row, request)
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
-        row = await self.pool.fetchrow(
-            SETTLE_SQL,
+        arguments = (
             request.tenant_id,
             request.message_id,
             request.day.key,
@@ -152,7 +158,10 @@ class PostgresUsageLedger:
             request.tenant_revision,
             request.token_budget,
         )
-        assert row is not None
+        row = await self.batches.run(
+            LedgerOperation("settle", request.tenant_id, request.period.key, arguments),
+            urgent=False,
+        )
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()
         messages = row["o_messages"]
@@ -178,6 +187,11 @@ class PostgresUsageLedger:
         """Raises ``DatabaseUnavailable`` unless a transaction here could write now."""
         if await self.pool.fetchval("SELECT current_setting('transaction_read_only')") == "on":
             raise DatabaseUnavailable("the database is read-only")
+
+    async def close(self) -> None:
+        """Run every queued operation, then close the pool."""
+        await self.batches.close()
+        await self.pool.close()
 
     async def release_expired(self, now: datetime) -> int:
         return int(await self.pool.fetchval("SELECT tk_release_expired($1)", now) or 0)

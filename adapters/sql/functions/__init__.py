@@ -14,6 +14,7 @@ FUNCTION_NAMES = (
     "tk_settle",
     "tk_release_expired",
     "tk_reserve_call",
+    "tk_ledger_batch",
 )
 """In creation order: each uses only those before it."""
 
