@@ -150,3 +150,44 @@ def test_the_db_upgrade_command_migrates_the_configured_database(
     assert main(["db", "downgrade", LEGACY]) == 1
     assert "byok" in capsys.readouterr().out
     assert current_revision(sqlite_url) == head_revision()
+
+
+def add_saved_key(url: str, tenant_id: str, provider: str, model: str) -> None:
+    run(
+        url,
+        "INSERT INTO credentials (tenant_id, user_id, provider, model_preference,"
+        " ciphertext_store, ciphertext_key_version, ciphertext_token, key_mask, status,"
+        " allow_platform_fallback, created_at, updated_at)"
+        " VALUES (:tenant, :user, :provider, :model, 'fernet', 1, 'opaque', '…abcd',"
+        " 'valid', true, :created, :created)",
+        tenant=tenant_id,
+        user=f"u-{tenant_id}",
+        provider=provider,
+        model=model,
+        created=CREATED,
+    )
+
+
+async def test_saved_groq_keys_move_off_the_retired_models_and_nothing_else_changes(
+    empty_url: str,
+) -> None:
+    upgrade(empty_url, "0017_ledger_batches")
+    saved = {
+        "t-llama": ("groq", "llama-3.3-70b-versatile"),
+        "t-kimi": ("groq", "moonshotai/kimi-k2-instruct"),
+        "t-gpt-oss": ("groq", "openai/gpt-oss-20b"),
+        "t-anthropic": ("anthropic", "claude-sonnet-4-5"),
+    }
+    for tenant_id, (provider, model) in saved.items():
+        add_tenant(empty_url, tenant_id, "byok")
+        add_saved_key(empty_url, tenant_id, provider, model)
+
+    upgrade(empty_url)
+
+    rows = run(empty_url, "SELECT tenant_id, provider, model_preference FROM credentials")
+    assert {str(r[0]): (str(r[1]), str(r[2])) for r in rows} == {
+        "t-llama": ("groq", "openai/gpt-oss-120b"),
+        "t-kimi": ("groq", "openai/gpt-oss-120b"),
+        "t-gpt-oss": ("groq", "openai/gpt-oss-20b"),
+        "t-anthropic": ("anthropic", "claude-sonnet-4-5"),
+    }
