@@ -160,7 +160,7 @@ class PostgresUsageLedger:
         )
         row = await self.batches.run(
             LedgerOperation("settle", request.tenant_id, request.period.key, arguments),
-            urgent=False,
+            urgent=not request.unattended,
         )
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()
