@@ -386,9 +386,7 @@ class LlmProxy:
         )
         if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
-            await self.metering.settle(
-                entry.tenant_id, extra, model, usage, credential, unattended=unattended
-            )
+            await self.metering.settle(entry.tenant_id, extra, model, usage, credential)
 
     async def drain(self) -> None:
         """Wait for settlements still running after their callers left (shutdown, tests)."""
