@@ -386,7 +386,9 @@ class LlmProxy:
         )
         if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
-            await self.metering.settle(entry.tenant_id, extra, model, usage, credential)
+            await self.metering.settle(
+                entry.tenant_id, extra, model, usage, credential, unattended=unattended
+            )
 
     async def drain(self) -> None:
         """Wait for settlements still running after their callers left (shutdown, tests)."""
