@@ -246,10 +246,6 @@ class SettlementRequest:
     """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
     limit): the ledger writes the thresholds of it this settlement crosses
     (``crossed_percents``) to the notifications outbox in the settling transaction."""
-    unattended: bool = False
-    """No caller waits for the outcome (the proxy settles a call after answering it): the
-    ledger may hold the settlement briefly to commit it with other work. Always
-    conservative: until it settles, the reservation counts in full."""
 
 
 class Anomaly(enum.Enum):

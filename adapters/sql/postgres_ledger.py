@@ -160,7 +160,7 @@ class PostgresUsageLedger:
         )
         row = await self.batches.run(
             LedgerOperation("settle", request.tenant_id, request.period.key, arguments),
-            urgent=not request.unattended,
+            urgent=False,
         )
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()

@@ -114,11 +114,6 @@ class CallEntry:
     call: ProxyCall
     reserve: int
 
-    def settles_named_message(self) -> bool:
-        """The call uses the reservation of the message it named: the gateway settles that
-        message after its last call and must find this call settled first."""
-        return self.ledger_id == self.call.message_id
-
 
 @attrs.frozen
 class ListedModel:
@@ -203,7 +198,7 @@ class LlmProxy:
         reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
         entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
         if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
-            await self._settle(entry, None, NO_TOKENS, unattended=False)
+            await self._settle(entry, None, NO_TOKENS)
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
         attempts: list[UpstreamAttempt] = []
         for upstream in plan:  # platform fallbacks are in the plan only when the hold covers them
@@ -225,7 +220,7 @@ class LlmProxy:
                 await self.credentials.report_key_failure(
                     tenant_id, upstream.provider_id, response.status_code
                 )
-        await self._settle(entry, None, NO_TOKENS, unattended=False)
+        await self._settle(entry, None, NO_TOKENS)
         return _exhausted(tuple(attempts))
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
@@ -312,11 +307,11 @@ class LlmProxy:
         finally:
             await response.close()
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
-        if entry.settles_named_message():
-            # the gateway's own settle of the message comes after: it replays
-            await self._settle(entry, upstream, usage or NO_TOKENS, unattended=False)
+        settling = self._settle(entry, upstream, usage or NO_TOKENS)
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the gateway's own settle of the message comes after: it replays
         else:
-            self._in_background(self._settle(entry, upstream, usage or NO_TOKENS, unattended=True))
+            self._in_background(settling)
         if upstream.wire is not entry.call.wire:
             return _translated(body, upstream, entry.call.wire, response.status_code)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
@@ -343,13 +338,13 @@ class LlmProxy:
             if translator is not None and (tail := translator.finish()):
                 yield tail
         except BaseException:
-            self._in_background(self._close_and_settle(entry, upstream, response, reader, True))
+            self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
-        if entry.settles_named_message():
-            # the gateway's own settle of the message comes after: it replays
-            await self._close_and_settle(entry, upstream, response, reader, False)
-        else:  # the stream ends without waiting for the ledger
-            self._in_background(self._close_and_settle(entry, upstream, response, reader, True))
+        settling = self._close_and_settle(entry, upstream, response, reader)
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the gateway's own settle of the message comes after: it replays
+        else:
+            self._in_background(settling)  # the stream ends without waiting for the ledger
 
     async def _close_and_settle(
         self,
@@ -357,11 +352,10 @@ class LlmProxy:
         upstream: Upstream,
         response: UpstreamResponse,
         reader: StreamUsageReader,
-        unattended: bool,
     ) -> None:
         await response.close()
         usage = reader.finish() or TokenUsage(0, entry.reserve)
-        await self._settle(entry, upstream, usage, unattended=unattended)
+        await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
         """Settlement off the caller's path (a whole answer), or outliving a cancelled
@@ -371,24 +365,17 @@ class LlmProxy:
         task.add_done_callback(self._finishing.discard)
         task.add_done_callback(_report_failure)
 
-    async def _settle(
-        self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage, *, unattended: bool
-    ) -> None:
-        """Settle the call's usage against its ledger entry (``unattended``: nobody waits
-        for it, so the ledger may hold it briefly to commit it with other work). A named
-        message the gateway settled itself while this call ran replays; the call's tokens
-        then settle under an id of their own (a settlement without admission counts in
-        full: nothing is free)."""
+    async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
+        """Settle the call's usage against its ledger entry. A named message the gateway
+        settled itself while this call ran replays; the call's tokens then settle under an
+        id of their own (a settlement without admission counts in full: nothing is free)."""
         model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
-        first = await self.metering.settle(
-            entry.tenant_id, entry.ledger_id, model, usage, credential, unattended=unattended
-        )
+        settle = self.metering.settle
+        first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
         if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
-            await self.metering.settle(
-                entry.tenant_id, extra, model, usage, credential, unattended=unattended
-            )
+            await settle(entry.tenant_id, extra, model, usage, credential)
 
     async def drain(self) -> None:
         """Wait for settlements still running after their callers left (shutdown, tests)."""

@@ -78,14 +78,8 @@ def admission(
 
 
 def settlement(
-    tenant: str,
-    message: str,
-    tokens: int,
-    *,
-    credential: Credential = Credential.PLATFORM,
-    unattended: bool = True,
+    tenant: str, message: str, tokens: int, *, credential: Credential = Credential.PLATFORM
 ) -> SettlementRequest:
-    """A settlement as the proxy makes it after answering (nobody waits), unless told."""
     return SettlementRequest(
         tenant_id=TenantId(tenant),
         message_id=MessageId(message),
@@ -98,7 +92,6 @@ def settlement(
         day=DAY,
         at=T0 + timedelta(seconds=1, microseconds=7),
         token_budget=100_000,
-        unattended=unattended,
     )
 
 
@@ -393,19 +386,3 @@ async def test_a_full_queue_of_settlements_goes_at_once_without_waiting_for_comp
     assert not waiting.done() and counting.sent == [BATCH_SQL]
     await batched.batches.close()
     assert isinstance(waiting.result(), Settled) and len(counting.sent) == 2
-
-
-async def test_a_settlement_its_caller_waits_for_goes_at_once(
-    database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The gateway's settle (a caller waits for its answer) does not wait for company, even
-    with that wait made an hour; an unattended one queued beside it rides along."""
-    monkeypatch.setattr(ledger_batches, "SETTLE_COMPANY_WAIT", 3_600.0)
-    batched, counting = ledgers(database)
-    unattended = asyncio.ensure_future(batched.settle(settlement("a", "m1", 100)))
-    await asyncio.sleep(0)
-    assert not unattended.done() and counting.sent == []
-    attended = batched.settle(settlement("a", "m2", 100, unattended=False))
-    answer = await asyncio.wait_for(attended, timeout=120)  # a bound on failure only
-    assert isinstance(answer, Settled) and isinstance(await unattended, Settled)
-    assert counting.sent == [BATCH_SQL]

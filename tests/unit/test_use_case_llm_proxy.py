@@ -19,7 +19,7 @@ import pytest
 from domain.byok import KeyStatus
 from domain.errors import UpstreamUnreachable
 from domain.ids import MessageId, TenantId
-from domain.metering import Credential, RefusalReason, Refused, SettlementRequest, TokenUsage
+from domain.metering import Credential, RefusalReason, Refused, TokenUsage
 from domain.proxy import UpstreamRequest, UpstreamResponse, WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
@@ -939,46 +939,3 @@ async def test_a_call_whose_message_was_settled_meanwhile_and_used_nothing_adds_
     settled = await settled_meanwhile(world, Reply(400))
     assert settled == [("m-1", "moonshot/kimi-k2.5", Credential.PLATFORM, 5, 0)]
     assert (await used(world))[2] == 5
-
-
-@pytest.fixture
-def unattended_flags(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Each settlement the ledger receives: its message id and whether anyone waits for it."""
-    seen: list[tuple[str, bool]] = []
-    settle = InMemoryUsageLedger.settle
-
-    async def recording(self: InMemoryUsageLedger, request: SettlementRequest) -> Any:
-        seen.append((request.message_id, request.unattended))
-        return await settle(self, request)
-
-    monkeypatch.setattr(InMemoryUsageLedger, "settle", recording)
-    return seen
-
-
-async def test_only_settlements_nobody_waits_for_are_marked_unattended(
-    world: World, unattended_flags: list[tuple[str, bool]]
-) -> None:
-    """After an answer, an anonymous call's settlement runs on its own (unattended: the
-    ledger may batch it); one on a named message's reservation, and a refused call's
-    release, are awaited by the caller."""
-    usage = (b'data: {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n',)
-    replies = [
-        Reply(200, (openai_answer(30, 7),)),
-        Reply(200, usage),
-        Reply(200, (openai_answer(3, 1),)),
-        Reply(200, usage),
-        Reply(500),
-    ]
-    p = await make_proxy(world, {MOONSHOT: replies, MINIMAX: [Reply(429)]})
-    await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
-    await world.metering.admit(T, MessageId("m-2"), max_tokens=2_000)
-    answer(await p.proxy.call(p.key, openai_call()))
-    await read(await p.proxy.call(p.key, openai_call(stream=True)))
-    answer(await p.proxy.call(p.key, openai_call(message_id="m-1")))
-    await read(await p.proxy.call(p.key, openai_call(stream=True, message_id="m-2")))
-    refusal(await p.proxy.call(p.key, openai_call()))
-    await p.proxy.drain()
-    named = {message: flag for message, flag in unattended_flags if not message.startswith("call-")}
-    anonymous = sorted(flag for message, flag in unattended_flags if message.startswith("call-"))
-    assert named == {"m-1": False, "m-2": False}
-    assert anonymous == [False, True, True]  # the refused call's release is awaited
