@@ -108,8 +108,7 @@ class PostgresUsageLedger:
             route.max_weight,
         )
         row = await self.batches.run(
-            LedgerOperation("admit", request.tenant_id, request.period.key, arguments),
-            urgent=True,
+            LedgerOperation("admit", request.tenant_id, request.period.key, arguments)
         )
         return _admission(row, request)
 
@@ -134,8 +133,7 @@ class PostgresUsageLedger:
             route.max_weight,
         )
         row = await self.batches.run(
-            LedgerOperation("reserve_call", request.tenant_id, request.period.key, arguments),
-            urgent=True,
+            LedgerOperation("reserve_call", request.tenant_id, request.period.key, arguments)
         )
         if row["o_message"] is not None:
             request = attrs.evolve(request, message_id=MessageId(row["o_message"]))
@@ -159,8 +157,7 @@ class PostgresUsageLedger:
             request.token_budget,
         )
         row = await self.batches.run(
-            LedgerOperation("settle", request.tenant_id, request.period.key, arguments),
-            urgent=False,
+            LedgerOperation("settle", request.tenant_id, request.period.key, arguments)
         )
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()

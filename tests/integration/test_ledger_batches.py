@@ -115,7 +115,7 @@ class CountingPool:
 class OneStatementEach(LedgerBatches):
     """The ledger without group commit: every operation its own statement, awaited."""
 
-    async def run(self, operation: LedgerOperation, *, urgent: bool) -> Mapping[str, Any]:
+    async def run(self, operation: LedgerOperation) -> Mapping[str, Any]:
         row = await self.pool.fetchrow(ALONE_SQL[operation.kind], *operation.arguments)
         assert row is not None
         return row
@@ -266,19 +266,20 @@ async def test_an_operation_that_fails_in_a_batch_fails_its_own_caller_only(
     assert counters == Counters(1, 0, 16_000, 0)
 
 
-async def test_a_lone_operation_is_one_statement_and_a_settlement_joins_the_next(
+async def test_a_lone_operation_is_its_own_statement_and_operations_queued_together_share_one(
     database: SqlDatabase,
 ) -> None:
-    """At one connection: a reservation alone is one statement; the previous call's
-    settlement, queued just before the next call's reservation, shares its statement."""
+    """At one request at a time every operation goes at once, as its own statement (no
+    jsonb, nothing waits for company); operations queued together share one statement, in
+    their queue order."""
     batched, counting = ledgers(database)
     assert isinstance(await batched.reserve_call(admission("a", "c1"), None), Admitted)
-    assert len(counting.sent) == 1
+    assert counting.sent == [ALONE_SQL["reserve_call"]]
     settled, reserved = await asyncio.gather(
         batched.settle(settlement("a", "c1", 9_000)),
         batched.reserve_call(admission("a", "c2"), None),
     )
-    assert len(counting.sent) == 2
+    assert counting.sent[1:] == [BATCH_SQL]
     assert isinstance(settled, Settled) and not settled.replayed
     # the settlement was queued first: it freed its reservation before c2 reserved
     assert reserved == Admitted(
@@ -287,7 +288,7 @@ async def test_a_lone_operation_is_one_statement_and_a_settlement_joins_the_next
         held_tokens=16_000,
     )
     assert isinstance(await batched.settle(settlement("a", "c2", 100)), Settled)
-    assert len(counting.sent) == 3  # a settlement alone goes after its short wait
+    assert counting.sent[2:] == [ALONE_SQL["settle"]]
 
 
 async def test_close_runs_what_is_queued_and_a_caller_that_left_still_completes(
@@ -300,7 +301,7 @@ async def test_close_runs_what_is_queued_and_a_caller_that_left_still_completes(
     await asyncio.sleep(0)  # queued, and its batch on the way
     left.cancel()
     queued = asyncio.ensure_future(db.ledger.settle(settlement("a", "m9", 500)))
-    await asyncio.sleep(0)  # queued, waiting for company
+    await asyncio.sleep(0)  # queued behind the cancelled caller's batch
     await db.close()
     assert queued.done() and isinstance(queued.result(), Settled)
 
@@ -368,21 +369,14 @@ async def test_a_lost_database_answers_every_caller_database_unavailable(
     assert [type(answer) for answer in answers] == [DatabaseUnavailable] * 3
 
 
-async def test_a_full_queue_of_settlements_goes_at_once_without_waiting_for_company(
-    database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
+async def test_a_queue_longer_than_a_batch_goes_in_batches_one_after_another(
+    database: SqlDatabase,
 ) -> None:
-    """With the wait for company made an hour, a queue reaching ``MAX_BATCH`` settlements
-    is sent at once, as one statement; one more settlement waits, until close sends it."""
-    monkeypatch.setattr(ledger_batches, "SETTLE_COMPANY_WAIT", 3_600.0)
+    """``MAX_BATCH`` operations at most in one statement: one more goes next, alone."""
     batched, counting = ledgers(database)
-    full = [settlement("a", f"m{n}", 10) for n in range(ledger_batches.MAX_BATCH)]
-    answers = await asyncio.wait_for(  # a bound on failure only: it hangs for an hour
-        asyncio.gather(*(batched.settle(request) for request in full)), timeout=120
-    )
+    queued = [settlement("a", f"m{n}", 10) for n in range(ledger_batches.MAX_BATCH + 1)]
+    answers = await asyncio.gather(*(batched.settle(request) for request in queued))
     assert all(isinstance(answer, Settled) for answer in answers)
-    assert counting.sent == [BATCH_SQL]
-    waiting = asyncio.ensure_future(batched.settle(settlement("a", "late", 10)))
-    await asyncio.sleep(0)
-    assert not waiting.done() and counting.sent == [BATCH_SQL]
-    await batched.batches.close()
-    assert isinstance(waiting.result(), Settled) and len(counting.sent) == 2
+    assert counting.sent == [BATCH_SQL, ALONE_SQL["settle"]]
+    counters = await database.ledger.counters(TenantId("a"), DAY, PERIOD, T0)
+    assert counters.platform_tokens_settled == 13 * (ledger_batches.MAX_BATCH + 1)
