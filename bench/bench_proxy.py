@@ -3,7 +3,7 @@ tierkeeper's proxy, in one run, on 127.0.0.1.
 
     .venv/bin/python bench/bench_proxy.py [--connections 64] [--duration 8] [--warmup 2]
         [--tenants 64] [--upstream-latency-ms 0] [--workers 1] [--only whole|streamed]
-        [--json OUT] [--profile PYSPY.txt]
+        [--floor] [--json OUT] [--profile PYSPY.txt]
 
 The upstream is ``bench/llm_stub_app.py`` (a bare ASGI app under uvicorn, answering OpenAI
 Chat Completions whole or as a six-event stream with usage; with ``--upstream-latency-ms``
@@ -20,6 +20,11 @@ own process: closed loop, keep-alive HTTP/1.1 over asyncio) runs warm-up then a 
 window against the stub and then against the proxy, and reports p50/p99 latency, for
 streams the time to the first body byte, and requests per second. Afterwards the settlements
 in the database are counted against the 200s the clients saw.
+
+``--floor`` adds a third target between them: ``bench/null_proxy_app.py``, a pass-through
+proxy with tierkeeper's upstream client and nothing else (no key check, ledger, routing or
+parsing), under the same uvicorn settings. Its overhead is what the two HTTP hops alone
+cost on this machine; the second table compares tierkeeper's proxy with it.
 """
 
 from __future__ import annotations
@@ -266,6 +271,9 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("whole", "streamed"), help="run one kind of call, not both"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure a pass-through proxy (the floor)"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--profile", type=Path, help="py-spy record of the proxy at C connections: OUT-whole.txt…"
@@ -307,14 +315,22 @@ def main() -> None:
         proxy = Server(
             "entrypoints.http.app:create_app", ROOT, env, work / "proxy.log", args.workers
         )
+        floor = None
+        if args.floor:
+            floor_env = {**stub_env, "NULL_PROXY_UPSTREAM": f"http://{LOOPBACK}:{stub.port}"}
+            floor = Server("null_proxy_app:create_app", ROOT / "bench", floor_env,
+                           work / "floor.log")  # fmt: skip
+        targets = [("direct", stub), *([("floor", floor)] if floor else []), ("proxy", proxy)]
         try:
             stub.wait_ready("/")
             proxy.wait_ready("/healthz")
+            if floor is not None:
+                floor.wait_ready("/")
             for stream in (False, True):
                 if args.only and args.only != ("streamed" if stream else "whole"):
                     continue
                 for conns in (1, args.connections):
-                    for target, port in (("direct", stub.port), ("proxy", proxy.port)):
+                    for target, server in targets:
                         name = f"{'streamed' if stream else 'whole'} {conns}c {target}"
                         spy = None
                         if args.profile and target == "proxy" and conns > 1:
@@ -325,10 +341,9 @@ def main() -> None:
                                 str(out), "-f", "raw", "--subprocesses", "-d",
                                 str(int(args.duration)), "-p", str(proxy.process.pid),
                             ])  # fmt: skip
-                        server = proxy if target == "proxy" else stub
                         before = cpu_seconds(server.process.pid)
                         results[name] = load(work, name, {
-                            "port": port, "connections": conns, "stream": stream,
+                            "port": server.port, "connections": conns, "stream": stream,
                             "keys": keys, "warmup_s": args.warmup, "duration_s": args.duration,
                         })  # fmt: skip
                         # the server's CPU over warm-up and window, per call answered in both
@@ -343,6 +358,8 @@ def main() -> None:
         finally:
             proxy.stop()
             stub.stop()
+            if floor is not None:
+                floor.stop()
             if any(set(r["statuses"]) - {"200"} for r in results.values()):
                 print(f"\nnot every call was answered 200; the proxy's log:\n"
                       f"{proxy.log.read_text()[-4000:]}")  # fmt: skip
@@ -365,8 +382,28 @@ def main() -> None:
                 f"{p['ttfb_p50_ms']} | {d['rps']} / {p['rps']} | {p['rps'] / d['rps']:.2f} | "
                 f"{d['server_cpu_ms_per_call']} / {p['server_cpu_ms_per_call']} |"
             )
+    if args.floor:
+        print_floor(results, args.connections)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def print_floor(results: dict[str, dict[str, Any]], connections: int) -> None:
+    """Tierkeeper's proxy against the pass-through floor, both over the direct stub."""
+    print("\n| calls | conns | floor / proxy p50 overhead ms | floor / proxy throughput ratio |"
+          " server CPU ms per call, floor / proxy |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for stream in ("whole", "streamed"):
+        for conns in (1, connections):
+            if f"{stream} {conns}c floor" not in results:
+                continue
+            d, f, p = (results[f"{stream} {conns}c {t}"] for t in ("direct", "floor", "proxy"))
+            print(
+                f"| {stream} | {conns} | {f['p50_ms'] - d['p50_ms']:.3f} / "
+                f"{p['p50_ms'] - d['p50_ms']:.3f} | {f['rps'] / d['rps']:.2f} / "
+                f"{p['rps'] / d['rps']:.2f} | {f['server_cpu_ms_per_call']} / "
+                f"{p['server_cpu_ms_per_call']} |"
+            )
 
 
 if __name__ == "__main__":
