@@ -168,3 +168,22 @@ async def test_a_failed_shared_check_fails_every_request_that_waited_and_is_not_
     with pytest.raises(Unauthorized):
         await accounts.service("tks_not-a-real-token")
     assert tokens.lookups == 2
+
+
+async def test_tokens_checked_at_the_same_time_share_only_their_own_check(
+    accounts: Accounts, tokens: CountingTokens
+) -> None:
+    """Requests with the same token while it is checked share one lookup; a request with
+    another token at the same moment never rides on that check (a wrong token stays
+    refused however it is timed)."""
+    token = (await accounts.create_service_token("gateway")).reveal()
+    other = (await accounts.create_service_token("other-gateway")).reveal()
+    answers = await asyncio.gather(
+        accounts.service(token), accounts.service(token), accounts.service(other),
+        accounts.service("tks_not-a-real-token"), return_exceptions=True,
+    )  # fmt: skip
+    first, again, second, wrong = answers
+    assert first == again and not isinstance(first, BaseException)
+    assert (first.subject, getattr(second, "subject", None)) == ("gateway", "other-gateway")
+    assert isinstance(wrong, Unauthorized)
+    assert tokens.lookups == 3
