@@ -157,8 +157,11 @@ class PostgresUsageLedger:
             request.token_budget,
         )
         row = await self.batches.run(
-            LedgerOperation("settle", request.tenant_id, request.period.key, arguments)
-        )
+            LedgerOperation(
+                "settle", request.tenant_id, request.period.key, arguments,
+                deferrable=request.in_background,
+            )
+        )  # fmt: skip
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()
         messages = row["o_messages"]

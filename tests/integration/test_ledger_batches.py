@@ -380,3 +380,86 @@ async def test_a_queue_longer_than_a_batch_goes_in_batches_one_after_another(
     assert counting.sent == [BATCH_SQL, ALONE_SQL["settle"]]
     counters = await database.ledger.counters(TenantId("a"), DAY, PERIOD, T0)
     assert counters.platform_tokens_settled == 13 * (ledger_batches.MAX_BATCH + 1)
+
+
+def in_background(request: SettlementRequest) -> SettlementRequest:
+    return attrs.evolve(request, in_background=True)
+
+
+@pytest.fixture
+def long_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferral no test outlasts: what lets a deferred settlement go is then never time."""
+    monkeypatch.setattr(ledger_batches, "DEFERRAL_S", 600.0)
+
+
+@pytest.mark.usefixtures("long_deferral")
+async def test_a_settlement_nobody_waits_for_lets_the_next_reservation_go_first(
+    database: SqlDatabase,
+) -> None:
+    """At one call at a time: the last call's settlement waits for the next call's
+    reservation, which goes alone at once, and then goes itself, alone."""
+    batched, counting = ledgers(database)
+    await batched.reserve_call(admission("a", "c1"), None)
+    settling = asyncio.ensure_future(batched.settle(in_background(settlement("a", "c1", 900))))
+    for _ in range(20):  # the flusher runs: it sends nothing while only the settlement waits
+        await asyncio.sleep(0)
+    assert counting.sent == [ALONE_SQL["reserve_call"]]
+    reserved = await batched.reserve_call(admission("a", "c2"), None)
+    assert isinstance(await settling, Settled)
+    assert counting.sent[1:] == [ALONE_SQL["reserve_call"], ALONE_SQL["settle"]]
+    # c2 reserved before c1 settled: c1's 16,000 were still held
+    assert reserved == Admitted(
+        ReservationId("a:c2"), Counters(0, 0, 32_000, 0), held_tokens=16_000
+    )
+    counters = await database.ledger.counters(TenantId("a"), DAY, PERIOD, T0)
+    assert counters == Counters(0, 1_125, 16_000, 0)
+
+
+@pytest.mark.usefixtures("long_deferral")
+async def test_a_deferred_settlement_goes_right_after_the_next_batch_not_behind_every_one(
+    database: SqlDatabase,
+) -> None:
+    """Queued while a reservation is in flight, a settlement nobody waits for lets the
+    next batch of reservations go first, then goes before any batch after that."""
+    batched, counting = ledgers(database)
+    first = asyncio.ensure_future(batched.reserve_call(admission("a", "c1"), None))
+    await asyncio.sleep(0)  # c1's statement is on its way
+    settling = asyncio.ensure_future(batched.settle(in_background(settlement("b", "x", 100))))
+    second = asyncio.ensure_future(batched.reserve_call(admission("a", "c2"), None))
+    await asyncio.sleep(0)
+    assert counting.sent == [ALONE_SQL["reserve_call"]]
+    await first
+    for _ in range(200):  # c2 goes next, alone; then a third reservation queues
+        if len(counting.sent) == 2:
+            break
+        await asyncio.sleep(0)
+    third = asyncio.ensure_future(batched.reserve_call(admission("a", "c3"), None))
+    await asyncio.gather(second, settling, third)
+    assert counting.sent == [
+        ALONE_SQL["reserve_call"], ALONE_SQL["reserve_call"], ALONE_SQL["settle"],
+        ALONE_SQL["reserve_call"],
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("long_deferral")
+async def test_close_runs_a_deferred_settlement_at_once(database: SqlDatabase) -> None:
+    batched, counting = ledgers(database)
+    settling = asyncio.ensure_future(batched.settle(in_background(settlement("a", "m1", 100))))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert counting.sent == []  # waiting for a reservation to let go first
+    await asyncio.wait_for(batched.batches.close(), timeout=30)
+    assert settling.done() and isinstance(settling.result(), Settled)
+    assert counting.sent == [ALONE_SQL["settle"]]
+
+
+async def test_a_deferred_settlement_no_reservation_follows_goes_after_the_deferral(
+    database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_batches, "DEFERRAL_S", 0.01)
+    batched, counting = ledgers(database)
+    settled = await asyncio.wait_for(
+        batched.settle(in_background(settlement("a", "m1", 100))), timeout=30
+    )
+    assert isinstance(settled, Settled) and not settled.replayed
+    assert counting.sent == [ALONE_SQL["settle"]]
