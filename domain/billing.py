@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
-from domain.catalog import Catalog, ModelRates, normalise_tier_id
+from domain.catalog import Catalog, ModelRates
 from domain.errors import DomainError, ValidationError
 from domain.ids import TenantId, TierId
 from domain.metering import Credential, MessageCounts, UsageRecord
@@ -51,7 +51,7 @@ def build_price_book(catalog: Catalog, pairs: Iterable[tuple[str, str]]) -> Pric
     entries: list[tuple[str, TierId]] = []
     for price_id, tier_id in pairs:
         price = price_id.strip()
-        tier = normalise_tier_id(catalog, tier_id)
+        tier = catalog.normalise_tier_id(tier_id)
         if not price:
             raise ValidationError(f"an empty price id is configured for {tier!r}", field="price")
         known = next((t for p, t in entries if p == price), None)
@@ -298,7 +298,7 @@ def _known_tier(catalog: Catalog, tier_hint: str | None) -> TierId | None:
     if tier_hint is None:
         return None
     try:
-        return normalise_tier_id(catalog, tier_hint)
+        return catalog.normalise_tier_id(tier_hint)
     except ValidationError:
         return None
 

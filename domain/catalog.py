@@ -184,8 +184,18 @@ class Catalog:
     def _models(self) -> Mapping[str, Model]:
         return _models_by_ref(self)
 
+    def normalise_tier_id(self, tier_id: str) -> TierId:
+        """A tier id or a legacy alias (``basic``, ``plus``) names the current tier id."""
+        found = self._tier_names.get(tier_id.strip().lower())
+        if found is None:
+            known = ", ".join(t.id for t in self.tiers)
+            raise ValidationError(
+                f"unknown tier {tier_id!r}; expected one of {known}", field="tier"
+            )
+        return found
+
     def tier(self, tier_id: str) -> Tier:
-        return self._tiers[normalise_tier_id(self, tier_id)]
+        return self._tiers[self.normalise_tier_id(tier_id)]
 
     def model(self, ref: str) -> Model:
         model = self._models.get(ref)
@@ -221,15 +231,6 @@ def split_model_ref(ref: str) -> tuple[str, str]:
     if not sep or not provider or not model:
         raise ValidationError(f"model ref {ref!r} must be 'provider/model'", field="model")
     return provider, model
-
-
-def normalise_tier_id(catalog: Catalog, tier_id: str) -> TierId:
-    """A tier id or a legacy alias (``basic``, ``plus``) names the current tier id."""
-    found = catalog._tier_names.get(tier_id.strip().lower())
-    if found is None:
-        known = ", ".join(t.id for t in catalog.tiers)
-        raise ValidationError(f"unknown tier {tier_id!r}; expected one of {known}", field="tier")
-    return found
 
 
 # --- building from plain data -------------------------------------------------------------

@@ -23,7 +23,7 @@ from domain.billing import (
     SubscriptionEvent,
     apply_event,
 )
-from domain.catalog import Catalog, normalise_tier_id
+from domain.catalog import Catalog
 from domain.errors import Conflict, ValidationError
 from domain.ids import TenantId, TierId
 from domain.subscription_records import PaidInvoice, Subscription, SubscriptionSnapshot
@@ -127,7 +127,7 @@ def decide_plan_change(
     asking for it otherwise, or for the tier already waiting, changes nothing and is a
     conflict. A tier without a configured price is not for sale."""
     live_subscription_id(tenant)
-    tier_id = normalise_tier_id(catalog, requested_tier)
+    tier_id = catalog.normalise_tier_id(requested_tier)
     price_id = prices.price_for(tier_id)
     if price_id is None:
         raise ValidationError(

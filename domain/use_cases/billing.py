@@ -13,7 +13,7 @@ from domain.billing import (
     PriceBook,
     SubscriptionEvent,
 )
-from domain.catalog import Catalog, normalise_tier_id
+from domain.catalog import Catalog
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.ids import TenantId
 from domain.notifications import (
@@ -99,7 +99,7 @@ class Billing:
         the plan page afterwards."""
         tenant = await _known_tenant(self.tenants, tenant_id)
         refuse_second_checkout(tenant)
-        tier_id = normalise_tier_id(self.catalog, tier)
+        tier_id = self.catalog.normalise_tier_id(tier)
         price_id = self.prices.price_for(tier_id)
         if price_id is None:
             raise ValidationError(

@@ -11,7 +11,7 @@ import attrs
 
 from domain.audit import AuditEntry
 from domain.byok import KeyStatus, StoredCredential
-from domain.catalog import Catalog, normalise_tier_id
+from domain.catalog import Catalog
 from domain.errors import NotFound, ValidationError
 from domain.ids import TenantId
 from domain.notifications import StoredNotification
@@ -93,7 +93,7 @@ class Operations:
         an unknown one is refused rather than matching nothing."""
         if not 1 <= limit <= MAX_LISTED:
             raise ValidationError(f"limit must be between 1 and {MAX_LISTED}", field="limit")
-        tier_id = normalise_tier_id(self.catalog, tier) if tier is not None else None
+        tier_id = self.catalog.normalise_tier_id(tier) if tier is not None else None
         return await self.directory.find(tier_id, status, normalise_search(search), limit)
 
     async def show(self, tenant_id: TenantId) -> TenantReport:

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from domain.catalog import Catalog, build_catalog, normalise_tier_id, split_model_ref
+from domain.catalog import Catalog, build_catalog, split_model_ref
 from domain.errors import CatalogError, ValidationError
 from tests.unit.conftest import catalog_data
 
@@ -62,7 +62,7 @@ def test_metering_defaults(catalog: Catalog) -> None:
      ("byok", "byok"), ("premium", "premium")],
 )  # fmt: skip
 def test_legacy_and_current_tier_ids_normalise(catalog: Catalog, given: str, expected: str) -> None:
-    assert normalise_tier_id(catalog, given) == expected
+    assert catalog.normalise_tier_id(given) == expected
     assert catalog.tier(given).id == expected
 
 
@@ -75,7 +75,7 @@ def test_an_unknown_tier_is_a_field_error(catalog: Catalog) -> None:
 
 def test_an_unknown_tier_error_lists_the_known_ones(catalog: Catalog) -> None:
     with pytest.raises(ValidationError) as raised:
-        normalise_tier_id(catalog, "gold")
+        catalog.normalise_tier_id("gold")
     assert raised.value.detail == "unknown tier 'gold'; expected one of starter, premium, byok"
 
 

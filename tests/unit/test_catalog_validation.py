@@ -20,7 +20,6 @@ from domain.catalog import (
     ProviderModelOption,
     Tier,
     build_catalog,
-    normalise_tier_id,
     split_model_ref,
 )
 from domain.errors import CatalogError, ValidationError
@@ -276,7 +275,7 @@ def test_a_model_ref_without_provider_and_model_is_a_field_error_on_the_model(re
 
 def test_an_unknown_tier_lists_every_known_tier_id(catalog: Catalog) -> None:
     with pytest.raises(ValidationError) as raised:
-        normalise_tier_id(catalog, "Gold")
+        catalog.normalise_tier_id("Gold")
     assert raised.value.detail == "unknown tier 'Gold'; expected one of starter, premium, byok"
 
 
