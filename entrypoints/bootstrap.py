@@ -128,12 +128,12 @@ class Services:
     accounts: Accounts
     account_changes: AccountChanges
     close: Callable[[], Awaitable[None]]
+    notifications: Notifications
+    """In-app notifications, channel settings, tenant events and account mail."""
     billing: Billing | None = None
     """Checkout and subscription events; None when no payment provider is configured."""
     webhooks: WebhookParser | None = None
     """Verifies and parses the payment provider's webhooks; None without a webhook secret."""
-    notifications: Notifications | None = None
-    """In-app notifications, channel settings, tenant events and account mail."""
     deliverer: Deliverer | None = None
     """Sends due notifications (the task inside ``serve``, ``notifications deliver``)."""
     llm_proxy: LlmProxy | None = None

@@ -72,7 +72,7 @@ async def load_banners(request: Request[Any, Any, Any]) -> None:
         return
     token = session_token(request)
     services = request.app.state.services
-    if token is None or services.notifications is None:
+    if token is None:
         return
     try:
         principal = await services.accounts.customer(token)

@@ -15,7 +15,6 @@ from domain.errors import DomainError, ValidationError
 from domain.use_cases.notifications import SettingsView
 from entrypoints.http.auth import provide_customer, services_of, tenant_of
 from entrypoints.http.banners import load_banners
-from entrypoints.http.controllers.notifications import notifications_of
 from entrypoints.http.pages.common import Viewer, page, viewer_of
 
 __all__ = ["NotificationPagesController", "load_banners"]
@@ -69,7 +68,7 @@ class NotificationPagesController(Controller):
         viewer = await viewer_of(request, services)
         if viewer is None:
             return Redirect(path="/login?next=/settings/notifications", status_code=303)
-        view = await notifications_of(services).get_settings(viewer.tenant.id)
+        view = await services.notifications.get_settings(viewer.tenant.id)
         return _render(request, viewer, view)
 
     @post("/settings/notifications", status_code=200)
@@ -82,7 +81,7 @@ class NotificationPagesController(Controller):
             tenant=await services.tenants.get(tenant_id),
         )
         form = await request.form()
-        notifications = notifications_of(services)
+        notifications = services.notifications
         try:
             view = await notifications.put_settings(
                 tenant_id,
@@ -103,5 +102,5 @@ class NotificationPagesController(Controller):
     ) -> Redirect:
         services = services_of(request)
         principal = await provide_customer(request, services)
-        await notifications_of(services).mark_read(tenant_of(principal), notification_id)
+        await services.notifications.mark_read(tenant_of(principal), notification_id)
         return Redirect(path=_back_to(request), status_code=303)

@@ -11,9 +11,7 @@ from litestar import Controller, get, post, put
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter
 
-from domain.errors import DomainError
-from domain.use_cases.notifications import Listed, Notifications, SettingsView
-from entrypoints.bootstrap import Services
+from domain.use_cases.notifications import Listed, SettingsView
 from entrypoints.http.auth import (
     CUSTOMER_SECURITY,
     CustomerDep,
@@ -25,12 +23,6 @@ from entrypoints.http.openapi import CUSTOMER_ERRORS, errors
 from entrypoints.http.schemas import Wire
 
 WebhookUrl = Annotated[str, msgspec.Meta(max_length=2000, examples=["https://example.com/hook"])]
-
-
-class NotificationsUnavailable(DomainError):
-    """This deployment was built without an outbox (a test double)."""
-
-    code = "not_found"
 
 
 class NotificationOut(Wire):
@@ -57,12 +49,6 @@ class NotificationSettingsOut(Wire, omit_defaults=True):
     webhook_url: str | None
     webhook_secret: str | None = None
     """Only in the answer that made it: store it now, it is never shown again."""
-
-
-def notifications_of(services: Services) -> Notifications:
-    if services.notifications is None:
-        raise NotificationsUnavailable("notifications are not configured")
-    return services.notifications
 
 
 def notification_out(item: Listed) -> NotificationOut:
@@ -95,7 +81,7 @@ class NotificationsController(Controller):
         self, customer: CustomerDep, services: ServicesDep
     ) -> list[NotificationOut]:
         """The caller's notifications, newest first (at most 50)."""
-        items = await notifications_of(services).listed(tenant_of(customer))
+        items = await services.notifications.listed(tenant_of(customer))
         return [notification_out(item) for item in items]
 
     @post("/notifications/{notification_id:str}/read", status_code=204,
@@ -108,14 +94,14 @@ class NotificationsController(Controller):
     ) -> None:
         """Mark one notification read (its banner goes away); 404 when it is not the
         caller's."""
-        await notifications_of(services).mark_read(tenant_of(customer), notification_id)
+        await services.notifications.mark_read(tenant_of(customer), notification_id)
 
     @get("/settings/notifications", responses=errors(*CUSTOMER_ERRORS))
     async def get_settings(
         self, customer: CustomerDep, services: ServicesDep
     ) -> NotificationSettingsOut:
         """Mail on or off and the webhook URL; never the signing secret."""
-        return settings_out(await notifications_of(services).get_settings(tenant_of(customer)))
+        return settings_out(await services.notifications.get_settings(tenant_of(customer)))
 
     @put("/settings/notifications", responses=errors(*CUSTOMER_ERRORS, 503))
     async def put_settings(
@@ -126,7 +112,7 @@ class NotificationsController(Controller):
     ) -> NotificationSettingsOut:
         """Set both; the answer carries ``webhook_secret`` only when a URL is first set or
         the secret is rotated."""
-        view = await notifications_of(services).put_settings(
+        view = await services.notifications.put_settings(
             tenant_of(customer), data.email_enabled, data.webhook_url, data.rotate_secret
         )
         return settings_out(view)
