@@ -8,6 +8,7 @@ closes them on shutdown. Nothing is built at import time.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -127,6 +128,15 @@ def logging_config() -> LoggingConfig:
 ServicesBuilder = Callable[[Settings], Awaitable[Services]]
 
 
+def keep_startup_out_of_collections() -> None:
+    """What the process built to start (modules, the app, its services) lives as long as
+    the process: moved to the collector's permanent generation, a full collection scans
+    only what requests made. Measured at 64 proxied connections: 11 full collections of
+    about 94 ms in 10 s, each stopping every request in the process, before this."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     services: Services | None = None,
     settings: Settings | None = None,
@@ -150,6 +160,7 @@ def create_app(
         app.state.services = built
         app.state.services_built_here = True
         metrics.watch_pools(built.ports.database_pools)
+        keep_startup_out_of_collections()
         try:
             async with sweeping(built):
                 yield
