@@ -8,10 +8,12 @@ one commit). While a batch is in flight, new operations queue for the next one.
   (measured: holding a settlement for the next call's reservation put the settlement's
   work on that call's path, about 1.2 ms more per whole answer at one connection).
 - A settlement nobody waits for (``deferrable``: a proxied call's, its caller already
-  answered) lets the next reservation go first: it waits for the next batch of other
-  operations and goes in the batch right after it, or after ``DEFERRAL_S`` when none
-  comes. At one call at a time the next call's reservation then never queues behind the
-  last call's settlement (which runs while that call waits for its provider).
+  answered) that finds the ledger idle lets the next batch go first, then joins the batch
+  after it (or goes alone after ``DEFERRAL_S`` when nothing else comes). At one call at a
+  time the next call's reservation then never queues behind the last call's settlement,
+  which runs while that call waits for its provider. While a batch is in flight it queues
+  like any other operation (deferring it then only split batches: measured, 1,366 batches
+  of 15 operations on average against 851 of 24 in the same 10 s at 64 connections).
 - A batch of one operation is sent as that operation's own statement (no jsonb to encode
   and decode on either side).
 - A batch runs in (tenant, period) order, stable (``tk_ledger_batch`` sorts it, in the
@@ -83,9 +85,9 @@ class LedgerBatches:
     _queue: list[_Queued] = attrs.field(factory=list, init=False)
     _deferred: list[_Queued] = attrs.field(factory=list, init=False)
     _deferred_since: float = attrs.field(default=0.0, init=False)
-    """When the oldest deferred operation was queued (loop time)."""
+    """When the deferred operation was queued (loop time)."""
     _batch_sent_at: float = attrs.field(default=0.0, init=False)
-    """When the last batch of the main queue went (loop time)."""
+    """When the last batch went (loop time)."""
     _arrived: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _closing: bool = attrs.field(default=False, init=False)
     _flusher: asyncio.Task[None] | None = attrs.field(default=None, init=False)
@@ -95,9 +97,8 @@ class LedgerBatches:
         with the batch after it)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Mapping[str, Any]] = loop.create_future()
-        if operation.deferrable:
-            if not self._deferred:
-                self._deferred_since = loop.time()
+        if operation.deferrable and self._flusher is None:  # idle: the next call comes first
+            self._deferred_since = loop.time()
             self._deferred.append(_Queued(operation, answer))
         else:
             self._queue.append(_Queued(operation, answer))
@@ -116,22 +117,20 @@ class LedgerBatches:
     async def _flush(self) -> None:
         try:
             while self._queue or self._deferred:
-                if self._deferred and self._deferred_may_go():
-                    batch = _take(self._deferred)
-                    self._deferred_since = asyncio.get_running_loop().time()
-                elif self._queue:
-                    self._batch_sent_at = asyncio.get_running_loop().time()
-                    batch = _take(self._queue)
-                else:
+                if self._deferred and self._deferred_may_go():  # ahead of what came after
+                    self._queue[:0] = self._deferred
+                    self._deferred.clear()
+                if not self._queue:
                     await self._next_arrival()
                     continue
-                await self._send(batch)
+                self._batch_sent_at = asyncio.get_running_loop().time()
+                await self._send(_take(self._queue))
         finally:
             self._flusher = None
 
     def _deferred_may_go(self) -> bool:
-        """A batch of the main queue went since the deferred were queued, they waited
-        ``DEFERRAL_S``, or the ledger is closing."""
+        """A batch went since the deferred were queued, they waited ``DEFERRAL_S``, or
+        the ledger is closing."""
         if self._closing or self._batch_sent_at >= self._deferred_since:
             return True
         return self._deferral_left() <= 0
