@@ -18,8 +18,9 @@ for usage and settled.
 For each of (whole, streamed) x (1, C connections) the load generator (this script in its
 own process: closed loop, keep-alive HTTP/1.1 over asyncio) runs warm-up then a measured
 window against the stub and then against the proxy, and reports p50/p99 latency, for
-streams the time to the first body byte, and requests per second. Afterwards the settlements
-in the database are counted against the 200s the clients saw.
+streams the time to the first body byte, requests per second, and the CPU each server and
+the proxy's PostgreSQL used per call. Afterwards the settlements in the database are
+counted against the 200s the clients saw.
 
 ``--floor`` adds a third target between them: ``bench/null_proxy_app.py``, a pass-through
 proxy with tierkeeper's upstream client and nothing else (no key check, ledger, routing or
@@ -283,6 +284,9 @@ def main() -> None:
         loadgen_main(args.loadgen)
         return
 
+    from bench_admission import cpu_seconds as cpu_by_server
+    from bench_admission import postmaster_pid
+
     from adapters.sql.database import upgrade
     from tests.support import postgres
 
@@ -291,6 +295,7 @@ def main() -> None:
             postgres.fresh_database("bench_proxy") as url:  # fmt: skip
         work = Path(tmp)
         upgrade(url)
+        database_pid = postmaster_pid(url)
         stub_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(work),
@@ -342,6 +347,7 @@ def main() -> None:
                                 str(int(args.duration)), "-p", str(proxy.process.pid),
                             ])  # fmt: skip
                         before = cpu_seconds(server.process.pid)
+                        database_before = cpu_by_server(-1, database_pid)["postgres"]
                         results[name] = load(work, name, {
                             "port": server.port, "connections": conns, "stream": stream,
                             "keys": keys, "warmup_s": args.warmup, "duration_s": args.duration,
@@ -351,6 +357,10 @@ def main() -> None:
                         used = cpu_seconds(server.process.pid) - before
                         results[name]["server_cpu_ms_per_call"] = round(
                             1000 * used / (calls / args.duration), 3
+                        )
+                        database = cpu_by_server(-1, database_pid)["postgres"] - database_before
+                        results[name]["database_cpu_ms_per_call"] = round(
+                            1000 * database / (calls / args.duration), 3
                         )
                         print(name, json.dumps(results[name]), flush=True)
                         if spy is not None:
@@ -369,7 +379,7 @@ def main() -> None:
           " plus warm-up calls)")  # fmt: skip
     print("\n| calls | conns | direct p50 / p99 ms | proxy p50 / p99 ms | p50 overhead ms |"
           " TTFB direct / proxy p50 ms | direct / proxy rps | throughput ratio |"
-          " server CPU ms per call, stub / proxy |")  # fmt: skip
+          " server CPU ms per call, stub / proxy / its database |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for stream in ("whole", "streamed"):
         for conns in (1, args.connections):
@@ -380,7 +390,8 @@ def main() -> None:
                 f"| {stream} | {conns} | {d['p50_ms']} / {d['p99_ms']} | {p['p50_ms']} / "
                 f"{p['p99_ms']} | {p['p50_ms'] - d['p50_ms']:.3f} | {d['ttfb_p50_ms']} / "
                 f"{p['ttfb_p50_ms']} | {d['rps']} / {p['rps']} | {p['rps'] / d['rps']:.2f} | "
-                f"{d['server_cpu_ms_per_call']} / {p['server_cpu_ms_per_call']} |"
+                f"{d['server_cpu_ms_per_call']} / {p['server_cpu_ms_per_call']} / "
+                f"{p['database_cpu_ms_per_call']} |"
             )
     if args.floor:
         print_floor(results, args.connections)
