@@ -413,7 +413,7 @@ class Metering:
         if isinstance(settled, TenantChanged):
             return settled
         terms = settled.terms
-        if not settled.replayed and terms.anomaly is not None:
+        if not settled.replayed and terms.anomaly is not None and usage.total():
             log.warning(
                 "settlement anomaly %s: tenant %s message %s reported %s on %s, counted as %s",
                 terms.anomaly.value, tenant.id, message_id, credential.value, model,

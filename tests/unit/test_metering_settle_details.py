@@ -43,3 +43,18 @@ async def test_an_anomaly_is_logged_once_with_its_facts(
         "settlement anomaly not_admitted: tenant t-1 message m-9 reported platform on "
         "moonshot/kimi-k2.5, counted as platform"
     ]
+
+
+async def test_an_anomaly_of_a_settlement_that_counts_nothing_is_not_logged(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxied call every upstream refused releases its reservation with no tokens under
+    the model the caller named: nothing is counted, so nothing is worth a warning (it is
+    still answered as the anomaly it is)."""
+    world = World(catalog)
+    await world.add_tenant(tier="premium")
+    with caplog.at_level(logging.WARNING, logger="tierkeeper.metering"):
+        settled = await world.metering.settle(T, MessageId("m-9"), "kimi-k2.5", TokenUsage(0, 0),
+                                              Credential.PLATFORM)  # fmt: skip
+    assert settled.anomaly is Anomaly.NOT_ADMITTED
+    assert caplog.records == []
