@@ -246,9 +246,6 @@ class SettlementRequest:
     """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
     limit): the ledger writes the thresholds of it this settlement crosses
     (``crossed_percents``) to the notifications outbox in the settling transaction."""
-    in_background: bool = False
-    """Nobody waits for the answer (a proxied call's settlement, its caller answered): the
-    ledger may let the next reservation go first."""
 
 
 class Anomaly(enum.Enum):

@@ -7,13 +7,6 @@ one commit). While a batch is in flight, new operations queue for the next one.
   request at a time each operation is its own statement, as it would be without batches
   (measured: holding a settlement for the next call's reservation put the settlement's
   work on that call's path, about 1.2 ms more per whole answer at one connection).
-- A settlement nobody waits for (``deferrable``: a proxied call's, its caller already
-  answered) that finds the ledger idle lets the next batch go first, then joins the batch
-  after it (or goes alone after ``DEFERRAL_S`` when nothing else comes). At one call at a
-  time the next call's reservation then never queues behind the last call's settlement,
-  which runs while that call waits for its provider. While a batch is in flight it queues
-  like any other operation (deferring it then only split batches: measured, 1,366 batches
-  of 15 operations on average against 851 of 24 in the same 10 s at 64 connections).
 - A batch of one operation is sent as that operation's own statement (no jsonb to encode
   and decode on either side).
 - A batch runs in (tenant, period) order, stable (``tk_ledger_batch`` sorts it, in the
@@ -29,7 +22,6 @@ one commit). While a batch is in flight, new operations queue for the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -42,8 +34,6 @@ from adapters.sql.unavailable import is_disconnect
 
 MAX_BATCH = 256
 """Operations in one statement at most; a longer queue goes in several, one after another."""
-DEFERRAL_S = 0.002
-"""How long a deferrable operation waits at most for a batch to let go first."""
 
 ALONE_SQL = {
     "admit": "SELECT * FROM tk_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -67,8 +57,6 @@ class LedgerOperation:
     tenant: str
     period: date
     arguments: tuple[Any, ...]
-    deferrable: bool = False
-    """Nobody waits for its answer: it may let the next batch go first."""
 
 
 @attrs.frozen
@@ -83,66 +71,29 @@ class LedgerBatches:
 
     pool: asyncpg.Pool
     _queue: list[_Queued] = attrs.field(factory=list, init=False)
-    _deferred: list[_Queued] = attrs.field(factory=list, init=False)
-    _deferred_since: float = attrs.field(default=0.0, init=False)
-    """When the deferred operation was queued (loop time)."""
-    _batch_sent_at: float = attrs.field(default=0.0, init=False)
-    """When the last batch went (loop time)."""
-    _arrived: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
-    _closing: bool = attrs.field(default=False, init=False)
     _flusher: asyncio.Task[None] | None = attrs.field(default=None, init=False)
 
     async def run(self, operation: LedgerOperation) -> Mapping[str, Any]:
-        """The outcome columns of ``operation``, run with the next batch (a deferrable one
-        with the batch after it)."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Mapping[str, Any]] = loop.create_future()
-        if operation.deferrable and self._flusher is None:  # idle: the next call comes first
-            self._deferred_since = loop.time()
-            self._deferred.append(_Queued(operation, answer))
-        else:
-            self._queue.append(_Queued(operation, answer))
-            self._arrived.set()
+        """The outcome columns of ``operation``, run with the next batch."""
+        answer: asyncio.Future[Mapping[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(operation, answer))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
         return await answer
 
     async def close(self) -> None:
-        """Run everything queued (the deferred at once) and wait until it has run."""
-        self._closing = True
-        self._arrived.set()
+        """Wait until everything queued has run."""
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
 
     async def _flush(self) -> None:
         try:
-            while self._queue or self._deferred:
-                if self._deferred and self._deferred_may_go():  # ahead of what came after
-                    self._queue[:0] = self._deferred
-                    self._deferred.clear()
-                if not self._queue:
-                    await self._next_arrival()
-                    continue
-                self._batch_sent_at = asyncio.get_running_loop().time()
-                await self._send(_take(self._queue))
+            while self._queue:
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                await self._send(batch)
         finally:
             self._flusher = None
-
-    def _deferred_may_go(self) -> bool:
-        """A batch went since the deferred were queued, they waited ``DEFERRAL_S``, or
-        the ledger is closing."""
-        if self._closing or self._batch_sent_at >= self._deferred_since:
-            return True
-        return self._deferral_left() <= 0
-
-    def _deferral_left(self) -> float:
-        return self._deferred_since + DEFERRAL_S - asyncio.get_running_loop().time()
-
-    async def _next_arrival(self) -> None:
-        """Until an operation of the main queue arrives, or the deferral is over."""
-        self._arrived.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrived.wait(), self._deferral_left())
 
     async def _send(self, batch: list[_Queued]) -> None:
         if len(batch) == 1:
@@ -177,12 +128,6 @@ class LedgerBatches:
             _fail(queued.answer, error)
             return
         _answer(queued.answer, row)
-
-
-def _take(queue: list[_Queued]) -> list[_Queued]:
-    batch = queue[:MAX_BATCH]
-    del queue[:MAX_BATCH]
-    return batch
 
 
 def _answer(answer: asyncio.Future[Mapping[str, Any]], row: Mapping[str, Any]) -> None:

@@ -157,11 +157,8 @@ class PostgresUsageLedger:
             request.token_budget,
         )
         row = await self.batches.run(
-            LedgerOperation(
-                "settle", request.tenant_id, request.period.key, arguments,
-                deferrable=request.in_background,
-            )
-        )  # fmt: skip
+            LedgerOperation("settle", request.tenant_id, request.period.key, arguments)
+        )
         if row["o_outcome"] == TENANT_CHANGED:
             return TenantChanged()
         messages = row["o_messages"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import json
 import logging
 import secrets
@@ -114,12 +113,6 @@ class CallEntry:
     ledger_id: MessageId
     call: ProxyCall
     reserve: int
-
-    def settles_in_background(self) -> bool:
-        """A call on its own reservation settles after its caller has the answer; one on
-        a named message's reservation before (the gateway settles that message after its
-        last call, and must find the call's usage settled)."""
-        return self.ledger_id != self.call.message_id
 
 
 @attrs.frozen
@@ -314,12 +307,11 @@ class LlmProxy:
         finally:
             await response.close()
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
-        in_background = entry.settles_in_background()
-        settling = self._settle(entry, upstream, usage or NO_TOKENS, in_background=in_background)
-        if in_background:
-            self._in_background(settling)
+        settling = self._settle(entry, upstream, usage or NO_TOKENS)
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the gateway's own settle of the message comes after: it replays
         else:
-            await settling
+            self._in_background(settling)
         if upstream.wire is not entry.call.wire:
             return _translated(body, upstream, entry.call.wire, response.status_code)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
@@ -349,10 +341,10 @@ class LlmProxy:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
         settling = self._close_and_settle(entry, upstream, response, reader)
-        if entry.settles_in_background():
-            self._in_background(settling)  # the stream ends without waiting for the ledger
+        if entry.ledger_id == entry.call.message_id:
+            await settling  # the gateway's own settle of the message comes after: it replays
         else:
-            await settling
+            self._in_background(settling)  # the stream ends without waiting for the ledger
 
     async def _close_and_settle(
         self,
@@ -363,7 +355,7 @@ class LlmProxy:
     ) -> None:
         await response.close()
         usage = reader.finish() or TokenUsage(0, entry.reserve)
-        await self._settle(entry, upstream, usage, in_background=entry.settles_in_background())
+        await self._settle(entry, upstream, usage)
 
     def _in_background(self, work: Awaitable[None]) -> None:
         """Settlement off the caller's path (a whole answer), or outliving a cancelled
@@ -373,20 +365,13 @@ class LlmProxy:
         task.add_done_callback(self._finishing.discard)
         task.add_done_callback(_report_failure)
 
-    async def _settle(
-        self,
-        entry: CallEntry,
-        upstream: Upstream | None,
-        usage: TokenUsage,
-        *,
-        in_background: bool = False,
-    ) -> None:
+    async def _settle(self, entry: CallEntry, upstream: Upstream | None, usage: TokenUsage) -> None:
         """Settle the call's usage against its ledger entry. A named message the gateway
         settled itself while this call ran replays; the call's tokens then settle under an
         id of their own (a settlement without admission counts in full: nothing is free)."""
         model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
-        settle = functools.partial(self.metering.settle, in_background=in_background)
+        settle = self.metering.settle
         first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
         if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")

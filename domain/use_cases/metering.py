@@ -361,21 +361,16 @@ class Metering:
         model: str,
         usage: TokenUsage,
         credential: Credential,
-        *,
-        in_background: bool = False,
     ) -> Settlement:
         """Replace the reservation by the weighted actual count, once per message id,
         checked against what the admission offered (``settlement_terms``): platform-served
-        tokens count against the (fallback) budget; a settlement never makes tokens free.
-        ``in_background``: nobody waits for the answer (``SettlementRequest``)."""
+        tokens count against the (fallback) budget; a settlement never makes tokens free."""
         check_token_usage(usage)
         now = self.clock.now()
         async for tenant, _fresh in self._tenant_versions(tenant_id):
             if tenant is None:
                 raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
-            settlement = await self._settle(
-                tenant, message_id, model, usage, credential, now, in_background
-            )
+            settlement = await self._settle(tenant, message_id, model, usage, credential, now)
             if not isinstance(settlement, TenantChanged):
                 return settlement
         raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
@@ -388,7 +383,6 @@ class Metering:
         usage: TokenUsage,
         credential: Credential,
         now: datetime,
-        in_background: bool,
     ) -> Settlement | TenantChanged:
         tier = self.catalog.tier(tenant.tier)
         catalog_model = self.catalog.find_model(model)
@@ -407,7 +401,6 @@ class Metering:
                 at=now,
                 tenant_revision=tenant.revision,
                 token_budget=platform_token_budget(self.catalog, tier),
-                in_background=in_background,
             )
         )
         if isinstance(settled, TenantChanged):

@@ -19,14 +19,7 @@ import pytest
 from domain.byok import KeyStatus
 from domain.errors import UpstreamUnreachable
 from domain.ids import MessageId, TenantId
-from domain.metering import (
-    Credential,
-    RefusalReason,
-    Refused,
-    SettlementOutcome,
-    SettlementRequest,
-    TokenUsage,
-)
+from domain.metering import Credential, RefusalReason, Refused, TokenUsage
 from domain.proxy import UpstreamRequest, UpstreamResponse, WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
@@ -946,33 +939,3 @@ async def test_a_call_whose_message_was_settled_meanwhile_and_used_nothing_adds_
     settled = await settled_meanwhile(world, Reply(400))
     assert settled == [("m-1", "moonshot/kimi-k2.5", Credential.PLATFORM, 5, 0)]
     assert (await used(world))[2] == 5
-
-
-async def test_only_a_settlement_nobody_waits_for_is_marked_in_background(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The ledger may let the next reservation pass a settlement whose caller already has
-    its answer (a call on its own reservation, whole or streamed), never one the caller
-    waits for (a named message's, or a call that found no upstream)."""
-    stream = (b'data: {"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n',)
-    replies = [Reply(200, (openai_answer(30, 7),)), Reply(200, (openai_answer(10, 3),)),
-               Reply(200, stream), Reply(500)]  # fmt: skip
-    p = await make_proxy(world, {MOONSHOT: replies, MINIMAX: [Reply(500)]})
-    settled: list[tuple[str, bool]] = []
-    settle = InMemoryUsageLedger.settle
-
-    async def noting(ledger: InMemoryUsageLedger, request: SettlementRequest) -> SettlementOutcome:
-        settled.append((request.message_id, request.in_background))
-        return await settle(ledger, request)
-
-    monkeypatch.setattr(InMemoryUsageLedger, "settle", noting)
-    await world.metering.admit(T, MessageId("m-1"), max_tokens=2_000)
-    answer(await p.proxy.call(p.key, openai_call(message_id="m-1")))
-    answer(await p.proxy.call(p.key, openai_call()))
-    await read(await p.proxy.call(p.key, openai_call(stream=True)))
-    refusal(await p.proxy.call(p.key, openai_call()))
-    await p.proxy.drain()
-    assert settled[0] == ("m-1", False)
-    assert sorted((is_call_id(id_), in_background) for id_, in_background in settled[1:]) == [
-        (True, False), (True, True), (True, True),
-    ]  # fmt: skip
