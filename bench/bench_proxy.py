@@ -284,7 +284,6 @@ def main() -> None:
         loadgen_main(args.loadgen)
         return
 
-    from bench_admission import cpu_seconds as cpu_by_server
     from bench_admission import postmaster_pid
 
     from adapters.sql.database import upgrade
@@ -296,6 +295,7 @@ def main() -> None:
         work = Path(tmp)
         upgrade(url)
         database_pid = postmaster_pid(url)
+        assert database_pid is not None, "the embedded PostgreSQL runs on this machine"
         stub_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(work),
@@ -347,7 +347,7 @@ def main() -> None:
                                 str(int(args.duration)), "-p", str(proxy.process.pid),
                             ])  # fmt: skip
                         before = cpu_seconds(server.process.pid)
-                        database_before = cpu_by_server(-1, database_pid)["postgres"]
+                        database_before = cpu_seconds(database_pid)  # postmaster, backends
                         results[name] = load(work, name, {
                             "port": server.port, "connections": conns, "stream": stream,
                             "keys": keys, "warmup_s": args.warmup, "duration_s": args.duration,
@@ -358,7 +358,7 @@ def main() -> None:
                         results[name]["server_cpu_ms_per_call"] = round(
                             1000 * used / (calls / args.duration), 3
                         )
-                        database = cpu_by_server(-1, database_pid)["postgres"] - database_before
+                        database = cpu_seconds(database_pid) - database_before
                         results[name]["database_cpu_ms_per_call"] = round(
                             1000 * database / (calls / args.duration), 3
                         )
