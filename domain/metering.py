@@ -246,6 +246,13 @@ class SettlementRequest:
     """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
     limit): the ledger writes the thresholds of it this settlement crosses
     (``crossed_percents``) to the notifications outbox in the settling transaction."""
+    drawn_from: MessageId | None = None
+    """The budget lease (a reservation one process holds for many calls) this call's
+    ``drawn_tokens`` came out of without a ledger statement. Before settling, the ledger
+    moves them from the lease's hold to a reservation of ``message_id`` on the lease's day,
+    period, route and expiry, in the same transaction and once (a call that already has a
+    reservation draws nothing); a lease no longer held lends its route and no tokens."""
+    drawn_tokens: int = 0
 
 
 class Anomaly(enum.Enum):

@@ -134,7 +134,9 @@ class UsageLedger(Protocol):
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         """Replace the message's reservation by its count on ``settlement_terms`` (checked
         against the route its admission offered), once per message; ``TenantChanged``
-        (nothing written) when the request's tenant revision is outdated."""
+        (nothing written) when the request's tenant revision is outdated. A call drawn from
+        a budget lease (``request.drawn_from``) takes its reservation out of the lease
+        first, in the same transaction."""
         ...
 
     async def counters(
@@ -150,6 +152,12 @@ class UsageLedger(Protocol):
 
     async def release_expired(self, now: datetime) -> int:
         """Sweep reservations past their expiry off the counters; returns how many."""
+        ...
+
+    async def release(self, tenant_id: TenantId, message_id: MessageId, now: datetime) -> int:
+        """Give back what a held reservation still holds, settling nothing (a budget lease
+        whose calls have all settled): it leaves the counters as ``released``, once. Returns
+        the tokens given back (0: not held)."""
         ...
 
     async def usage_records(

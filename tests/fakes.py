@@ -288,6 +288,7 @@ class InMemoryUsageLedger:
             if self._tenant_changed(request):
                 return TenantChanged()
             key = (request.tenant_id, request.message_id)
+            self._draw(request, key)
             reservation = self.reservations.get(key)
             period = reservation.period_key if reservation else request.period.key.isoformat()
             day = (reservation.day if reservation else request.day).key.isoformat()
@@ -317,6 +318,30 @@ class InMemoryUsageLedger:
                     after.platform_tokens_settled, request.token_budget, request.at,
                 )  # fmt: skip
             return Settled(before, after, terms)
+
+    def _draw(self, request: SettlementRequest, key: tuple[TenantId, MessageId]) -> None:
+        """A call drawn from a budget lease takes its reservation out of the lease (the
+        lease's route; its tokens only while the lease is held), unless it has one."""
+        if request.drawn_from is None or key in self.reservations:
+            return
+        lease = self.reservations.get((request.tenant_id, request.drawn_from))
+        if lease is None:
+            return
+        held = not lease.settled and lease.expires_at > request.at
+        tokens = min(request.drawn_tokens, lease.tokens) if held else 0
+        lease.tokens -= tokens
+        self.reservations[key] = _Reservation(
+            request.tenant_id, lease.day, lease.period_key, tokens, lease.expires_at,
+            lease.counters_at_admission, lease.route,
+        )  # fmt: skip
+
+    async def release(self, tenant_id: TenantId, message_id: MessageId, now: datetime) -> int:
+        async with self._lock:
+            reservation = self.reservations.get((tenant_id, message_id))
+            if reservation is None or reservation.settled or reservation.expires_at <= now:
+                return 0
+            reservation.settled = True
+            return reservation.tokens
 
     async def _crossed(
         self,

@@ -41,7 +41,8 @@ ALONE_SQL = {
         "SELECT * FROM tk_reserve_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     ),
     "settle": (
-        "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "SELECT * FROM tk_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+        " $15, $16)"
     ),
 }
 """Each kind's statement alone: a batch's retry, one operation at a time."""

@@ -54,6 +54,7 @@ SELECT
     (SELECT coalesce(max(p.own_key_tokens), 0) FROM usage_periods p
      WHERE p.tenant_id = $1 AND p.period_key = $3) AS own
 """
+RELEASE_SQL = "SELECT tk_release_held($1, $2, $3)"
 RECORDS_SQL = (
     f"SELECT {RECORD_COLUMNS} FROM settlements"  # noqa: S608 - constant column list
     " WHERE settled_at >= $1 AND settled_at < $2 ORDER BY settled_at, id"
@@ -155,6 +156,8 @@ class PostgresUsageLedger:
             request.at,
             request.tenant_revision,
             request.token_budget,
+            request.drawn_from,
+            request.drawn_tokens,
         )
         row = await self.batches.run(
             LedgerOperation("settle", request.tenant_id, request.period.key, arguments)
@@ -170,6 +173,11 @@ class PostgresUsageLedger:
         )
         terms = stored_terms(row["o_counted_as"], row["o_weighted"], row["o_anomaly"])
         return Settled(before, after, terms, replayed=row["o_outcome"] == REPLAYED)
+
+    async def release(self, tenant_id: TenantId, message_id: MessageId, now: datetime) -> int:
+        """``tk_release_held`` alone: its caller waits for nothing else of the tenant."""
+        released = await self.pool.fetchval(RELEASE_SQL, tenant_id, message_id, now)
+        return int(released)
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime

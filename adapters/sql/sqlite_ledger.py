@@ -229,9 +229,69 @@ def _hold(conn: sqlite3.Connection, request: AdmissionRequest, held: int) -> Non
     )
 
 
+def _draw(conn: sqlite3.Connection, request: SettlementRequest) -> None:
+    """``tk_draw_lease``: a call served from a budget lease takes its reservation out of the
+    lease (its day, period, route, admission and expiry; its tokens only while the lease is
+    held), unless the call has one already."""
+    tenant, lease_id = request.tenant_id, request.drawn_from
+    lease = conn.execute(
+        "SELECT period_key FROM reservations WHERE tenant_id = ? AND message_id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM reservations WHERE tenant_id = ? AND message_id = ?)",
+        (tenant, lease_id, tenant, request.message_id),
+    ).fetchone()
+    if lease is None:
+        return
+    _lock_period(conn, tenant, lease["period_key"], _ts(request.at))  # lapses it if expired
+    held = conn.execute(
+        "SELECT tokens FROM reservations WHERE tenant_id = ? AND message_id = ? AND state = 'held'",
+        (tenant, lease_id),
+    ).fetchone()
+    tokens = min(request.drawn_tokens, int(held["tokens"])) if held else 0
+    conn.execute(
+        "UPDATE reservations SET tokens = tokens - ? WHERE tenant_id = ? AND message_id = ?",
+        (tokens, tenant, lease_id),
+    )
+    conn.execute(
+        "INSERT INTO reservations (tenant_id, message_id, day_key, period_key, tokens,"
+        " admitted_at, expires_at, state, offered_models, tenant_key_model, max_weight)"
+        " SELECT tenant_id, ?, day_key, period_key, ?, admitted_at, expires_at, ?,"
+        " offered_models, tenant_key_model, max_weight FROM reservations"
+        " WHERE tenant_id = ? AND message_id = ?",
+        (request.message_id, tokens, "held" if held else "lapsed", tenant, lease_id),
+    )
+
+
+def _release(conn: sqlite3.Connection, tenant_id: str, message_id: str, now: str) -> int:
+    """``tk_release_held``: a held reservation gives back its tokens, settling nothing."""
+    held = conn.execute(
+        "SELECT period_key FROM reservations WHERE tenant_id = ? AND message_id = ?"
+        " AND state = 'held'",
+        (tenant_id, message_id),
+    ).fetchone()
+    if held is None:
+        return 0
+    period = held["period_key"]
+    _lock_period(conn, tenant_id, period, now)  # lapses it if expired
+    released = conn.execute(
+        "UPDATE reservations SET state = 'released' WHERE tenant_id = ? AND message_id = ?"
+        " AND state = 'held' RETURNING tokens",
+        (tenant_id, message_id),
+    ).fetchone()
+    if released is None:
+        return 0
+    conn.execute(
+        "UPDATE usage_periods SET tokens_reserved = tokens_reserved - ?"
+        " WHERE tenant_id = ? AND period_key = ?",
+        (released["tokens"], tenant_id, period),
+    )
+    return int(released["tokens"])
+
+
 def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
     if _tenant_changed(conn, request):
         return TenantChanged()
+    if request.drawn_from is not None:
+        _draw(conn, request)
     tenant, message = request.tenant_id, request.message_id
     reservation = conn.execute(
         "SELECT day_key, period_key, state, tokens, offered_models, tenant_key_model,"
@@ -389,6 +449,9 @@ class SqliteUsageLedger:
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         return await self._run(lambda conn: _settle(conn, request))
+
+    async def release(self, tenant_id: TenantId, message_id: MessageId, now: datetime) -> int:
+        return await self._run(lambda conn: _release(conn, tenant_id, message_id, _ts(now)))
 
     async def counters(
         self, tenant_id: TenantId, day: Window, period: Window, now: datetime

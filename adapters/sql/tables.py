@@ -230,7 +230,8 @@ reservations = sa.Table(
     sa.Column("max_weight", sa.Numeric(12, 4), nullable=False, server_default="1"),
     sa.Column("claimed_by", sa.String(255)),
     sa.CheckConstraint(
-        "state IN ('held', 'lapsed', 'settled', 'expired')", name="ck_reservations_state"
+        "state IN ('held', 'lapsed', 'settled', 'expired', 'released')",
+        name="ck_reservations_state",
     ),
     sa.Index(
         "ix_reservations_held_period",

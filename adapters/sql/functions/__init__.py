@@ -11,10 +11,12 @@ FUNCTION_NAMES = (
     "tk_release_period",
     "tk_lock_period",
     "tk_admit",
+    "tk_draw_lease",
     "tk_settle",
     "tk_release_expired",
     "tk_reserve_call",
     "tk_ledger_batch",
+    "tk_release_held",
 )
 """In creation order: each uses only those before it."""
 

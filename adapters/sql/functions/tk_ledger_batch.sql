@@ -40,7 +40,7 @@ BEGIN
                            v_a ->> 4, v_a ->> 5, (v_a ->> 6)::bigint, (v_a ->> 7)::bigint,
                            (v_a ->> 8)::bigint, (v_a ->> 9)::numeric, (v_a ->> 10)::numeric,
                            (v_a ->> 11)::timestamptz, (v_a ->> 12)::bigint,
-                           (v_a ->> 13)::bigint) r;
+                           (v_a ->> 13)::bigint, v_a ->> 14, (v_a ->> 15)::bigint) r;
         END CASE;
         RETURN NEXT;
     END LOOP;

@@ -2,7 +2,7 @@ CREATE FUNCTION tk_settle(
     p_tenant text, p_message text, p_day date, p_period date, p_model text,
     p_credential text, p_input bigint, p_output bigint, p_cache bigint,
     p_reported_weight numeric, p_unadmitted_weight numeric, p_at timestamptz,
-    p_revision bigint, p_budget bigint,
+    p_revision bigint, p_budget bigint, p_drawn_from text, p_drawn bigint,
     OUT o_outcome text, OUT o_messages integer,
     OUT o_settled_before bigint, OUT o_reserved_before bigint, OUT o_own_before bigint,
     OUT o_settled_after bigint, OUT o_reserved_after bigint, OUT o_own_after bigint,
@@ -16,7 +16,8 @@ CREATE FUNCTION tk_settle(
 -- does not know) is rated at the route's highest weight; no admission counts in full.
 -- The thresholds of the platform budget p_budget (a BYOK tenant's fallback budget) this
 -- settlement crosses (domain.metering.crossed_percents) go to the notifications outbox in
--- this transaction, once per (tenant, kind, period, percent).
+-- this transaction, once per (tenant, kind, period, percent). A call served from the budget
+-- lease p_drawn_from takes its reservation (p_drawn tokens) out of it first (tk_draw_lease).
 DECLARE
     v usage_periods;
     v_day date;
@@ -35,6 +36,9 @@ BEGIN
                        WHERE t.id = p_tenant AND t.revision = p_revision) THEN
         o_outcome := 'tenant_changed';
         RETURN;
+    END IF;
+    IF p_drawn_from IS NOT NULL THEN
+        PERFORM tk_draw_lease(p_tenant, p_drawn_from, p_message, p_drawn, p_at);
     END IF;
     SELECT r.day_key, r.period_key, r.offered_models, r.tenant_key_model, r.max_weight
     INTO v_day, v_period, v_models, v_tenant_model, v_max_weight
