@@ -33,6 +33,7 @@ from domain.proxy import (
 from domain.routing import Route, decide_route
 from domain.secrets import Secret
 from domain.tenants import Tenant
+from domain.use_cases.budget_leases import LeaseDraw
 from domain.use_cases.credentials import Credentials
 from domain.use_cases.metering import Metering
 from domain.use_cases.virtual_keys import VirtualKeys
@@ -113,6 +114,7 @@ class CallEntry:
     ledger_id: MessageId
     call: ProxyCall
     reserve: int
+    drawn: LeaseDraw | None = None
 
 
 @attrs.frozen
@@ -196,7 +198,7 @@ class LlmProxy:
         if isinstance(admission.decision, Refused):
             return refusal_for(admission.decision)
         reserve = reservation_tokens(call.max_tokens, self.catalog.reservation_tokens_default)
-        entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve)
+        entry = CallEntry(tenant_id, reserved.ledger_id, call, reserve, reserved.drawn)
         if not plan:  # the platform fallbacks were withdrawn: the budget cannot hold the call
             await self._settle(entry, None, NO_TOKENS)
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
@@ -372,13 +374,17 @@ class LlmProxy:
         model = upstream.choice.ref if upstream else ModelRef(entry.call.model)
         credential = upstream.choice.credential if upstream else Credential.PLATFORM
         settle = self.metering.settle
-        first = await settle(entry.tenant_id, entry.ledger_id, model, usage, credential)
+        first = await settle(
+            entry.tenant_id, entry.ledger_id, model, usage, credential, entry.drawn
+        )
         if first.replayed and usage.total():  # only a named message's id is ever replayed
             extra = MessageId(f"{entry.ledger_id}~{secrets.token_hex(8)}")
             await settle(entry.tenant_id, extra, model, usage, credential)
 
     async def drain(self) -> None:
-        """Wait for settlements still running after their callers left (shutdown, tests)."""
+        """Wait for settlements still running after their callers left (shutdown, tests);
+        the budget leases are closed first, and given back as their last calls settle."""
+        await self.metering.end_leases()
         while self._finishing:
             await asyncio.gather(*list(self._finishing), return_exceptions=True)
 

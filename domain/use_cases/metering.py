@@ -13,7 +13,9 @@ period boundary files it under its reservation's period only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +53,7 @@ from domain.routing import (
     tier_models,
 )
 from domain.tenants import Tenant, may_use_service
+from domain.use_cases.budget_leases import BudgetLease, BudgetLeases, LeaseDraw, LeaseTerms
 from domain.use_cases.single_flight import SingleFlight
 from domain.windows import Window, WindowMemo
 
@@ -126,12 +129,14 @@ U = TypeVar("U")
 @attrs.frozen
 class CallAdmission(Generic[U]):
     """One LLM call's reservation (``admission``; None: no upstream of the tenant's route
-    serves the call, and nothing was reserved), the id it settles under, and the upstreams
-    ``plan`` chose for the route the admission offers (none for a refusal)."""
+    serves the call, and nothing was reserved), the id it settles under, the upstreams
+    ``plan`` chose for the route the admission offers (none for a refusal), and the budget
+    lease it was drawn from (None: reserved in the ledger on its own)."""
 
     admission: Admission | Refusal | None
     ledger_id: MessageId
     plan: Sequence[U]
+    drawn: LeaseDraw | None = None
 
 
 @attrs.frozen
@@ -170,6 +175,10 @@ class Metering:
     ledger: UsageLedger
     clock: Clock
     caches: MeteringCaches = attrs.field(factory=MeteringCaches, repr=False, eq=False)
+    leases: BudgetLeases = attrs.field(factory=BudgetLeases, repr=False, eq=False)
+    _giving_back: set[asyncio.Task[None]] = attrs.field(
+        factory=set, init=False, repr=False, eq=False
+    )
 
     def tenant_windows(self, tenant: Tenant, now: datetime) -> tuple[Window, Window]:
         """The tenant's local day and billing period containing ``now`` (zone changes
@@ -342,17 +351,79 @@ class Metering:
             return CallAdmission(None, call_id, ())
         assert route.primary is not None
         request = self._request(tenant, route, call_id, reserve, now)
+        leasable = named is None and not request.reservation_optional
+        if leasable and (drawn := await self._draw(request)) is not None:
+            admitted = attrs.evolve(drawn.lease.granted, held_tokens=drawn.tokens)
+            return CallAdmission(self._admitted(tier, route, admitted), call_id, upstreams, drawn)
         decision = await self.ledger.reserve_call(request, named)
         if isinstance(decision, TenantChanged):
             return decision
         if isinstance(decision, Refused):
             return CallAdmission(Refusal(decision), call_id, ())
+        if leasable:
+            self.leases.observe(LeaseTerms.of(request), decision.counters, _now())
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
             upstreams = plan(tenant, route)
         admission = self._admitted(tier, route, decision)
         ledger_id = named if decision.replayed and named is not None else call_id
         return CallAdmission(admission, ledger_id, upstreams)
+
+    async def _draw(self, request: AdmissionRequest) -> LeaseDraw | None:
+        """The call's reservation out of the open budget lease with its terms; a lease is
+        asked of the ledger (once for all calls with the same terms) when there is none,
+        or it is spent, and the tenant is calling often enough."""
+        terms, tokens = LeaseTerms.of(request), request.reserve_tokens
+        lease = self.leases.opened(terms)
+        if lease is not None and lease.free < tokens:
+            self._close_lease(lease)
+            lease = None
+        if lease is None and self.leases.worth_asking(terms, tokens, _now()):
+            lease = await self.leases.asking.run(terms, lambda: self._ask_lease(request, terms))
+        return self.leases.draw(lease, tokens) if lease is not None else None
+
+    async def _ask_lease(self, request: AdmissionRequest, terms: LeaseTerms) -> BudgetLease | None:
+        """A lease of ``leases.size`` tokens, held in the ledger like a call's reservation;
+        None when the budget cannot hold it (or the tenant changed: the call's own
+        reservation finds that out)."""
+        lease_id = MessageId(f"lease-{secrets.token_hex(12)}")
+        size = self.leases.size(terms, request.reserve_tokens)
+        asked = attrs.evolve(request, message_id=lease_id, reserve_tokens=size)
+        decision = await self.ledger.reserve_call(asked, None)
+        if isinstance(decision, TenantChanged):
+            return None
+        if isinstance(decision, Refused):
+            self.leases.refused(terms, _now())
+            return None
+        self.leases.observe(terms, decision.counters, _now())
+        lease = BudgetLease(lease_id, terms, size, decision)
+        self.leases.open(lease)
+        asyncio.get_running_loop().call_later(self.leases.seconds, self._close_lease, lease)
+        return lease
+
+    def _close_lease(self, lease: BudgetLease) -> None:
+        """The lease's time is up, or it is spent: no call draws from it any more. It is
+        given back now, or as its last call settles."""
+        if self.leases.close(lease):
+            task = asyncio.ensure_future(self._give_back(lease))
+            self._giving_back.add(task)
+            task.add_done_callback(self._giving_back.discard)
+
+    async def _give_back(self, lease: BudgetLease) -> None:
+        """What the lease still holds goes back to the budget. On failure the lease's
+        reservation stays held until it expires, like any unsettled call's."""
+        try:
+            await self.ledger.release(lease.terms.tenant_id, lease.id, self.clock.now())
+        except Exception:
+            log.exception("a budget lease could not be given back; it lapses at its expiry")
+
+    async def end_leases(self) -> None:
+        """Close every lease (the process stops): those with no call left to settle are
+        given back now, the others as their last call settles."""
+        for lease in self.leases.close_all():
+            await self._give_back(lease)
+        while self._giving_back:
+            await asyncio.gather(*list(self._giving_back))
 
     async def settle(
         self,
@@ -361,18 +432,26 @@ class Metering:
         model: str,
         usage: TokenUsage,
         credential: Credential,
+        drawn: LeaseDraw | None = None,
     ) -> Settlement:
         """Replace the reservation by the weighted actual count, once per message id,
         checked against what the admission offered (``settlement_terms``): platform-served
-        tokens count against the (fallback) budget; a settlement never makes tokens free."""
+        tokens count against the (fallback) budget; a settlement never makes tokens free.
+        A call ``drawn`` from a budget lease takes its reservation out of it first."""
         check_token_usage(usage)
         now = self.clock.now()
-        async for tenant, _fresh in self._tenant_versions(tenant_id):
-            if tenant is None:
-                raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
-            settlement = await self._settle(tenant, message_id, model, usage, credential, now)
-            if not isinstance(settlement, TenantChanged):
-                return settlement
+        try:
+            async for tenant, _fresh in self._tenant_versions(tenant_id):
+                if tenant is None:
+                    raise NotFound(f"tenant {tenant_id!r} is unknown", code="tenant_unknown")
+                settlement = await self._settle(
+                    tenant, message_id, model, usage, credential, now, drawn
+                )
+                if not isinstance(settlement, TenantChanged):
+                    return settlement
+        finally:
+            if drawn is not None and self.leases.settled(drawn):
+                await self._give_back(drawn.lease)
         raise Conflict(f"tenant {tenant_id!r} changed while its message was counted; ask again")
 
     async def _settle(
@@ -383,6 +462,7 @@ class Metering:
         usage: TokenUsage,
         credential: Credential,
         now: datetime,
+        drawn: LeaseDraw | None,
     ) -> Settlement | TenantChanged:
         tier = self.catalog.tier(tenant.tier)
         catalog_model = self.catalog.find_model(model)
@@ -401,6 +481,8 @@ class Metering:
                 at=now,
                 tenant_revision=tenant.revision,
                 token_budget=platform_token_budget(self.catalog, tier),
+                drawn_from=drawn.lease.id if drawn else None,
+                drawn_tokens=drawn.tokens if drawn else 0,
             )
         )
         if isinstance(settled, TenantChanged):
@@ -441,3 +523,8 @@ class Metering:
         """Expire reservations never settled (15 minutes after admission): they leave the
         counters for good. Run by ``tierkeeper usage sweep`` and on a timer by ``serve``."""
         return await self.ledger.release_expired(self.clock.now())
+
+
+def _now() -> float:
+    """The event loop's monotonic clock: how recent a call is, for leases only."""
+    return asyncio.get_running_loop().time()

@@ -38,6 +38,7 @@ from domain.metering import UsageRecord
 from domain.proxy import WireFormat
 from domain.secrets import Secret
 from domain.tenants import SubscriptionStatus
+from domain.use_cases.budget_leases import LEASE_SECONDS
 from domain.use_cases.llm_proxy import ProxyAnswer, ProxyCall, ProxyRefusal
 from domain.virtual_keys import VIRTUAL_KEY_ENV
 from entrypoints.bootstrap import Services, build_services
@@ -510,7 +511,65 @@ def test_calls_without_a_message_id_count_no_message_but_settle_their_tokens(
     records = world.wait_for_records(tenant.id, 3)
     assert [usage_of(r) for r in records] == [USAGE] * 3
     assert all(r.message_id.startswith("call-") for r in records)
-    assert messages_used(world, tenant) == (0, 0)
+    # calls in quick succession drew from a budget lease: it gives the rest back in time
+    assert wait_until_nothing_is_reserved(world, tenant) == (0, 0)
+
+
+def wait_until_nothing_is_reserved(world: ProxyWorld, tenant: ProxyTenant) -> tuple[int, int]:
+    """``messages_used`` once the tenant's budget leases were given back (their time is
+    ``LEASE_SECONDS``), or as it stands after twice that."""
+    deadline = time.monotonic() + 2 * LEASE_SECONDS + 2
+    while (used := messages_used(world, tenant))[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return used
+
+
+def reservation_rows(world: ProxyWorld, tenant: ProxyTenant) -> list[tuple[str, str, int]]:
+    """(id, state, tokens) of the tenant's reservations in the database."""
+    engine = sa.create_engine(sync_url(world.environ["TIERKEEPER_DATABASE_URL"]))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT message_id, state, tokens FROM reservations"
+                    " WHERE tenant_id = :tenant ORDER BY admitted_at, message_id"
+                ),
+                {"tenant": tenant.id},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(str(m), str(state), int(tokens)) for m, state, tokens in rows]
+
+
+def test_a_burst_of_calls_is_served_from_one_budget_lease_and_settles_exactly(
+    world: ProxyWorld,
+) -> None:
+    """Sixteen calls at once after a first one: the first reserves alone; the next ask one
+    lease of 32 calls between them and draw from it in memory. Each call still settles its
+    own usage under its own id, its reservation taken out of the lease, and the lease gives
+    the rest back when its time is up: nothing stays reserved."""
+    tenant = world.tenant("starter")
+    client = world.openai(tenant)
+
+    def call(_: int) -> str | None:
+        answer = client.chat.completions.create(
+            model="kimi-k2.5", messages=[{"role": "user", "content": "hi"}], max_tokens=100
+        )
+        return answer.choices[0].message.content
+
+    call(0)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(16)))
+    assert answers == ["moonshot:kimi-k2.5 part1 part2"] * 16
+    records = world.wait_for_records(tenant.id, 17)
+    assert [usage_of(r) for r in records] == [USAGE] * 17
+    assert wait_until_nothing_is_reserved(world, tenant) == (0, 0)
+    rows = reservation_rows(world, tenant)
+    leases = [row for row in rows if row[0].startswith("lease-")]
+    calls = [row for row in rows if row[0].startswith("call-")]
+    assert len(calls) == 17 and {state for _, state, _ in calls} == {"settled"}
+    # the lease held 3,200; sixteen calls took 100 each out of it; it gave back 1,600
+    assert [(state, tokens) for _, state, tokens in leases] == [("released", 1_600)]
 
 
 def test_a_second_call_naming_a_settled_message_is_budget_checked_before_forwarding(
