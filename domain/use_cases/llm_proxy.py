@@ -9,7 +9,7 @@ import enum
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -203,27 +203,49 @@ class LlmProxy:
             await self._settle(entry, None, NO_TOKENS)
             return refusal_for(Refused(RefusalReason.TOKEN_BUDGET_EXHAUSTED, None))
         attempts: list[UpstreamAttempt] = []
-        for upstream in plan:  # platform fallbacks are in the plan only when the hold covers them
-            key = await self._key_for(tenant_id, upstream)
-            if key is None:
-                continue
-            try:
-                response = await self.upstream.send(self._request(entry, upstream, key))
-            except UpstreamUnreachable:
-                attempts.append(UpstreamAttempt(upstream.provider_id, None))
-                continue
-            attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
-            verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
-            if verdict is Verdict.ANSWER:
-                answer = await self._answer(entry, upstream, key, response)
-                return attrs.evolve(answer, attempts=tuple(attempts))
-            await response.close()
-            if verdict is Verdict.KEY_REJECTED:
-                await self.credentials.report_key_failure(
-                    tenant_id, upstream.provider_id, response.status_code
-                )
-        await self._settle(entry, None, NO_TOKENS)
-        return _exhausted(tuple(attempts))
+        answering = await self._first_answer(entry, plan, attempts)
+        if answering is None:
+            await self._settle(entry, None, NO_TOKENS)
+            return _exhausted(tuple(attempts))
+        upstream, key, response = answering
+        answer = await self._answer(entry, upstream, key, response)
+        return attrs.evolve(answer, attempts=tuple(attempts))
+
+    async def _first_answer(
+        self, entry: CallEntry, plan: Sequence[Upstream], attempts: list[UpstreamAttempt]
+    ) -> tuple[Upstream, Secret, UpstreamResponse] | None:
+        """Try the plan's upstreams in order (platform fallbacks are in it only when the
+        hold covers them) until one answers; each attempt is noted. A failure on the way
+        (the key store, the credentials, a cancelled call) settles the call as it leaves:
+        its whole reservation while a request was out, nothing otherwise, so neither its
+        reservation nor the budget lease it drew from stays held until it expires."""
+        in_flight = False
+        try:
+            for upstream in plan:
+                key = await self._key_for(entry.tenant_id, upstream)
+                if key is None:
+                    continue
+                in_flight = True
+                try:
+                    response = await self.upstream.send(self._request(entry, upstream, key))
+                except UpstreamUnreachable:
+                    attempts.append(UpstreamAttempt(upstream.provider_id, None))
+                    continue
+                in_flight = False
+                attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
+                verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
+                if verdict is Verdict.ANSWER:
+                    return upstream, key, response
+                await response.close()
+                if verdict is Verdict.KEY_REJECTED:
+                    await self.credentials.report_key_failure(
+                        entry.tenant_id, upstream.provider_id, response.status_code
+                    )
+        except BaseException:
+            usage = TokenUsage(0, entry.reserve) if in_flight else NO_TOKENS
+            self._in_background(self._settle(entry, None, usage))
+            raise
+        return None
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
@@ -306,6 +328,9 @@ class LlmProxy:
             return ProxyAnswer(response.status_code, response.content_type, chunks=chunks)
         try:
             body = b"".join([chunk async for chunk in response.chunks])
+        except BaseException:  # the provider answered; what it measured is not known
+            self._in_background(self._settle(entry, upstream, TokenUsage(0, entry.reserve)))
+            raise
         finally:
             await response.close()
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None

@@ -31,6 +31,7 @@ from tests.fakes import InMemoryUsageLedger
 from tests.unit.conftest import World
 from tests.unit.test_use_case_llm_proxy import (
     MOONSHOT,
+    FailingUpstream,
     Proxy,
     Reply,
     T,
@@ -287,3 +288,18 @@ def test_closing_every_lease_names_those_to_give_back_now() -> None:
     assert leases.close_all() == [idle]
     assert idle.closed and busy.closed
     assert leases.close_all() == []
+
+
+async def test_a_drawn_call_that_fails_on_its_way_still_lets_its_lease_be_given_back(
+    world: World,
+) -> None:
+    p = await leasing_proxy(world, 2, seconds=0.05)
+    for _ in range(2):
+        answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    failing = attrs.evolve(p.proxy, upstream=FailingUpstream(error=RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        await failing.call(p.key, openai_call(max_tokens=1_000))
+    await asyncio.sleep(0.2)
+    # the failed call was charged its reservation, taken out of the lease like the other
+    assert [tokens for _, tokens in ledger(world).released] == [32_000 - 2 * 1_000]
+    assert await used(world) == (0, 0, 37 * 2 + 1_000)

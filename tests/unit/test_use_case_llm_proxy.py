@@ -17,7 +17,7 @@ import attrs
 import pytest
 
 from domain.byok import KeyStatus
-from domain.errors import UpstreamUnreachable
+from domain.errors import KeyStoreUnavailable, UpstreamUnreachable
 from domain.ids import MessageId, TenantId
 from domain.metering import Credential, RefusalReason, Refused, TokenUsage
 from domain.proxy import UpstreamRequest, UpstreamResponse, WireFormat
@@ -939,3 +939,86 @@ async def test_a_call_whose_message_was_settled_meanwhile_and_used_nothing_adds_
     settled = await settled_meanwhile(world, Reply(400))
     assert settled == [("m-1", "moonshot/kimi-k2.5", Credential.PLATFORM, 5, 0)]
     assert (await used(world))[2] == 5
+
+
+@attrs.define
+class FailingUpstream(ScriptedUpstream):
+    """Raises ``error`` from ``send`` (after recording the request), or, with
+    ``wait``, never answers."""
+
+    error: BaseException | None = None
+    wait: bool = False
+    sent: asyncio.Event = attrs.Factory(asyncio.Event)
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        self.requests.append(request)
+        self.sent.set()
+        if self.wait:
+            await asyncio.Event().wait()
+        assert self.error is not None
+        raise self.error
+
+
+async def test_a_call_failing_while_its_request_is_out_settles_its_whole_reservation(
+    world: World,
+) -> None:
+    p = await make_proxy(world)
+    proxy = attrs.evolve(p.proxy, upstream=FailingUpstream(error=RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        await proxy.call(p.key, openai_call(max_tokens=1_000))
+    await proxy.drain()
+    # what the provider did with it is not known: the reservation counts, nothing stays held
+    assert await used(world) == (0, 0, 1_000)
+
+
+async def test_a_call_cancelled_while_its_request_is_out_settles_its_whole_reservation(
+    world: World,
+) -> None:
+    p = await make_proxy(world)
+    upstream = FailingUpstream(wait=True)
+    proxy = attrs.evolve(p.proxy, upstream=upstream)
+    call = asyncio.ensure_future(proxy.call(p.key, openai_call(max_tokens=1_000)))
+    await upstream.sent.wait()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await proxy.drain()
+    assert await used(world) == (0, 0, 1_000)
+
+
+async def test_a_whole_answer_failing_as_it_is_read_settles_its_whole_reservation(
+    world: World,
+) -> None:
+    @attrs.define
+    class BreaksMidAnswer(ScriptedUpstream):
+        async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+            async def chunks() -> AsyncIterator[bytes]:
+                yield b'{"choices": ['
+                raise RuntimeError("the answer broke")
+
+            async def close() -> None:
+                self.closed.append(request.url)
+
+            return UpstreamResponse(200, "application/json", chunks(), close)
+
+    p = await make_proxy(world)
+    proxy = attrs.evolve(p.proxy, upstream=BreaksMidAnswer())
+    with pytest.raises(RuntimeError, match="the answer broke"):
+        await proxy.call(p.key, openai_call(max_tokens=1_000))
+    await proxy.drain()
+    assert await used(world) == (0, 0, 1_000)
+    assert proxy.upstream.closed == [MOONSHOT]  # type: ignore[attr-defined]
+
+
+async def test_a_key_store_failing_before_anything_is_sent_holds_and_counts_nothing(
+    world: World,
+) -> None:
+    p = await make_proxy(world, tier="byok")
+    await world.add_key()
+    world.key_store.available = False
+    with pytest.raises(KeyStoreUnavailable):
+        await p.proxy.call(p.key, openai_call("gpt-4.1"))
+    await p.proxy.drain()
+    usage = await world.metering.usage(T)
+    assert (usage.fallback_tokens_reserved, usage.fallback_tokens_used) == (0, 0)
+    assert p.upstream.requests == []
