@@ -6,6 +6,7 @@ goes back when its time is up."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from domain.metering import (
     SettlementOutcome,
     SettlementRequest,
 )
+from domain.use_cases import budget_leases
 from domain.use_cases.budget_leases import (
     HEADROOM,
     BudgetLease,
@@ -31,6 +33,7 @@ from tests.fakes import InMemoryUsageLedger
 from tests.unit.conftest import World
 from tests.unit.test_use_case_llm_proxy import (
     MOONSHOT,
+    OPENAI,
     FailingUpstream,
     Proxy,
     Reply,
@@ -55,6 +58,9 @@ class CountingLedger(InMemoryUsageLedger):
     released: list[tuple[MessageId, int]] = attrs.Factory(list)
     down: bool = False
     """True: every settlement fails."""
+    gate: asyncio.Event | None = None
+    """Set: each release waits for it."""
+    release_fails: bool = False
 
     async def settle(self, request: SettlementRequest) -> SettlementOutcome:
         if self.down:
@@ -66,6 +72,10 @@ class CountingLedger(InMemoryUsageLedger):
         return await super().reserve_call(request, named)
 
     async def release(self, tenant_id: TenantId, message_id: MessageId, now: Any) -> int:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.release_fails:
+            raise RuntimeError("ledger down")
         tokens = await super().release(tenant_id, message_id, now)
         self.released.append((message_id, tokens))
         return tokens
@@ -230,17 +240,40 @@ def lease_terms(budget: int | None = 1_000_000) -> LeaseTerms:
 
 
 def test_a_lease_is_worth_asking_only_after_a_recent_answer_with_room() -> None:
-    leases = BudgetLeases(calls=32, seconds=2.0)
+    """By default a lease holds 32 calls, for 2 s, and at most a quarter of the budget
+    left (here 1,000,000: 250,000), and is not asked for below two calls."""
+    leases = BudgetLeases()
     terms = lease_terms()
     assert not leases.worth_asking(terms, 1_000, now=10.0)
     leases.observe(terms, Counters(0, 0, 0), now=10.0)
-    assert leases.worth_asking(terms, 1_000, now=11.9)
+    assert leases.worth_asking(terms, 1_000, now=11.99)
     assert not leases.worth_asking(terms, 1_000, now=12.0)
     assert leases.size(terms, 1_000) == 32_000
     assert leases.size(terms, 100_000) == 250_000
-    assert not leases.worth_asking(terms, 200_000, now=10.5)  # 250,000 < two calls
+    assert leases.worth_asking(terms, 125_000, now=10.5)  # exactly two calls
+    assert not leases.worth_asking(terms, 125_001, now=10.5)
     leases.refused(terms, now=10.5)
     assert not leases.worth_asking(terms, 1, now=10.6)
+
+
+def test_a_budget_spent_past_its_end_leaves_no_room_for_a_lease() -> None:
+    leases = BudgetLeases()
+    terms = lease_terms(budget=1_000)
+    leases.observe(terms, Counters(0, 900, 300), now=0.0)
+    assert leases.size(terms, 1) == 0
+    assert not leases.worth_asking(terms, 1, now=0.0)
+
+
+def test_the_memory_of_recent_calls_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget_leases, "MAX_LEASE_TERMS", 2)
+    leases = BudgetLeases()
+    first, second, third = lease_terms(1_000_000), lease_terms(2_000_000), lease_terms(None)
+    for terms in (first, second):
+        leases.observe(terms, Counters(0, 0, 0), now=0.0)
+    assert leases.worth_asking(first, 1, now=0.0)
+    leases.observe(third, Counters(0, 0, 0), now=0.0)  # the memory was full: emptied first
+    assert not leases.worth_asking(first, 1, now=0.0)
+    assert leases.worth_asking(third, 1, now=0.0)
 
 
 def test_without_a_budget_a_lease_holds_its_calls_whatever_they_reserve() -> None:
@@ -303,3 +336,68 @@ async def test_a_drawn_call_that_fails_on_its_way_still_lets_its_lease_be_given_
     # the failed call was charged its reservation, taken out of the lease like the other
     assert [tokens for _, tokens in ledger(world).released] == [32_000 - 2 * 1_000]
     assert await used(world) == (0, 0, 37 * 2 + 1_000)
+
+
+async def test_calls_on_an_optional_fallback_hold_never_draw_from_a_lease(world: World) -> None:
+    """A BYOK tenant's own key serves; the platform fallback's hold is optional."""
+    world.ledger = CountingLedger(tenants=world.tenant_repo, outbox=world.outbox)
+    p = await make_proxy(world, {OPENAI: [Reply(200, (openai_answer(),))] * 3}, tier="byok")
+    await world.add_key()
+    for _ in range(3):
+        answer(await p.proxy.call(p.key, openai_call("gpt-4.1")))
+    assert reserved_ids(world) == ["call"] * 3
+    assert all(request.reservation_optional for request in ledger(world).reserved)
+
+
+async def test_a_lease_asked_on_a_stale_tenant_copy_is_not_granted(world: World) -> None:
+    p = await leasing_proxy(world, 2)
+    answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    tenant = world.tenant_repo.tenants[T]
+    world.tenant_repo.tenants[T] = attrs.evolve(tenant, revision=tenant.revision + 1)
+    answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    # the lease and the call on the kept copy: tenant changed; the call again, read afresh
+    assert reserved_ids(world) == ["call", "lease", "call", "call"]
+    assert [r.tenant_revision for r in ledger(world).reserved][-1] == tenant.revision + 1
+
+
+async def test_a_lease_the_budget_cannot_hold_is_not_asked_for_again(world: World) -> None:
+    """Another process took most of the budget after the first call: the lease is refused,
+    and the tenant's next calls reserve alone (a quarter of the 3,963 left after the second
+    call holds less than two calls)."""
+    p = await leasing_proxy(world, 3)
+    answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    other = attrs.evolve(world.metering, leases=BudgetLeases())
+    await other.reserve_call(  # 495,000 of the 500,000
+        T, MessageId("call-other"), None, 495_000, lambda tenant, route: ("upstream",)
+    )
+    for _ in range(2):
+        answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    assert reserved_ids(world) == ["call", "call", "lease", "call", "call"]
+
+
+async def test_a_lease_that_cannot_be_given_back_is_logged_and_lapses(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = await leasing_proxy(world, 2)
+    for _ in range(2):
+        answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    ledger(world).release_fails = True
+    with caplog.at_level(logging.ERROR, logger="tierkeeper.metering"):
+        await p.proxy.drain()
+    assert [r.getMessage() for r in caplog.records] == [
+        "a budget lease could not be given back; it lapses at its expiry"
+    ]
+
+
+async def test_ending_the_leases_waits_for_those_being_given_back(world: World) -> None:
+    p = await leasing_proxy(world, 2, seconds=0.01)
+    for _ in range(2):
+        answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    ledger(world).gate = gate = asyncio.Event()
+    await asyncio.sleep(0.05)  # the lease's time is up: it is being given back
+    ending = asyncio.ensure_future(p.proxy.metering.end_leases())
+    await asyncio.sleep(0.01)
+    assert not ending.done()
+    gate.set()
+    await ending
+    assert len(ledger(world).released) == 1
