@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.catalog.toml_loader import default_catalog_text
-from adapters.sql.database import SqlDatabase, open_database, upgrade
+from adapters.sql.database import SqlDatabase
 from domain.catalog import build_catalog
 from domain.ids import MessageId, TenantId
 from domain.metering import Admitted, Credential, TokenUsage
@@ -24,32 +23,12 @@ from domain.use_cases.metering import Admission, Metering
 from tests.contract.test_ledger_contract import T0, windows
 from tests.contract.test_repositories_contract import a_tenant, a_user
 from tests.fakes import FixedClock
-from tests.support import postgres
 
 pytestmark = pytest.mark.integration
 
 RESERVE = 10_000
 PROCESSES = 2
 TASKS = 6
-
-
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    """A migrated database of the backend; the PostgreSQL one emptied before each test."""
-    url = str(request.getfixturevalue(f"{request.param}_database"))
-    upgrade(url)
-    if request.param == "postgres":
-        postgres.truncate_all(url)
-    database = await open_database(url, pool_size=4)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def _one_upstream(tenant: Tenant, route: Route) -> tuple[str]:

@@ -7,7 +7,6 @@ written by the ledger's own admitting statement."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 
 from adapters.catalog.toml_loader import default_catalog_text
 from adapters.sql import tables as t
-from adapters.sql.database import SqlDatabase, open_database, upgrade
+from adapters.sql.database import SqlDatabase
 from domain.catalog import Catalog, build_catalog
 from domain.ids import TenantId
 from domain.notifications import Channel, NotificationKind, channels_for
@@ -23,29 +22,10 @@ from domain.use_cases.notifications import MAIL_OFF, NO_WEBHOOK, Deliverer, Noti
 from tests.contract.test_ledger_contract import admission
 from tests.contract.test_repositories_contract import a_tenant, a_user
 from tests.fakes import FakeKeyStore, FixedClock, RecordingMailSender, RecordingWebhookPoster
-from tests.support import postgres
 
 pytestmark = pytest.mark.integration
 
 HOOK = "https://hooks.example.com/agent"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    url = str(request.getfixturevalue(f"{request.param}_database"))
-    upgrade(url)
-    if request.param == "postgres":
-        postgres.truncate_all(url)
-    database = await open_database(url, pool_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> str:
-    return sqlite_url
 
 
 @attrs.define

@@ -7,14 +7,13 @@ one. The crossings are the domain's (``crossed_percents``) on both databases."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import attrs
 import pytest
 
 from adapters.catalog.toml_loader import default_catalog_text
-from adapters.sql.database import SqlDatabase, open_database, upgrade
+from adapters.sql.database import SqlDatabase
 from domain.catalog import build_catalog
 from domain.ids import MessageId, TenantId
 from domain.metering import (
@@ -30,28 +29,8 @@ from domain.use_cases.metering import Metering
 from tests.contract.test_ledger_contract import T0, admission, settlement, windows
 from tests.contract.test_repositories_contract import a_tenant, a_user
 from tests.fakes import FixedClock
-from tests.support import postgres
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    """A migrated database of the backend; the PostgreSQL one emptied before each test."""
-    url = str(request.getfixturevalue(f"{request.param}_database"))
-    upgrade(url)
-    if request.param == "postgres":
-        postgres.truncate_all(url)
-    database = await open_database(url, pool_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def _tenant(db: SqlDatabase) -> TenantId:

@@ -27,7 +27,7 @@ import pytest
 from adapters.catalog.toml_loader import default_catalog_text
 from adapters.sql.accounts import SqlAccountRepository, SqlAttemptLog
 from adapters.sql.connections import EngineConnections
-from adapters.sql.database import SqlDatabase, open_database, upgrade
+from adapters.sql.database import SqlDatabase, upgrade
 from domain.billing import EventKind, SubscriptionEvent, build_price_book
 from domain.byok import CredentialInput, KeyStatus
 from domain.catalog import build_catalog
@@ -134,24 +134,6 @@ class CrashingUnitOfWork:
     async def begin(self) -> AsyncIterator[CrashingTransaction]:
         async with self.inner.begin() as tx:
             yield CrashingTransaction(tx)
-
-
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    url = str(request.getfixturevalue(f"{request.param}_database"))
-    upgrade(url)
-    if request.param == "postgres":
-        postgres.truncate_all(url)
-    database = await open_database(url, pool_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def credentials_on(db: SqlDatabase, unit_of_work: Any) -> Credentials:
