@@ -142,7 +142,7 @@ class BudgetLeases:
         budget = terms.token_budget
         room = None
         if budget is not None:
-            room = max(budget - counters.platform_tokens_committed(), 0) // HEADROOM
+            room = max((budget - counters.platform_tokens_committed()) // HEADROOM, 0)
         remember(self._recent, terms, (now, room), MAX_LEASE_TERMS)
 
     def refused(self, terms: LeaseTerms, now: float) -> None:

@@ -3,7 +3,10 @@
 Admit and settle are each one ledger statement on the tenant copy this process kept: the
 ledger checks the copy's revision in that statement and answers ``TenantChanged`` (having
 done nothing) when the stored tenant moved on. So both read as one loop: the kept copy, then
-up to three fresh reads (``Metering._tenant_versions``).
+up to three fresh reads (``Metering._tenant_versions``). An LLM call of a tenant calling
+often makes no statement before it goes upstream: it draws its reservation from a budget
+lease this process holds (``budget_leases``), and its settlement, one statement as ever,
+takes its tokens out of the lease.
 
 The 80% and 100% crossings of the cap and the budget are written to the notifications outbox
 by the ledger itself, in the admitting or settling transaction (``UsageLedger``): nothing is

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+import re
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,8 @@ from domain.use_cases.budget_leases import (
     BudgetLeases,
     LeaseTerms,
 )
+from domain.use_cases.metering import CallAdmission
+from tests.contract.test_ledger_contract import T0, windows
 from tests.fakes import InMemoryUsageLedger
 from tests.unit.conftest import World
 from tests.unit.test_use_case_llm_proxy import (
@@ -234,6 +237,15 @@ async def test_a_failed_settlement_still_lets_its_lease_be_given_back(world: Wor
     assert await used(world) == (0, 0, 2 * 37)
 
 
+def admission_request() -> AdmissionRequest:
+    return AdmissionRequest(
+        tenant_id=T, message_id=MessageId("call-1"), day=windows(T0)[0],
+        period=windows(T0)[1], message_cap=50, token_budget=500_000,
+        reserve_tokens=1_000, now=T0, reservation_expires_at=T0 + timedelta(minutes=15),
+        tenant_revision=3, route=OfferedRoute((ModelRef("moonshot/kimi-k2.5"),), None, Decimal(1)),
+    )  # fmt: skip
+
+
 def lease_terms(budget: int | None = 1_000_000) -> LeaseTerms:
     route = OfferedRoute((ModelRef("moonshot/kimi-k2.5"),), None, Decimal(1))
     return LeaseTerms(TenantId("t-1"), 3, date(2026, 3, 15), date(2026, 3, 1), budget, route)
@@ -254,6 +266,42 @@ def test_a_lease_is_worth_asking_only_after_a_recent_answer_with_room() -> None:
     assert not leases.worth_asking(terms, 125_001, now=10.5)
     leases.refused(terms, now=10.5)
     assert not leases.worth_asking(terms, 1, now=10.6)
+
+
+def test_a_lease_holds_a_whole_number_of_tokens_rounded_down() -> None:
+    leases = BudgetLeases()
+    terms = lease_terms(budget=1_000_003)
+    assert leases.size(terms, 1_000) == 0  # no ledger answer yet: nothing to go by
+    leases.observe(terms, Counters(0, 0, 0), now=0.0)
+    assert leases.size(terms, 100_000) == 250_000
+    assert isinstance(leases.size(terms, 100_000), int)
+
+
+def test_a_refused_lease_leaves_room_for_calls_that_reserve_nothing_only() -> None:
+    leases = BudgetLeases()
+    terms = lease_terms()
+    leases.observe(terms, Counters(0, 0, 0), now=5.0)
+    leases.refused(terms, now=6.0)
+    assert leases.size(terms, 1) == 0
+    assert not leases.worth_asking(terms, 1, now=7.9)
+    assert leases.worth_asking(terms, 0, now=7.9)  # from the refusal's time: still recent
+    assert not leases.worth_asking(terms, 0, now=8.0)
+
+
+def test_lease_terms_are_what_a_call_shares_with_the_lease_it_draws_from() -> None:
+    request = admission_request()
+    terms = LeaseTerms.of(request)
+    assert terms == LeaseTerms(
+        request.tenant_id, request.tenant_revision, request.day.key, request.period.key,
+        request.token_budget, request.route,
+    )  # fmt: skip
+    next_day = attrs.evolve(request, day=windows(T0 + timedelta(days=1))[0])
+    assert LeaseTerms.of(next_day) != terms
+    # the call's own id, reservation and times are not terms: every call differs in them
+    other_call = attrs.evolve(
+        request, message_id=MessageId("call-2"), reserve_tokens=5, now=T0 + timedelta(1)
+    )
+    assert LeaseTerms.of(other_call) == terms
 
 
 def test_a_budget_spent_past_its_end_leaves_no_room_for_a_lease() -> None:
@@ -373,6 +421,41 @@ async def test_a_lease_the_budget_cannot_hold_is_not_asked_for_again(world: Worl
     for _ in range(2):
         answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
     assert reserved_ids(world) == ["call", "call", "lease", "call", "call"]
+    lease_id = ledger(world).reserved[2].message_id
+    assert re.fullmatch("lease-[0-9a-f]{24}", lease_id)  # 96 random bits
+
+
+async def test_a_lease_refused_with_its_call_is_not_asked_for_again(world: World) -> None:
+    """The budget can hold neither the lease nor the call: the next call is reserved alone
+    (and refused) without asking for a lease first."""
+    p = await leasing_proxy(world, 1)
+    answer(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+    other = attrs.evolve(world.metering, leases=BudgetLeases())
+    await other.reserve_call(
+        T, MessageId("call-other"), None, 499_900, lambda tenant, route: ("upstream",)
+    )
+    for _ in range(2):
+        refused = refusal(await p.proxy.call(p.key, openai_call(max_tokens=1_000)))
+        assert refused.code == "token_budget_exhausted"
+    assert reserved_ids(world) == ["call", "call", "lease", "call", "call"]
+
+
+async def test_tenants_calling_at_once_each_ask_their_own_lease(world: World) -> None:
+    world.ledger = CountingLedger(tenants=world.tenant_repo, outbox=world.outbox)
+    await world.add_tenant("t-1")
+    await world.add_tenant("t-2")
+    metering = world.metering
+    tenants = [TenantId("t-1"), TenantId("t-2")]
+
+    async def reserve(tenant: TenantId, call: str) -> CallAdmission[str]:
+        plan = lambda tenant, route: ("upstream",)  # noqa: E731
+        return await metering.reserve_call(tenant, MessageId(call), None, 1_000, plan)
+
+    for tenant in tenants:
+        await reserve(tenant, f"call-{tenant}-first")
+    drawn = await asyncio.gather(*(reserve(tenant, f"call-{tenant}") for tenant in tenants))
+    leases = [admission.drawn.lease for admission in drawn if admission.drawn]
+    assert [lease.terms.tenant_id for lease in leases] == tenants
 
 
 async def test_a_lease_that_cannot_be_given_back_is_logged_and_lapses(
