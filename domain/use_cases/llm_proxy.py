@@ -217,21 +217,23 @@ class LlmProxy:
         """Try the plan's upstreams in order (platform fallbacks are in it only when the
         hold covers them) until one answers; each attempt is noted. A failure on the way
         (the key store, the credentials, a cancelled call) settles the call as it leaves:
-        its whole reservation while a request was out, nothing otherwise, so neither its
-        reservation nor the budget lease it drew from stays held until it expires."""
-        in_flight = False
+        its whole reservation, on the upstream's model, while a request was out; nothing
+        otherwise. So neither its reservation nor the budget lease it drew from stays held
+        until it expires."""
+        sending: Upstream | None = None
         try:
             for upstream in plan:
                 key = await self._key_for(entry.tenant_id, upstream)
                 if key is None:
                     continue
-                in_flight = True
+                sending = upstream
                 try:
                     response = await self.upstream.send(self._request(entry, upstream, key))
                 except UpstreamUnreachable:
+                    sending = None
                     attempts.append(UpstreamAttempt(upstream.provider_id, None))
                     continue
-                in_flight = False
+                sending = None
                 attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
                 verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
                 if verdict is Verdict.ANSWER:
@@ -242,8 +244,8 @@ class LlmProxy:
                         entry.tenant_id, upstream.provider_id, response.status_code
                     )
         except BaseException:
-            usage = TokenUsage(0, entry.reserve) if in_flight else NO_TOKENS
-            self._in_background(self._settle(entry, None, usage))
+            usage = NO_TOKENS if sending is None else TokenUsage(0, entry.reserve)
+            self._in_background(self._settle(entry, sending, usage))
             raise
         return None
 

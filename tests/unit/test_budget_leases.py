@@ -30,7 +30,7 @@ from domain.use_cases.budget_leases import (
     BudgetLeases,
     LeaseTerms,
 )
-from domain.use_cases.metering import CallAdmission
+from domain.use_cases.metering import Admission, CallAdmission
 from tests.contract.test_ledger_contract import T0, windows
 from tests.fakes import InMemoryUsageLedger
 from tests.unit.conftest import World
@@ -456,6 +456,14 @@ async def test_tenants_calling_at_once_each_ask_their_own_lease(world: World) ->
     drawn = await asyncio.gather(*(reserve(tenant, f"call-{tenant}") for tenant in tenants))
     leases = [admission.drawn.lease for admission in drawn if admission.drawn]
     assert [lease.terms.tenant_id for lease in leases] == tenants
+    # a drawn call's admission holds its own tokens, on the tenant's route
+    admission = drawn[0].admission
+    assert isinstance(admission, Admission)
+    assert admission.decision.held_tokens == 1_000
+    assert [choice.ref for choice in admission.route.choices()] == [
+        "moonshot/kimi-k2.5",
+        "minimax/MiniMax-M2.1",
+    ]
 
 
 async def test_a_lease_that_cannot_be_given_back_is_logged_and_lapses(

@@ -969,6 +969,32 @@ async def test_a_call_failing_while_its_request_is_out_settles_its_whole_reserva
     await proxy.drain()
     # what the provider did with it is not known: the reservation counts, nothing stays held
     assert await used(world) == (0, 0, 1_000)
+    (record,) = world.ledger.records
+    assert (record.model, record.output_tokens) == ("moonshot/kimi-k2.5", 1_000)
+
+
+async def test_a_call_failing_after_its_upstream_answered_holds_and_counts_nothing(
+    world: World,
+) -> None:
+    """The provider answered 500 (no tokens spent) and closing that answer failed."""
+
+    @attrs.define
+    class CloseFails(ScriptedUpstream):
+        async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+            response = await super().send(request)
+
+            async def close() -> None:
+                raise RuntimeError("close failed")
+
+            return attrs.evolve(response, close=close)
+
+    p = await make_proxy(world)
+    upstream = CloseFails({MOONSHOT: [Reply(500, (b"down",))]})
+    proxy = attrs.evolve(p.proxy, upstream=upstream)
+    with pytest.raises(RuntimeError, match="close failed"):
+        await proxy.call(p.key, openai_call(max_tokens=1_000))
+    await proxy.drain()
+    assert await used(world) == (0, 0, 0)
 
 
 async def test_a_call_cancelled_while_its_request_is_out_settles_its_whole_reservation(
@@ -1007,6 +1033,7 @@ async def test_a_whole_answer_failing_as_it_is_read_settles_its_whole_reservatio
         await proxy.call(p.key, openai_call(max_tokens=1_000))
     await proxy.drain()
     assert await used(world) == (0, 0, 1_000)
+    assert [r.model for r in world.ledger.records] == ["moonshot/kimi-k2.5"]
     assert proxy.upstream.closed == [MOONSHOT]  # type: ignore[attr-defined]
 
 
