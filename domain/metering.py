@@ -220,6 +220,19 @@ def weighted_tokens(usage: TokenUsage, budget_weight: Decimal) -> int:
 
 
 @attrs.frozen
+class DrawnFromLease:
+    """A call's reservation of ``tokens`` taken out of the budget lease ``lease_id`` (a
+    reservation one process holds for many calls) without a ledger statement. Before
+    settling the call, the ledger moves them from the lease's hold to a reservation of the
+    call's own on the lease's day, period, route and expiry, in the same transaction and
+    once (a call that already has a reservation draws nothing); a lease no longer held
+    lends its route and no tokens."""
+
+    lease_id: MessageId
+    tokens: int
+
+
+@attrs.frozen
 class SettlementRequest:
     """What the gateway reports for ``message_id``; the ledger checks it against the route
     its admission offered (``settlement_terms``) and replaces the reservation by the count.
@@ -246,13 +259,8 @@ class SettlementRequest:
     """The platform-token budget of the period (a BYOK tenant's fallback budget; None: no
     limit): the ledger writes the thresholds of it this settlement crosses
     (``crossed_percents``) to the notifications outbox in the settling transaction."""
-    drawn_from: MessageId | None = None
-    """The budget lease (a reservation one process holds for many calls) this call's
-    ``drawn_tokens`` came out of without a ledger statement. Before settling, the ledger
-    moves them from the lease's hold to a reservation of ``message_id`` on the lease's day,
-    period, route and expiry, in the same transaction and once (a call that already has a
-    reservation draws nothing); a lease no longer held lends its route and no tokens."""
-    drawn_tokens: int = 0
+    drawn: DrawnFromLease | None = None
+    """Where the call's reservation came from when it was drawn from a budget lease."""
 
 
 class Anomaly(enum.Enum):

@@ -135,7 +135,7 @@ class UsageLedger(Protocol):
         """Replace the message's reservation by its count on ``settlement_terms`` (checked
         against the route its admission offered), once per message; ``TenantChanged``
         (nothing written) when the request's tenant revision is outdated. A call drawn from
-        a budget lease (``request.drawn_from``) takes its reservation out of the lease
+        a budget lease (``request.drawn``) takes its reservation out of the lease
         first, in the same transaction."""
         ...
 

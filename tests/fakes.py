@@ -322,13 +322,13 @@ class InMemoryUsageLedger:
     def _draw(self, request: SettlementRequest, key: tuple[TenantId, MessageId]) -> None:
         """A call drawn from a budget lease takes its reservation out of the lease (the
         lease's route; its tokens only while the lease is held), unless it has one."""
-        if request.drawn_from is None or key in self.reservations:
+        if request.drawn is None or key in self.reservations:
             return
-        lease = self.reservations.get((request.tenant_id, request.drawn_from))
+        lease = self.reservations.get((request.tenant_id, request.drawn.lease_id))
         if lease is None:
             return
         held = not lease.settled and lease.expires_at > request.at
-        tokens = min(request.drawn_tokens, lease.tokens) if held else 0
+        tokens = min(request.drawn.tokens, lease.tokens) if held else 0
         lease.tokens -= tokens
         self.reservations[key] = _Reservation(
             request.tenant_id, lease.day, lease.period_key, tokens, lease.expires_at,

@@ -156,8 +156,8 @@ class PostgresUsageLedger:
             request.at,
             request.tenant_revision,
             request.token_budget,
-            request.drawn_from,
-            request.drawn_tokens,
+            request.drawn.lease_id if request.drawn else None,
+            request.drawn.tokens if request.drawn else None,
         )
         row = await self.batches.run(
             LedgerOperation("settle", request.tenant_id, request.period.key, arguments)

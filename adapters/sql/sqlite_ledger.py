@@ -33,6 +33,7 @@ from domain.metering import (
     Admitted,
     Counters,
     Credential,
+    DrawnFromLease,
     LimitKind,
     Refused,
     Settled,
@@ -229,11 +230,11 @@ def _hold(conn: sqlite3.Connection, request: AdmissionRequest, held: int) -> Non
     )
 
 
-def _draw(conn: sqlite3.Connection, request: SettlementRequest) -> None:
+def _draw(conn: sqlite3.Connection, request: SettlementRequest, drawn: DrawnFromLease) -> None:
     """``tk_draw_lease``: a call served from a budget lease takes its reservation out of the
     lease (its day, period, route, admission and expiry; its tokens only while the lease is
     held), unless the call has one already."""
-    tenant, lease_id = request.tenant_id, request.drawn_from
+    tenant, lease_id = request.tenant_id, drawn.lease_id
     lease = conn.execute(
         "SELECT period_key FROM reservations WHERE tenant_id = ? AND message_id = ?"
         " AND NOT EXISTS (SELECT 1 FROM reservations WHERE tenant_id = ? AND message_id = ?)",
@@ -246,7 +247,7 @@ def _draw(conn: sqlite3.Connection, request: SettlementRequest) -> None:
         "SELECT tokens FROM reservations WHERE tenant_id = ? AND message_id = ? AND state = 'held'",
         (tenant, lease_id),
     ).fetchone()
-    tokens = min(request.drawn_tokens, int(held["tokens"])) if held else 0
+    tokens = min(drawn.tokens, int(held["tokens"])) if held else 0
     conn.execute(
         "UPDATE reservations SET tokens = tokens - ? WHERE tenant_id = ? AND message_id = ?",
         (tokens, tenant, lease_id),
@@ -290,8 +291,8 @@ def _release(conn: sqlite3.Connection, tenant_id: str, message_id: str, now: str
 def _settle(conn: sqlite3.Connection, request: SettlementRequest) -> SettlementOutcome:
     if _tenant_changed(conn, request):
         return TenantChanged()
-    if request.drawn_from is not None:
-        _draw(conn, request)
+    if request.drawn is not None:
+        _draw(conn, request, request.drawn)
     tenant, message = request.tenant_id, request.message_id
     reservation = conn.execute(
         "SELECT day_key, period_key, state, tokens, offered_models, tenant_key_model,"

@@ -6,7 +6,7 @@ ledger as one held reservation, a *lease*, and its next calls take their reserva
 of the lease in memory: no ledger statement, so no wait, before they go upstream. The
 ledger stays the only holder of counts: a lease is held there like any reservation, so
 the budget never holds more than it can, whatever the number of processes; each call drawn
-from it moves its tokens out of the lease as it settles (``SettlementRequest.drawn_from``),
+from it moves its tokens out of the lease as it settles (``SettlementRequest.drawn``),
 and the lease gives back what is left once it is closed and its calls have settled.
 
 - A lease is asked for only by a tenant that called within the last ``seconds`` (one call

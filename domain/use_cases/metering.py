@@ -36,6 +36,7 @@ from domain.metering import (
     Anomaly,
     Counters,
     Credential,
+    DrawnFromLease,
     OfferedRoute,
     RefusalReason,
     Refused,
@@ -484,8 +485,7 @@ class Metering:
                 at=now,
                 tenant_revision=tenant.revision,
                 token_budget=platform_token_budget(self.catalog, tier),
-                drawn_from=drawn.lease.id if drawn else None,
-                drawn_tokens=drawn.tokens if drawn else 0,
+                drawn=DrawnFromLease(drawn.lease.id, drawn.tokens) if drawn else None,
             )
         )
         if isinstance(settled, TenantChanged):

@@ -1,4 +1,4 @@
-"""Budget leases in the ledger (issue #20, ``SettlementRequest.drawn_from`` and
+"""Budget leases in the ledger (issue #20, ``SettlementRequest.drawn`` and
 ``UsageLedger.release``): the in-memory reference, SQLite and PostgreSQL move a drawn call's
 tokens out of its lease as it settles and give back what a lease still holds exactly alike.
 A lease is an ordinary call reservation; these tests take one of 64,000 tokens."""
@@ -16,6 +16,7 @@ from domain.metering import (
     Anomaly,
     Counters,
     Credential,
+    DrawnFromLease,
     Refused,
     SettlementRequest,
     SettlementTerms,
@@ -50,7 +51,7 @@ def drawn(
 ) -> SettlementRequest:
     """``settlement`` of a call that drew ``tokens`` from ``lease``."""
     request = settlement(call, weighted, at=at)
-    return attrs.evolve(request, drawn_from=lease, drawn_tokens=tokens)
+    return attrs.evolve(request, drawn=DrawnFromLease(lease, tokens))
 
 
 async def test_a_drawn_call_settles_on_the_lease_route_and_takes_its_tokens_out(
