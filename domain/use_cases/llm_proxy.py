@@ -227,13 +227,11 @@ class LlmProxy:
                 if key is None:
                     continue
                 sending = upstream
-                try:
-                    response = await self.upstream.send(self._request(entry, upstream, key))
-                except UpstreamUnreachable:
-                    sending = None
+                response = await self._send(entry, upstream, key)
+                sending = None
+                if response is None:
                     attempts.append(UpstreamAttempt(upstream.provider_id, None))
                     continue
-                sending = None
                 attempts.append(UpstreamAttempt(upstream.provider_id, response.status_code))
                 verdict = judge_upstream_status(response.status_code, upstream.choice.credential)
                 if verdict is Verdict.ANSWER:
@@ -248,6 +246,15 @@ class LlmProxy:
             self._in_background(self._settle(entry, sending, usage))
             raise
         return None
+
+    async def _send(
+        self, entry: CallEntry, upstream: Upstream, key: Secret
+    ) -> UpstreamResponse | None:
+        """The call sent to ``upstream``; None when it could not be reached."""
+        try:
+            return await self.upstream.send(self._request(entry, upstream, key))
+        except UpstreamUnreachable:
+            return None
 
     async def models(self, presented_key: str) -> tuple[ListedModel, ...] | ProxyRefusal:
         """The models the tenant's route and tier offer right now."""
