@@ -116,6 +116,12 @@ class CallEntry:
     reserve: int
     drawn: LeaseDraw | None = None
 
+    def settles_in_background(self) -> bool:
+        """A call on its own reservation settles after its caller has the answer; one on
+        a named message's reservation before (the gateway settles that message after its
+        last call, and must find the call's usage settled: its own settle then replays)."""
+        return self.ledger_id != self.call.message_id
+
 
 @attrs.frozen
 class ListedModel:
@@ -344,10 +350,10 @@ class LlmProxy:
             await response.close()
         usage = answer_usage(upstream.wire, body) if response.status_code < 300 else None
         settling = self._settle(entry, upstream, usage or NO_TOKENS)
-        if entry.ledger_id == entry.call.message_id:
-            await settling  # the gateway's own settle of the message comes after: it replays
-        else:
+        if entry.settles_in_background():
             self._in_background(settling)
+        else:
+            await settling
         if upstream.wire is not entry.call.wire:
             return _translated(body, upstream, entry.call.wire, response.status_code)
         return ProxyAnswer(response.status_code, response.content_type, _scrub(body, key))
@@ -377,10 +383,10 @@ class LlmProxy:
             self._in_background(self._close_and_settle(entry, upstream, response, reader))
             raise
         settling = self._close_and_settle(entry, upstream, response, reader)
-        if entry.ledger_id == entry.call.message_id:
-            await settling  # the gateway's own settle of the message comes after: it replays
-        else:
+        if entry.settles_in_background():
             self._in_background(settling)  # the stream ends without waiting for the ledger
+        else:
+            await settling
 
     async def _close_and_settle(
         self,

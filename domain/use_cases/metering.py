@@ -356,7 +356,8 @@ class Metering:
         assert route.primary is not None
         request = self._request(tenant, route, call_id, reserve, now)
         leasable = named is None and not request.reservation_optional
-        if leasable and (drawn := await self._draw(request)) is not None:
+        terms = LeaseTerms.of(request) if leasable else None  # None: never from a lease
+        if terms is not None and (drawn := await self._draw(request, terms)) is not None:
             admitted = attrs.evolve(drawn.lease.granted, held_tokens=drawn.tokens)
             return CallAdmission(self._admitted(tier, route, admitted), call_id, upstreams, drawn)
         decision = await self.ledger.reserve_call(request, named)
@@ -364,8 +365,8 @@ class Metering:
             return decision
         if isinstance(decision, Refused):
             return CallAdmission(Refusal(decision), call_id, ())
-        if leasable:
-            self.leases.observe(LeaseTerms.of(request), decision.counters, _now())
+        if terms is not None:
+            self.leases.observe(terms, decision.counters, _now())
         if request.reservation_optional and decision.held_tokens == 0:
             route = route.without_platform()
             upstreams = plan(tenant, route)
@@ -373,11 +374,11 @@ class Metering:
         ledger_id = named if decision.replayed and named is not None else call_id
         return CallAdmission(admission, ledger_id, upstreams)
 
-    async def _draw(self, request: AdmissionRequest) -> LeaseDraw | None:
-        """The call's reservation out of the open budget lease with its terms; a lease is
-        asked of the ledger (once for all calls with the same terms) when there is none,
+    async def _draw(self, request: AdmissionRequest, terms: LeaseTerms) -> LeaseDraw | None:
+        """The call's reservation out of the open budget lease with its ``terms``; a lease
+        is asked of the ledger (once for all calls with the same terms) when there is none,
         or it is spent, and the tenant is calling often enough."""
-        terms, tokens = LeaseTerms.of(request), request.reserve_tokens
+        tokens = request.reserve_tokens
         lease = self.leases.opened(terms)
         if lease is not None and lease.free < tokens:
             self._close_lease(lease)
