@@ -146,3 +146,16 @@ async def test_the_budget_counts_a_lease_whole_until_it_is_given_back(storage: S
     fits = await storage.ledger.reserve_call(admission("c9", budget=79_999), None)
     assert isinstance(fits, Admitted)
     assert await counters_at(storage, T0) == Counters(0, 1_000, 16_000, 0)
+
+
+async def test_a_lease_its_process_never_gave_back_is_swept_at_its_expiry(
+    storage: Storage,
+) -> None:
+    """The process holding the lease was killed after one call settled: the rest stays
+    reserved until the lease expires, then the sweep takes it off the counters."""
+    await _lease(storage)
+    await storage.ledger.settle(drawn("c1", 700))
+    assert await counters_at(storage, T0 + TTL / 2) == Counters(0, 700, 48_000, 0)
+    assert await storage.ledger.release_expired(T0 + TTL) == 1  # the lease (c1 settled)
+    assert await counters_at(storage, T0 + TTL) == Counters(0, 700, 0, 0)
+    assert await storage.ledger.release(TenantId(TENANT), LEASE, T0 + TTL) == 0
